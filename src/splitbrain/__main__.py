@@ -1,0 +1,5 @@
+"""`python -m splitbrain` is the `splitbrain` command."""
+
+from splitbrain.cli import main
+
+raise SystemExit(main())

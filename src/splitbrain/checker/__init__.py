@@ -1,0 +1,1 @@
+"""Checkers: models, the linearizability search, per-key partitioning, log agreement, stats."""

@@ -1,0 +1,62 @@
+"""The `splitbrain` command: a registry of subcommands, each in its own module.
+
+Each command module provides `add_arguments(parser)` and `run(args) -> int` (an exit code per
+DESIGN.md: 0 valid, 1 invalid, 2 unknown, 3 could not run, 64 bad usage). Modules are imported
+only when their command runs, so `splitbrain check` never pays for the cluster code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from splitbrain import __version__
+from splitbrain.exitcodes import USAGE, UsageError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("splitbrain.run", "start a cluster, run clients and faults, check and report"),
+    "check": ("splitbrain.checker.command", "check histories or run directories"),
+    "report": ("splitbrain.reports.command", "re-render the HTML report of a stored run"),
+    "serve": ("splitbrain.reports.serve", "serve the runs index and reports on 127.0.0.1"),
+    "node": ("splitbrain.raft.command", "run one node of the bundled Raft key-value server"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage; DESIGN.md reserves 2 for 'unknown', so use 64."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(USAGE)
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser; only the requested command's module is imported to add its options."""
+    requested = next((a for a in argv if not a.startswith("-")), None)
+    parser = _Parser(prog="splitbrain", description="Jepsen-style chaos testing for Raft.")
+    parser.add_argument("--version", action="version", version=f"splitbrain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == requested:
+            importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return USAGE
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args))
+    except UsageError as exc:
+        print(f"splitbrain {args.command}: error: {exc}", file=sys.stderr)
+        return USAGE

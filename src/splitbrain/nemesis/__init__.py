@@ -1,0 +1,1 @@
+"""Faults: pure plans (grudges, schedules) and the one component that applies them."""

@@ -1,0 +1,109 @@
+"""Records exchanged by the Raft core: entries, hard state, messages, and the Ready batch.
+
+These are plain frozen values so the core stays pure and the runtime can encode them (codec.py)
+without knowing the algorithm. Node ids are strings ("n1").
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class EntryType(enum.IntEnum):
+    NORMAL = 0  # a client command (data = encoded kv command)
+    NOOP = 1  # appended by a new leader at the start of its term (Raft §8)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    term: int
+    index: int
+    type: EntryType = EntryType.NORMAL
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must survive a crash besides the log (Raft Figure 2: currentTerm, votedFor)."""
+
+    term: int = 0
+    vote: str | None = None
+    commit: int = 0
+
+
+class MessageType(enum.IntEnum):
+    HUP = 0  # local: start an election (sent to self by tick)
+    BEAT = 1  # local: leader should broadcast heartbeats
+    VOTE = 2
+    VOTE_RESP = 3
+    PRE_VOTE = 4
+    PRE_VOTE_RESP = 5
+    APP = 6  # AppendEntries
+    APP_RESP = 7
+    HEARTBEAT = 8
+    HEARTBEAT_RESP = 9
+    PROPOSE = 10  # local: propose entries
+    READ_INDEX = 11  # local: request a read index (context identifies the request)
+    TIMEOUT_NOW = 12  # leadership transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    type: MessageType
+    src: str = ""
+    dst: str = ""
+    term: int = 0
+    log_term: int = 0  # APP: prevLogTerm; VOTE: lastLogTerm
+    index: int = 0  # APP: prevLogIndex; VOTE: lastLogIndex; APP_RESP: match or reject index
+    entries: tuple[Entry, ...] = ()
+    commit: int = 0  # leaderCommit
+    reject: bool = False
+    reject_hint: int = 0  # APP_RESP reject: conflict index (fast backtracking)
+    reject_term: int = 0  # APP_RESP reject: conflict term (fast backtracking)
+    context: bytes = b""  # HEARTBEAT(_RESP): ReadIndex round id
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """A ReadIndex request that is now safe to serve once `applied >= index`."""
+
+    index: int
+    context: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SoftState:
+    """Volatile state the runtime may want to log or show; not persisted."""
+
+    leader: str | None
+    role: str  # follower, pre-candidate, candidate, leader
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Effects of the core since the last advance(), in the order the runtime must perform them:
+
+    1. persist `hard_state` (if not None) and `entries` (fsync) — BEFORE sending any message;
+    2. send `messages`;
+    3. apply `committed_entries` to the state machine, in order;
+    4. serve `read_states` once applied >= index;
+    5. call `advance(ready)`.
+    """
+
+    soft_state: SoftState | None = None  # set when leader or role changed
+    hard_state: HardState | None = None  # persist before sending; None = unchanged
+    entries: tuple[Entry, ...] = ()  # persist (fsync) BEFORE sending messages
+    messages: tuple[Message, ...] = ()  # send after persisting
+    committed_entries: tuple[Entry, ...] = ()  # apply in order
+    read_states: tuple[ReadState, ...] = ()  # serve once applied >= index
+
+    def contains_updates(self) -> bool:
+        return bool(
+            self.soft_state
+            or self.hard_state
+            or self.entries
+            or self.messages
+            or self.committed_entries
+            or self.read_states
+        )

@@ -1,0 +1,1 @@
+"""Test support shipped with the package: a simulated network for the Raft core, history builders."""

@@ -1,0 +1,1 @@
+"""Workloads: pure generators of client operations, the clients that perform them, a registry."""
