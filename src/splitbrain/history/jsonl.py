@@ -55,7 +55,8 @@ def _op_from_json(obj: Any, expected_index: int) -> Op:
     if node is not None and not isinstance(node, str):
         raise ValueError(f"field 'node' must be a string, got {json.dumps(node)}")
     extra = {k: v for k, v in obj.items() if k not in _KNOWN}
-    return Op(index, time, process, op_type, f, obj.get("value"), key, node, obj.get("error"), extra)
+    value, error = obj.get("value"), obj.get("error")
+    return Op(index, time, process, op_type, f, value, key, node, error, extra)
 
 
 class _PairingCheck:
@@ -160,9 +161,13 @@ class HistoryWriter:
         key: str | None = None,
         node: str | None = None,
         error: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> Op:
-        """Append one op with the next index and return it."""
-        op = Op(self._next, time, process, type, f, value, key, node, error)  # type: ignore[arg-type]
+        """Append one op with the next index and return it. `extra` adds optional fields."""
+        op = Op(
+            self._next, time, process, type, f, value,  # type: ignore[arg-type]
+            key, node, error, extra or {},
+        )
         self._file.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
         self._file.flush()
         self._next += 1
