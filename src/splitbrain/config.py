@@ -1,0 +1,83 @@
+"""The configuration of one chaos run: every option and the one seed everything derives from.
+
+It is written to config.json so a run can be reproduced with the exact command it records.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from splitbrain import __version__
+
+UNSAFE_FLAGS = ("stale-reads", "commit-old-terms", "no-vote-persist", "no-log-check")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    nodes: int = 5  # cluster size
+    time_limit: float = 30.0  # seconds of the main phase (clients + nemesis)
+    concurrency: int = 10  # client workers
+    rate: float = 300.0  # total operations per second (0 = unlimited)
+    workload: str = "register"
+    nemesis: tuple[str, ...] = ("partition", "kill", "pause")
+    nemesis_interval: float = 5.0  # seconds between fault changes
+    seed: int = 0
+    out: str = "runs"  # base directory of run directories
+    name: str = ""  # runs/<name>/...; defaults to the workload name
+    unsafe: tuple[str, ...] = ()  # deliberately unsafe node variants
+    op_timeout: float = 1.0  # seconds before an operation is recorded as info
+    check_time_limit: float = 60.0  # seconds the linearizability search may take
+    node_args: tuple[str, ...] = field(default=())  # extra arguments for every node
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"n{i}" for i in range(1, self.nodes + 1)]
+
+    @property
+    def run_name(self) -> str:
+        return self.name or self.workload
+
+    def command(self) -> str:
+        """The exact command that reproduces this run (same seed, same options)."""
+        args = [
+            "splitbrain", "run",
+            "--nodes", str(self.nodes),
+            "--time-limit", f"{self.time_limit:g}",
+            "--concurrency", str(self.concurrency),
+            "--rate", f"{self.rate:g}",
+            "--workload", self.workload,
+            "--nemesis", ",".join(self.nemesis) or "none",
+            "--nemesis-interval", f"{self.nemesis_interval:g}",
+            "--op-timeout", f"{self.op_timeout:g}",
+            "--seed", str(self.seed),
+        ]
+        for flag in self.unsafe:
+            args += ["--unsafe", flag]
+        if self.name:
+            args += ["--name", self.name]
+        if self.out != "runs":
+            args += ["--out", self.out]
+        return shlex.join(args)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["name"] = self.run_name
+        data["nodes"] = self.node_names
+        data["node_count"] = self.nodes
+        data["nemesis"] = list(self.nemesis)
+        data["unsafe"] = list(self.unsafe)
+        data["node_args"] = list(self.node_args)
+        data["command"] = self.command()
+        data["argv"] = list(sys.argv)
+        data["versions"] = {
+            "splitbrain": __version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+        data["started"] = datetime.now(UTC).isoformat(timespec="seconds")
+        return data

@@ -1,0 +1,195 @@
+"""`splitbrain run`: one chaos run from configuration to verdict.
+
+config (one seed) → run directory → cluster (proxies + nodes) → interpreter (clients + nemesis,
+heal, recovery, final reads) streaming history.jsonl → teardown (logs kept) → checkers →
+results.json → report.html and the runs index → exit code (DESIGN.md).
+
+Teardown always runs: on a normal end, an exception, Ctrl-C or SIGTERM. If the driver itself is
+killed, the lifeline takes the nodes and proxies down with it, and `splitbrain check RUN_DIR`
+checks the history written so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import traceback
+from typing import Any
+
+from rich.console import Console
+
+from splitbrain.config import UNSAFE_FLAGS, RunConfig
+from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
+from splitbrain.history import HistoryWriter
+from splitbrain.store import RunDir, create_run
+from splitbrain.workloads.interpreter import Interpreter, Options
+from splitbrain.workloads.progress import show_progress
+from splitbrain.workloads.registry import WORKLOADS
+
+DEFAULTS = RunConfig()
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+        return value
+
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from splitbrain.nemesis.schedule import FAULTS
+
+    d = DEFAULTS
+    p.add_argument("--nodes", type=_positive(int), default=d.nodes,
+                   help="cluster size (%(default)s)")
+    p.add_argument("--time-limit", type=_positive(float), default=d.time_limit,
+                   help="seconds of clients + faults (%(default)s)")
+    p.add_argument("--concurrency", type=_positive(int), default=None,
+                   help="client workers (default: 2 per node)")
+    p.add_argument("--rate", type=_positive(float), default=d.rate,
+                   help="total operations per second, 0 = unlimited (%(default)s)")
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload)
+    p.add_argument("--nemesis", default=",".join(d.nemesis),
+                   help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none "
+                        "(%(default)s)")
+    p.add_argument("--nemesis-interval", type=_positive(float), default=d.nemesis_interval,
+                   help="seconds between fault changes (%(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="seed of every random choice")
+    p.add_argument("--out", default=d.out, help="base directory of runs (%(default)s)")
+    p.add_argument("--name", default="", help="run name (default: the workload)")
+    p.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
+                   help="run the nodes with a deliberately unsafe variant (repeatable)")
+    p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout,
+                   help="seconds before an operation is recorded as indeterminate (%(default)s)")
+    p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
+                   help="seconds the linearizability checker may search (%(default)s)")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    from splitbrain.nemesis.schedule import parse_faults
+
+    if args.nodes < 1:
+        raise UsageError("--nodes must be at least 1")
+    try:
+        faults = parse_faults(args.nemesis)
+    except ValueError as exc:
+        raise UsageError(f"--nemesis: {exc}") from None
+    concurrency = args.concurrency if args.concurrency is not None else 2 * args.nodes
+    if concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    return RunConfig(
+        nodes=args.nodes,
+        time_limit=args.time_limit,
+        concurrency=concurrency,
+        rate=args.rate,
+        workload=args.workload,
+        nemesis=tuple(faults),
+        nemesis_interval=args.nemesis_interval,
+        seed=seed,
+        out=args.out,
+        name=args.name,
+        unsafe=tuple(dict.fromkeys(args.unsafe)),
+        op_timeout=args.op_timeout,
+        check_time_limit=args.check_time_limit,
+    )
+
+
+async def execute(config: RunConfig, run: RunDir, console: Console) -> None:
+    """Cluster up, interpreter, teardown. Raises on a harness failure; cancellable."""
+    from splitbrain.cluster.cluster import Cluster
+    from splitbrain.nemesis.nemesis import Nemesis
+    from splitbrain.nemesis.schedule import plan_schedule
+    from splitbrain.raft.client import Client
+
+    workload = WORKLOADS[config.workload]
+    nodes = config.node_names
+    options = Options(
+        concurrency=config.concurrency,
+        time_limit=config.time_limit,
+        rate=config.rate,
+        op_timeout=config.op_timeout,
+        seed=config.seed,
+    )
+    with HistoryWriter(run.history) as writer:
+        async with Cluster(run, nodes, unsafe=config.unsafe, node_args=config.node_args) as cluster:
+            def client(process: int, home: str) -> Client:
+                return Client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
+
+            plans = plan_schedule(config.nemesis, nodes, config.nemesis_interval,
+                                  random.Random(f"{config.seed}:nemesis"))
+            nemesis = Nemesis(cluster, plans) if config.nemesis else None
+            interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
+                                      leader=cluster.leader)
+            in_force = nemesis.in_force if nemesis else list
+            progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
+            try:
+                await interpreter.run()
+            finally:
+                progress.cancel()
+                await asyncio.gather(progress, return_exceptions=True)
+
+
+async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console) -> None:
+    """SIGTERM cancels the run like Ctrl-C does, so teardown runs either way."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await execute(config, run, console)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    console = Console(stderr=True, highlight=False)
+    try:
+        run_dir = create_run(config.out, config.run_name)
+    except OSError as exc:
+        console.print(f"splitbrain run: cannot create the run directory in {config.out}: {exc}")
+        return COULD_NOT_RUN
+    run_dir.write_json(run_dir.config, config.to_json())
+    console.print(f"[bold]splitbrain run[/] {run_dir.path}  seed {config.seed}")
+    console.print(f"  reproduce: {config.command()}", highlight=False)
+    try:
+        asyncio.run(_execute_with_signals(config, run_dir, console))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print(f"[red]interrupted[/]: cluster torn down; history so far in {run_dir.path}"
+                      f"\n  check it with: splitbrain check {run_dir.path}")
+        return COULD_NOT_RUN
+    except Exception as exc:  # a harness failure: the cluster is already torn down
+        log = run_dir.path / "harness-error.txt"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        console.print(f"[red]could not run[/]: {type(exc).__name__}: {exc} (details: {log})")
+        return COULD_NOT_RUN
+    return finish(run_dir, config, console)
+
+
+def finish(run_dir: RunDir, config: RunConfig, console: Console) -> int:
+    """Check, report, index, print the verdict; returns the exit code."""
+    from splitbrain.checker.results import check_run, print_summary
+    from splitbrain.reports.index import write_index
+    from splitbrain.reports.report import write_report
+
+    results = check_run(run_dir, time_limit=config.check_time_limit)
+    warning = write_report(run_dir, results)
+    if warning:
+        results.setdefault("warnings", []).append(warning)
+        run_dir.write_json(run_dir.results, results)
+    with contextlib.suppress(OSError):
+        write_index(run_dir.path.parent.parent)
+    print_summary(results, console)
+    console.print(f"  run directory: {run_dir.path}")
+    console.print(f"  report: {run_dir.report}")
+    return exit_code(results["valid"])

@@ -1,0 +1,103 @@
+"""The interpreter records a valid history: pairs, fresh processes after info, final reads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from splitbrain.history import HistoryWriter, pair_calls, read_jsonl
+from splitbrain.workloads.interpreter import Interpreter, Options
+from splitbrain.workloads.registry import WORKLOADS
+from tests.workloads.fakes import FakeClient, FakeNemesis, FakeStore
+
+NODES = ["n1", "n2", "n3"]
+
+
+def run_interpreter(tmp_path, workload="register", *, store=None, nemesis=None, leader=None,
+                    **options):
+    store = store or FakeStore(seed=1)
+    path = tmp_path / "history.jsonl"
+    opts = Options(**{"concurrency": 4, "time_limit": 0.3, "op_timeout": 0.5, "seed": 7,
+                      "final_timeout": 2.0, "recovery_timeout": 1.0, **options})
+    with HistoryWriter(path) as writer:
+        interp = Interpreter(WORKLOADS[workload], NODES,
+                             lambda p, home: FakeClient(store, p, home),
+                             nemesis, writer, opts, leader=leader)
+        tally = asyncio.run(asyncio.wait_for(interp.run(), 20))
+    return read_jsonl(path), tally, interp, store
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_history_is_well_formed_and_counts_match(tmp_path, workload):
+    history, tally, _, _ = run_interpreter(tmp_path, workload)
+    calls = pair_calls(history.ops)
+    assert len(calls) > 20
+    assert all(c.end is not None for c in calls), "every invoke got its completion"
+    counts = Counter(c.type for c in calls)
+    assert counts == tally.counts
+    assert counts["info"] > 0 and counts["fail"] > 0 and counts["ok"] > 0
+    assert {c.f for c in calls} <= {"read", "write", "cas", "get", "put", "append"}
+
+
+@pytest.fixture
+def info_history(tmp_path):
+    store = FakeStore(seed=3, info_rate=0.2)
+    history, _, _, store = run_interpreter(tmp_path, store=store)
+    return history, store
+
+
+def test_after_info_a_process_never_invokes_again(info_history):
+    history, store = info_history
+    calls = pair_calls(history.ops)
+    crashed = {c.process for c in calls if c.type == "info"}
+    assert crashed
+    for process in crashed:
+        last = max(c.invoke_index for c in calls if c.process == process)
+        info = [c for c in calls if c.process == process and c.type == "info"]
+        assert info[0].invoke_index == last
+    # the worker continued as process p + concurrency with a fresh client
+    assert any(p + 4 in {c.process for c in calls} for p in crashed)
+    assert store.opened == store.closed
+
+
+def test_final_reads_cover_every_key_and_succeed(tmp_path):
+    history, tally, interp, _ = run_interpreter(tmp_path)
+    calls = pair_calls(history.ops)
+    keys = {c.key for c in calls}
+    ok_reads = {c.key for c in calls if c.f == "read" and c.type == "ok"}
+    assert keys == set(interp.keys) and keys <= ok_reads
+    assert tally.final_unread == 0
+
+
+def test_nemesis_events_are_recorded_and_healed(tmp_path):
+    nemesis = FakeNemesis(interval=0.05)
+    history, tally, _, _ = run_interpreter(tmp_path, nemesis=nemesis)
+    faults = [op for op in history.ops if op.is_nemesis]
+    assert faults and faults[0].f == "start-partition" and faults[0].type == "info"
+    assert nemesis.healed and faults[-1].f == "stop-partition"
+    assert tally.faults == len(faults)
+
+
+def test_rate_limit_bounds_the_number_of_operations(tmp_path):
+    history, _, _, _ = run_interpreter(tmp_path, rate=50.0, time_limit=0.4)
+    main = [op for op in history.ops if op.type == "invoke" and op.time < 0.4e9]
+    assert len(main) <= 50 * 0.4 + 2
+
+
+def test_recovery_waits_for_a_leader(tmp_path):
+    answers = iter([None, None, "n2"])
+
+    async def leader():
+        return next(answers, "n2")
+
+    _, tally, _, _ = run_interpreter(tmp_path, leader=leader)
+    assert tally.leader_after_heal is True
+
+
+def test_unavailable_cluster_leaves_final_reads_unread(tmp_path):
+    store = FakeStore(seed=1, info_rate=0.0, fail_rate=0.0)
+    store.available = False
+    _, tally, interp, _ = run_interpreter(tmp_path, store=store, final_timeout=0.3)
+    assert tally.final_unread == len(interp.keys) > 0
