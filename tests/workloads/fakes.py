@@ -7,6 +7,7 @@ linearizable; it also answers some operations `info` (applying them or not) and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -88,10 +89,8 @@ class FakeNemesis:
             else:
                 record("start-partition", {"grudge": {"n1": ["n2"]}, "kind": "one-way"})
                 self.active = ["partition n1-/-n2"]
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     async def heal_all(self, record) -> None:
         if self.active:
