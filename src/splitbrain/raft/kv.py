@@ -1,0 +1,124 @@
+"""The key-value state machine the Raft log drives, and the encoding of its commands.
+
+Pure: no I/O. Keys are strings; two workloads share one key space:
+- kv: `get` (an absent key reads as ""), `put` v, `append` v (string concatenation);
+- register: `read` (an absent key reads as None), `write` v, `cas` [expected, new].
+
+Rules it keeps:
+- Exactly once per client request: a command is identified by (client id, seq). Applying the same
+  (client id, seq) again — a client retry that was appended twice — returns the first result and
+  changes nothing. Results of the last `SESSION_WINDOW` seqs of each client are remembered; the
+  eviction is by seq order, so every replica forgets the same ones.
+- Deterministic: the result depends only on the sequence of applied commands.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+READS = frozenset({"get", "read"})
+WRITES = frozenset({"put", "append", "write", "cas"})
+SESSION_WINDOW = 64
+
+
+class CommandError(ValueError):
+    """A command that the state machine cannot accept (wrong f, key or value shape)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    client_id: str
+    seq: int
+    f: str
+    key: str
+    value: Any = None
+
+    @property
+    def request_id(self) -> str:
+        """The id the node events and the history use: "<client id>:<seq>"."""
+        return f"{self.client_id}:{self.seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    ok: bool
+    value: Any = None  # the value read (reads), or the input value (writes)
+    error: str | None = None  # e.g. "cas-mismatch"
+
+
+def validate(f: str, key: Any, value: Any) -> None:
+    """Raise CommandError unless (f, key, value) is a well-formed operation."""
+    if f not in READS and f not in WRITES:
+        raise CommandError(f"unknown operation {f!r}")
+    if not isinstance(key, str):
+        raise CommandError(f"key must be a string, not {type(key).__name__}")
+    if f in ("put", "append") and not isinstance(value, str):
+        raise CommandError(f"{f} needs a string value, not {type(value).__name__}")
+    if f == "cas" and not (isinstance(value, list | tuple) and len(value) == 2):
+        raise CommandError("cas needs a value [expected, new]")
+
+
+def encode_command(cmd: Command) -> bytes:
+    return json.dumps(
+        [cmd.client_id, cmd.seq, cmd.f, cmd.key, cmd.value], separators=(",", ":")
+    ).encode()
+
+
+def decode_command(data: bytes) -> Command:
+    try:
+        client_id, seq, f, key, value = json.loads(data)
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"undecodable command: {exc}") from None
+    if not isinstance(client_id, str) or not isinstance(seq, int):
+        raise CommandError("command needs a string client id and an integer seq")
+    validate(f, key, value)
+    return Command(client_id, seq, f, key, value)
+
+
+class KV:
+    """The replicated state: string keys to values, plus each client's recent results."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {}
+        self._sessions: dict[str, dict[int, Result]] = {}
+
+    def read(self, f: str, key: str) -> Result:
+        """A read from local state (the caller decides whether that is linearizable)."""
+        if key in self._data:
+            return Result(True, self._data[key])
+        return Result(True, "" if f == "get" else None)
+
+    def apply(self, cmd: Command) -> Result:
+        """Apply one committed command; a repeated (client id, seq) returns its first result."""
+        session = self._sessions.setdefault(cmd.client_id, {})
+        first = session.get(cmd.seq)
+        if first is not None:
+            return first
+        if session and len(session) >= SESSION_WINDOW and cmd.seq < min(session):
+            # Older than every remembered result: it may have been applied and forgotten.
+            return Result(False, None, "stale-request")
+        result = self._execute(cmd)
+        session[cmd.seq] = result
+        if len(session) > SESSION_WINDOW:
+            del session[min(session)]
+        return result
+
+    def _execute(self, cmd: Command) -> Result:
+        f, key, value = cmd.f, cmd.key, cmd.value
+        if f in READS:
+            return self.read(f, key)
+        if f in ("put", "write"):
+            self._data[key] = value
+        elif f == "append":
+            current = self._data.get(key, "")
+            if not isinstance(current, str):
+                return Result(False, value, "not-a-string")
+            self._data[key] = current + value
+        else:  # cas
+            expected, new = value
+            if self._data.get(key) != expected:
+                return Result(False, value, "cas-mismatch")
+            self._data[key] = new
+        return Result(True, value)

@@ -1,0 +1,149 @@
+"""Durable storage of one Raft node: an append-only log of checksummed records.
+
+Each record is `length (4 bytes BE) | crc32 (4 bytes BE) | kind (1 byte) | payload`, the checksum
+covering kind and payload. Kinds: an entry, or the hard state (term, vote, commit).
+
+Rules it keeps:
+- `save()` writes every record of a batch with one write and makes it durable with ONE fsync
+  before it returns, so the caller may send the messages that depend on it (Ready order).
+  Entries are written before the hard state of the same batch, so a surviving hard state never
+  names a commit index whose entries were lost.
+- An entry at an index at or below the last one replaces that suffix of the log (a follower
+  truncating a conflicting suffix); recovery replays the records and does the same.
+- Recovery after kill -9 at any byte: the first record that is short or fails its checksum ends
+  the log; the file is truncated there (and fsynced) before anything is returned, so a torn or
+  corrupt tail is discarded and never applied.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from splitbrain.raft import codec
+from splitbrain.raft.messages import Entry, HardState
+
+_HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
+_ENTRY = b"E"
+_HARD_STATE = b"H"
+FILE_NAME = "raft.wal"
+
+
+class WALError(Exception):
+    """The log is damaged in a way a torn tail cannot explain (names the file and offset)."""
+
+
+@dataclass(slots=True)
+class Recovered:
+    """What a node restarts from."""
+
+    hard_state: HardState = field(default_factory=HardState)
+    entries: list[Entry] = field(default_factory=list)
+    truncated_bytes: int = 0  # size of the torn or corrupt tail that was discarded
+
+
+def _record(kind: bytes, payload: bytes) -> bytes:
+    body = kind + payload
+    return _HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+class WAL:
+    """An open log file; build one with `WAL.open(dir)`."""
+
+    def __init__(self, path: Path, fd: int, *, fsync: bool) -> None:
+        self.path = path
+        self._fd = fd
+        self._fsync = fsync
+
+    @classmethod
+    def open(cls, directory: Path, *, fsync: bool = True) -> tuple[WAL, Recovered]:
+        """Open (or create) the log in `directory`, recovering what it durably holds."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / FILE_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            with open(fd, "rb", closefd=False) as f:
+                data = f.read()
+            recovered, good = replay(data, path)
+            if good < len(data):
+                os.ftruncate(fd, good)
+                os.fsync(fd)
+            if fsync:  # the file's own directory entry must survive a crash too
+                _fsync_dir(directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd, fsync=fsync), recovered
+
+    def save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
+        """Append entries, then the hard state, and make them durable (one fsync)."""
+        records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
+        if hard_state is not None:
+            records.append(_record(_HARD_STATE, codec.encode_hard_state(hard_state)))
+        if not records:
+            return
+        view = memoryview(b"".join(records))
+        while view:
+            view = view[os.write(self._fd, view) :]
+        if self._fsync:
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
+    """The state the records in `data` describe, and the length of its valid prefix."""
+    out = Recovered()
+    entries = out.entries
+    pos, end = 0, len(data)
+    while pos < end:
+        if end - pos < _HEADER.size:
+            break  # torn header
+        size, crc = _HEADER.unpack_from(data, pos)
+        start = pos + _HEADER.size
+        body = data[start : start + size]
+        if size == 0 or len(body) < size or zlib.crc32(body) != crc:
+            break  # torn or corrupt record: the tail from here is discarded
+        kind, payload = body[:1], body[1:]
+        try:
+            if kind == _ENTRY:
+                entry, used = codec.decode_entry_from(payload, 0)
+                if used != len(payload):
+                    raise codec.CodecError("bytes after the entry")
+                last = entries[-1].index if entries else 0
+                if entry.index > last + 1 or entry.index < 1:
+                    raise WALError(
+                        f"{path}: offset {pos}: entry {entry.index} leaves a gap after {last}"
+                    )
+                first = entries[0].index if entries else entry.index
+                del entries[entry.index - first :]
+                entries.append(entry)
+            elif kind == _HARD_STATE:
+                out.hard_state = codec.decode_hard_state(payload)
+            else:
+                raise WALError(f"{path}: offset {pos}: unknown record kind {kind!r}")
+        except codec.CodecError as exc:
+            # The checksum matched, so these bytes were written like this: not a torn tail.
+            raise WALError(f"{path}: offset {pos}: {exc}") from None
+        pos = start + size
+    out.truncated_bytes = end - pos
+    last = entries[-1].index if entries else 0
+    hs = out.hard_state
+    if hs.commit > last:  # cannot happen with entries-before-hard-state; keep it safe anyway
+        out.hard_state = HardState(term=hs.term, vote=hs.vote, commit=last)
+    return out, pos
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
