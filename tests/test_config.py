@@ -1,0 +1,44 @@
+"""A run's configuration reproduces itself: the recorded command parses back to the same config."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from splitbrain.cli import build_parser
+from splitbrain.config import RunConfig
+from splitbrain.run import config_from_args
+
+
+def parse_run(argv: list[str]) -> RunConfig:
+    args = build_parser(argv).parse_args(argv)
+    return config_from_args(args)
+
+
+def test_command_round_trips_every_option():
+    config = RunConfig(nodes=3, time_limit=12.5, concurrency=7, rate=40, workload="kv",
+                       nemesis=("partition", "kill"), nemesis_interval=2, seed=99,
+                       name="nightly", unsafe=("stale-reads",), op_timeout=0.5)
+    argv = shlex.split(config.command())[1:]
+    again = parse_run(argv)
+    assert again == RunConfig(**{**again.__dict__, "check_time_limit": config.check_time_limit})
+    assert again == config
+
+
+def test_seed_is_chosen_once_and_recorded():
+    config = parse_run(["run"])
+    assert f"--seed {config.seed}" in config.command()
+    assert config.concurrency == 2 * config.nodes
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--nodes", "many"],
+    ["run", "--workload", "nope"],
+    ["run", "--unsafe", "fast-and-loose"],
+    ["run", "--rate", "-1"],
+])
+def test_bad_options_exit_64(argv):
+    with pytest.raises(SystemExit) as exc:
+        parse_run(argv)
+    assert exc.value.code == 64
