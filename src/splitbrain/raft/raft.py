@@ -1,0 +1,507 @@
+"""The Raft algorithm (the extended paper, "In Search of an Understandable Consensus Algorithm").
+
+A pure state machine in the style of etcd's raft: `tick()` advances a logical clock,
+`step(msg)` takes a peer message, and effects pile up in `msgs`, `read_states` and the log's
+cursors for the RawNode to hand out. No sockets, clocks, disk, threads or global random: the
+randomized election timeout comes from the injected `random.Random`.
+
+A role change swaps `_step` and `_tick` (follower/candidate: election timer; leader: heartbeat
+timer and CheckQuorum) instead of testing the role everywhere.
+
+Rules kept (paper sections in brackets):
+- at most one vote per term, persisted before the vote is sent [§5.2, Figure 2];
+- votes only for candidates whose log is at least as up to date [§5.4.1];
+- PreVote: a node that cannot win does not disrupt the cluster by raising its term [§9.6];
+- CheckQuorum: a leader that has not heard from a quorum for an election timeout steps down,
+  and a follower that heard from a leader within the timeout ignores votes [§6.2, §9.6];
+- a new leader appends a no-op entry [§8]; commit only entries of the current term, counting
+  persisted replicas, the leader's own after it is persisted [§5.4.2, Figure 8];
+- AppendEntries consistency check with conflict term/index hints [§5.3];
+- ReadIndex: served only once the leader has committed an entry of its term and a quorum has
+  acknowledged a heartbeat sent after the request [§6.4]; a leader that steps down drops them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from splitbrain.raft.log import RaftLog
+from splitbrain.raft.messages import (
+    Entry,
+    EntryType,
+    HardState,
+    Message,
+    MessageType,
+    ReadState,
+)
+from splitbrain.raft.progress import Progress
+from splitbrain.raft.quorum import committed_index, majority
+
+FOLLOWER = "follower"
+PRE_CANDIDATE = "pre-candidate"
+CANDIDATE = "candidate"
+LEADER = "leader"
+
+UNSAFE_FLAGS = frozenset({"commit-old-terms", "no-log-check"})
+
+_APP = MessageType.APP
+_APP_RESP = MessageType.APP_RESP
+_HEARTBEAT = MessageType.HEARTBEAT
+_HEARTBEAT_RESP = MessageType.HEARTBEAT_RESP
+_VOTE = MessageType.VOTE
+_VOTE_RESP = MessageType.VOTE_RESP
+_PRE_VOTE = MessageType.PRE_VOTE
+_PRE_VOTE_RESP = MessageType.PRE_VOTE_RESP
+_FROM_PEERS = frozenset(
+    {_APP, _APP_RESP, _HEARTBEAT, _HEARTBEAT_RESP, _VOTE, _VOTE_RESP, _PRE_VOTE, _PRE_VOTE_RESP}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    id: str
+    peers: tuple[str, ...]  # every member's id; including `id` itself or not, both are accepted
+    election_tick: int = 10  # election timeout drawn from [election_tick, 2 * election_tick)
+    heartbeat_tick: int = 1  # a leader sends heartbeats every heartbeat_tick ticks
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_msg_entries: int = 512  # entries per AppendEntries message
+    # deliberately unsafe variants, for demonstrating that splitbrain catches real bugs:
+    # "commit-old-terms" (ignore Figure 8), "no-log-check" (vote without §5.4.1)
+    unsafe: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_tick < 1 or self.election_tick <= self.heartbeat_tick:
+            raise ValueError(
+                f"need 1 <= heartbeat_tick < election_tick, got {self.heartbeat_tick} and "
+                f"{self.election_tick}"
+            )
+        if self.max_msg_entries < 1:
+            raise ValueError(f"max_msg_entries must be >= 1, got {self.max_msg_entries}")
+        unknown = set(self.unsafe) - UNSAFE_FLAGS
+        if unknown:
+            raise ValueError(f"unknown unsafe flag(s) for the core: {', '.join(sorted(unknown))}")
+
+
+class NotLeader(Exception):
+    """propose/read_index on a node that is not the leader; `leader_hint` is its known leader."""
+
+    def __init__(self, leader_hint: str | None) -> None:
+        super().__init__(f"not the leader (leader: {leader_hint or 'unknown'})")
+        self.leader_hint = leader_hint
+
+
+class LogCorruption(Exception):
+    """A committed entry would be overwritten: a safety bug (only possible with unsafe flags)."""
+
+
+@dataclass(slots=True)
+class _PendingRead:
+    index: int
+    acks: set[str] = field(default_factory=set)
+
+
+class Raft:
+    def __init__(
+        self,
+        config: Config,
+        hard_state: HardState,
+        entries: Sequence[Entry],
+        rng: random.Random,
+    ) -> None:
+        self.id = config.id
+        self.config = config
+        self.voters = tuple(sorted(set(config.peers) | {config.id}))
+        self.others = tuple(p for p in self.voters if p != self.id)
+        self.quorum = majority(len(self.voters))
+        self.rng = rng
+        self.commit_old_terms = "commit-old-terms" in config.unsafe
+        self.no_log_check = "no-log-check" in config.unsafe
+        self.log = RaftLog(entries, hard_state.commit)
+        self.term = hard_state.term
+        self.vote = hard_state.vote
+        self.lead: str | None = None
+        self.role = FOLLOWER
+        self.msgs: list[Message] = []
+        self.read_states: list[ReadState] = []
+        self.prs: dict[str, Progress] = {}
+        self.votes: dict[str, bool] = {}
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_timeout = config.election_tick
+        # ReadIndex requests: waiting for a commit in this term, then for a quorum round
+        self.reads_waiting_commit: list[bytes] = []
+        self.reads: dict[bytes, _PendingRead] = {}  # in request order
+        self.need_bcast = False  # coalesce appends of many proposals into one message per peer
+        self.need_read_beat = False
+        self._step: Callable[[Message], None] = self._step_follower
+        self._tick: Callable[[], None] = self._tick_election
+        self.become_follower(self.term, None)
+
+    # -- role changes --------------------------------------------------------------------------
+
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            self.term = term
+            self.vote = None
+        self.lead = None
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        election_tick = self.config.election_tick
+        self.randomized_timeout = self.rng.randrange(election_tick, 2 * election_tick)
+        self.votes = {}
+        self.prs = {}
+        self.reads_waiting_commit = []
+        self.reads = {}
+        self.need_bcast = False
+        self.need_read_beat = False
+
+    def become_follower(self, term: int, lead: str | None) -> None:
+        self._reset(term)
+        self.lead = lead
+        self.role = FOLLOWER
+        self._step = self._step_follower
+        self._tick = self._tick_election
+
+    def _become_pre_candidate(self) -> None:
+        # No term change and no vote: a pre-candidate that cannot win leaves no trace (§9.6).
+        self.votes = {}
+        self.lead = None
+        self.role = PRE_CANDIDATE
+        self._step = self._step_candidate
+        self._tick = self._tick_election
+
+    def _become_candidate(self) -> None:
+        self._reset(self.term + 1)
+        self.vote = self.id
+        self.role = CANDIDATE
+        self._step = self._step_candidate
+        self._tick = self._tick_election
+
+    def _become_leader(self) -> None:
+        self._reset(self.term)
+        self.lead = self.id
+        self.role = LEADER
+        self._step = self._step_leader
+        self._tick = self._tick_heartbeat
+        next_index = self.log.last_index + 1
+        self.prs = {p: Progress(next_index) for p in self.others}
+        # §8: a no-op entry of the new term lets the leader commit (and so serve reads) promptly.
+        self.log.append_new(Entry(self.term, next_index, EntryType.NOOP))
+        self.need_bcast = True
+        if not self.others:
+            self.maybe_commit()
+
+    # -- elections -----------------------------------------------------------------------------
+
+    def campaign(self) -> None:
+        """Start an election (a pre-election first when PreVote is on) [§5.2, §9.6]."""
+        if self.role == LEADER:
+            return
+        if self.config.pre_vote:
+            self._become_pre_candidate()
+            self._request_votes(_PRE_VOTE, self.term + 1)
+        else:
+            self._become_candidate()
+            self._request_votes(_VOTE, self.term)
+
+    def _request_votes(self, kind: MessageType, term: int) -> None:
+        if self._poll(self.id, granted=True):
+            return
+        last_index, last_term = self.log.last_index, self.log.last_term
+        for peer in self.others:
+            self.msgs.append(Message(kind, self.id, peer, term, log_term=last_term, index=last_index))
+
+    def _poll(self, voter: str, granted: bool) -> bool:
+        """Count a vote; act on a decided election. Returns True once decided."""
+        self.votes.setdefault(voter, granted)
+        yes = sum(self.votes.values())
+        if yes >= self.quorum:
+            if self.role == PRE_CANDIDATE:
+                self._become_candidate()
+                self._request_votes(_VOTE, self.term)
+            else:
+                self._become_leader()
+            return True
+        if len(self.votes) - yes >= self.quorum:
+            self.become_follower(self.term, None)
+            return True
+        return False
+
+    # -- ticks ---------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self._tick()
+
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.randomized_timeout:
+            self.election_elapsed = 0
+            self.campaign()
+
+    def _tick_heartbeat(self) -> None:
+        self.election_elapsed += 1
+        self.heartbeat_elapsed += 1
+        if self.election_elapsed >= self.config.election_tick:
+            self.election_elapsed = 0
+            if self.config.check_quorum and not self._quorum_active():
+                self.become_follower(self.term, None)
+                return
+        if self.heartbeat_elapsed >= self.config.heartbeat_tick:
+            self.heartbeat_elapsed = 0
+            self._bcast_heartbeat()
+
+    def _quorum_active(self) -> bool:
+        active = 1
+        for pr in self.prs.values():
+            if pr.recent_active:
+                active += 1
+            pr.recent_active = False
+        return active >= self.quorum
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def step(self, m: Message) -> None:
+        kind = m.type
+        if kind not in _FROM_PEERS:
+            return  # local-only types and leadership transfer are not part of this core
+        if m.term > self.term:
+            if kind is _VOTE or kind is _PRE_VOTE:
+                in_lease = (
+                    self.config.check_quorum
+                    and self.lead is not None
+                    and self.election_elapsed < self.config.election_tick
+                )
+                if in_lease:
+                    return  # §6.2/§9.6: a live leader exists; don't let a rogue node disrupt it
+            if kind is _PRE_VOTE or (kind is _PRE_VOTE_RESP and not m.reject):
+                pass  # a pre-vote never changes our term (§9.6)
+            elif kind is _APP or kind is _HEARTBEAT:
+                self.become_follower(m.term, m.src)
+            else:
+                self.become_follower(m.term, None)
+        elif m.term < self.term:
+            if (self.config.check_quorum or self.config.pre_vote) and (
+                kind is _APP or kind is _HEARTBEAT
+            ):
+                # A deposed leader cut off for a while may never see a higher term otherwise
+                # (its peers' elections were pre-votes it did not receive): tell it.
+                self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term))
+            elif kind is _PRE_VOTE:
+                self.msgs.append(Message(_PRE_VOTE_RESP, self.id, m.src, self.term, reject=True))
+            return
+
+        if kind is _VOTE or kind is _PRE_VOTE:
+            self._handle_vote_request(m)
+        else:
+            self._step(m)
+
+    def _handle_vote_request(self, m: Message) -> None:
+        resp = _VOTE_RESP if m.type is _VOTE else _PRE_VOTE_RESP
+        can_vote = (
+            self.vote == m.src
+            or (self.vote is None and self.lead is None)
+            or (m.type is _PRE_VOTE and m.term > self.term)
+        )
+        if can_vote and (self.no_log_check or self.log.is_up_to_date(m.index, m.log_term)):
+            # A granted pre-vote carries the term asked for, so the pre-candidate counts it.
+            self.msgs.append(Message(resp, self.id, m.src, m.term))
+            if m.type is _VOTE:
+                self.election_elapsed = 0
+                self.vote = m.src
+        else:
+            self.msgs.append(Message(resp, self.id, m.src, self.term, reject=True))
+
+    def _step_follower(self, m: Message) -> None:
+        if m.type is _APP:
+            self.election_elapsed = 0
+            self.lead = m.src
+            self._handle_append(m)
+        elif m.type is _HEARTBEAT:
+            self.election_elapsed = 0
+            self.lead = m.src
+            self._handle_heartbeat(m)
+
+    def _step_candidate(self, m: Message) -> None:
+        kind = m.type
+        if kind is _APP:
+            self.become_follower(m.term, m.src)
+            self._handle_append(m)
+        elif kind is _HEARTBEAT:
+            self.become_follower(m.term, m.src)
+            self._handle_heartbeat(m)
+        elif (kind is _VOTE_RESP and self.role == CANDIDATE) or (
+            kind is _PRE_VOTE_RESP and self.role == PRE_CANDIDATE
+        ):
+            self._poll(m.src, not m.reject)
+
+    def _step_leader(self, m: Message) -> None:
+        pr = self.prs.get(m.src)
+        if pr is None:
+            return
+        if m.type is _APP_RESP:
+            pr.recent_active = True
+            if m.reject:
+                hint = m.reject_hint
+                if m.reject_term > 0:
+                    hint, _ = self.log.find_conflict_by_term(hint, m.reject_term)
+                if pr.maybe_decrease(m.index, hint):
+                    self._send_append(m.src, pr)
+            elif pr.maybe_update(m.index):
+                if not pr.replicating:
+                    pr.become_replicate()
+                if self.maybe_commit():
+                    self.need_bcast = True  # followers learn the new commit index
+                elif pr.next <= self.log.last_index:
+                    self._send_append(m.src, pr)  # more to send, e.g. after a probe
+        elif m.type is _HEARTBEAT_RESP:
+            pr.recent_active = True
+            pr.probe_sent = False
+            if pr.match < self.log.last_index:
+                self._send_append(m.src, pr)
+            if m.context:
+                self._ack_read(m.src, m.context)
+
+    # -- replication ---------------------------------------------------------------------------
+
+    def _send_append(self, to: str, pr: Progress) -> None:
+        if pr.paused:
+            return
+        log = self.log
+        prev = pr.next - 1
+        entries = log.slice(pr.next, min(log.last_index + 1, pr.next + self.config.max_msg_entries))
+        self.msgs.append(
+            Message(
+                _APP,
+                self.id,
+                to,
+                self.term,
+                log_term=log.term(prev),
+                index=prev,
+                entries=entries,
+                commit=log.committed,
+            )
+        )
+        pr.sent(entries[-1].index if entries else None)
+
+    def flush(self) -> None:
+        """Send what proposals and reads since the last flush need: one message per peer."""
+        if self.need_bcast:
+            self.need_bcast = False
+            for peer, pr in self.prs.items():
+                self._send_append(peer, pr)
+        if self.need_read_beat:
+            self.need_read_beat = False
+            self._bcast_heartbeat()
+
+    def _bcast_heartbeat(self) -> None:
+        context = next(reversed(self.reads), b"") if self.reads else b""
+        committed = self.log.committed
+        for peer, pr in self.prs.items():
+            # Never tell a follower to commit beyond what it is known to match: its tail may be
+            # divergent.
+            self.msgs.append(
+                Message(
+                    _HEARTBEAT,
+                    self.id,
+                    peer,
+                    self.term,
+                    commit=min(pr.match, committed),
+                    context=context,
+                )
+            )
+
+    def _handle_append(self, m: Message) -> None:
+        log = self.log
+        if m.index < log.committed:
+            self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=log.committed))
+            return
+        committed = log.committed
+        result = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
+        if result is not None:
+            last_new, truncated = result
+            if truncated and truncated <= committed and not self.config.unsafe:
+                raise LogCorruption(
+                    f"{self.id}: entry {truncated} is committed but {m.src} overwrote it"
+                )
+            self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=last_new))
+            return
+        hint_index, hint_term = log.find_conflict_by_term(min(m.index, log.last_index), m.log_term)
+        self.msgs.append(
+            Message(
+                _APP_RESP,
+                self.id,
+                m.src,
+                self.term,
+                index=m.index,
+                reject=True,
+                reject_hint=hint_index,
+                reject_term=hint_term,
+            )
+        )
+
+    def _handle_heartbeat(self, m: Message) -> None:
+        self.log.commit_to(min(m.commit, self.log.last_index))
+        self.msgs.append(Message(_HEARTBEAT_RESP, self.id, m.src, self.term, context=m.context))
+
+    def maybe_commit(self) -> bool:
+        """Advance the commit index to what a majority persisted, if of this term (§5.4.2)."""
+        log = self.log
+        matches = [log.stable, *(pr.match for pr in self.prs.values())]
+        index = committed_index(matches)
+        if index <= log.committed:
+            return False
+        if log.term(index) != self.term and not self.commit_old_terms:
+            return False
+        log.commit_to(index)
+        if self.reads_waiting_commit and log.term(index) == self.term:
+            waiting, self.reads_waiting_commit = self.reads_waiting_commit, []
+            for context in waiting:
+                self._start_read(context)
+        return True
+
+    # -- client requests -----------------------------------------------------------------------
+
+    def propose(self, data: bytes) -> tuple[int, int]:
+        if self.role != LEADER:
+            raise NotLeader(self.lead)
+        index = self.log.last_index + 1
+        self.log.append_new(Entry(self.term, index, EntryType.NORMAL, data))
+        if self.others:
+            self.need_bcast = True
+        return index, self.term
+
+    def read_index(self, context: bytes) -> None:
+        if self.role != LEADER:
+            raise NotLeader(self.lead)
+        if self.log.term(self.log.committed) != self.term:
+            self.reads_waiting_commit.append(context)
+        else:
+            self._start_read(context)
+
+    def _start_read(self, context: bytes) -> None:
+        if not self.others:
+            self.read_states.append(ReadState(self.log.committed, context))
+            return
+        self.reads[context] = _PendingRead(self.log.committed, {self.id})
+        self.need_read_beat = True
+
+    def _ack_read(self, voter: str, context: bytes) -> None:
+        pending = self.reads.get(context)
+        if pending is None:
+            return
+        pending.acks.add(voter)
+        if len(pending.acks) < self.quorum:
+            return
+        # The round confirmed leadership after every earlier request arrived: release those too.
+        while self.reads:
+            earlier, read = next(iter(self.reads.items()))
+            del self.reads[earlier]
+            self.read_states.append(ReadState(read.index, earlier))
+            if earlier == context:
+                break
+
+    def hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.committed)
