@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from splitbrain.history.errors import HistoryError
 from splitbrain.history.ops import NEMESIS, OP_TYPES, History, Op
+from splitbrain.history.validate import PairingCheck
 
 _KNOWN = frozenset({"index", "time", "process", "type", "f", "key", "value", "node", "error"})
 
@@ -59,46 +60,6 @@ def _op_from_json(obj: Any, expected_index: int) -> Op:
     return Op(index, time, process, op_type, f, value, key, node, error, extra)
 
 
-class _PairingCheck:
-    """Tracks open invocations per process to validate the invoke/complete discipline."""
-
-    def __init__(self) -> None:
-        self.open: dict[int | str, tuple[Op, int]] = {}  # process -> (invoke, line)
-        self.crashed: dict[int | str, int] = {}  # process -> line of its info
-
-    def check(self, op: Op, line: int) -> None:
-        if op.is_nemesis:
-            return
-        p = op.process
-        if op.type == "invoke":
-            if p in self.open:
-                raise ValueError(
-                    f"process {p} invokes again while its op from line {self.open[p][1]} is open"
-                )
-            if p in self.crashed:
-                raise ValueError(
-                    f"process {p} invokes again after its info on line {self.crashed[p]} "
-                    "(after info a worker must continue as a new process)"
-                )
-            self.open[p] = (op, line)
-            return
-        if p not in self.open:
-            raise ValueError(f"{op.type} for process {p} with no open invoke")
-        invoke, invoke_line = self.open.pop(p)
-        if invoke.f != op.f:
-            raise ValueError(
-                f"completion f {op.f!r} does not match the invoke's f {invoke.f!r} "
-                f"on line {invoke_line}"
-            )
-        if invoke.key != op.key:
-            raise ValueError(
-                f"completion key {op.key!r} does not match the invoke's key {invoke.key!r} "
-                f"on line {invoke_line}"
-            )
-        if op.type == "info":
-            self.crashed[p] = line
-
-
 def read_jsonl(path: str | os.PathLike[str]) -> History:
     """Read and validate a history.jsonl file. Raises HistoryError on the first bad line."""
     name = str(path)
@@ -115,7 +76,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> History:
     complete_tail = text.endswith("\n") or not text
     ops: list[Op] = []
     warnings: list[str] = []
-    pairing = _PairingCheck()
+    pairing = PairingCheck()
     last_time = 0
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
