@@ -63,7 +63,7 @@ class RaftLog:
         return tuple(self._entries[lo:hi])
 
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
-        """Raft §5.4.1: is a log ending at (last_index, last_term) at least as up to date as ours?"""
+        """Raft §5.4.1: is a log ending at (last_index, last_term) as up to date as ours?"""
         mine = self.last_term
         return last_term > mine or (last_term == mine and last_index >= self.last_index)
 

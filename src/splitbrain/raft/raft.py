@@ -212,7 +212,9 @@ class Raft:
             return
         last_index, last_term = self.log.last_index, self.log.last_term
         for peer in self.others:
-            self.msgs.append(Message(kind, self.id, peer, term, log_term=last_term, index=last_index))
+            self.msgs.append(
+                Message(kind, self.id, peer, term, log_term=last_term, index=last_index)
+            )
 
     def _poll(self, voter: str, granted: bool) -> bool:
         """Count a vote; act on a decided election. Returns True once decided."""

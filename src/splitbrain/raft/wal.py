@@ -4,8 +4,9 @@ Each record is `length (4 bytes BE) | crc32 (4 bytes BE) | kind (1 byte) | paylo
 covering kind and payload. Kinds: an entry, or the hard state (term, vote, commit).
 
 Rules it keeps:
-- `save()` writes every record of a batch with one write and makes it durable with ONE fsync
-  before it returns, so the caller may send the messages that depend on it (Ready order).
+- `save()` (or `write()` then `sync()`) writes every record of a batch with one write and
+  makes it durable with ONE fsync before the caller sends the messages that depend on it
+  (Ready order). Only new entries or a new term/vote need the fsync.
   Entries are written before the hard state of the same batch, so a surviving hard state never
   names a commit index whose entries were lost.
 - An entry at an index at or below the last one replaces that suffix of the log (a follower
@@ -54,10 +55,11 @@ def _record(kind: bytes, payload: bytes) -> bytes:
 class WAL:
     """An open log file; build one with `WAL.open(dir)`."""
 
-    def __init__(self, path: Path, fd: int, *, fsync: bool) -> None:
+    def __init__(self, path: Path, fd: int, *, fsync: bool, hard_state: HardState) -> None:
         self.path = path
         self._fd = fd
         self._fsync = fsync
+        self._vote = (hard_state.term, hard_state.vote)  # as durable on disk
 
     @classmethod
     def open(cls, directory: Path, *, fsync: bool = True) -> tuple[WAL, Recovered]:
@@ -77,18 +79,36 @@ class WAL:
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, fsync=fsync), recovered
+        return cls(path, fd, fsync=fsync, hard_state=recovered.hard_state), recovered
 
     def save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
-        """Append entries, then the hard state, and make them durable (one fsync)."""
+        """Append entries, then the hard state, and make them durable (at most one fsync)."""
+        if self.write(hard_state, entries):
+            self.sync()
+
+    def write(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bool:
+        """Append the records of one batch; True if they must be synced before messages leave.
+
+        A batch that only moves the commit index needs no fsync (etcd's MustSync): a commit
+        index lost in a crash is learned again from the leader, and every entry it covers was
+        made durable when it was appended.
+        """
         records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
+        must_sync = bool(entries)
         if hard_state is not None:
             records.append(_record(_HARD_STATE, codec.encode_hard_state(hard_state)))
+            vote = (hard_state.term, hard_state.vote)
+            must_sync = must_sync or vote != self._vote
+            self._vote = vote
         if not records:
-            return
+            return False
         view = memoryview(b"".join(records))
         while view:
             view = view[os.write(self._fd, view) :]
+        return must_sync
+
+    def sync(self) -> None:
+        """Make every record written so far durable (may run in a worker thread)."""
         if self._fsync:
             os.fdatasync(self._fd)
 
