@@ -1,0 +1,185 @@
+"""Everything report.html shows, gathered from one run directory into plain data.
+
+`gather` reads config.json, history.jsonl, results.json and the nodes' files, tolerating any of
+them missing or malformed: what cannot be read becomes a problem listed on the page, never an
+exception that would cost the engineer the rest of the report. The result has two parts: the
+template's context (rendered server-side with autoescaping) and the payload the page's script
+draws from (embedded as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from splitbrain import __version__
+from splitbrain.history import Call, HistoryError, pair_calls, read_jsonl
+from splitbrain.reports import explain, failure, measures, nodes, timeline
+from splitbrain.reports.faults import fault_windows
+from splitbrain.store import RunDir
+
+LOG_MARGIN_S = 2.0  # seconds of node log shown either side of the failure
+
+
+def _read_json(path: Path, problems: list[str]) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(f"{path.name} is missing")
+    except (OSError, ValueError) as exc:
+        problems.append(f"{path.name} cannot be read: {exc}")
+    return None
+
+
+def _started(config: Mapping[str, Any]) -> float | None:
+    """Unix seconds at history time 0, from config.started."""
+    text = config.get("started")
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _config_rows(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(str(k), v if isinstance(v, str) else json.dumps(v, default=str))
+            for k, v in config.items() if k not in ("command", "argv")]
+
+
+def _command(config: Mapping[str, Any]) -> str | None:
+    if isinstance(config.get("command"), str):
+        return config["command"]
+    argv = config.get("argv")
+    if isinstance(argv, list):
+        return shlex.join(str(a) for a in argv)
+    return None
+
+
+def _raw_links(run: RunDir, node_names: list[str]) -> list[str]:
+    paths = [run.history, run.config, run.results]
+    for n in node_names:
+        paths += [run.node_log(n), run.node_events(n)]
+    return [str(p.relative_to(run.path)) for p in paths if p.is_file()]
+
+
+def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
+                ) -> dict[str, Any] | None:
+    violations = [v for v in agreement.get("violations") or [] if isinstance(v, Mapping)]
+    leaders = agreement.get("leaders")
+    if not isinstance(leaders, Mapping) or not leaders:
+        leaders = nodes.leaders_from_events(run, node_names)
+    leader_rows = sorted(((str(t), ", ".join(map(str, ns if isinstance(ns, list) else [ns])))
+                          for t, ns in leaders.items()),
+                         key=lambda r: (len(r[0]), r[0]))
+    indexed = [v for v in violations if isinstance(v.get("index"), int)]
+    first = min(indexed, key=lambda v: v["index"]) if indexed else None
+    if agreement.get("valid") is not False:
+        return None
+    out: dict[str, Any] = {"violations": [(str(v.get("kind", "?")), str(v.get("message", "")))
+                                          for v in violations],
+                           "leaders": leader_rows, "multi_leader": any(
+                               "," in names for _, names in leader_rows)}
+    if first is not None:
+        index = first["index"]
+        names = list(node_names)
+        entries = first.get("entries") if isinstance(first.get("entries"), Mapping) else {}
+        names += [str(n) for n in entries if str(n) not in names]
+        indexes, table, when = nodes.applied_around(run, names, index)
+        for node, e in entries.items():  # the checker's word for the divergent index wins
+            if isinstance(e, Mapping):
+                table.setdefault(str(node), {})[index] = f"term {e.get('term')} · {e.get('id')}"
+        out.update(index=index, indexes=indexes, nodes=names, table=table,
+                   when=min(when.values()) if when else None)
+    return out
+
+
+def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict]:
+    """(template context, script payload) for the run's report."""
+    problems: list[str] = []
+    config = _read_json(run.config, problems)
+    config = config if isinstance(config, Mapping) else {}
+    if results is None:
+        results = _read_json(run.results, problems) if run.results.exists() else None
+    results = results if isinstance(results, Mapping) else None
+    calls: list[Call] = []
+    ops: tuple = ()
+    try:
+        history = read_jsonl(run.history)
+        ops = history.ops
+        problems += history.warnings
+        calls = pair_calls(ops)
+    except HistoryError as exc:
+        problems.append(f"the history cannot be read: {exc}")
+    end = ops[-1].time if ops else 0
+    windows = fault_windows(ops, end)
+    node_names = run.node_names() or [str(n) for n in config.get("nodes") or []]
+    checkers = results.get("checkers") if results else None
+    checkers = checkers if isinstance(checkers, Mapping) else {}
+    concurrency = config.get("concurrency")
+    concurrency = concurrency if isinstance(concurrency, int) and concurrency > 0 else None
+
+    linear = checkers.get("linearizable")
+    fail_doc = linear.get("failure") if isinstance(linear, Mapping) else None
+    fail_view = None
+    if isinstance(fail_doc, Mapping):
+        key = fail_doc.get("key")
+        fail_view = failure.layout(fail_doc, [c.to_json() for c in calls if c.key == key])
+    agreement = checkers.get("log-agreement")
+    divergence = (_divergence(run, agreement, node_names)
+                  if isinstance(agreement, Mapping) else None)
+
+    # The window of node log to show: around the failing op, else the divergent apply.
+    started = _started(config)
+    window = None
+    if fail_view is not None and started is not None:
+        lo = fail_view["op_start"]
+        hi = fail_view["op_end"] if fail_view["op_end"] is not None else lo
+        window = (started + lo / 1e9 - LOG_MARGIN_S, started + hi / 1e9 + LOG_MARGIN_S)
+    elif divergence and divergence.get("when") is not None:
+        t = divergence["when"] / 1e9
+        window = (t - LOG_MARGIN_S, t + LOG_MARGIN_S)
+    excerpts = [e for n in node_names if (e := nodes.excerpt(run, n, window)) is not None]
+
+    valid = results.get("valid") if results else None
+    context = {
+        "title": f"{config.get('name') or run.path.parent.name} · {run.path.name}",
+        "run_path": str(run.path),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "version": __version__,
+        "verdict": explain.verdict_name(valid) if results else "not checked",
+        "cause": results.get("cause") if results else "results.json is missing: run "
+                                                        "`splitbrain check` on this directory",
+        "accounts": explain.accounts(results),
+        "warnings": [str(w) for w in (results.get("warnings") or [])] if results else [],
+        "problems": problems,
+        "seed": config.get("seed"),
+        "command": _command(config),
+        "config": _config_rows(config),
+        "summary": {"workload": config.get("workload"), "nodes": node_names,
+                    "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
+                    "faults": len(windows)},
+        "windows": windows,
+        "availability": measures.availability(calls, windows, end),
+        "latency": measures.latency_quantiles(calls),
+        "quantiles": measures.QUANTILES,
+        "failure": fail_view,
+        "divergence": divergence,
+        "logs": excerpts,
+        "raw": _raw_links(run, node_names),
+    }
+    payload = {
+        **timeline.columns(calls, concurrency),
+        "end": end // 1000,
+        "faults": [{**w.to_json(), "start": w.start // 1000, "end": w.end // 1000}
+                   for w in windows],
+        "failure": None if fail_view is None else {
+            "invoke_index": fail_view["invoke_index"], "key": fail_view["key"],
+            "window": [t // 1000 for t in fail_view["window"]]},
+    }
+    return context, payload

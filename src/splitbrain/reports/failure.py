@@ -1,0 +1,143 @@
+"""The picture of a linearizability failure, laid out here and drawn as inline SVG.
+
+It shows the failing key's operations around the failure on a real time axis, one row per
+process: the last steps of the longest linearizable prefix with their linearization points
+joined in order and the model state after each written beside it, the operation that could
+not be linearized in red with the reason, and other operations on the key that overlap it in
+grey. Every label is visible text, so it reads without hovering. A linearization point must lie
+inside its operation and after the previous point; the earliest such point is chosen, which
+exists because the prefix is a valid linearization. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from splitbrain.reports.explain import describe_call
+from splitbrain.reports.timeline import text_of
+
+SHOWN_STEPS = 10  # prefix steps drawn; the table below the picture lists all of them
+WIDTH = 1100
+LEFT = 70  # room for row labels
+ROW = 58
+TOP = 34
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    y: float
+    w: float
+    role: str  # step, failed, other
+    label: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    x: float
+    y: float
+    step: int
+    state: str
+
+
+def _ops(failure: Mapping[str, Any]) -> tuple[list[dict], dict, list[str]]:
+    prefix = [s for s in failure.get("prefix") or [] if isinstance(s, Mapping)]
+    ops = [s.get("op") if isinstance(s.get("op"), Mapping) else {} for s in prefix]
+    states = [str(s.get("state", "")) for s in prefix]
+    bad = failure.get("op") if isinstance(failure.get("op"), Mapping) else {}
+    return ops, bad, states  # type: ignore[return-value]
+
+
+def _short(op: Mapping[str, Any]) -> str:
+    f = str(op.get("f", "?"))
+    if op.get("type") == "ok" and op.get("output") is not None:
+        return f"{f} → {text_of(op['output'])}"
+    if op.get("value") is not None:
+        return f"{f} {text_of(op['value'])}"
+    return f
+
+
+def _points(ops: list[dict], t_end: int) -> list[float]:
+    """The earliest monotone linearization points, nudged apart so each is visible."""
+    pts: list[float] = []
+    prev = float("-inf")
+    for op in ops:
+        start = op.get("start") or 0
+        end = op.get("end") if op.get("end") is not None else t_end
+        p = max(float(start), prev)
+        pts.append(min(p, float(end)))
+        prev = pts[-1]
+    return pts
+
+
+def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
+    """Everything the template needs to draw the failure: SVG geometry and the step table.
+
+    `key_calls` are the failing key's calls (Call.to_json() dicts) from the history, used to
+    show which other operations overlapped the one that failed.
+    """
+    ops, bad, states = _ops(failure)
+    bad_start = bad.get("start") or 0
+    bad_end = bad.get("end") if bad.get("end") is not None else bad_start
+    pts = _points(ops, bad_end)
+    first = max(0, len(ops) - SHOWN_STEPS)
+    shown = list(range(first, len(ops)))
+    lo = min([bad_start, *(ops[i].get("start") or 0 for i in shown)])
+    hi = max([bad_end, *(ops[i].get("end") or bad_end for i in shown)])
+    step_indexes = {op.get("invoke_index") for op in ops}
+    others = [c for c in key_calls
+              if c.get("invoke_index") not in step_indexes
+              and c.get("invoke_index") != bad.get("invoke_index")
+              and (c.get("start") or 0) <= hi and (c.get("end") or hi) >= lo][:12]
+    span = max(hi - lo, 1)
+    lo -= span // 20
+    hi += span // 20
+    span = hi - lo
+
+    def x(t: float) -> float:
+        return LEFT + (t - lo) / span * (WIDTH - LEFT - 20)
+
+    procs: list[Any] = []
+    for op in [*(ops[i] for i in shown), bad, *others]:
+        if op.get("process") not in procs:
+            procs.append(op.get("process"))
+    row = {p: TOP + i * ROW for i, p in enumerate(procs)}
+
+    def bar(op: Mapping[str, Any], role: str, label: str) -> Bar:
+        start = op.get("start") or 0
+        end = op.get("end") if op.get("end") is not None else hi
+        x0 = x(start)
+        return Bar(x0, row[op.get("process")], max(3.0, x(end) - x0), role, label,
+                   describe_call(op))
+
+    bars = [bar(c, "other", _short(c)) for c in others]
+    bars += [bar(ops[i], "step", f"#{i + 1} {_short(ops[i])}") for i in shown]
+    bars.append(bar(bad, "failed", f"✗ {_short(bad)}"))
+    points = [Point(x(pts[i]), row[ops[i].get("process")] + 14, i + 1, states[i]) for i in shown]
+    ticks = [(x(lo + span * k / 5), f"{(lo + span * k / 5) / 1e9:.4f} s") for k in range(6)]
+    steps = [{"n": i + 1, "process": op.get("process"), "what": describe_call(op),
+              "start": op.get("start"), "end": op.get("end"), "state": states[i]}
+             for i, op in enumerate(ops)]
+    return {
+        "key": failure.get("key"),
+        "reason": str(failure.get("reason", "")),
+        "model": failure.get("model"),
+        "op": describe_call(bad),
+        "op_start": bad_start,
+        "op_end": bad.get("end"),
+        "invoke_index": bad.get("invoke_index"),
+        "width": WIDTH,
+        "height": TOP + len(procs) * ROW + 10,
+        "rows": [(f"p{p}", row[p]) for p in procs],
+        "bars": bars,
+        "points": points,
+        "path": " ".join(f"{'M' if j == 0 else 'L'}{p.x:.1f},{p.y:.1f}"
+                         for j, p in enumerate(points)),
+        "ticks": ticks,
+        "steps": steps,
+        "first_shown": first + 1,
+        "window": (lo, hi),
+    }

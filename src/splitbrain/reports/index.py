@@ -1,0 +1,6 @@
+"""placeholder"""
+from pathlib import Path
+
+
+def write_index(base: Path) -> Path:
+    raise NotImplementedError

@@ -1,0 +1,137 @@
+"""What the report shows of the nodes: log excerpts around the failure and their applied entries.
+
+node.log is free-form text; a line is placed in time by a leading ISO-8601 UTC timestamp or a
+leading Unix time in seconds, the way the bundled node writes them. Lines without a timestamp
+stay with the line before. When no line can be placed the excerpt is the end of the log, and
+says so. Excerpts are capped so a chatty node cannot bloat the report. events.jsonl lines that
+are not JSON are skipped: a node killed mid-write leaves a torn last line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from splitbrain.store import RunDir
+
+MAX_LINES = 200  # per node
+_ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
+_EPOCH = re.compile(r"^\[?(\d{9,10}\.\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    """Lines of one node's log shown in the report, with where they came from."""
+
+    node: str
+    path: str  # relative to the run directory, for the link to the raw file
+    note: str  # which part of the log this is
+    lines: tuple[str, ...] = field(default=())
+
+
+def line_time(line: str) -> float | None:
+    """Unix seconds of a log line's leading timestamp, or None."""
+    head = line[:48]
+    m = _ISO.search(head)
+    if m is not None and m.start() < 8:
+        text = m.group(1).replace(" ", "T")
+        if "." in text:  # fromisoformat takes at most 6 fraction digits
+            whole, frac = text.split(".")
+            text = f"{whole}.{frac[:6].ljust(6, '0')}"
+        zone = m.group(2) or "+00:00"
+        try:
+            return datetime.fromisoformat(text + ("+00:00" if zone == "Z" else zone)).timestamp()
+        except ValueError:
+            return None
+    m = _EPOCH.match(head)
+    return float(m.group(1)) if m else None
+
+
+def excerpt(run: RunDir, node: str, window: tuple[float, float] | None) -> Excerpt | None:
+    """The node's log lines within window (Unix seconds), else the end of the log."""
+    path = run.node_log(node)
+    rel = str(path.relative_to(run.path))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = text.splitlines()
+    if window is not None:
+        lo, hi = window
+        chosen: list[str] = []
+        placed = False
+        inside = False
+        for line in lines:
+            t = line_time(line)
+            if t is not None:
+                placed = True
+                inside = lo <= t <= hi
+            if inside:
+                chosen.append(line)
+        if placed:
+            start = datetime.fromtimestamp(lo, UTC).strftime("%H:%M:%S.%f")[:-3]
+            end = datetime.fromtimestamp(hi, UTC).strftime("%H:%M:%S.%f")[:-3]
+            note = f"lines from {start} to {end} UTC"
+            if len(chosen) > MAX_LINES:
+                note += f", first {MAX_LINES} of {len(chosen)}"
+            if not chosen:
+                note += ": none"
+            return Excerpt(node, rel, note, tuple(chosen[:MAX_LINES]))
+    tail = lines[-MAX_LINES // 4:]
+    return Excerpt(node, rel, f"last {len(tail)} of {len(lines)} lines", tuple(tail))
+
+
+def events(run: RunDir, node: str) -> Iterator[dict[str, Any]]:
+    """The node's structured events, skipping lines that are not JSON objects."""
+    try:
+        with run.node_events(node).open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict):
+                    yield event
+    except OSError:
+        return
+
+
+def applied_around(run: RunDir, nodes: list[str], index: int, radius: int = 3
+                   ) -> tuple[list[int], dict[str, dict[int, str]], dict[str, int]]:
+    """Entries each node applied at index±radius, as 'term T · id' text, side by side.
+
+    Returns (indexes, node -> index -> text, node -> wall-clock ns it first applied `index`).
+    A node that applied one index differently in two process lives shows both.
+    """
+    indexes = list(range(max(1, index - radius), index + radius + 1))
+    table: dict[str, dict[int, str]] = {}
+    when: dict[str, int] = {}
+    for node in nodes:
+        seen: dict[int, list[str]] = {}
+        for e in events(run, node):
+            i = e.get("index")
+            if e.get("event") != "apply" or not isinstance(i, int) or i not in indexes:
+                continue
+            text = f"term {e.get('term')} · {e.get('id')}"
+            if text not in seen.setdefault(i, []):
+                seen[i].append(text)
+            if i == index and isinstance(e.get("time"), int):
+                when.setdefault(node, e["time"])
+        table[node] = {i: " / ".join(v) for i, v in seen.items()}
+    return indexes, table, when
+
+
+def leaders_from_events(run: RunDir, nodes: list[str]) -> dict[str, list[str]]:
+    """term -> nodes that became leader in it, from role events (when results lack them)."""
+    leaders: dict[str, list[str]] = {}
+    for node in nodes:
+        for e in events(run, node):
+            if e.get("event") == "role" and e.get("role") == "leader":
+                names = leaders.setdefault(str(e.get("term")), [])
+                if node not in names:
+                    names.append(node)
+    return leaders
