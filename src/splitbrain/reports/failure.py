@@ -23,6 +23,7 @@ WIDTH = 1100
 LEFT = 70  # room for row labels
 ROW = 58
 TOP = 34
+CHAR_W = 6.6  # average width of a 12px label character, to cut labels that would overlap
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,18 @@ def _points(ops: list[dict], t_end: int) -> list[float]:
     return pts
 
 
+def _fit_labels(bars: list[Bar]) -> list[Bar]:
+    """Cut each label to the room before the next bar in its row (the table has full text)."""
+    out = []
+    for b in bars:
+        after = [o.x for o in bars if o.y == b.y and o.x > b.x]
+        room = (min(after) - b.x if after else WIDTH - b.x) - 6
+        chars = max(4, int(room / CHAR_W))
+        label = b.label if len(b.label) <= chars else b.label[: chars - 1] + "…"
+        out.append(Bar(b.x, b.y, b.w, b.role, label, b.title))
+    return out
+
+
 def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     """Everything the template needs to draw the failure: SVG geometry and the step table.
 
@@ -116,6 +129,7 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     bars = [bar(c, "other", _short(c)) for c in others]
     bars += [bar(ops[i], "step", f"#{i + 1} {_short(ops[i])}") for i in shown]
     bars.append(bar(bad, "failed", f"✗ {_short(bad)}"))
+    bars = _fit_labels(bars)
     points = [Point(x(pts[i]), row[ops[i].get("process")] + 14, i + 1, states[i]) for i in shown]
     ticks = [(x(lo + span * k / 5), f"{(lo + span * k / 5) / 1e9:.4f} s") for k in range(6)]
     steps = [{"n": i + 1, "process": op.get("process"), "what": describe_call(op),

@@ -287,10 +287,9 @@ def build_run(
     sim = _simulate(rng, calls=calls, concurrency=concurrency, keys=keys, nodes=node_list,
                     fault_windows=windows, values=values)
     scale = end / max(c.end or c.start for c in sim)
-    if scale < 1:
-        for c in sim:
-            c.start, c.point = int(c.start * scale), int(c.point * scale)
-            c.end = int(c.end * scale) if c.end is not None else None
+    for c in sim:
+        c.start, c.point = int(c.start * scale), int(c.point * scale)
+        c.end = int(c.end * scale) if c.end is not None else None
     bad = _corrupt_read(sim) if failure == "linearizability" else None
     lines = _history_lines(sim, nemesis, open_tail)
     failure_doc = _failure(sim, bad) if bad is not None else None

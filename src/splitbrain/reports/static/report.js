@@ -297,8 +297,8 @@
       hooks: { drawClear: [faultShading] },
     }, [xs].concat(ys), document.getElementById("latency-chart"));
 
-    // Throughput: completions per second by outcome, in ~200 buckets.
-    const buckets = Math.max(1, Math.min(200, Math.ceil(runEnd / 1e4)));
+    // Throughput: completions per second by outcome, in 10 to 200 buckets of ~25 calls.
+    const buckets = Math.max(10, Math.min(200, Math.ceil(n / 25)));
     const w = runEnd / buckets;
     const bx = new Float64Array(buckets), counts = D.types.map(() => new Float64Array(buckets));
     for (let b = 0; b < buckets; b++) bx[b] = (b + 0.5) * w / 1e6;
