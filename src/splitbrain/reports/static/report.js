@@ -3,7 +3,8 @@
  * Rules: every value from the history is shown with textContent or canvas fillText, never as
  * HTML. Each part runs on its own: an error in one is shown in its section and recorded in
  * window.__reportErrors, and the rest of the page (rendered server-side) still stands.
- * window.__reportReady turns true when everything is drawn (the bench waits on it).
+ * When everything is drawn, window.__reportReady turns true and <html data-ready="true"> is set
+ * (tests and the bench wait on the attribute: the page's CSP forbids their evaluated polling).
  */
 (function () {
   "use strict";
@@ -316,5 +317,6 @@
   requestAnimationFrame(function () {
     window.__reportReadyAt = performance.now();
     window.__reportReady = true;
+    document.documentElement.dataset.ready = "true";  // waitable without script evaluation
   });
 })();
