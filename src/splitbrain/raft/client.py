@@ -1,0 +1,196 @@
+"""The Python client of the bundled Raft key-value server, used by the workloads.
+
+Protocol (DESIGN.md, "Client API"): TCP, 4-byte length frames, one JSON object per frame.
+Request `{"cid", "seq", "f", "key", "value"}`; reply `{"seq", "ok": true, "value"}` or
+`{"seq", "ok": false, "error", "leader"}`; `{"f": "status"}` asks for a node's status.
+
+How errors become outcomes (the rules that keep the history honest):
+- `not-leader` is a definite rejection before anything was appended, so the client follows the
+  hint (or tries the next node) within the op's timeout; if no leader answers in time: `fail`.
+- `cas-mismatch` and `bad-request` are definite: `fail`.
+- For a write, anything that may have taken effect — a timeout after the request was sent, the
+  connection lost after sending, the leader losing leadership after appending — is `info`.
+- A read (get/read) changes nothing, so a read that did not complete is `fail`, whatever the
+  reason: the checker need not consider it (as Jepsen's etcd client does).
+Every Outcome carries `request` "<client id>:<seq>", the id the node events use for the entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from splitbrain.raft import codec
+
+READS = frozenset({"get", "read"})
+DEFINITE_ERRORS = frozenset({"not-leader", "cas-mismatch", "bad-request", "not-a-string"})
+_RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    type: Literal["ok", "fail", "info"]
+    value: Any = None  # ok read: the value read; ok write: the input value
+    error: str | None = None  # why it failed or is indeterminate
+    node: str | None = None  # the node that answered
+    request: str | None = None  # "<client id>:<seq>"
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection to a node; replies are matched to requests by seq."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._reader = codec.FrameReader()
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for body in self._reader.feed(data):
+                reply = codec.decode_json(body)
+                fut = self._waiting.pop(reply.get("seq"), None)  # type: ignore[arg-type]
+                if fut is not None and not fut.done():
+                    fut.set_result(reply)
+        except codec.CodecError as exc:
+            self._fail(ConnectionError(f"bad reply: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionError("connection lost"))
+
+    def _fail(self, exc: Exception) -> None:
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self._waiting.clear()
+
+    async def request(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self.closed or self.transport is None:
+            raise ConnectionError("connection closed")
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[req["seq"]] = fut
+        self.transport.write(codec.frame(codec.encode_json(req)))
+        return await fut
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def _connect(addr: tuple[str, int]) -> _Connection:
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.create_connection(_Connection, addr[0], addr[1])
+    return conn
+
+
+class Client:
+    """A client of the cluster with one client id; one operation at a time per process."""
+
+    def __init__(
+        self, nodes: Mapping[str, tuple[str, int]], home: str, client_id: str, timeout: float
+    ) -> None:
+        if home not in nodes:
+            raise ValueError(f"home node {home!r} is not one of {sorted(nodes)}")
+        self.nodes = dict(nodes)
+        self.home = home
+        self.client_id = client_id
+        self.timeout = timeout
+        self._seq = itertools.count(1)
+        self._conns: dict[str, _Connection] = {}
+        self._order = sorted(nodes)
+
+    async def invoke(self, f: str, key: str | None, value: Any) -> Outcome:
+        """Perform one operation; never raises for network trouble (that is info or fail)."""
+        seq = next(self._seq)
+        rid = f"{self.client_id}:{seq}"
+        req = {"cid": self.client_id, "seq": seq, "f": f, "key": key or "", "value": value}
+        is_read = f in READS
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        target = self.home
+        asked: set[str] = set()
+        refusal = "no-leader"  # why no node took the request, if none does
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return Outcome("fail", error=refusal, request=rid)
+            try:
+                conn = await asyncio.wait_for(self._connection(target), remaining)
+            except (OSError, TimeoutError):
+                target = self._after(target)  # nothing was sent: safe to try elsewhere
+                await asyncio.sleep(min(_RETRY_PAUSE, max(0.0, deadline - loop.time())))
+                continue
+            try:
+                reply = await asyncio.wait_for(conn.request(req), deadline - loop.time())
+            except TimeoutError:
+                self._drop(target)
+                return Outcome(
+                    "fail" if is_read else "info", error="timeout", node=target, request=rid
+                )
+            except ConnectionError:
+                self._drop(target)
+                return Outcome(
+                    "fail" if is_read else "info", error="connection-lost", node=target, request=rid
+                )
+            if reply.get("ok"):
+                out_value = reply.get("value") if is_read else value
+                return Outcome("ok", value=out_value, node=target, request=rid)
+            error = str(reply.get("error"))
+            if error == "not-leader":
+                refusal = "not-leader"
+                asked.add(target)
+                hint = reply.get("leader")
+                if hint in self.nodes and hint not in asked:
+                    target = hint
+                    continue
+                asked.clear()  # a round without a usable hint: pause, then ask again
+                target = self._after(target) if hint not in self.nodes else hint
+                await asyncio.sleep(min(_RETRY_PAUSE, max(0.0, deadline - loop.time())))
+                continue
+            if error in DEFINITE_ERRORS or is_read:
+                return Outcome("fail", value=None, error=error, node=target, request=rid)
+            return Outcome("info", error=error, node=target, request=rid)
+
+    async def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    async def _connection(self, node: str) -> _Connection:
+        conn = self._conns.get(node)
+        if conn is None or conn.closed:
+            conn = self._conns[node] = await _connect(self.nodes[node])
+        return conn
+
+    def _drop(self, node: str) -> None:
+        conn = self._conns.pop(node, None)
+        if conn is not None:
+            conn.close()
+
+    def _after(self, node: str) -> str:
+        return self._order[(self._order.index(node) + 1) % len(self._order)]
+
+
+async def node_status(addr: tuple[str, int], timeout: float) -> dict[str, Any] | None:
+    """{"id","role","term","leader","commit","applied","last_index"} of a node; None if down."""
+    conn: _Connection | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await _connect(addr)
+            reply = await conn.request({"seq": 0, "f": "status"})
+    except (OSError, TimeoutError, ConnectionError, codec.CodecError):
+        return None
+    finally:
+        if conn is not None:
+            conn.close()
+    status = reply.get("status")
+    return status if isinstance(status, dict) else None

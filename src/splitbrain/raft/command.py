@@ -1,0 +1,126 @@
+"""`splitbrain node`: run one node of the bundled Raft key-value server until SIGTERM.
+
+    splitbrain node --id n1 --cluster n1=127.0.0.1:7001,n2=127.0.0.1:7102,n3=127.0.0.1:7103
+                    --client-port 8001 --data-dir DIR [--events FILE] [--log FILE]
+                    [--cluster-id NAME] [--tick-ms 10] [--election-tick 15] [--heartbeat-tick 1]
+                    [--unsafe NAME]... [--lifeline-fd FD] [--no-fsync]
+
+In --cluster the node's own entry is where it listens for peers (and its host is where clients
+connect, on --client-port); every other entry is where to reach that peer (perhaps a link
+proxy). Events go to <data-dir>/../events.jsonl and the human log to <data-dir>/../node.log
+unless told otherwise. The --unsafe flags are deliberate bugs, off by default, for seeing
+splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-log-check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from splitbrain.exitcodes import UsageError
+from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server
+from splitbrain.raft.wal import WALError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", required=True, help="this node's id, one of --cluster")
+    p.add_argument("--cluster", required=True, help="n1=HOST:PORT,n2=HOST:PORT,... (peer links)")
+    p.add_argument("--client-port", type=int, required=True, help="TCP port of the client API")
+    p.add_argument("--data-dir", type=Path, required=True, help="durable state (the log)")
+    p.add_argument("--events", type=Path, help="events.jsonl (default: DATA_DIR/../events.jsonl)")
+    p.add_argument("--log", type=Path, help="human log (default: DATA_DIR/../node.log)")
+    p.add_argument("--cluster-id", default="splitbrain", help="peers with another id are refused")
+    p.add_argument("--tick-ms", type=float, default=10.0, help="milliseconds per Raft tick")
+    p.add_argument(
+        "--election-tick", type=int, default=15, help="election timeout: random in [N, 2N) ticks"
+    )
+    p.add_argument("--heartbeat-tick", type=int, default=1, help="ticks between heartbeats")
+    p.add_argument(
+        "--unsafe",
+        action="append",
+        default=[],
+        choices=sorted(UNSAFE_FLAGS),
+        help="enable a deliberate bug (repeatable)",
+    )
+    p.add_argument("--lifeline-fd", type=int, help="exit when this pipe closes (driver death)")
+    p.add_argument("--no-fsync", action="store_true", help="skip fsync (unsafe on power loss)")
+
+
+def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
+    """'n1=127.0.0.1:7001,n2=...' -> {"n1": ("127.0.0.1", 7001), ...}; UsageError if malformed."""
+    cluster: dict[str, tuple[str, int]] = {}
+    for item in text.split(","):
+        name, eq, addr = item.strip().partition("=")
+        host, colon, port = addr.rpartition(":")
+        if not (name and eq and host and colon and port.isdigit() and 0 < int(port) < 65536):
+            raise UsageError(f"--cluster: {item.strip()!r} is not NAME=HOST:PORT")
+        if name in cluster:
+            raise UsageError(f"--cluster: node {name!r} is listed twice")
+        cluster[name] = (host, int(port))
+    return cluster
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.lifeline_fd is not None:
+        from splitbrain.cluster.lifeline import watch_lifeline
+
+        watch_lifeline(args.lifeline_fd)
+    cluster = parse_cluster(args.cluster)
+    if args.id not in cluster:
+        raise UsageError(f"--id {args.id!r} is not one of --cluster ({', '.join(cluster)})")
+    if not 0 < args.client_port < 65536:
+        raise UsageError(f"--client-port {args.client_port} is not a TCP port")
+    if args.election_tick <= args.heartbeat_tick or args.heartbeat_tick < 1:
+        raise UsageError("need 1 <= --heartbeat-tick < --election-tick")
+    if args.tick_ms <= 0:
+        raise UsageError("--tick-ms must be positive")
+
+    data_dir = args.data_dir
+    log_path = args.log or data_dir.parent / "node.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=log_path,
+        level=logging.INFO,
+        format=f"%(asctime)s {args.id} %(levelname)s %(message)s",
+    )
+    config = NodeConfig(
+        id=args.id,
+        cluster=cluster,
+        client_port=args.client_port,
+        data_dir=data_dir,
+        events_path=args.events or data_dir.parent / "events.jsonl",
+        cluster_id=args.cluster_id,
+        tick_ms=args.tick_ms,
+        election_tick=args.election_tick,
+        heartbeat_tick=args.heartbeat_tick,
+        unsafe=frozenset(args.unsafe),
+        fsync=not args.no_fsync,
+    )
+    logging.getLogger("splitbrain.node").info(
+        "starting node %s of cluster %s (unsafe: %s)",
+        args.id,
+        args.cluster_id,
+        ", ".join(sorted(config.unsafe)) or "none",
+    )
+    try:
+        asyncio.run(_serve(config))
+    except (OSError, WALError) as exc:  # a port taken, a damaged log: said in one line
+        logging.getLogger("splitbrain.node").error("cannot serve: %s", exc)
+        print(f"splitbrain node: error: {exc}", file=sys.stderr, flush=True)
+        return 3
+    except Exception:
+        logging.getLogger("splitbrain.node").exception("node crashed")
+        raise
+    return 0
+
+
+async def _serve(config: NodeConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await Server(config).run(stop)

@@ -1,0 +1,36 @@
+"""nodes/<node>/events.jsonl: the structured events of one node (DESIGN.md, "Node events").
+
+One JSON object per line: `start` on every process start, `role` on every role change (with the
+term), `apply` for every applied entry in order (`index`, `term`, `id` = "<client id>:<seq>" or
+"noop"). Events are buffered by `emit` and written with one write by `flush`; the server flushes
+before it answers any client whose request the events describe, so an acknowledged write is in
+the events file before the client hears of it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+class EventLog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the node
+        self._pending: list[str] = []
+
+    def emit(self, event: str, **fields: Any) -> None:
+        record = {"time": time.time_ns(), "event": event, **fields}
+        self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        if self._pending:
+            self._file.write("".join(self._pending))
+            self._file.flush()
+            self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()

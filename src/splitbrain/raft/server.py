@@ -1,0 +1,479 @@
+"""One node of the bundled Raft key-value server: the asyncio runtime around the pure core.
+
+Everything here runs on one event loop thread, and the core is driven in the order its Ready
+type prescribes (see rawnode.py): persist hard state + entries with ONE fsync per batch → send
+messages → apply committed entries (events, client replies) → serve read states → advance().
+A tick, a peer message or a proposal steps the core and wakes the Ready loop; the loop's fsync
+runs in a worker thread, so everything that arrives meanwhile is persisted with the next one.
+
+Rules it keeps:
+- Peer links (DESIGN.md): node i writes only on its own outbound connection to j, whose first
+  frame is a hello (cluster, i, j); inbound connections are read-only and refused on a wrong
+  cluster, sender or receiver. Outbound links reconnect with capped exponential backoff; while
+  a link is down or its buffer is full, messages to it are dropped (Raft retransmits).
+- Client answers: `not-leader` only before anything was appended; a proposal whose leader lost
+  leadership before its entry was applied is answered `leader-lost` (indeterminate); a proposal
+  is `ok` only when an entry at its index with its term is applied. Apply events are flushed
+  before the replies they justify leave.
+- Reads are linearizable by ReadIndex on the leader, batched into one quorum round, unless
+  `--unsafe stale-reads` (any node answers from its local state at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from splitbrain.raft import codec, kv
+from splitbrain.raft.events import EventLog
+from splitbrain.raft.messages import EntryType, HardState, Message, Ready
+from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
+from splitbrain.raft.wal import WAL
+
+RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist"})
+CORE_UNSAFE = frozenset({"commit-old-terms", "no-log-check"})
+UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
+
+_MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop instead
+_BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
+_CONNECT_TIMEOUT = 1.0
+
+log = logging.getLogger("splitbrain.node")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    id: str
+    cluster: dict[str, tuple[str, int]]  # own entry: where to listen; others: where to connect
+    client_port: int
+    data_dir: Path
+    events_path: Path
+    cluster_id: str = "splitbrain"
+    tick_ms: float = 10.0
+    election_tick: int = 15
+    heartbeat_tick: int = 1
+    unsafe: frozenset[str] = frozenset()
+    fsync: bool = True
+
+
+@dataclass(slots=True)
+class _Proposal:
+    term: int
+    conn: _ClientConnection
+    seq: int
+
+
+@dataclass(slots=True)
+class _Read:
+    conn: _ClientConnection
+    seq: int
+    f: str
+    key: str
+
+
+class Server:
+    """A node: `await Server(config).run(stop)` serves until `stop` is set."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.id = config.id
+        self.events = EventLog(config.events_path)
+        self.events.emit("start", node=config.id, pid=os.getpid())
+        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync)
+        if recovered.truncated_bytes:
+            log.warning("discarded a torn tail of %d bytes from the log", recovered.truncated_bytes)
+        hard_state = recovered.hard_state
+        if "no-vote-persist" in config.unsafe and hard_state.vote is not None:
+            log.warning("unsafe no-vote-persist: forgetting my vote for %s", hard_state.vote)
+            hard_state = HardState(term=hard_state.term, vote=None, commit=hard_state.commit)
+        log.info(
+            "recovered term %d vote %s commit %d, %d entries",
+            hard_state.term,
+            hard_state.vote,
+            hard_state.commit,
+            len(recovered.entries),
+        )
+        core = Config(
+            id=config.id,
+            peers=tuple(config.cluster),
+            election_tick=config.election_tick,
+            heartbeat_tick=config.heartbeat_tick,
+            unsafe=config.unsafe & CORE_UNSAFE,
+        )
+        rng = random.Random(f"{config.id}:{os.getpid()}:{time.time_ns()}")
+        self.node = RawNode(core, hard_state=hard_state, entries=recovered.entries, rng=rng)
+        self.kv = kv.KV()
+        self.role = "follower"
+        self.events.emit("role", role=self.role, term=hard_state.term)
+        self.events.flush()
+        self.stale_reads = "stale-reads" in config.unsafe
+        self._links = {
+            peer: _PeerLink(self, peer, addr)
+            for peer, addr in config.cluster.items()
+            if peer != self.id
+        }
+        self._proposals: dict[int, _Proposal] = {}
+        self._new_reads: list[_Read] = []
+        self._reads_by_ctx: dict[bytes, list[_Read]] = {}
+        self._reads_at: list[tuple[int, list[_Read]]] = []  # (read index, reads) to serve
+        self._read_round = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set; an error in the Ready loop ends the node (re-raised)."""
+        loop = asyncio.get_running_loop()
+        host, port = self.config.cluster[self.id]
+        peer_server = await loop.create_server(
+            lambda: _PeerInbound(self), host, port, reuse_address=True
+        )
+        client_server = await loop.create_server(
+            lambda: _ClientConnection(self), host, self.config.client_port, reuse_address=True
+        )
+        log.info(
+            "listening: peers on %s:%d, clients on %s:%d", host, port, host, self.config.client_port
+        )
+        tasks = [asyncio.create_task(link.run()) for link in self._links.values()]
+        tasks.append(asyncio.create_task(self._ticker()))
+        ready_loop = asyncio.create_task(self._ready_loop())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([ready_loop, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            log.info("stopping")
+            self._stopping = True
+            self._wake.set()
+            for task in (*tasks, stopped):
+                task.cancel()
+            await asyncio.gather(*tasks, stopped, return_exceptions=True)
+            await asyncio.wait([ready_loop])  # it finishes its Ready: no fsync left in flight
+            for srv in (peer_server, client_server):
+                srv.close()
+            for link in self._links.values():
+                link.close()
+            self.wal.close()
+            self.events.close()
+        ready_loop.result()  # re-raise a crash of the Ready loop
+
+    async def _ticker(self) -> None:
+        interval = self.config.tick_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            self.node.tick()
+            self._wake.set()
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def on_message(self, msg: Message) -> None:
+        try:
+            self.node.step(msg)
+        except LogCorruption as exc:  # only reachable with --unsafe flags
+            log.error("refused %s from %s: %s", msg.type.name, msg.src, exc)
+        self._wake.set()
+
+    def on_request(self, conn: _ClientConnection, req: dict[str, Any]) -> None:
+        seq = req.get("seq")
+        f = req.get("f")
+        if f == "status":
+            st = self.node.status()
+            status = {
+                "id": st.id,
+                "role": st.role,
+                "term": st.term,
+                "leader": st.leader,
+                "commit": st.commit,
+                "applied": st.applied,
+                "last_index": st.last_index,
+            }
+            conn.reply({"seq": seq, "ok": True, "status": status})
+            return
+        cid, key, value = req.get("cid"), req.get("key"), req.get("value")
+        try:
+            if not isinstance(cid, str) or not isinstance(seq, int):
+                raise kv.CommandError("a request needs a string cid and an integer seq")
+            kv.validate(f, key, value)  # type: ignore[arg-type]
+        except kv.CommandError as exc:
+            conn.reply({"seq": seq, "ok": False, "error": "bad-request", "message": str(exc)})
+            return
+        if f in kv.READS:
+            if self.stale_reads:
+                conn.reply({"seq": seq, "ok": True, "value": self.kv.read(f, key).value})
+            else:
+                self._new_reads.append(_Read(conn, seq, f, key))
+                self._wake.set()
+            return
+        data = kv.encode_command(kv.Command(cid, seq, f, key, value))  # type: ignore[arg-type]
+        try:
+            index, term = self.node.propose(data)
+        except NotLeader as exc:
+            conn.reply({"seq": seq, "ok": False, "error": "not-leader", "leader": exc.leader_hint})
+            return
+        self._proposals[index] = _Proposal(term, conn, seq)
+        self._wake.set()
+
+    # -- the Ready loop ------------------------------------------------------------------------
+
+    async def _ready_loop(self) -> None:
+        """The only place the core's effects are performed, one Ready at a time, in order.
+
+        The fsync runs in a worker thread: meanwhile the event loop keeps reading, stepping
+        and proposing, so everything that arrives during one fsync is batched into the next.
+        """
+        node = self.node
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._new_reads:
+                self._start_read_round()
+            while node.has_ready() and not self._stopping:
+                rd = node.ready()
+                if rd.soft_state is not None:
+                    self._on_role(rd.soft_state.role, rd.soft_state.leader)
+                if (rd.hard_state is not None or rd.entries) and self.wal.write(
+                    rd.hard_state, rd.entries
+                ):
+                    await loop.run_in_executor(None, self.wal.sync)  # BEFORE any message leaves
+                for msg in rd.messages:
+                    link = self._links.get(msg.dst)
+                    if link is not None:
+                        link.send(codec.encode_message(msg))
+                if rd.committed_entries:
+                    self._apply(rd)
+                for rs in rd.read_states:
+                    reads = self._reads_by_ctx.pop(rs.context, None)
+                    if reads:
+                        self._reads_at.append((rs.index, reads))
+                node.advance(rd)
+            self._serve_reads()
+
+    def _apply(self, rd: Ready) -> None:
+        replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
+        emit = self.events.emit
+        for entry in rd.committed_entries:
+            result: kv.Result | None = None
+            if entry.type == EntryType.NOOP or not entry.data:
+                emit("apply", index=entry.index, term=entry.term, id="noop")
+            else:
+                try:
+                    cmd = kv.decode_command(entry.data)
+                except kv.CommandError as exc:  # validated before proposing: a bug if seen
+                    log.error("entry %d holds a bad command: %s", entry.index, exc)
+                    emit("apply", index=entry.index, term=entry.term, id="invalid")
+                else:
+                    result = self.kv.apply(cmd)
+                    emit("apply", index=entry.index, term=entry.term, id=cmd.request_id)
+            waiting = self._proposals.pop(entry.index, None)
+            if waiting is None:
+                continue
+            if waiting.term != entry.term:  # our entry was replaced: it was never committed
+                replies.append((waiting.conn, _error(waiting.seq, "leader-lost")))
+            elif result is None:
+                replies.append((waiting.conn, _error(waiting.seq, "bad-request")))
+            elif result.ok:
+                replies.append((waiting.conn, {"seq": waiting.seq, "ok": True}))
+            else:
+                replies.append((waiting.conn, _error(waiting.seq, str(result.error))))
+        self.events.flush()  # the events record every apply before a client hears of it
+        for conn, reply in replies:
+            conn.reply(reply)
+
+    def _on_role(self, role: str, leader: str | None) -> None:
+        term = self.node.status().term
+        if role != self.role:
+            log.info("role %s -> %s in term %d (leader %s)", self.role, role, term, leader)
+            self.events.emit("role", role=role, term=term)
+            self.events.flush()
+            if self.role == "leader":
+                self._abandon_leadership()
+            self.role = role
+        else:
+            log.info("leader is now %s in term %d", leader, term)
+
+    def _abandon_leadership(self) -> None:
+        """Answer what waited on our leadership: appended writes may still commit (info)."""
+        for proposal in self._proposals.values():
+            proposal.conn.reply(_error(proposal.seq, "leader-lost"))
+        self._proposals.clear()
+        pending = [r for reads in self._reads_by_ctx.values() for r in reads]
+        pending += [r for _, reads in self._reads_at for r in reads]
+        for read in pending:
+            read.conn.reply(_error(read.seq, "leader-lost"))
+        self._reads_by_ctx.clear()
+        self._reads_at.clear()
+
+    # -- linearizable reads ------------------------------------------------------------------
+
+    def _start_read_round(self) -> None:
+        reads, self._new_reads = self._new_reads, []
+        self._read_round += 1
+        ctx = self._read_round.to_bytes(8, "big")
+        try:
+            self.node.read_index(ctx)
+        except NotLeader as exc:
+            for read in reads:
+                read.conn.reply({**_error(read.seq, "not-leader"), "leader": exc.leader_hint})
+            return
+        self._reads_by_ctx[ctx] = reads
+
+    def _serve_reads(self) -> None:
+        if not self._reads_at:
+            return
+        applied = self.node.status().applied
+        waiting = []
+        for index, reads in self._reads_at:
+            if index > applied:
+                waiting.append((index, reads))
+                continue
+            for read in reads:
+                value = self.kv.read(read.f, read.key).value
+                read.conn.reply({"seq": read.seq, "ok": True, "value": value})
+        self._reads_at = waiting
+
+
+def _error(seq: int, error: str) -> dict[str, Any]:
+    return {"seq": seq, "ok": False, "error": error}
+
+
+# -- connections --------------------------------------------------------------------------------
+
+
+class _ClientConnection(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self._reader = codec.FrameReader()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for body in self._reader.feed(data):
+                self.server.on_request(self, codec.decode_json(body))
+        except codec.CodecError as exc:
+            log.warning("closing a client connection: %s", exc)
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def reply(self, obj: dict[str, Any]) -> None:
+        if self.transport is not None:
+            obj["node"] = self.server.id
+            self.transport.write(codec.frame(codec.encode_json(obj)))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+
+class _PeerInbound(asyncio.Protocol):
+    """A peer's outbound link, seen from our side: a hello, then Raft messages; never written."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self._reader = codec.FrameReader()
+        self.peer: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        server = self.server
+        try:
+            for body in self._reader.feed(data):
+                if self.peer is None:
+                    self._hello(body)
+                    continue
+                msg = codec.decode_message(body)
+                if msg.src != self.peer or msg.dst != server.id:
+                    raise codec.CodecError(f"message {msg.src}->{msg.dst} on link from {self.peer}")
+                server.on_message(msg)
+        except codec.CodecError as exc:
+            log.warning("closing inbound link from %s: %s", self.peer or "unknown peer", exc)
+            if self.transport is not None:
+                self.transport.close()
+
+    def _hello(self, body: bytes) -> None:
+        cluster, src, dst = codec.decode_hello(body)
+        server = self.server
+        if cluster != server.config.cluster_id:
+            expected = server.config.cluster_id
+            raise codec.CodecError(f"hello for cluster {cluster!r}, not {expected!r}")
+        if dst != server.id:
+            raise codec.CodecError(f"hello for node {dst!r}, not {server.id!r}")
+        if src not in server.config.cluster or src == server.id:
+            raise codec.CodecError(f"hello from unknown node {src!r}")
+        self.peer = src
+        log.info("inbound link from %s up", src)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            log.info("inbound link from %s down", self.peer)
+
+
+class _PeerLink(asyncio.Protocol):
+    """Our outbound link to one peer: connect, hello, then write messages; reconnect on loss."""
+
+    def __init__(self, server: Server, peer: str, addr: tuple[str, int]) -> None:
+        self.server = server
+        self.peer = peer
+        self.addr = addr
+        self.transport: asyncio.Transport | None = None
+        self._lost: asyncio.Event = asyncio.Event()
+        self._closing = False
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = _BACKOFF_MIN
+        was_up = True  # so the first failure is logged once
+        while not self._closing:
+            self._lost.clear()
+            try:
+                async with asyncio.timeout(_CONNECT_TIMEOUT):
+                    await loop.create_connection(lambda: self, *self.addr)
+            except (OSError, TimeoutError) as exc:
+                if was_up:
+                    log.info("link to %s at %s:%d down: %s", self.peer, *self.addr, exc)
+                    was_up = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            log.info("link to %s up", self.peer)
+            was_up = True
+            backoff = _BACKOFF_MIN
+            await self._lost.wait()
+            log.info("link to %s lost", self.peer)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        cfg = self.server.config
+        self.transport.write(codec.frame(codec.encode_hello(cfg.cluster_id, cfg.id, self.peer)))
+
+    def data_received(self, data: bytes) -> None:
+        pass  # the link is one-way: the peer answers on its own link to us
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._lost.set()
+
+    def send(self, body: bytes) -> None:
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() < _MAX_LINK_BUFFER:
+            transport.write(codec.frame(body))
+
+    def close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()

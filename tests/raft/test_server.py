@@ -1,0 +1,239 @@
+"""Real processes on 127.0.0.1: a 3-node cluster survives kill -9 and full restarts.
+
+Each test bounds its time (asyncio.timeout) and the LocalCluster fixture kills and reaps every
+node even when the test fails.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from splitbrain.raft import codec
+from splitbrain.raft.client import Client, node_status
+from splitbrain.raft.local import LocalCluster
+from splitbrain.raft.wal import FILE_NAME
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with LocalCluster(tmp_path) as c:
+        c.start_all()
+        yield c
+
+
+def run(coro, timeout=30.0):
+    async def bounded():
+        async with asyncio.timeout(timeout):
+            return await coro
+
+    return asyncio.run(bounded())
+
+
+def applied(cluster, node):
+    """(index, term, id) of every apply event of `node`'s latest process life."""
+    lines = (cluster.node_dir(node) / "events.jsonl").read_text().splitlines()
+    out = []
+    for event in map(json.loads, lines):
+        if event["event"] == "start":
+            out = []
+        elif event["event"] == "apply":
+            out.append((event["index"], event["term"], event["id"]))
+    return out
+
+
+async def write_all(client, key, values):
+    outcomes = [await client.invoke("append", key, v) for v in values]
+    assert [o.type for o in outcomes] == ["ok"] * len(values), outcomes
+    return outcomes
+
+
+def test_kill_leader_then_new_leader_serves_writes_and_restarted_node_catches_up(cluster):
+    async def scenario():
+        old = await cluster.wait_leader()
+        client = Client(cluster.client_addresses, old, "c1", timeout=5.0)
+        await write_all(client, "k", ["a", "b"])
+        cluster.kill(old)
+        new = await cluster.wait_leader(exclude=old)
+        assert new != old
+        # The client's home is dead: it finds the new leader by itself.
+        await write_all(client, "k", ["c"])
+        cluster.start(old)
+        await write_all(client, "k", ["d"])
+        await cluster.wait_caught_up(old)
+        read = await client.invoke("get", "k", None)
+        await client.close()
+        return read
+
+    read = run(scenario())
+    assert read.type == "ok" and read.value == "abcd"
+    logs = {n: applied(cluster, n) for n in cluster.names}
+    longest = max(logs.values(), key=len)
+    for node, entries in logs.items():
+        assert entries == longest[: len(entries)], node  # same entries at every index
+        assert [i for i, _, _ in entries] == list(range(1, len(entries) + 1))
+    ids = [i for _, _, i in longest if i != "noop"]
+    assert ids == ["c1:1", "c1:2", "c1:3", "c1:4"]
+
+
+def test_every_acknowledged_write_survives_a_restart_of_all_nodes(cluster):
+    async def writers():
+        await cluster.wait_leader()
+        clients = [Client(cluster.client_addresses, "n1", f"w{i}", 2.0) for i in range(8)]
+
+        async def work(i, client):
+            acked = []
+            for j in range(15):
+                out = await client.invoke("append", f"k{i % 2}", f"<{i}.{j}>")
+                if out.type == "ok":
+                    acked.append(out.value)
+            await client.close()
+            return acked
+
+        return await asyncio.gather(*(work(i, c) for i, c in enumerate(clients)))
+
+    acked = run(writers())
+    assert sum(map(len, acked)) >= 60
+    for node in cluster.names:  # kill -9 everything at once
+        cluster.kill(node)
+    cluster.start_all()
+
+    async def reads():
+        await cluster.wait_leader()
+        client = Client(cluster.client_addresses, "n2", "reader", 5.0)
+        values = [await client.invoke("get", f"k{k}", None) for k in (0, 1)]
+        await client.close()
+        return values
+
+    values = run(reads())
+    assert all(v.type == "ok" for v in values), values
+    text = values[0].value + values[1].value
+    for write in (w for ws in acked for w in ws):
+        assert text.count(write) == 1, write
+
+
+async def raw_request(addr, req):
+    reader, writer = await asyncio.open_connection(*addr)
+    writer.write(codec.frame(codec.encode_json(req)))
+    size = int.from_bytes(await reader.readexactly(4), "big")
+    reply = codec.decode_json(await reader.readexactly(size))
+    writer.close()
+    return reply
+
+
+def test_a_retried_request_is_applied_once_and_returns_its_first_result(cluster):
+    async def scenario():
+        leader = await cluster.wait_leader()
+        addr = cluster.client_addresses[leader]
+        cas = {"cid": "x", "seq": 1, "f": "cas", "key": "r", "value": [None, 1]}
+        first = await raw_request(addr, cas)
+        again = await raw_request(addr, cas)  # same (cid, seq): not a new cas
+        append = {"cid": "x", "seq": 2, "f": "append", "key": "s", "value": "a"}
+        await raw_request(addr, append)
+        await raw_request(addr, append)
+        client = Client(cluster.client_addresses, leader, "y", 5.0)
+        r, s = await client.invoke("read", "r", None), await client.invoke("get", "s", None)
+        await client.close()
+        return first, again, r, s
+
+    first, again, r, s = run(scenario())
+    assert first["ok"] and again["ok"], (first, again)
+    assert r.value == 1 and s.value == "a"
+
+
+def test_node_recovers_from_a_torn_last_record(cluster):
+    async def scenario():
+        await cluster.wait_leader()
+        client = Client(cluster.client_addresses, "n1", "c", 5.0)
+        await write_all(client, "k", ["1", "2", "3"])
+        await cluster.wait_caught_up("n3")
+        cluster.kill("n3")
+        wal = cluster.node_dir("n3") / "data" / FILE_NAME
+        os.truncate(wal, wal.stat().st_size - 3)  # a torn tail, as if killed mid-write
+        cluster.start("n3")
+        await write_all(client, "k", ["4"])
+        await cluster.wait_caught_up("n3")
+        await client.close()
+
+    run(scenario())
+    assert [i for _, _, i in applied(cluster, "n3") if i != "noop"] == [
+        f"c:{i}" for i in (1, 2, 3, 4)
+    ]
+    assert "torn tail" in (cluster.node_dir("n3") / "node.log").read_text()
+
+
+def test_followers_refuse_reads_unless_stale_reads_is_enabled(tmp_path):
+    async def read_from_follower(c):
+        leader = await c.wait_leader()
+        follower = next(n for n in c.names if n != leader)
+        raw = await raw_request(
+            c.client_addresses[follower], {"cid": "r", "seq": 1, "f": "read", "key": "k"}
+        )
+        client = Client(c.client_addresses, follower, "r2", 5.0)
+        out = await client.invoke("read", "k", None)
+        await client.close()
+        return leader, follower, raw, out
+
+    with LocalCluster(tmp_path / "safe") as c:
+        c.start_all()
+        leader, follower, raw, out = run(read_from_follower(c))
+    assert raw == {"seq": 1, "ok": False, "error": "not-leader", "leader": leader, "node": follower}
+    assert out.type == "ok" and out.node == leader  # the client followed the hint
+
+    with LocalCluster(tmp_path / "unsafe", node_args=["--unsafe", "stale-reads"]) as c:
+        c.start_all()
+        leader, follower, raw, out = run(read_from_follower(c))
+    assert raw["ok"] and raw["node"] == follower and out.node == follower
+
+
+def test_peer_port_refuses_a_wrong_cluster_id(cluster):
+    async def scenario():
+        await cluster.wait_leader()
+        reader, writer = await asyncio.open_connection(*cluster.peer_addresses["n1"])
+        writer.write(codec.frame(codec.encode_hello("other-cluster", "n2", "n1")))
+        closed = await reader.read()  # EOF: the node hung up
+        writer.close()
+        return closed
+
+    assert run(scenario(), timeout=10) == b""
+    assert "not 'splitbrain'" in (cluster.node_dir("n1") / "node.log").read_text()
+
+
+def test_sigterm_stops_a_node_cleanly(cluster):
+    run(cluster.wait_leader())
+    assert cluster.stop("n2") == 0
+    log = (cluster.node_dir("n2") / "node.log").read_text()
+    assert "stopping" in log and "Traceback" not in log
+    assert run(node_status(cluster.client_addresses["n2"], 0.5)) is None
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["--cluster", "n1=127.0.0.1"], "is not NAME=HOST:PORT"),
+        (["--cluster", "n2=127.0.0.1:7000"], "--id 'n1' is not one of --cluster"),
+        (["--cluster", "n1=127.0.0.1:7000", "--election-tick", "1"], "heartbeat-tick"),
+    ],
+)
+def test_bad_node_arguments_are_a_one_line_usage_error(tmp_path, args, problem):
+    argv = [
+        sys.executable,
+        "-m",
+        "splitbrain",
+        "node",
+        "--id",
+        "n1",
+        "--client-port",
+        "7001",
+        "--data-dir",
+        str(tmp_path),
+        *args,
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 64
+    assert problem in proc.stderr and "Traceback" not in proc.stderr
