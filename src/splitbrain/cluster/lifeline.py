@@ -8,6 +8,7 @@ immediate line of defence on Linux (it fires when the parent thread dies).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -25,10 +26,8 @@ class Lifeline:
 
     def close(self) -> None:
         for fd in (self.fd, self._write_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:

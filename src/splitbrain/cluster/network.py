@@ -1,0 +1,154 @@
+"""The driver's handle on the network: the proxy process and what is cut or faulty right now.
+
+A grudge maps each node to the nodes whose traffic it drops; applying one cuts exactly the
+links src -> dst with src in grudge[dst] and heals every other link, so grudges replace each
+other rather than pile up. All methods that touch the proxies are async (a request/reply on the
+control channel); `cut` and `faults` reflect what the proxy process acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import psutil
+
+from splitbrain.cluster.faults import LinkFaults
+from splitbrain.cluster.lifeline import Lifeline
+from splitbrain.cluster.ports import HOST
+from splitbrain.cluster.process import spawn, stop_all
+
+Link = tuple[str, str]  # (src, dst): the directed link carrying src's messages to dst
+Grudge = Mapping[str, Iterable[str]]
+
+REQUEST_TIMEOUT = 10.0
+
+
+class NetworkError(RuntimeError):
+    """The proxy process refused a request or stopped answering."""
+
+
+def grudge_links(grudge: Grudge, nodes: Sequence[str]) -> frozenset[Link]:
+    """The directed links a grudge cuts: src -> dst for every src in grudge[dst]."""
+    known = set(nodes)
+    links = set()
+    for dst, srcs in grudge.items():
+        for src in srcs:
+            for n in (dst, src):
+                if n not in known:
+                    raise ValueError(f"grudge names unknown node {n!r}")
+            if src != dst:
+                links.add((src, dst))
+    return frozenset(links)
+
+
+class Network:
+    """Link proxies for every ordered pair of `nodes`, hosted by one proxy process."""
+
+    def __init__(
+        self,
+        nodes: Sequence[str],
+        proc: psutil.Popen,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.nodes = tuple(nodes)
+        self.proc = proc
+        self.ports: dict[Link, int] = {}
+        self.cut: frozenset[Link] = frozenset()
+        self.faults: dict[Link, LinkFaults] = {}
+        self._reader, self._writer = reader, writer
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def start(
+        cls, targets: Mapping[str, tuple[str, int]], lifeline: Lifeline, seed: int = 0
+    ) -> Network:
+        """Start the proxy process; link i->j forwards to targets[j] (j's real peer address)."""
+        ours, theirs = socket.socketpair()
+        try:
+            proc = spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "splitbrain.cluster.proxy_process",
+                    "--control-fd",
+                    str(theirs.fileno()),
+                    "--lifeline-fd",
+                    str(lifeline.fd),
+                    "--seed",
+                    str(seed),
+                ],
+                lifeline,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        net = cls(list(targets), proc, reader, writer)
+        try:
+            links = [[s, d, *targets[d]] for s in targets for d in targets if s != d]
+            reply = await net._request({"op": "links", "links": links})
+        except BaseException:
+            net.close()
+            raise
+        net.ports = {(s, d): port for s, d, port in reply["ports"]}
+        return net
+
+    def address(self, src: str, dst: str) -> tuple[str, int]:
+        """Where node src must send its messages for dst."""
+        return (HOST, self.ports[(src, dst)])
+
+    async def apply_grudge(self, grudge: Grudge) -> frozenset[Link]:
+        """Cut exactly the links of `grudge` (healing all others); returns the links cut."""
+        links = grudge_links(grudge, self.nodes)
+        await self._request({"op": "cut", "links": sorted(links)})
+        self.cut = links
+        return links
+
+    async def heal(self) -> None:
+        await self._request({"op": "cut", "links": []})
+        self.cut = frozenset()
+
+    async def set_link_faults(self, links: Iterable[Link], faults: LinkFaults) -> None:
+        links = sorted(set(links))
+        for s, d in links:
+            if (s, d) not in self.ports:
+                raise ValueError(f"no link {s}->{d}")
+        await self._request({"op": "faults", "links": links, "faults": faults.to_json()})
+        for link in links:
+            self.faults[link] = faults
+
+    async def clear_link_faults(self) -> None:
+        await self._request({"op": "clear-faults"})
+        self.faults = {}
+
+    async def stats(self) -> dict[Link, dict[str, int]]:
+        reply = await self._request({"op": "stats"})
+        return {(s, d): st for s, d, st in reply["stats"]}
+
+    async def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            try:
+                self._writer.write(json.dumps(request).encode() + b"\n")
+                await self._writer.drain()
+                line = await asyncio.wait_for(self._reader.readline(), REQUEST_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                raise NetworkError(
+                    f"proxy process did not answer {request['op']!r}: {exc}"
+                ) from exc
+        if not line:
+            raise NetworkError(f"proxy process exited (code {self.proc.poll()})")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise NetworkError(f"proxy process refused {request['op']!r}: {reply.get('error')}")
+        return reply
+
+    def close(self) -> None:
+        """Synchronous: closing the channel tells the proxy process to exit; then reap it."""
+        self._writer.close()
+        stop_all([self.proc], grace=2.0)

@@ -1,0 +1,134 @@
+"""Child processes of the driver: spawn so they die with it, signal them, reap them with psutil.
+
+Rules: every child gets the lifeline fd and PR_SET_PDEATHSIG (so a SIGKILLed driver leaves no
+orphan) and its own process group (so a terminal's Ctrl-C reaches only the driver, which then
+tears down in order). Spawning happens on the calling thread — call from the event loop's
+(main) thread: the parent-death signal fires when the *thread* that forked exits. A node's
+stdout and stderr are appended to nodes/<node>/output.log so a crash leaves its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import psutil
+
+from splitbrain.cluster.lifeline import Lifeline, set_parent_death_signal
+
+POLL = 0.01  # seconds between checks of a child's state; children change state in ms
+
+
+class NodeError(RuntimeError):
+    """A node did not start, or died while starting; the message names it and quotes its output."""
+
+
+def spawn(
+    argv: Sequence[str],
+    lifeline: Lifeline,
+    *,
+    pass_fds: Iterable[int] = (),
+    output: Path | None = None,
+) -> psutil.Popen:
+    out = output.open("ab") if output is not None else None
+    try:
+        return psutil.Popen(
+            list(argv),
+            stdin=None,
+            stdout=out if out is not None else None,
+            stderr=out if out is not None else None,
+            pass_fds=(lifeline.fd, *pass_fds),
+            preexec_fn=set_parent_death_signal,
+            process_group=0,
+        )
+    finally:
+        if out is not None:
+            out.close()
+
+
+def running(proc: psutil.Popen | None) -> bool:
+    """Is the process still there (not exited)? Reaps it if it has exited."""
+    return proc is not None and proc.poll() is None
+
+
+async def reap(proc: psutil.Popen, timeout: float) -> bool:
+    """Wait, without blocking the loop, until `proc` has exited and is reaped."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while proc.poll() is None:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(POLL)
+    return True
+
+
+def signal_proc(proc: psutil.Popen, sig: int) -> bool:
+    """Send `sig` if the process is still running; False if it was already gone."""
+    if proc.poll() is not None:
+        return False
+    try:
+        proc.send_signal(sig)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return False
+    return True
+
+
+def stop_all(procs: Iterable[psutil.Popen], grace: float = 2.0) -> None:
+    """Teardown, synchronous so a second Ctrl-C or a cancellation cannot cut it short.
+
+    Stopped processes are continued (a SIGSTOPped process cannot act on SIGTERM), everyone gets
+    SIGTERM and `grace` seconds, then SIGKILL; all are reaped.
+    """
+    procs = [p for p in procs if p.poll() is None]
+    for p in procs:
+        signal_proc(p, signal.SIGCONT)
+        signal_proc(p, signal.SIGTERM)
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        signal_proc(p, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=10)
+
+
+def listening_ports(proc: psutil.Popen) -> set[int]:
+    try:
+        conns = proc.net_connections(kind="tcp")
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return set()
+    return {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN}
+
+
+async def wait_listening(
+    proc: psutil.Popen, ports: Iterable[int], timeout: float, name: str, output: Path | None
+) -> None:
+    """Wait until `proc` listens on every port; NodeError if it exits or the time runs out."""
+    want = set(ports)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not want <= listening_ports(proc):
+        if proc.poll() is not None:
+            raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")
+        if loop.time() > deadline:
+            raise NodeError(
+                f"{name} did not listen on {sorted(want)} within {timeout}s{_tail(output)}"
+            )
+        await asyncio.sleep(POLL * 2)
+
+
+def _tail(path: Path | None, lines: int = 5) -> str:
+    if path is None or not path.is_file():
+        return ""
+    text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return f" ({path}: {' | '.join(text)})" if text else f" ({path} is empty)"
+
+
+def process_ids(procs: Iterable[psutil.Popen | None]) -> list[int]:
+    return [p.pid for p in procs if p is not None and p.poll() is None]
+
+
+def gone(pid: int) -> bool:
+    """Has `pid` exited? A zombie counts as gone: it runs nothing, only its parent can reap it."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

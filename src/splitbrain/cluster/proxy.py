@@ -1,0 +1,281 @@
+"""The link proxy: one asyncio TCP forwarder per directed link i->j, acting on whole messages.
+
+Node i is told that j lives at this proxy's port; the proxy forwards i's frames (4-byte
+big-endian length, then the body) to j's real peer port. Rules it keeps:
+
+- A cut link behaves like a network that drops every packet: in-flight data is discarded,
+  established connections are cut, and new connections are accepted and then black-holed
+  (read and ignored, never refused). Healing closes the black-holed connections so the sender
+  reconnects and says hello again.
+- Faults act on whole messages: drop, delay (fixed + jitter, order kept), duplicate, reorder.
+  The first frame of a connection (the hello) is never dropped, duplicated or reordered: it
+  identifies the connection rather than carrying a Raft message.
+- Bytes j writes back on the connection are passed through unchanged (Raft replies travel on
+  j's own link; this keeps the proxy transparent for anything else).
+- A link without faults takes a fast path: complete frames are written on as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import random
+from dataclasses import asdict, dataclass
+
+from splitbrain.cluster.faults import REORDER_HOLD, LinkFaults
+from splitbrain.cluster.ports import HOST
+
+MAX_FRAME = 64 * 1024 * 1024  # a length beyond this is garbage, not a message
+CONNECT_TIMEOUT = 2.0
+
+
+@dataclass(slots=True)
+class LinkStats:
+    connections: int = 0  # accepted while the link was up
+    blackholed: int = 0  # accepted while the link was cut
+    cut_connections: int = 0  # established connections closed by a cut
+    received: int = 0  # messages read from the sender
+    delivered: int = 0  # messages written to the receiver (duplicates counted)
+    dropped: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def split_frames(buf: bytearray) -> int:
+    """Length of the longest prefix of `buf` made of whole frames; ValueError on garbage."""
+    end, size = 0, len(buf)
+    while size - end >= 4:
+        n = int.from_bytes(buf[end : end + 4], "big")
+        if n > MAX_FRAME:
+            raise ValueError(f"frame of {n} bytes")
+        if size - end - 4 < n:
+            break
+        end += 4 + n
+    return end
+
+
+def frames(chunk: bytes) -> list[bytes]:
+    """The frames (header included) of a chunk made of complete frames."""
+    out, i = [], 0
+    while i < len(chunk):
+        n = int.from_bytes(chunk[i : i + 4], "big")
+        out.append(chunk[i : i + 4 + n])
+        i += 4 + n
+    return out
+
+
+class _Connection:
+    """One accepted connection and, unless black-holed, its upstream connection to the receiver."""
+
+    def __init__(self, link: LinkProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.link = link
+        self.down_reader, self.down_writer = reader, writer
+        self.up_reader: asyncio.StreamReader | None = None
+        self.up_writer: asyncio.StreamWriter | None = None
+        self.queue: list[tuple[float, int, bytes]] = []  # (deliver at, seq, frame): a heap
+        self.seq = 0
+        self.fifo_at = 0.0  # latest delivery time of an in-order message: delays keep order
+        self.queued = asyncio.Event()
+        self.hello_sent = False
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def abort(self) -> None:
+        """Close both sides at once, discarding whatever is buffered (in-flight data is lost)."""
+        for w in (self.down_writer, self.up_writer):
+            if w is not None:
+                w.transport.abort()
+        for t in self.tasks:
+            if t is not asyncio.current_task():
+                t.cancel()
+        self.queue.clear()
+
+    async def blackhole(self) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while await self.down_reader.read(65536):
+                pass
+        self.abort()
+
+    async def serve(self, target: tuple[str, int]) -> None:
+        try:
+            self.up_reader, self.up_writer = await asyncio.wait_for(
+                asyncio.open_connection(*target), CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError):
+            self.abort()  # receiver down: the sender sees its connection close and retries
+            return
+        if self.link.cut or self not in self.link.conns:
+            self.abort()
+            return
+        self.tasks = [
+            asyncio.current_task(),  # type: ignore[list-item]
+            asyncio.create_task(self.backward()),
+            asyncio.create_task(self.deliver()),
+        ]
+        try:
+            await self.forward()
+        except (OSError, ValueError, asyncio.CancelledError):
+            pass
+        finally:
+            self.abort()
+
+    async def forward(self) -> None:
+        """Read the sender's frames; pass them on now (fast path) or through the fault queue."""
+        assert self.up_writer is not None
+        buf = bytearray()
+        link = self.link
+        while True:
+            data = await self.down_reader.read(65536)
+            if not data:
+                # The sender closed: deliver what is queued before closing (a FIN, not a cut).
+                while self.queue:
+                    await asyncio.sleep(max(0.0, self.queue[0][0] - _now()) + 0.001)
+                self.up_writer.close()  # flushes what is buffered, unlike abort()
+                with contextlib.suppress(OSError):
+                    await asyncio.wait_for(self.up_writer.wait_closed(), CONNECT_TIMEOUT)
+                return
+            buf += data
+            end = split_frames(buf)
+            if not end:
+                continue
+            chunk = bytes(buf[:end])
+            del buf[:end]
+            if not link.faults.active() and not self.queue and self.hello_sent:
+                n = _count(chunk)
+                link.stats.received += n
+                link.stats.delivered += n
+                self.up_writer.write(chunk)
+                await self.up_writer.drain()
+                continue
+            for frame in frames(chunk):
+                self.enqueue(frame)
+
+    def enqueue(self, frame: bytes) -> None:
+        link, faults, rng = self.link, self.link.faults, self.link.rng
+        link.stats.received += 1
+        now = _now()
+        if not self.hello_sent:
+            self.hello_sent = True
+            self.push(max(now, self.fifo_at), frame)
+            return
+        if faults.drop and rng.random() < faults.drop:
+            link.stats.dropped += 1
+            return
+        at = now + faults.delay + (rng.random() * faults.jitter if faults.jitter else 0.0)
+        if faults.reorder and rng.random() < faults.reorder:
+            link.stats.reordered += 1
+            at += REORDER_HOLD
+        else:
+            at = max(at, self.fifo_at)
+            self.fifo_at = at
+        self.push(at, frame)
+        if faults.duplicate and rng.random() < faults.duplicate:
+            link.stats.duplicated += 1
+            self.push(at, frame)
+
+    def push(self, at: float, frame: bytes) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, frame))
+        self.queued.set()
+
+    async def deliver(self) -> None:
+        assert self.up_writer is not None
+        while True:
+            if not self.queue:
+                self.queued.clear()
+                await self.queued.wait()
+                continue
+            wait = self.queue[0][0] - _now()
+            if wait > 0:
+                self.queued.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.queued.wait(), wait)
+                continue
+            out = []
+            while self.queue and self.queue[0][0] <= _now():
+                out.append(heapq.heappop(self.queue)[2])
+            self.link.stats.delivered += len(out)
+            self.up_writer.write(b"".join(out))
+            await self.up_writer.drain()
+
+    async def backward(self) -> None:
+        reader = self.up_reader
+        assert reader is not None
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                self.down_writer.write(data)
+                await self.down_writer.drain()
+        self.abort()
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _count(chunk: bytes) -> int:
+    n = i = 0
+    while i < len(chunk):
+        i += 4 + int.from_bytes(chunk[i : i + 4], "big")
+        n += 1
+    return n
+
+
+class LinkProxy:
+    """The proxy of one directed link src -> dst; forwards to `target` (dst's real peer port)."""
+
+    def __init__(self, src: str, dst: str, target: tuple[str, int], rng: random.Random):
+        self.src, self.dst, self.target, self.rng = src, dst, target, rng
+        self.cut = False
+        self.faults = LinkFaults()
+        self.stats = LinkStats()
+        self.conns: set[_Connection] = set()
+        self.blackholed: set[_Connection] = set()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def listen(self, host: str = HOST, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Connection(self, reader, writer)
+        if self.cut:
+            self.stats.blackholed += 1
+            self.blackholed.add(conn)
+            try:
+                await conn.blackhole()
+            finally:
+                self.blackholed.discard(conn)
+            return
+        self.stats.connections += 1
+        self.conns.add(conn)
+        try:
+            await conn.serve(self.target)
+        finally:
+            self.conns.discard(conn)
+
+    def set_cut(self, cut: bool) -> None:
+        if cut and not self.cut:
+            self.stats.cut_connections += len(self.conns)
+            for conn in list(self.conns):
+                conn.abort()
+        elif not cut and self.cut:
+            for conn in list(self.blackholed):
+                conn.abort()
+        self.cut = cut
+
+    def set_faults(self, faults: LinkFaults) -> None:
+        self.faults = faults
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.conns | self.blackholed):
+            conn.abort()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)

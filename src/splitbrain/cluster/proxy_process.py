@@ -1,0 +1,107 @@
+"""The proxy process: one OS process hosting the link proxy of every directed link.
+
+It runs apart from the driver so client load and the proxies do not share one event loop, and
+it dies with the driver (lifeline pipe, parent-death signal, and EOF on the control channel).
+The driver talks to it over a socketpair, one JSON object per line, one reply per request:
+
+    {"op": "links", "links": [[src, dst, host, port], ...]}  -> {"ports": [[src, dst, port], ...]}
+    {"op": "cut", "links": [[src, dst], ...]}    cut exactly these, heal every other link
+    {"op": "faults", "links": [[src, dst], ...], "faults": {"drop": 0.2, ...}}
+    {"op": "clear-faults"}
+    {"op": "stats"}                              -> {"stats": [[src, dst, {...}], ...]}
+
+A reply is {"ok": true, ...} or {"ok": false, "error": "one line"}.
+Run as: python -m splitbrain.cluster.proxy_process --control-fd N --lifeline-fd M --seed S
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import sys
+from typing import Any
+
+from splitbrain.cluster.faults import LinkFaults
+from splitbrain.cluster.lifeline import watch_lifeline
+from splitbrain.cluster.proxy import LinkProxy
+
+Link = tuple[str, str]
+
+
+class ProxyHost:
+    """Every link proxy of the cluster, and the handler of control requests."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.links: dict[Link, LinkProxy] = {}
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "links":
+            ports = []
+            for src, dst, host, port in request["links"]:
+                # One rng per link, seeded by name, so a link's faults don't depend on others'.
+                rng = random.Random(f"{self.seed}:{src}->{dst}")
+                proxy = LinkProxy(src, dst, (host, int(port)), rng)
+                self.links[(src, dst)] = proxy
+                ports.append([src, dst, await proxy.listen()])
+            return {"ports": ports}
+        if op == "cut":
+            cut = {self._link(link) for link in request["links"]}
+            for link, proxy in self.links.items():
+                proxy.set_cut(link in cut)
+            return {}
+        if op == "faults":
+            faults = LinkFaults.from_json(request["faults"])
+            for link in request["links"]:
+                self.links[self._link(link)].set_faults(faults)
+            return {}
+        if op == "clear-faults":
+            for proxy in self.links.values():
+                proxy.set_faults(LinkFaults())
+            return {}
+        if op == "stats":
+            return {"stats": [[s, d, p.stats.to_json()] for (s, d), p in self.links.items()]}
+        raise ValueError(f"unknown op {op!r}")
+
+    def _link(self, link: list[str]) -> Link:
+        src, dst = link
+        if (src, dst) not in self.links:
+            raise ValueError(f"no link {src}->{dst}")
+        return (src, dst)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.links.values()))
+
+
+async def serve(control_fd: int, seed: int) -> None:
+    host = ProxyHost(seed)
+    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=control_fd))
+    try:
+        while line := await reader.readline():
+            try:
+                reply = {"ok": True, **await host.handle(json.loads(line))}
+            except (ValueError, KeyError, TypeError) as exc:
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+    finally:
+        await host.close()  # the driver closed the channel (or died): stop forwarding
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="splitbrain-proxies")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--lifeline-fd", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    watch_lifeline(args.lifeline_fd)
+    asyncio.run(serve(args.control_fd, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
