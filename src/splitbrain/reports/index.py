@@ -59,8 +59,8 @@ def _history_shape(path: Path) -> tuple[int, float]:
     except OSError:
         return 0, 0.0
     calls = len(_INVOKE.findall(data))
-    lines = data.rstrip(b"\n").rsplit(b"\n", 2)
-    for line in reversed(lines):  # the last line may be torn
+    complete = data[: data.rfind(b"\n")]  # a last line without a newline may be torn
+    for line in reversed(complete.rsplit(b"\n", 2)):
         m = _TIME.search(line)
         if m:
             return calls, int(m.group(1)) / 1e9

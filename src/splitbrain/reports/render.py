@@ -76,6 +76,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def _fallback(run: RunDir, results: Mapping[str, Any] | None, warning: str, detail: str) -> str:
+    if results is None and run.results.is_file():
+        results = run.read_json(run.results)
     valid = results.get("valid") if isinstance(results, Mapping) else None
     verdict = {True: "valid", False: "invalid"}.get(valid, "unknown")  # type: ignore[arg-type]
     return (

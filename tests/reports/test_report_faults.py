@@ -1,0 +1,40 @@
+from splitbrain.history import Op
+from splitbrain.reports.faults import fault_windows, grudge_label
+
+
+def nem(index: int, time: int, f: str, value=None) -> Op:
+    return Op(index, time, "nemesis", "info", f, value)
+
+
+def test_partition_window_is_labelled_with_the_sides_of_the_grudge():
+    grudge = {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}
+    ops = [nem(0, 10, "start-partition", {"grudge": grudge, "kind": "isolate-leader"}),
+           nem(1, 50, "stop-partition")]
+    [w] = fault_windows(ops, end=100)
+    assert (w.kind, w.start, w.end, w.closed) == ("partition", 10, 50, True)
+    assert w.label == "partition (isolate-leader) n1 | n2 n3"
+    assert w.nodes == ("n1", "n2", "n3")
+
+
+def test_a_grudge_that_is_not_a_clean_split_names_who_drops_whom():
+    ring = {"n1": ["n3"], "n2": ["n4"], "n3": ["n1"], "n4": ["n2"]}
+    assert grudge_label({"n1": ["n2"]}) == "n1 drops n2"
+    assert grudge_label(ring) == "n1 drops n3; n2 drops n4; n3 drops n1; n4 drops n2"
+
+
+def test_kill_and_pause_are_per_node_and_unclosed_windows_last_to_the_end():
+    ops = [nem(0, 10, "kill", {"nodes": ["n1", "n2"]}),
+           nem(1, 20, "start", {"nodes": ["n2"]}),
+           nem(2, 30, "pause", {"nodes": ["n3"]}),
+           nem(3, 40, "resume", {"nodes": ["n3"]}),
+           nem(4, 60, "start-net-fault", {"links": [["n1", "n2"]], "drop": 0.5})]
+    windows = [(w.label, w.start, w.end, w.closed) for w in fault_windows(ops, end=90)]
+    assert windows == [("kill n2", 10, 20, True), ("kill n1", 10, 90, False),
+                       ("pause n3", 30, 40, True), ("net n1 n2", 60, 90, False)]
+
+
+def test_start_without_nodes_ends_every_kill_and_client_ops_are_ignored():
+    ops = [nem(0, 10, "kill", {"nodes": ["n1"]}), nem(1, 11, "kill", {"nodes": ["n2"]}),
+           Op(2, 12, 0, "invoke", "read", None, "k"), nem(3, 30, "start")]
+    assert [(w.label, w.end) for w in fault_windows(ops, end=99)] == [("kill n1", 30),
+                                                                        ("kill n2", 30)]

@@ -1,0 +1,144 @@
+import json
+import re
+
+from splitbrain.history import Call
+from splitbrain.reports import render, render_report, write_report
+from splitbrain.reports.faults import FaultWindow
+from splitbrain.reports.measures import availability, latency_quantiles
+from splitbrain.testing.runs import build_run
+
+HOSTILE = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(2)>",
+           "a & b \u2028 c \u2029", "<!--"]
+
+
+def payload(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    assert m is not None
+    return json.loads(m.group(1))
+
+
+def test_json_script_keeps_every_string_inside_the_element_and_round_trips():
+    data = {"values": HOSTILE}
+    html = str(render.json_script(data, "x"))
+    inner = html.removeprefix('<script type="application/json" id="x">').removesuffix("</script>")
+    assert not re.search(r"[<>&\u2028\u2029]", inner)
+    assert json.loads(inner) == data
+
+
+def test_valid_report_states_the_verdict_how_to_reproduce_and_the_fault_windows(valid_run):
+    assert write_report(valid_run) is None
+    html = valid_run.report.read_text()
+    assert 'class="verdict-word" id="verdict-word">VALID<' in html
+    assert "splitbrain run --workload register --seed 3" in html
+    assert 'id="failure"' not in html
+    data = payload(html)
+    assert {f["kind"] for f in data["faults"]} == {"partition", "kill", "pause", "net"}
+    # nothing is fetched: no src= or href= to another origin, only relative links
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_ops_columns_decode_back_to_the_calls(valid_run):
+    from splitbrain.history import pair_calls, read_jsonl
+
+    calls = pair_calls(read_jsonl(valid_run.history).ops)
+    write_report(valid_run)
+    ops = payload(valid_run.report.read_text())["ops"]
+    starts, t = [], 0
+    for delta in ops["s"]:
+        t += delta
+        starts.append(t)
+    assert starts == [c.start // 1000 for c in calls]
+    assert ops["d"][-1] == -1  # the synthetic run ends with an invoke that never completed
+    assert [["ok", "fail", "info"][x] for x in ops["t"]] == [c.type for c in calls]
+
+
+def test_invalid_report_explains_the_failure_and_draws_the_prefix(invalid_run):
+    write_report(invalid_run)
+    html = invalid_run.report.read_text()
+    failure = json.loads(invalid_run.results.read_text())["checkers"]["linearizable"]["failure"]
+    assert ">INVALID<" in html
+    assert 'id="failed-op"' in html
+    assert "can&#39;t read 999999 from register" in html
+    assert "Not linearizable on key " + failure["key"] in html
+    assert html.count('class="lin-point"') == min(10, len(failure["prefix"]))
+    step_rows = re.findall(r"<tr><td>(\d+)</td><td>", html.split('class="steps"')[1])
+    assert [int(n) for n in step_rows] == list(range(1, len(failure["prefix"]) + 1))
+    assert payload(html)["failure"]["invoke_index"] == failure["op"]["invoke_index"]
+    assert 'href="#failure"' in html
+
+
+def test_divergent_report_shows_each_nodes_entry_side_by_side_and_leaders(divergent_run):
+    write_report(divergent_run)
+    html = divergent_run.report.read_text()
+    agreement = json.loads(divergent_run.results.read_text())["checkers"]["log-agreement"]
+    v = agreement["violations"][0]
+    row = html.split(f'<tr class="divergent"><td>{v["index"]}</td>')[1].split("</tr>")[0]
+    for node, e in v["entries"].items():
+        assert f"term {e['term']} · {e['id']}" in row, node
+    assert "Leaders per term" in html
+    assert f"Logs disagree at index {v['index']}" in html
+
+
+def test_node_log_excerpts_come_from_the_window_around_the_failure(invalid_run):
+    write_report(invalid_run)
+    html = invalid_run.report.read_text()
+    assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)
+    assert 'href="nodes/n1/node.log"' in html and 'href="history.jsonl"' in html
+
+
+def test_hostile_values_are_text_everywhere(tmp_path):
+    run = build_run(tmp_path, values=HOSTILE, failure="linearizability", seed=9)
+    config = json.loads(run.config.read_text())
+    config["name"] = HOSTILE[1]
+    run.config.write_text(json.dumps(config))
+    assert write_report(run) is None
+    html = run.report.read_text()
+    for bad in ("<img src=x", "<script>alert"):
+        assert bad not in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html  # shown, escaped
+    assert HOSTILE[0] in payload(html)["strings"]
+
+
+def test_a_rendering_error_is_a_warning_and_never_changes_the_verdict(invalid_run, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(render, "gather", broken)
+    before = json.loads(invalid_run.results.read_text())
+    assert render_report(invalid_run) == invalid_run.report
+    after = json.loads(invalid_run.results.read_text())
+    assert after["valid"] is before["valid"] is False
+    warning = "report.html could not be rendered: RuntimeError: template exploded"
+    assert after["warnings"] == [warning]
+    page = invalid_run.report.read_text()
+    assert "Verdict: invalid" in page and "template exploded" in page
+
+
+def test_a_run_with_a_broken_history_and_no_results_still_gets_a_report(tmp_path):
+    run = build_run(tmp_path)
+    run.results.unlink()
+    run.history.write_text('{"index": 0, "time": 1}\n')
+    assert write_report(run) is None
+    html = run.report.read_text()
+    assert ">NOT CHECKED<" in html
+    assert "the history cannot be read" in html and "missing field &#39;process&#39;" in html
+
+
+def call(start: int, end: int, type_: str = "ok", f: str = "read") -> Call:
+    return Call(0, f, "k", None, None, type_, start, end, start, end)
+
+
+def test_availability_counts_calls_invoked_inside_each_window():
+    calls = [call(0, 5), call(10, 15, "fail"), call(12, 20, "info"), call(30, 31), call(40, 41)]
+    windows = [FaultWindow("kill", 10, 35, ("n1",), "kill n1", True)]
+    rows = availability(calls, windows, end=50)
+    assert [(r.label, r.calls, r.ok) for r in rows] == [
+        ("kill n1", 3, 1), ("no fault in force", 2, 2), ("whole run", 5, 3)]
+    assert rows[0].fraction == 1 / 3
+
+
+def test_latency_quantiles_use_ok_calls_only():
+    calls = [call(0, i * 1_000_000) for i in range(1, 101)] + [call(0, 10**12, "info")]
+    [row] = latency_quantiles(calls)
+    assert (row.f, row.count, row.max) == ("read", 100, 100.0)
+    assert row.quantiles[0] == 51.0

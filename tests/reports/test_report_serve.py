@@ -1,0 +1,50 @@
+import threading
+import urllib.request
+
+import pytest
+
+from splitbrain.reports import write_report
+from splitbrain.reports.serve import make_server
+
+
+@pytest.fixture
+def server(valid_run):
+    base = valid_run.path.parent.parent
+    write_report(valid_run)
+    srv = make_server(base, 0)  # port 0: the OS picks a free one
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv, valid_run
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+
+
+def get(srv, path: str) -> tuple[int, str, str]:
+    host, port = srv.server_address[:2]
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=10) as r:
+        return r.status, r.headers["Content-Type"], r.read().decode()
+
+
+def test_serves_the_index_reports_and_raw_files_on_loopback(server):
+    srv, run = server
+    assert srv.server_address[0] == "127.0.0.1"
+    rel = run.path.relative_to(run.path.parent.parent).as_posix()
+    status, _, index = get(srv, "/")
+    assert status == 200 and f'href="{rel}/report.html"' in index
+    assert "splitbrain runs" in get(srv, "/index.html")[2]
+    status, _, report = get(srv, f"/{rel}/report.html")
+    assert status == 200 and "VALID" in report
+    status, ctype, log = get(srv, f"/{rel}/nodes/n1/node.log")
+    assert ctype.startswith("text/plain") and "became" in log
+    assert get(srv, f"/{rel}/history.jsonl")[1].startswith("text/plain")
+
+
+def test_paths_outside_the_runs_directory_are_not_served(server):
+    srv, _ = server
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(srv, "/../../../../etc/passwd")
+    err.value.close()
+    assert err.value.code == 404
