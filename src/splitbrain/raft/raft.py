@@ -23,9 +23,9 @@ Rules kept (paper sections in brackets):
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from splitbrain.raft.log import RaftLog
 from splitbrain.raft.messages import (
@@ -38,6 +38,9 @@ from splitbrain.raft.messages import (
 )
 from splitbrain.raft.progress import Progress
 from splitbrain.raft.quorum import committed_index, majority
+
+if TYPE_CHECKING:
+    import random  # only the type: the caller passes in a seeded random.Random
 
 FOLLOWER = "follower"
 PRE_CANDIDATE = "pre-candidate"
@@ -351,7 +354,8 @@ class Raft:
                     hint, _ = self.log.find_conflict_by_term(hint, m.reject_term)
                 if pr.maybe_decrease(m.index, hint):
                     self._send_append(m.src, pr)
-            elif pr.maybe_update(m.index):
+            # min(): only an unsafe flag can make a follower hold more than its leader.
+            elif pr.maybe_update(min(m.index, self.log.last_index)):
                 if not pr.replicating:
                     pr.become_replicate()
                 if self.maybe_commit():

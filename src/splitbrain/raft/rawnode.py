@@ -17,12 +17,15 @@ entries; `applied` starts at 0, so committed entries are handed out again from i
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from splitbrain.raft.messages import Entry, HardState, Message, Ready, SoftState
 from splitbrain.raft.raft import LEADER, Config, LogCorruption, NotLeader, Raft
+
+if TYPE_CHECKING:
+    import random  # only the type: the caller passes in a seeded random.Random
 
 __all__ = ["Config", "LogCorruption", "NotLeader", "RawNode", "Status"]
 

@@ -16,7 +16,8 @@ Invariants checked on every step; a breach raises `InvariantViolation` at once:
 - every node applies, at each index, the same entry (State Machine Safety, §5.4.3);
 - each node life applies entries in index order from 1, with no gaps;
 - an entry is applied only while a majority of nodes holds it durably (§5.4.2, Figure 8);
-- a read is served at an index no lower than any entry applied before it was asked (§6.4).
+- a read is served at an index no lower than any entry applied before it was asked (§6.4);
+- a vote, an acknowledged entry or a new term is on disk before the message saying so leaves.
 """
 
 from __future__ import annotations
@@ -260,8 +261,7 @@ class SimNet:
             del node.entries[rd.entries[0].index - 1 :]
             node.entries.extend(rd.entries)
         for msg in rd.messages:
-            if msg.dst == node.id:
-                raise InvariantViolation(f"{node.id} sent a message to itself: {msg}")
+            self._check_durable_before_send(node, msg)
             self._send(msg)
         for entry in rd.committed_entries:
             self._apply(node, entry)
@@ -285,6 +285,23 @@ class SimNet:
             other = self.leaders.setdefault(status.term, node.id)
             if other != node.id:
                 raise InvariantViolation(f"two leaders in term {status.term}: {other}, {node.id}")
+
+    def _check_durable_before_send(self, node: SimNode, msg: Message) -> None:
+        """What a message promises must already be on the node's disk (Figure 2, "Persistent
+        state ... updated on stable storage before responding to RPCs")."""
+        if msg.dst == node.id:
+            raise InvariantViolation(f"{node.id} sent a message to itself: {msg}")
+        if msg.type == MessageType.VOTE_RESP and not msg.reject:
+            hard_state = node.hard_state
+            if (hard_state.term, hard_state.vote) != (msg.term, msg.dst):
+                raise InvariantViolation(f"{node.id} granted a vote it has not persisted: {msg}")
+        elif msg.type == MessageType.APP_RESP and not msg.reject and msg.index:
+            if len(node.entries) < msg.index:
+                raise InvariantViolation(
+                    f"{node.id} acknowledged index {msg.index} but persisted {len(node.entries)}"
+                )
+        elif msg.type in (MessageType.APP, MessageType.VOTE) and node.hard_state.term < msg.term:
+            raise InvariantViolation(f"{node.id} sent term {msg.term} before persisting it")
 
     def _apply(self, node: SimNode, entry: Entry) -> None:
         if entry.index != len(node.applied) + 1:
@@ -340,6 +357,10 @@ class SimNet:
     def commands(self, node_id: str) -> list[bytes]:
         """The client commands a node has applied in this life, in order."""
         return [e.data for e in self.nodes[node_id].applied if e.type == EntryType.NORMAL]
+
+    def committed_index_of(self, data: bytes) -> int:
+        """The index at which the command `data` was applied (it must have been)."""
+        return next(i for i, e in self.committed.items() if e.data == data)
 
     def applied_count(self, index: int) -> tuple[int, Entry | None]:
         """How many live nodes applied `index`, and the entry there."""

@@ -1,0 +1,121 @@
+"""The paper's counterexamples, scripted step by step: the safe core survives them, and each
+deliberately unsafe flag (Config.unsafe) breaks exactly what it should, caught by SimNet's
+invariant checks. This is the evidence that the invariant checks can fail.
+
+The scripts force elections with campaign() and never tick, so no timer interferes; PreVote and
+CheckQuorum are off to keep each election to one round of votes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from splitbrain.raft.messages import Message, MessageType
+from splitbrain.testing.simnet import InvariantViolation, SimNet
+
+
+def scripted(size: int, unsafe: tuple[str, ...] = (), max_msg_entries: int = 64) -> SimNet:
+    return SimNet(
+        size,
+        seed=0,
+        pre_vote=False,
+        check_quorum=False,
+        election_tick=1000,
+        max_msg_entries=max_msg_entries,
+        unsafe=unsafe,
+    )
+
+
+def elect(net: SimNet, node: str, tries: int = 3) -> None:
+    """Campaign until `node` leads (a try may lose to votes already cast in that term)."""
+    for _ in range(tries):
+        net.campaign(node)
+        if net.status(node).role == "leader":
+            return
+    raise AssertionError(f"{node} could not win an election")
+
+
+def figure8(unsafe: tuple[str, ...]) -> SimNet:
+    """Raft Figure 8 on five nodes (terms shifted down by one)."""
+    net = scripted(5, unsafe, max_msg_entries=1)
+    elect(net, "n1")  # term 1; its no-op is committed at index 1 everywhere
+    # (a) n1 replicates "x" at index 2 to n2 only.
+    for other in ("n3", "n4", "n5"):
+        net.cut("n1", other)
+    net.propose("n1", b"x")
+    # (b) n1 crashes; n5 wins term 2 with n3 and n4 and appends index 2, replicating nothing.
+    net.crash("n1")
+    net.recover()
+    net.filter(lambda m: m.src == "n5" and m.type == MessageType.APP)
+    elect(net, "n5")
+    assert net.status("n5").term == 2
+    net.crash("n5")
+    # (c) n1 restarts and wins term 3; it brings n3 up to index 2 (term 1) but no further.
+    net.recover()
+    net.restart("n1")
+    net.cut("n1", "n4")
+
+    def holds_back_term3(m: Message) -> bool:
+        # Let n3 reject the first append (it lacks index 2), then keep term 3 from it.
+        if m.dst != "n3" or m.type != MessageType.APP or len(net.nodes["n3"].entries) < 2:
+            return False
+        return any(e.term == 3 for e in m.entries)
+
+    net.filter(holds_back_term3)
+    elect(net, "n1")
+    assert net.status("n1").term == 3
+    assert [e.term for e in net.nodes["n3"].entries] == [1, 1]  # "x" is on n1, n2 and n3
+    # (d) n1 crashes; n5 restarts and wins with n3 and n4, whose logs end in older terms, and
+    # overwrites index 2 with its own entry of term 2.
+    net.crash("n1")
+    net.recover()
+    net.restart("n5")
+    elect(net, "n5")
+    net.tick(3)
+    return net
+
+
+def test_figure8_an_entry_of_an_older_term_is_not_committed_by_counting() -> None:
+    """Reference: §5.4.2, Figure 8. "x" is on a majority in (c) but of an older term, so the
+    leader of term 3 does not commit it; when n5 replaces it in (d) nothing committed is lost."""
+    net = figure8(unsafe=())
+    assert net.committed[2].term == 2  # n5's entry of term 2, never "x"
+    assert all(b"x" not in net.commands(n) for n in net.ids if net.nodes[n].alive)
+
+
+def test_figure8_commit_old_terms_overwrites_a_committed_entry() -> None:
+    """Reference: §5.4.2, Figure 8, with `commit-old-terms`: n1 commits "x" by counting
+    replicas in (c), then n5 overwrites it in (d) — two entries applied at index 2."""
+    with pytest.raises(InvariantViolation, match="at index 2, but b'x' of term 1"):
+        figure8(unsafe=("commit-old-terms",))
+
+
+def stale_candidate(unsafe: tuple[str, ...]) -> SimNet:
+    """n3 misses two committed entries; the leader crashes; n3 asks n2 for its vote."""
+    net = scripted(3, unsafe)
+    elect(net, "n1")
+    net.cut("n1", "n3")
+    net.one(b"a", 2, retry=False)
+    net.one(b"b", 2, retry=False)
+    net.crash("n1")
+    net.campaign("n3")
+    return net
+
+
+def test_a_stale_candidate_cannot_win() -> None:
+    """Reference: §5.4.1. n2's log is more up to date than n3's, so n2 refuses its vote; n2
+    then wins and n3 catches up with everything committed."""
+    net = stale_candidate(unsafe=())
+    assert net.status("n3").role == "candidate"
+    elect(net, "n2")
+    net.restart("n1")
+    net.one(b"c", 3)
+    net.tick(2)
+    assert all(net.commands(n) == [b"a", b"b", b"c"] for n in net.ids)
+
+
+def test_no_log_check_lets_a_stale_node_win_and_lose_entries() -> None:
+    """Reference: §5.4.1, with `no-log-check`: n2 votes for the stale n3, which becomes leader
+    and overwrites the committed "a" with its own no-op."""
+    with pytest.raises(InvariantViolation, match="at index 2, but b'a' of term 1"):
+        stale_candidate(unsafe=("no-log-check",))
