@@ -115,6 +115,7 @@
       }
       ctx.save();
       ctx.beginPath(); ctx.rect(GUTTER, 0, width - GUTTER, height); ctx.clip();
+      const drawn = { faults: [], ops: 0, failed: null };  // what is on screen, for tests
       const label = [];  // fault bands across every lane, labels stacked in two rows on top
       D.faults.forEach(function (f, k) {
         const x0 = Math.max(GUTTER, X(f.start)), x1 = Math.min(width, X(f.end));
@@ -123,6 +124,7 @@
         ctx.fillRect(x0, BAND, Math.max(2, x1 - x0), lanes * laneH);
         ctx.globalAlpha = 1; ctx.fillRect(x0, 2 + (k % 2) * 15, Math.max(2, x1 - x0), 13);
         label.push([f, x0, x1, k]);
+        drawn.faults.push({ label: f.label, kind: f.kind, x0: x0, x1: x1, y: 2 + (k % 2) * 15 });
       });
       ctx.fillStyle = "#fff";
       for (const [f, x0, x1, k] of label) {
@@ -142,16 +144,19 @@
           ctx.fillStyle = TYPE_COLORS[O.t[i]];
           ctx.globalAlpha = open[i] ? 0.45 : 1;
           ctx.fillRect(x0, y, x1 - x0, barH);
-          lastX = x1; lastType = O.t[i];
+          lastX = x1; lastType = O.t[i]; drawn.ops++;
         }
       }
       ctx.globalAlpha = 1;
-      for (const [i, style] of [[failedOp, "#d64545"], [selected, "#1d2430"]]) {
+      // The selection first, so the failing op keeps its red outline when it is selected.
+      for (const [i, style] of [[selected, "#1d2430"], [failedOp, "#d64545"]]) {
         if (i < 0) continue;
         const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 2), y = BAND + O.l[i] * laneH;
+        if (i === failedOp) { ctx.globalAlpha = 0.5; ctx.fillStyle = style; ctx.fillRect(x0, y, x1 - x0, laneH); ctx.globalAlpha = 1; }
         ctx.strokeStyle = style; ctx.lineWidth = 3;
         ctx.strokeRect(x0 - 2, y, x1 - x0 + 4, laneH);
         if (i === failedOp) {  // a marker that stays visible however far out we zoom
+          drawn.failed = { x: x0, y: y, w: x1 - x0, h: laneH };
           ctx.fillStyle = style; ctx.beginPath();
           ctx.moveTo(x0, y - 1); ctx.lineTo(x0 - 6, y - 10); ctx.lineTo(x0 + 6, y - 10); ctx.fill();
         }
@@ -166,6 +171,7 @@
         ctx.fillRect(x, yAxis, 1, 4);
         ctx.fillText((v / 1e6).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e6)))) + " s", x + 2, yAxis + 12);
       }
+      timeline.drawn = drawn;
       document.getElementById("view-range").textContent =
         "showing " + fmtS(view.t0) + " – " + fmtS(view.t1) + " of " + fmtS(runEnd);
     }
@@ -244,6 +250,8 @@
       if (failedOp >= 0) select(failedOp);
     };
     timeline.view = () => view;
+    timeline.position = (i) => ({ x: (X(start[i]) + Math.max(X(end[i]), X(start[i]) + 1)) / 2,
+                                  y: BAND + O.l[i] * laneH + laneH / 2 });
     timeline.select = select;
     timeline.opAt = opAt;
     timeline.draw = draw;
