@@ -358,9 +358,10 @@ class Raft:
             elif pr.maybe_update(min(m.index, self.log.last_index)):
                 if not pr.replicating:
                     pr.become_replicate()
-                if self.maybe_commit():
-                    self.need_bcast = True  # followers learn the new commit index
-                elif pr.next <= self.log.last_index:
+                # Followers learn a new commit index from the next append or heartbeat (every
+                # heartbeat_tick): an empty append per commit would double the messages.
+                self.maybe_commit()
+                if pr.next <= self.log.last_index:
                     self._send_append(m.src, pr)  # more to send, e.g. after a probe
         elif m.type is _HEARTBEAT_RESP:
             pr.recent_active = True

@@ -78,7 +78,8 @@ class RawNode:
         """Ask for a linearizable read point (Raft §6.4). Raises NotLeader on a non-leader.
 
         A ReadState(index, ctx) appears in a later Ready once it is safe to read at index; it
-        never appears if the leader steps down first. `ctx` must be unique among pending reads.
+        never appears if the leader steps down first (a Ready's soft_state shows that).
+        `ctx` must be unique among pending reads.
         """
         self._raft.read_index(ctx)
 
@@ -93,7 +94,9 @@ class RawNode:
             or log.applying < log.committed
             or self._soft_state.leader != raft.lead
             or self._soft_state.role != raft.role
-            or self._hard_state != raft.hard_state()
+            or self._hard_state.commit != log.committed
+            or self._hard_state.term != raft.term
+            or self._hard_state.vote != raft.vote
         )
 
     def ready(self) -> Ready:
