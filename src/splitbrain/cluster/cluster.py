@@ -39,6 +39,7 @@ from splitbrain.cluster.process import (
     spawn,
     stop_all,
     wait_listening,
+    wait_stopped,
 )
 from splitbrain.cluster.targets import NodeLaunch, Target, bundled_raft
 from splitbrain.store import RunDir
@@ -173,14 +174,14 @@ class Cluster:
         if node.paused or node.proc is None or not signal_proc(node.proc, signal.SIGSTOP):
             return False
         node.paused = True
-        return True
+        return await wait_stopped(node.proc, True)
 
     async def resume(self, name: str) -> bool:
         node = self._node(name)
         if not node.paused or node.proc is None or not signal_proc(node.proc, signal.SIGCONT):
             return False
         node.paused = False
-        return True
+        return await wait_stopped(node.proc, False)
 
     async def start(self, name: str) -> bool:
         """Start the node if it is not running and wait until it listens; NodeError if it won't."""

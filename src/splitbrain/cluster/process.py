@@ -63,6 +63,20 @@ async def reap(proc: psutil.Popen, timeout: float) -> bool:
     return True
 
 
+async def wait_stopped(proc: psutil.Popen, stopped: bool, timeout: float = 5.0) -> bool:
+    """Signals are delivered asynchronously: wait until the kernel shows the process stopped
+    (or not), so that "paused" means paused. False if it exited or the time ran out."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while proc.poll() is None and asyncio.get_running_loop().time() < deadline:
+        try:
+            if (proc.status() == psutil.STATUS_STOPPED) == stopped:
+                return True
+        except psutil.NoSuchProcess:
+            return False
+        await asyncio.sleep(POLL / 5)
+    return False
+
+
 def signal_proc(proc: psutil.Popen, sig: int) -> bool:
     """Send `sig` if the process is still running; False if it was already gone."""
     if proc.poll() is not None:
