@@ -72,13 +72,14 @@ class _Connection(asyncio.Protocol):
                 fut.set_exception(exc)
         self._waiting.clear()
 
-    async def request(self, req: dict[str, Any]) -> dict[str, Any]:
+    def request(self, req: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        """Send `req`; the future is its reply (ConnectionError if the connection dies)."""
         if self.closed or self.transport is None:
             raise ConnectionError("connection closed")
         fut = asyncio.get_running_loop().create_future()
         self._waiting[req["seq"]] = fut
         self.transport.write(codec.frame(codec.encode_json(req)))
-        return await fut
+        return fut
 
     def close(self) -> None:
         self.closed = True
@@ -124,13 +125,18 @@ class Client:
             if remaining <= 0:
                 return Outcome("fail", error=refusal, request=rid)
             try:
-                conn = await asyncio.wait_for(self._connection(target), remaining)
-            except (OSError, TimeoutError):
+                conn = self._conns.get(target)
+                if conn is None or conn.closed:
+                    async with asyncio.timeout_at(deadline):
+                        conn = self._conns[target] = await _connect(self.nodes[target])
+                reply_future = conn.request(req)
+            except (OSError, TimeoutError, ConnectionError):
                 target = self._after(target)  # nothing was sent: safe to try elsewhere
                 await asyncio.sleep(min(_RETRY_PAUSE, max(0.0, deadline - loop.time())))
                 continue
             try:
-                reply = await asyncio.wait_for(conn.request(req), deadline - loop.time())
+                async with asyncio.timeout_at(deadline):
+                    reply = await reply_future
             except TimeoutError:
                 self._drop(target)
                 return Outcome(
@@ -164,12 +170,6 @@ class Client:
         for conn in self._conns.values():
             conn.close()
         self._conns.clear()
-
-    async def _connection(self, node: str) -> _Connection:
-        conn = self._conns.get(node)
-        if conn is None or conn.closed:
-            conn = self._conns[node] = await _connect(self.nodes[node])
-        return conn
 
     def _drop(self, node: str) -> None:
         conn = self._conns.pop(node, None)

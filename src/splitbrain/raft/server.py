@@ -26,13 +26,14 @@ import logging
 import os
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from splitbrain.raft import codec, kv
 from splitbrain.raft.events import EventLog
-from splitbrain.raft.messages import EntryType, HardState, Message, Ready
+from splitbrain.raft.messages import EntryType, HardState, Message, MessageType, Ready
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
 from splitbrain.raft.wal import WAL
 
@@ -40,6 +41,10 @@ RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist"})
 CORE_UNSAFE = frozenset({"commit-old-terms", "no-log-check"})
 UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
 
+# A leader's appends and heartbeats promise nothing about its own disk: it counts its own entries
+# toward a commit only once they are durable (advance), so they may leave before its fsync
+# (Raft thesis §10.2.1). Every other message waits for the fsync (votes, append responses).
+_LEADER_STREAM = frozenset({MessageType.APP, MessageType.HEARTBEAT})
 _MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop instead
 _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 1.0
@@ -238,14 +243,15 @@ class Server:
                 rd = node.ready()
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
+                later = rd.messages
                 if (rd.hard_state is not None or rd.entries) and self.wal.write(
                     rd.hard_state, rd.entries
                 ):
-                    await loop.run_in_executor(None, self.wal.sync)  # BEFORE any message leaves
-                for msg in rd.messages:
-                    link = self._links.get(msg.dst)
-                    if link is not None:
-                        link.send(codec.encode_message(msg))
+                    if self.role == "leader":  # replicate while our own disk syncs
+                        self._send(m for m in rd.messages if m.type in _LEADER_STREAM)
+                        later = tuple(m for m in rd.messages if m.type not in _LEADER_STREAM)
+                    await loop.run_in_executor(None, self.wal.sync)  # BEFORE these messages leave
+                self._send(later)
                 if rd.committed_entries:
                     self._apply(rd)
                 for rs in rd.read_states:
@@ -254,6 +260,13 @@ class Server:
                         self._reads_at.append((rs.index, reads))
                 node.advance(rd)
             self._serve_reads()
+
+    def _send(self, messages: Iterable[Message]) -> None:
+        links = self._links
+        for msg in messages:
+            link = links.get(msg.dst)
+            if link is not None:
+                link.send(codec.encode_message(msg))
 
     def _apply(self, rd: Ready) -> None:
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []

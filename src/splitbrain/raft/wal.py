@@ -11,9 +11,11 @@ Rules it keeps:
   names a commit index whose entries were lost.
 - An entry at an index at or below the last one replaces that suffix of the log (a follower
   truncating a conflicting suffix); recovery replays the records and does the same.
+- The file grows by preallocated chunks of zeros; records overwrite them in place, so an fsync
+  flushes data only (no file-size change, no journal commit). A zero length ends the log.
 - Recovery after kill -9 at any byte: the first record that is short or fails its checksum ends
-  the log; the file is truncated there (and fsynced) before anything is returned, so a torn or
-  corrupt tail is discarded and never applied.
+  the log; what follows is zeroed (and fsynced) before anything is returned, so a torn or
+  corrupt tail is discarded, never applied, and never mistaken for records written later.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
 _ENTRY = b"E"
 _HARD_STATE = b"H"
 FILE_NAME = "raft.wal"
+PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
 
 class WALError(Exception):
@@ -44,7 +47,7 @@ class Recovered:
 
     hard_state: HardState = field(default_factory=HardState)
     entries: list[Entry] = field(default_factory=list)
-    truncated_bytes: int = 0  # size of the torn or corrupt tail that was discarded
+    truncated_bytes: int = 0  # bytes of torn or corrupt tail that were discarded (zeroed)
 
 
 def _record(kind: bytes, payload: bytes) -> bytes:
@@ -55,31 +58,38 @@ def _record(kind: bytes, payload: bytes) -> bytes:
 class WAL:
     """An open log file; build one with `WAL.open(dir)`."""
 
-    def __init__(self, path: Path, fd: int, *, fsync: bool, hard_state: HardState) -> None:
+    def __init__(
+        self, path: Path, fd: int, *, fsync: bool, hard_state: HardState, end: int, size: int
+    ) -> None:
         self.path = path
         self._fd = fd
         self._fsync = fsync
         self._vote = (hard_state.term, hard_state.vote)  # as durable on disk
+        self._end = end  # where the next record goes
+        self._size = size  # bytes of the file, written (zeros beyond _end)
 
     @classmethod
     def open(cls, directory: Path, *, fsync: bool = True) -> tuple[WAL, Recovered]:
         """Open (or create) the log in `directory`, recovering what it durably holds."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / FILE_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             with open(fd, "rb", closefd=False) as f:
                 data = f.read()
             recovered, good = replay(data, path)
-            if good < len(data):
-                os.ftruncate(fd, good)
+            dirty = len(data.rstrip(b"\0"))
+            if dirty > good:  # zero the discarded tail: no stale record may follow new ones
+                recovered.truncated_bytes = dirty - good
+                os.pwrite(fd, bytes(dirty - good), good)
                 os.fsync(fd)
             if fsync:  # the file's own directory entry must survive a crash too
                 _fsync_dir(directory)
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, fsync=fsync, hard_state=recovered.hard_state), recovered
+        wal = cls(path, fd, fsync=fsync, hard_state=recovered.hard_state, end=good, size=len(data))
+        return wal, recovered
 
     def save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
         """Append entries, then the hard state, and make them durable (at most one fsync)."""
@@ -102,10 +112,27 @@ class WAL:
             self._vote = vote
         if not records:
             return False
-        view = memoryview(b"".join(records))
+        data = b"".join(records)
+        if self._end + len(data) > self._size:
+            self._preallocate(self._end + len(data))
+        view = memoryview(data)
         while view:
-            view = view[os.write(self._fd, view) :]
+            written = os.pwrite(self._fd, view, self._end)
+            self._end += written
+            view = view[written:]
         return must_sync
+
+    def _preallocate(self, needed: int) -> None:
+        """Extend the file with written zeros, so that appending changes no metadata and an
+        fdatasync need not commit the filesystem's journal (which would also flush every other
+        file's dirty data, e.g. the events file, on ext4)."""
+        size = self._size
+        while size < needed:
+            size += PREALLOCATE
+        os.pwrite(self._fd, bytes(size - self._size), self._size)
+        if self._fsync:
+            os.fsync(self._fd)
+        self._size = size
 
     def sync(self) -> None:
         """Make every record written so far durable (may run in a worker thread)."""
@@ -130,7 +157,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
         start = pos + _HEADER.size
         body = data[start : start + size]
         if size == 0 or len(body) < size or zlib.crc32(body) != crc:
-            break  # torn or corrupt record: the tail from here is discarded
+            break  # zeros (the end), or a torn or corrupt record: the rest is discarded
         kind, payload = body[:1], body[1:]
         try:
             if kind == _ENTRY:
@@ -153,7 +180,6 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
             # The checksum matched, so these bytes were written like this: not a torn tail.
             raise WALError(f"{path}: offset {pos}: {exc}") from None
         pos = start + size
-    out.truncated_bytes = end - pos
     last = entries[-1].index if entries else 0
     hs = out.hard_state
     if hs.commit > last:  # cannot happen with entries-before-hard-state; keep it safe anyway
