@@ -221,6 +221,9 @@ class Server:
         except NotLeader as exc:
             conn.reply({"seq": seq, "ok": False, "error": "not-leader", "leader": exc.leader_hint})
             return
+        replaced = self._proposals.get(index)
+        if replaced is not None:  # we lost and regained leadership between two Readies
+            replaced.conn.reply(_error(replaced.seq, "leader-lost"))
         self._proposals[index] = _Proposal(term, conn, seq)
         self._wake.set()
 
