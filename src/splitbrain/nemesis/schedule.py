@@ -1,0 +1,148 @@
+"""The nemesis schedule: a pure, seeded sequence of fault plans.
+
+    plans = plan_schedule(("partition", "kill"), ["n1", "n2", "n3"], 5.0, random.Random(seed))
+
+Every `interval` seconds (a step) the schedule may start one fault: it picks uniformly among the
+selected fault kinds that are idle at that step. A fault stays in force for two steps, then its
+matching stop runs (restart is instantaneous: kill and start at once). So at most one fault of
+each kind is in force, different kinds overlap, and every kind rests at least one step between
+two of its faults. All choices — which fault, which variant, which nodes, which probabilities —
+come from the rng passed in, so one seed gives one schedule. Targets that can only be known
+while running (the current leader) are marked as such and carry a seeded fallback node.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from splitbrain.cluster.faults import LinkFaults
+from splitbrain.nemesis import grudges
+from splitbrain.nemesis.grudges import Grudge
+
+FAULTS = ("partition", "kill", "pause", "restart", "net")
+PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
+              "one-way")  # fmt: skip
+TARGETS = ("one", "minority", "majority", "all", "leader")
+NET_FAULTS = ("drop", "delay", "duplicate", "reorder")
+HOLD_STEPS = 2  # a fault stays in force this many intervals
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One fault: applied at `start`, undone at `stop` (seconds after the nemesis begins)."""
+
+    start: float
+    stop: float  # == start for an instantaneous fault (restart)
+    fault: str  # one of FAULTS
+    kind: str  # partition: one of PARTITIONS; kill/pause/restart: TARGETS; net: NET_FAULTS
+    grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
+    nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
+    links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
+    link_faults: LinkFaults | None = None  # net
+
+    @property
+    def needs_leader(self) -> bool:
+        return self.kind in ("leader", "isolate-leader")
+
+
+def parse_faults(text: str) -> tuple[str, ...]:
+    """'partition,kill' -> ("partition", "kill"); 'all' -> FAULTS; 'none' or '' -> ()."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names == ["none"]:
+        return ()
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            out.extend(FAULTS)
+        elif name in FAULTS:
+            out.append(name)
+        else:
+            raise ValueError(f"unknown fault {name!r} (known: {', '.join(FAULTS)}, all, none)")
+    return tuple(dict.fromkeys(out))
+
+
+def plan_schedule(
+    faults: Iterable[str], nodes: Sequence[str], interval: float, rng: random.Random
+) -> Iterator[Plan]:
+    """An endless sequence of plans, in order of start time (empty if no faults)."""
+    faults = tuple(faults)
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
+    if faults and not interval > 0:
+        raise ValueError(f"the nemesis interval must be positive, got {interval}")
+    if not faults or not nodes:
+        return
+    busy_until = dict.fromkeys(faults, 0.0)
+    step = 0
+    while True:
+        step += 1
+        t = step * float(interval)
+        idle = [f for f in faults if busy_until[f] < t]
+        if not idle:
+            continue
+        fault = rng.choice(idle)
+        hold = 0.0 if fault == "restart" else HOLD_STEPS * interval
+        busy_until[fault] = t + hold
+        yield _plan(fault, t, t + hold, list(nodes), rng)
+
+
+def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random) -> Plan:
+    if fault == "partition":
+        kind = rng.choice(_partitions(len(nodes)))
+        grudge = partition(kind, nodes, rng)
+        # isolate-leader: the fallback is the node the seeded grudge isolates.
+        fallback = tuple(n for n in nodes if len(grudge[n]) == len(nodes) - 1)[:1]
+        nodes_ = fallback if kind == "isolate-leader" else ()
+        return Plan(start, stop, fault, kind, grudge=grudge, nodes=nodes_)
+    if fault == "net":
+        kind = rng.choice(NET_FAULTS)
+        links = tuple((s, d) for s in nodes for d in nodes if s != d)
+        return Plan(start, stop, fault, kind, links=links, link_faults=net_faults(kind, rng))
+    kind = rng.choice([t for t in TARGETS if t != "minority" or len(nodes) >= 3])
+    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng))
+
+
+def _partitions(count: int) -> list[str]:
+    # Rings and bridges need three nodes to mean anything.
+    return [p for p in PARTITIONS if count >= 3 or p not in ("majorities-ring", "bridge")]
+
+
+def partition(kind: str, nodes: Sequence[str], rng: random.Random) -> Grudge:
+    """The grudge of a partition kind; nodes are shuffled by `rng` first."""
+    shuffled = rng.sample(list(nodes), len(nodes))
+    if kind == "random-halves":
+        return grudges.complete_grudge(grudges.bisect(shuffled))
+    if kind in ("isolate-one", "isolate-leader"):  # isolate-leader: a fallback until applied
+        return grudges.isolate(nodes, shuffled[0])
+    if kind == "majorities-ring":
+        return grudges.majorities_ring(shuffled)
+    if kind == "bridge":
+        return grudges.bridge(shuffled)
+    if kind == "one-way":
+        return grudges.one_way(nodes, grudges.bisect(shuffled)[0] or shuffled[:1])
+    raise ValueError(f"unknown partition {kind!r} (known: {', '.join(PARTITIONS)})")
+
+
+def targets(kind: str, nodes: Sequence[str], rng: random.Random) -> tuple[str, ...]:
+    """Nodes to kill or pause; for "leader", one fallback node used if no leader is known."""
+    count = len(nodes)
+    size = {"one": 1, "leader": 1, "minority": (count - 1) // 2, "majority": count // 2 + 1,
+            "all": count}[kind]  # fmt: skip
+    return tuple(sorted(rng.sample(list(nodes), max(size, 1)), key=list(nodes).index))
+
+
+def net_faults(kind: str, rng: random.Random) -> LinkFaults:
+    """Probabilities and delays for a net fault, drawn from a few values worth trying."""
+    if kind == "drop":
+        return LinkFaults(drop=rng.choice((0.1, 0.25, 0.5)))
+    if kind == "delay":
+        delay = rng.choice((0.01, 0.05, 0.1))
+        return LinkFaults(delay=delay, jitter=delay)
+    if kind == "duplicate":
+        return LinkFaults(duplicate=rng.choice((0.1, 0.3, 0.5)))
+    if kind == "reorder":
+        return LinkFaults(reorder=rng.choice((0.1, 0.3, 0.5)))
+    raise ValueError(f"unknown net fault {kind!r} (known: {', '.join(NET_FAULTS)})")
