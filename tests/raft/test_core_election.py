@@ -51,7 +51,7 @@ def test_re_election(seed: int) -> None:
     net.tick(4 * ELECTION)
     alone = next(n for n in net.ids if n not in (leader2, other))
     assert net.status(alone).role != "leader"
-    # CheckQuorum: the cut-off leader steps down too (§6.2).
+    # CheckQuorum: the cut-off leader steps down too (thesis §6.2).
     assert net.status(leader2).role != "leader"
 
     net.rejoin(other)
@@ -78,8 +78,8 @@ def test_many_elections_seven_nodes() -> None:
 
 
 def test_pre_vote_keeps_a_rejoining_node_from_disrupting() -> None:
-    """Reference: §9.6. A node cut off for long does not raise its term, so on rejoining it
-    neither deposes the leader nor forces an election."""
+    """Reference: thesis §9.6 (PreVote). A node cut off for long does not raise its term, so
+    on rejoining it neither deposes the leader nor forces an election."""
     net = SimNet(3, seed=3)
     leader = net.wait_leader()
     term = net.status(leader).term
@@ -108,3 +108,18 @@ def test_election_message_count() -> None:
         )
     )
     assert 4 <= votes <= 16
+
+
+def test_a_partially_cut_node_cannot_depose_a_live_leader() -> None:
+    """Reference: §6 (disruptive servers), thesis §6.2 and §9.6. n3 loses the link to the
+    leader but still reaches n2; n2 hears from the leader, so it ignores n3's (pre-)votes and
+    the leader keeps its term."""
+    net = SimNet(3, seed=13)
+    leader = net.wait_leader()
+    term = net.status(leader).term
+    follower, cut_off = (n for n in net.ids if n != leader)
+    net.cut(leader, cut_off)
+    net.tick(10 * ELECTION)
+    assert net.leader() == leader
+    assert net.status(leader).term == term
+    assert net.status(follower).term == term

@@ -39,6 +39,7 @@ def pause(net: SimNet, rng: random.Random) -> None:
 
 def assert_all_agree(net: SimNet) -> list[bytes]:
     net.tick(2)
+    net.check_logs()
     logs = {n: net.commands(n) for n in net.ids}
     first = logs[net.ids[0]]
     assert all(log == first for log in logs.values()), logs

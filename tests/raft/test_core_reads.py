@@ -1,4 +1,4 @@
-"""Linearizable reads by ReadIndex (Raft §6.4) on a simulated network.
+"""Linearizable reads by ReadIndex (Raft §8; thesis §6.4) on a simulated network.
 
 SimNet records, for every read, the highest index applied anywhere when the read was asked,
 and raises InvariantViolation if the read is served at a lower index (a stale read); it also
@@ -18,7 +18,7 @@ ELECTION = 10
 
 @pytest.mark.parametrize("check_quorum", [True, False])
 def test_a_partitioned_old_leader_never_serves_a_stale_read(check_quorum: bool) -> None:
-    """Reference: §6.4, §8. A leader cut off from the majority cannot complete a heartbeat
+    """Reference: §8; thesis §6.4. A leader cut off from the majority cannot complete a heartbeat
     round, so it never answers a read — not while it still believes it leads, not after the
     majority has elected a new leader and committed writes, and not after it rejoins."""
     net = SimNet(5, seed=41, check_quorum=check_quorum)
@@ -50,7 +50,7 @@ def test_a_partitioned_old_leader_never_serves_a_stale_read(check_quorum: bool) 
 
 
 def test_a_new_leader_reads_only_after_committing_in_its_term() -> None:
-    """Reference: §6.4 step 1, §8. A new leader does not know what is committed until its
+    """Reference: §8; thesis §6.4 step 1. A new leader does not know what is committed until its
     no-op commits; a read asked before then waits for it."""
     net = SimNet(3, seed=42)
     net.one(b"w1", 3)
@@ -69,7 +69,7 @@ def test_a_new_leader_reads_only_after_committing_in_its_term() -> None:
 
 
 def test_reads_asked_together_share_one_heartbeat_round() -> None:
-    """Reference: §6.4 (batching). Reads asked between two Readies cost one heartbeat per
+    """Reference: thesis §6.4 (batching). Reads asked between two Readies cost one heartbeat per
     follower, and all are served."""
     net = SimNet(3, seed=43)
     net.one(b"w1", 3)
@@ -85,7 +85,8 @@ def test_reads_asked_together_share_one_heartbeat_round() -> None:
 
 
 def test_reads_survive_lost_heartbeats() -> None:
-    """Reference: §6.4. A read whose heartbeat round was lost is confirmed by a later one."""
+    """Reference: §8; thesis §6.4. A read whose heartbeat round was lost is confirmed by a
+    later one."""
     net = SimNet(3, seed=44)
     net.one(b"w1", 3)
     leader = net.wait_leader()
@@ -98,7 +99,7 @@ def test_reads_survive_lost_heartbeats() -> None:
 
 
 def test_a_follower_refuses_reads_with_a_hint() -> None:
-    """Reference: §6.4 — only the leader serves ReadIndex; the runtime does not forward."""
+    """Reference: §8 — only the leader serves ReadIndex; the runtime does not forward."""
     net = SimNet(3, seed=45)
     leader = net.wait_leader()
     follower = next(n for n in net.ids if n != leader)
@@ -108,7 +109,7 @@ def test_a_follower_refuses_reads_with_a_hint() -> None:
 
 
 def test_single_node_reads_at_once() -> None:
-    """Reference: §6.4. A cluster of one is its own quorum."""
+    """Reference: thesis §6.4. A cluster of one is its own quorum."""
     net = SimNet(1, seed=46)
     net.one(b"w1", 1)
     net.read("n1", b"r")

@@ -1,5 +1,8 @@
 """The Raft algorithm (the extended paper, "In Search of an Understandable Consensus Algorithm").
 
+Section numbers are the extended paper's; "thesis" means Ongaro's dissertation, "Consensus:
+Bridging Theory and Practice", where PreVote, CheckQuorum and ReadIndex are spelled out.
+
 A pure state machine in the style of etcd's raft: `tick()` advances a logical clock,
 `step(msg)` takes a peer message, and effects pile up in `msgs`, `read_states` and the log's
 cursors for the RawNode to hand out. No sockets, clocks, disk, threads or global random: the
@@ -11,14 +14,17 @@ timer and CheckQuorum) instead of testing the role everywhere.
 Rules kept (paper sections in brackets):
 - at most one vote per term, persisted before the vote is sent [§5.2, Figure 2];
 - votes only for candidates whose log is at least as up to date [§5.4.1];
-- PreVote: a node that cannot win does not disrupt the cluster by raising its term [§9.6];
+- PreVote: a node that cannot win does not disrupt the cluster by raising its term
+  [thesis §9.6];
 - CheckQuorum: a leader that has not heard from a quorum for an election timeout steps down,
-  and a follower that heard from a leader within the timeout ignores votes [§6.2, §9.6];
+  and a follower that heard from a leader within the timeout ignores votes [§6, "disruptive
+  servers"; thesis §6.2, §9.6];
 - a new leader appends a no-op entry [§8]; commit only entries of the current term, counting
   persisted replicas, the leader's own after it is persisted [§5.4.2, Figure 8];
 - AppendEntries consistency check with conflict term/index hints [§5.3];
 - ReadIndex: served only once the leader has committed an entry of its term and a quorum has
-  acknowledged a heartbeat sent after the request [§6.4]; a leader that steps down drops them.
+  acknowledged a heartbeat sent after the request [§8, thesis §6.4]; a leader that steps down
+  drops them.
 """
 
 from __future__ import annotations
@@ -169,7 +175,7 @@ class Raft:
         self._tick = self._tick_election
 
     def _become_pre_candidate(self) -> None:
-        # No term change and no vote: a pre-candidate that cannot win leaves no trace (§9.6).
+        # No term change and no vote: a pre-candidate that cannot win leaves no trace (thesis §9.6).
         self.votes = {}
         self.lead = None
         self.role = PRE_CANDIDATE
@@ -200,7 +206,7 @@ class Raft:
     # -- elections -----------------------------------------------------------------------------
 
     def campaign(self) -> None:
-        """Start an election (a pre-election first when PreVote is on) [§5.2, §9.6]."""
+        """Start an election (a pre-election first when PreVote is on) [§5.2, thesis §9.6]."""
         if self.role == LEADER:
             return
         if self.config.pre_vote:
@@ -280,9 +286,9 @@ class Raft:
                     and self.election_elapsed < self.config.election_tick
                 )
                 if in_lease:
-                    return  # §6.2/§9.6: a live leader exists; don't let a rogue node disrupt it
+                    return  # §6: a live leader exists; don't let a rogue node disrupt it
             if kind is _PRE_VOTE or (kind is _PRE_VOTE_RESP and not m.reject):
-                pass  # a pre-vote never changes our term (§9.6)
+                pass  # a pre-vote never changes our term (thesis §9.6)
             elif kind is _APP or kind is _HEARTBEAT:
                 self.become_follower(m.term, m.src)
             else:

@@ -75,7 +75,7 @@ class RawNode:
         return self._raft.propose(data)
 
     def read_index(self, ctx: bytes) -> None:
-        """Ask for a linearizable read point (Raft §6.4). Raises NotLeader on a non-leader.
+        """Ask for a linearizable read point (§8, thesis §6.4). Raises NotLeader if not leader.
 
         A ReadState(index, ctx) appears in a later Ready once it is safe to read at index; it
         never appears if the leader steps down first (a Ready's soft_state shows that).

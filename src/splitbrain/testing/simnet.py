@@ -16,7 +16,9 @@ Invariants checked on every step; a breach raises `InvariantViolation` at once:
 - every node applies, at each index, the same entry (State Machine Safety, §5.4.3);
 - each node life applies entries in index order from 1, with no gaps;
 - an entry is applied only while a majority of nodes holds it durably (§5.4.2, Figure 8);
-- a read is served at an index no lower than any entry applied before it was asked (§6.4);
+- every durable log agrees with the others up to its durable commit index (`check_logs`,
+  run by `one()` and by tests at the end);
+- a read is served at an index no lower than any entry applied before it was asked (§8);
 - a vote, an acknowledged entry or a new term is on disk before the message saying so leaves.
 """
 
@@ -325,6 +327,21 @@ class SimNet:
         node.applied.append(entry)
         self.max_applied = max(self.max_applied, entry.index)
 
+    def check_logs(self) -> None:
+        """Every node's durable log agrees, up to its durable commit index, with what was
+        applied anywhere (§5.4.3), crashed nodes included."""
+        seen: dict[int, tuple[str, Entry]] = {}
+        for node in self.nodes.values():
+            for entry in node.entries[: node.hard_state.commit]:
+                first = self.committed.get(entry.index)
+                if first is None:
+                    first = seen.setdefault(entry.index, (node.id, entry))[1]
+                if first != entry:
+                    raise InvariantViolation(
+                        f"{node.id} holds {_describe(entry)} as committed at index "
+                        f"{entry.index}, but {_describe(first)} is committed there"
+                    )
+
     # -- queries for tests ---------------------------------------------------------------------
 
     def status(self, node_id: str):
@@ -398,6 +415,7 @@ class SimNet:
             while self.time < wait_until:
                 count, entry = self.applied_count(index)
                 if count >= expected and entry is not None and entry.data == data:
+                    self.check_logs()
                     return index
                 self.tick()
             if not retry:
