@@ -47,7 +47,8 @@ UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
 _LEADER_STREAM = frozenset({MessageType.APP, MessageType.HEARTBEAT})
 _MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop instead
 _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
-_CONNECT_TIMEOUT = 1.0
+_CONNECT_TIMEOUT = 0.5
+_STABLE_LINK = 1.0  # seconds a connection must last before a loss resets the backoff
 
 log = logging.getLogger("splitbrain.node")
 
@@ -453,24 +454,33 @@ class _PeerLink(asyncio.Protocol):
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         backoff = _BACKOFF_MIN
-        was_up = True  # so the first failure is logged once
+        up = False
         while not self._closing:
             self._lost.clear()
             try:
                 async with asyncio.timeout(_CONNECT_TIMEOUT):
                     await loop.create_connection(lambda: self, *self.addr)
             except (OSError, TimeoutError) as exc:
-                if was_up:
-                    log.info("link to %s at %s:%d down: %s", self.peer, *self.addr, exc)
-                    was_up = False
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-                continue
-            log.info("link to %s up", self.peer)
-            was_up = True
-            backoff = _BACKOFF_MIN
-            await self._lost.wait()
-            log.info("link to %s lost", self.peer)
+                if up or backoff == _BACKOFF_MIN:  # say it once, not at every retry
+                    log.info(
+                        "link to %s at %s:%d down: %s", self.peer, *self.addr, exc or "timeout"
+                    )
+                up = False
+            else:
+                # A proxy may accept and then close at once (its target is down): only a
+                # connection that lasts counts as up, so a flapping link keeps backing off.
+                try:
+                    await asyncio.wait_for(self._lost.wait(), _STABLE_LINK)
+                except TimeoutError:
+                    if not up:
+                        log.info("link to %s up", self.peer)
+                    up, backoff = True, _BACKOFF_MIN
+                    await self._lost.wait()
+                    log.info("link to %s lost", self.peer)
+                    up = False
+                    continue
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -97,7 +97,7 @@ class WAL:
             self.sync()
 
     def write(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bool:
-        """Append the records of one batch; True if they must be synced before messages leave.
+        """Append the records of one batch; True if `sync()` must run before messages leave.
 
         A batch that only moves the commit index needs no fsync (etcd's MustSync): a commit
         index lost in a crash is learned again from the leader, and every entry it covers was
@@ -120,7 +120,7 @@ class WAL:
             written = os.pwrite(self._fd, view, self._end)
             self._end += written
             view = view[written:]
-        return must_sync
+        return must_sync and self._fsync
 
     def _preallocate(self, needed: int) -> None:
         """Extend the file with written zeros, so that appending changes no metadata and an
