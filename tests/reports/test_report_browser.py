@@ -21,8 +21,8 @@ def band_pixel(p, band) -> list[int]:
     return p.page.evaluate(
         """(b) => { const c = document.getElementById('timeline-canvas');
                     const r = c.width / c.clientWidth;
-                    return Array.from(c.getContext('2d').getImageData(
-                        Math.round((b.x0 + b.x1) / 2 * r), Math.round((b.y + 6) * r), 1, 1).data); }""",
+                    const x = Math.round((b.x0 + b.x1) / 2 * r), y = Math.round((b.y + 6) * r);
+                    return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data); }""",
         band)
 
 

@@ -8,8 +8,10 @@
  */
 (function () {
   "use strict";
+  performance.mark("report:start");
   window.__reportErrors = [];
   const D = JSON.parse(document.getElementById("report-data").textContent);
+  performance.mark("report:parsed");
   const O = D.ops;
   const n = O.s.length;
   const S = D.strings;
@@ -30,6 +32,7 @@
     if (O.d[i] < 0) { open[i] = 1; end[i] = Math.max(D.end, t); } else end[i] = t + O.d[i];
   }
   const runEnd = Math.max(D.end, n ? end[n - 1] : 0, 1);
+  performance.mark("report:data");
   const failedOp = D.failure ? invoke.indexOf(D.failure.invoke_index) : -1;
 
   function part(sectionId, fn) {
@@ -131,21 +134,29 @@
         if (x1 - x0 > 24) ctx.fillText(f.label + (f.closed ? "" : " (never healed)"), x0 + 3, 9 + (k % 2) * 15, x1 - x0 - 6);
       }
       const barH = Math.max(2, laneH - (laneH > 8 ? 4 : 1));
+      // Zoomed out, thousands of ops share a pixel: consecutive ops of one type within a pixel
+      // of each other are merged into one rectangle, so a frame costs about one fillRect per
+      // pixel per lane however many ops there are.
       for (let l = 0; l < lanes; l++) {
         const ops = laneOps[l], y = BAND + l * laneH + (laneH - barH) / 2;
-        let j = firstVisible(ops, view.t0 - laneMax[l]);
-        let lastX = -1, lastType = -1;
-        for (; j < ops.length; j++) {
+        let runX0 = 0, runX1 = -Infinity, runKind = -1;
+        const flush = function () {
+          if (runKind < 0) return;
+          ctx.fillStyle = TYPE_COLORS[runKind >> 1];
+          ctx.globalAlpha = runKind & 1 ? 0.45 : 1;
+          ctx.fillRect(runX0, y, runX1 - runX0, barH);
+        };
+        for (let j = firstVisible(ops, view.t0 - laneMax[l]); j < ops.length; j++) {
           const i = ops[j];
           if (start[i] > view.t1) break;
           if (end[i] < view.t0) continue;
-          const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1);
-          if (x1 <= lastX && O.t[i] === lastType) continue;  // sub-pixel: already covered
-          ctx.fillStyle = TYPE_COLORS[O.t[i]];
-          ctx.globalAlpha = open[i] ? 0.45 : 1;
-          ctx.fillRect(x0, y, x1 - x0, barH);
-          lastX = x1; lastType = O.t[i]; drawn.ops++;
+          const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1), kind = O.t[i] * 2 + open[i];
+          drawn.ops++;
+          if (kind === runKind && x0 <= runX1 + 1) { runX1 = Math.max(runX1, x1); continue; }
+          flush();
+          runX0 = x0; runX1 = x1; runKind = kind;
         }
+        flush();
       }
       ctx.globalAlpha = 1;
       // The selection first, so the failing op keeps its red outline when it is selected.
@@ -262,6 +273,7 @@
     resize();
   });
   window.__timeline = timeline;
+  performance.mark("report:timeline");
 
   // ---- charts -----------------------------------------------------------------------------
   function faultShading(u) {
@@ -322,6 +334,7 @@
     }, [bx].concat(counts), document.getElementById("throughput-chart"));
   });
 
+  performance.mark("report:charts");
   requestAnimationFrame(function () {
     window.__reportReadyAt = performance.now();
     window.__reportReady = true;
