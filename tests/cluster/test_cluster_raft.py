@@ -1,0 +1,92 @@
+"""Cluster and Nemesis with the bundled Raft: real node processes behind real link proxies."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from splitbrain.cluster.cluster import Cluster
+from splitbrain.nemesis.grudges import isolate
+from splitbrain.nemesis.nemesis import Nemesis
+from splitbrain.nemesis.schedule import FAULTS, plan_schedule
+from splitbrain.raft.client import Client
+from splitbrain.store import RunDir, create_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+NODES = ["n1", "n2", "n3"]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> RunDir:
+    return create_run(tmp_path, "raft")
+
+
+async def until(
+    get: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float
+) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await get()
+        if ok(value):
+            return value
+        assert asyncio.get_running_loop().time() < deadline, f"last value {value!r}"
+        await asyncio.sleep(0.05)
+
+
+async def write(cluster: Cluster, key: str, value: int) -> str:
+    client = Client(cluster.client_addresses, "n1", f"t{value}", timeout=2.0)
+    try:
+        return (await client.invoke("write", key, value)).type
+    finally:
+        await client.close()
+
+
+def test_leader_moves_when_the_leader_is_isolated_killed_or_paused(run: RunDir) -> None:
+    async def main() -> None:
+        async with Cluster(run, NODES) as cluster:
+            leader = await until(cluster.leader, bool, 20)
+            await cluster.network.apply_grudge(isolate(NODES, leader))
+            second = await until(cluster.leader, lambda n: n not in (None, leader), 20)
+            await cluster.network.heal()
+            await cluster.kill(second)
+            third = await until(cluster.leader, lambda n: n not in (None, second), 20)
+            await cluster.start(second)
+            await cluster.pause(third)
+            await until(cluster.leader, lambda n: n not in (None, third), 20)
+            await cluster.resume(third)
+            assert await until(lambda: write(cluster, "k", 1), lambda t: t == "ok", 20)
+            lines = run.node_events(second).read_text().splitlines()
+            assert sum(json.loads(line)["event"] == "start" for line in lines) == 2
+
+    asyncio.run(main())
+
+
+def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster(
+    run: RunDir,
+) -> None:
+    events: list[tuple[str, Any]] = []
+
+    async def main() -> None:
+        async with Cluster(run, NODES) as cluster:
+            await until(cluster.leader, bool, 20)
+            plans = plan_schedule(FAULTS, NODES, 0.4, random.Random(5))
+            nemesis = Nemesis(cluster, itertools.islice(plans, 12))
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(5.0, stop.set)
+            await nemesis.run(lambda f, v: events.append((f, v)), stop)
+            await nemesis.heal_all(lambda f, v: events.append((f, v)))
+            assert all(cluster.alive(n) and not cluster.paused(n) for n in NODES)
+            assert not cluster.network.cut and not cluster.network.faults
+            assert await until(lambda: write(cluster, "k", 2), lambda t: t == "ok", 30)
+
+    asyncio.run(main())
+    fs = {f for f, _ in events}
+    assert {"kill", "start"} <= fs and len(events) >= 8
+    assert not any("errors" in v or "error" in v for _, v in events), events

@@ -1,0 +1,199 @@
+"""The Nemesis against an in-memory cluster: what it records is what it really did."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from splitbrain.cluster.faults import LinkFaults
+from splitbrain.cluster.network import grudge_links
+from splitbrain.cluster.process import NodeError
+from splitbrain.nemesis.grudges import isolate
+from splitbrain.nemesis.nemesis import Nemesis
+from splitbrain.nemesis.schedule import Plan
+
+pytestmark = pytest.mark.timeout(30)
+NODES = ("n1", "n2", "n3")
+
+
+class FakeNetwork:
+    def __init__(self) -> None:
+        self.cut: frozenset[tuple[str, str]] = frozenset()
+        self.faults: dict[tuple[str, str], LinkFaults] = {}
+
+    async def apply_grudge(self, grudge: Any) -> frozenset[tuple[str, str]]:
+        self.cut = grudge_links(grudge, NODES)
+        return self.cut
+
+    async def heal(self) -> None:
+        self.cut = frozenset()
+
+    async def set_link_faults(self, links: Any, faults: LinkFaults) -> None:
+        self.faults.update(dict.fromkeys(links, faults))
+
+    async def clear_link_faults(self) -> None:
+        self.faults = {}
+
+
+class FakeCluster:
+    """The Cluster verbs over a dict of states; `broken` nodes fail to start."""
+
+    def __init__(self, leader: str | None = "n2") -> None:
+        self.nodes = NODES
+        self.network = FakeNetwork()
+        self.state = dict.fromkeys(NODES, "up")
+        self.current_leader = leader
+        self.broken: set[str] = set()
+
+    async def kill(self, n: str) -> bool:
+        changed = self.state[n] != "down"
+        self.state[n] = "down"
+        return changed
+
+    async def pause(self, n: str) -> bool:
+        if self.state[n] != "up":
+            return False
+        self.state[n] = "paused"
+        return True
+
+    async def resume(self, n: str) -> bool:
+        if self.state[n] != "paused":
+            return False
+        self.state[n] = "up"
+        return True
+
+    async def start(self, n: str) -> bool:
+        if n in self.broken:
+            raise NodeError(f"{n} exited with 1 while starting")
+        if self.state[n] != "down":
+            return False
+        self.state[n] = "up"
+        return True
+
+    def alive(self, n: str) -> bool:
+        return self.state[n] != "down"
+
+    def paused(self, n: str) -> bool:
+        return self.state[n] == "paused"
+
+    async def leader(self) -> str | None:
+        return self.current_leader
+
+
+def drive(cluster: FakeCluster, plans: list[Plan], until: float) -> list[tuple[str, Any]]:
+    """Run the nemesis over `plans` (times in seconds) until `until`, then heal_all."""
+    events: list[tuple[str, Any]] = []
+
+    def record(f: str, value: Any) -> None:
+        events.append((f, value))
+
+    async def main() -> None:
+        nemesis = Nemesis(cluster, plans)  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(until, stop.set)
+        await nemesis.run(record, stop)
+        events.append(("in-force", nemesis.in_force()))
+        await nemesis.heal_all(record)
+        events.append(("in-force", nemesis.in_force()))
+
+    asyncio.run(main())
+    return events
+
+
+def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
+    cluster = FakeCluster()
+    g = isolate(NODES, "n3")
+    faults = LinkFaults(drop=0.25)
+    plans = [
+        Plan(0.01, 0.05, "partition", "isolate-one", grudge=g),
+        Plan(0.02, 0.06, "kill", "one", nodes=("n1",)),
+        Plan(0.03, 0.07, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
+        Plan(0.08, 0.08, "restart", "minority", nodes=("n3",)),
+        Plan(0.09, 0.12, "pause", "one", nodes=("n2",)),
+    ]
+    events = drive(cluster, plans, until=0.3)
+    assert events[:-2] == [
+        ("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
+                                                               "n3": ["n1", "n2"]}}),
+        ("kill", {"nodes": ["n1"], "target": "one"}),
+        ("start-net-fault", {"kind": "drop", "drop": 0.25, "links": [["n1", "n2"]]}),
+        ("stop-partition", {"kind": "isolate-one", "healed": [["n1", "n3"], ["n2", "n3"],
+                                                               ["n3", "n1"], ["n3", "n2"]]}),
+        ("start", {"nodes": ["n1"]}),
+        ("stop-net-fault", {"kind": "drop", "links": [["n1", "n2"]]}),
+        ("kill", {"nodes": ["n3"], "target": "minority"}),
+        ("start", {"nodes": ["n3"], "fault": "restart"}),
+        ("pause", {"nodes": ["n2"], "target": "one"}),
+        ("resume", {"nodes": ["n2"]}),
+    ]  # fmt: skip
+    assert events[-2:] == [("in-force", []), ("in-force", [])]
+    assert set(cluster.state.values()) == {"up"}
+
+
+def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:
+    cluster = FakeCluster(leader="n2")
+    plans = [
+        Plan(0.01, 0.02, "partition", "isolate-leader", grudge=isolate(NODES, "n1"),
+             nodes=("n1",)),
+        Plan(0.03, 0.04, "kill", "leader", nodes=("n1",)),
+    ]  # fmt: skip
+    events = drive(cluster, plans, until=0.1)
+    start_partition = events[0][1]
+    assert start_partition["leader"] == "n2"
+    assert start_partition["grudge"]["n2"] == ["n1", "n3"]
+    assert events[2] == ("kill", {"nodes": ["n2"], "target": "leader", "leader": "n2"})
+
+    leaderless = FakeCluster(leader=None)
+    events = drive(leaderless, [Plan(0.01, 0.02, "pause", "leader", nodes=("n3",))], until=0.05)
+    assert events[0] == ("pause", {"nodes": ["n3"], "target": "leader", "leader": None})
+
+
+def test_a_stop_undoes_only_what_its_start_did() -> None:
+    cluster = FakeCluster()
+    plans = [
+        Plan(0.01, 0.05, "pause", "one", nodes=("n1",)),
+        Plan(0.02, 0.03, "kill", "majority", nodes=("n1", "n2")),  # n1 paused, then killed
+    ]
+    events = drive(cluster, plans, until=0.1)
+    assert events[:4] == [
+        ("pause", {"nodes": ["n1"], "target": "one"}),
+        ("kill", {"nodes": ["n1", "n2"], "target": "majority"}),
+        ("start", {"nodes": ["n1", "n2"]}),
+        ("resume", {"nodes": [], "unchanged": ["n1"]}),  # killed meanwhile: nothing to resume
+    ]
+
+
+def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
+    cluster = FakeCluster()
+    plans = [
+        Plan(0.01, 10, "partition", "isolate-one", grudge=isolate(NODES, "n1")),
+        Plan(0.02, 10, "kill", "one", nodes=("n3",)),
+        Plan(0.03, 10, "pause", "one", nodes=("n2",)),
+        Plan(0.04, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
+    ]
+    events = drive(cluster, plans, until=0.2)
+    in_force = events[4][1]
+    assert in_force == ["partition isolate-one", "kill n3", "pause n2", "net delay=0.1"]
+    fs = [f for f, _ in events[5:-1]]
+    assert fs == ["stop-partition", "stop-net-fault", "resume", "start"]
+    assert not cluster.network.cut and not cluster.network.faults
+    assert set(cluster.state.values()) == {"up"}
+
+
+def test_a_fault_that_fails_is_recorded_with_its_error() -> None:
+    cluster = FakeCluster()
+    cluster.broken.add("n1")
+    events = drive(cluster, [Plan(0.01, 0.01, "restart", "one", nodes=("n1",))], until=0.05)
+    assert events[1] == (
+        "start",
+        {"nodes": [], "fault": "restart", "errors": {"n1": "n1 exited with 1 while starting"}},
+    )
+    assert events[3][0] == "start" and events[3][1]["errors"]  # heal_all tried again, said so
+
+
+def test_stop_ends_run_promptly_even_with_plans_far_ahead() -> None:
+    cluster = FakeCluster()
+    events = drive(cluster, [Plan(100, 200, "kill", "all", nodes=NODES)], until=0.05)
+    assert events == [("in-force", []), ("in-force", [])]
