@@ -55,9 +55,6 @@ class RaftLog:
     def matches(self, index: int, term: int) -> bool:
         return index < len(self._entries) and self._entries[index].term == term
 
-    def entry(self, index: int) -> Entry:
-        return self._entries[index]
-
     def slice(self, lo: int, hi: int) -> tuple[Entry, ...]:
         """Entries with lo <= index < hi."""
         return tuple(self._entries[lo:hi])

@@ -103,7 +103,8 @@ class NotLeader(Exception):
 
 
 class LogCorruption(Exception):
-    """A committed entry would be overwritten: a safety bug (only possible with unsafe flags)."""
+    """A committed entry would be overwritten. A defensive check: appends start above the
+    commit index, so only a bug in this core could raise it."""
 
 
 @dataclass(slots=True)
@@ -435,7 +436,7 @@ class Raft:
         result = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if result is not None:
             last_new, truncated = result
-            if truncated and truncated <= committed and not self.config.unsafe:
+            if truncated and truncated <= committed:
                 raise LogCorruption(
                     f"{self.id}: entry {truncated} is committed but {m.src} overwrote it"
                 )
