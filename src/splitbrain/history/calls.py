@@ -29,6 +29,7 @@ class Call:
     complete_index: int | None  # history index of the completion; None if it never came
     node: str | None = None  # which node served it
     error: Any = None  # the completion's error, if any
+    request: str | None = None  # "<client id>:<seq>" the nodes' apply events name, if recorded
 
     @property
     def latency(self) -> int | None:
@@ -48,6 +49,7 @@ class Call:
             "complete_index": self.complete_index,
             "node": self.node,
             "error": self.error,
+            **({"request": self.request} if self.request is not None else {}),
         }
 
 
@@ -80,12 +82,18 @@ def pair_calls(ops: Iterable[Op]) -> list[Call]:
             complete_index=op.index,
             node=op.node or inv.node,
             error=op.error,
+            request=_request(op) or _request(inv),
         )
     calls = []
     for inv in order:
         call = done.get(inv.index)
         if call is None:
             call = Call(inv.process, inv.f, inv.key, inv.value, None, "info", inv.time, None,
-                        inv.index, None, inv.node, "no completion")
+                        inv.index, None, inv.node, "no completion", _request(inv))
         calls.append(call)
     return calls
+
+
+def _request(op: Op) -> str | None:
+    rid = op.extra.get("request")
+    return None if rid is None else str(rid)

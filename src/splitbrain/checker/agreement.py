@@ -1,0 +1,200 @@
+"""Log agreement: the nodes' committed logs, read from nodes/*/events.jsonl (DESIGN.md).
+
+Rules checked, each violation a `{"kind", "message", ...}` with the data a report needs:
+- `divergent-entry`: two nodes applied different (term, id) at one index (entries side by side);
+- `lost-committed-entry`: after a restart a node applied a different entry at an index it had
+  applied before (a committed entry did not survive the restart);
+- `apply-gap` / `apply-reorder`: within one process life (from one "start" event to the next)
+  applies must be contiguous and increasing; a life may begin at any index (its snapshot);
+- `two-leaders`: more than one node was leader in one term;
+- `lost-write`: a write acknowledged to a client (an ok put/append/write/cas carrying a
+  `request` id) is not in the committed sequence; `duplicate-apply`: a request id is in the
+  committed sequence at more than one index. Ids starting with "noop" (or none) are no-ops.
+A torn last line (a node killed mid-write) is dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from splitbrain.history import Call, HistoryError
+
+WRITES = frozenset({"put", "append", "write", "cas"})
+MAX_VIOLATIONS = 200  # per kind: enough to debug, bounded for results.json
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    index: int
+    term: int
+    id: str | None
+    life: int  # which process life of the node (0 before the first "start")
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvents:
+    node: str
+    applies: tuple[Apply, ...]
+    leader_terms: tuple[int, ...]
+    warnings: tuple[str, ...]
+
+
+def _int_field(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"field {name!r} must be an integer, got {json.dumps(value)}")
+    return value
+
+
+def read_events(node: str, path: str | os.PathLike[str]) -> NodeEvents:
+    """One node's events. Raises HistoryError (`file:line: problem`) on a bad line."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise HistoryError(name, None, f"cannot read: {exc.strerror or exc}") from None
+    lines = text.split("\n")
+    applies: list[Apply] = []
+    leaders: list[int] = []
+    warnings: list[str] = []
+    life = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+            if not isinstance(obj, dict):
+                raise ValueError("expected a JSON object")
+            event = obj.get("event")
+            if event == "start":
+                life += 1
+            elif event == "role":
+                if obj.get("role") == "leader":
+                    leaders.append(_int_field(obj, "term"))
+            elif event == "apply":
+                rid = obj.get("id")
+                applies.append(Apply(_int_field(obj, "index"), _int_field(obj, "term"),
+                                     None if rid is None else str(rid), life, number))
+        except json.JSONDecodeError as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                warnings.append(f"{name}:{number}: torn last line dropped (node killed mid-write)")
+                break
+            raise HistoryError(name, number, f"bad JSON: {exc.msg}") from None
+        except ValueError as exc:
+            raise HistoryError(name, number, str(exc)) from None
+    return NodeEvents(node, tuple(applies), tuple(leaders), tuple(warnings))
+
+
+def is_noop(rid: str | None) -> bool:
+    return rid is None or rid.startswith("noop")
+
+
+def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> dict[str, Any]:
+    """The log-agreement verdict over the nodes' events and the history's calls."""
+    nodes = list(nodes)
+    violations: dict[str, list[dict[str, Any]]] = {}
+
+    def report(kind: str, message: str, **data: Any) -> None:
+        found = violations.setdefault(kind, [])
+        if len(found) < MAX_VIOLATIONS:
+            found.append({"kind": kind, "message": message, **data})
+
+    # Per node: order within each life, and agreement across its lives.
+    first_seen: dict[str, dict[int, Apply]] = {}
+    for events in nodes:
+        mine: dict[int, Apply] = {}
+        previous: Apply | None = None
+        for a in events.applies:
+            if previous is not None and previous.life == a.life:
+                if a.index <= previous.index:
+                    report("apply-reorder", f"{events.node} applied index {a.index} after "
+                           f"{previous.index} in one process life", node=events.node,
+                           index=a.index, after=previous.index, line=a.line)
+                elif a.index > previous.index + 1:
+                    report("apply-gap", f"{events.node} skipped from index {previous.index} "
+                           f"to {a.index} in one process life", node=events.node,
+                           index=a.index, after=previous.index, line=a.line)
+            before = mine.get(a.index)
+            if before is None:
+                mine[a.index] = a
+            elif (before.term, before.id) != (a.term, a.id) and before.life != a.life:
+                report("lost-committed-entry", f"{events.node} applied {_entry(before)} at index "
+                       f"{a.index}, then {_entry(a)} after a restart", node=events.node,
+                       index=a.index, before=_json(before), after=_json(a))
+            previous = a
+        first_seen[events.node] = mine
+
+    # Across nodes: one entry per index.
+    indexes = sorted({i for mine in first_seen.values() for i in mine})
+    committed: dict[int, Apply] = {}
+    for index in indexes:
+        entries = {node: mine[index] for node, mine in first_seen.items() if index in mine}
+        distinct = {(a.term, a.id) for a in entries.values()}
+        if len(distinct) > 1:
+            side_by_side = {node: {"term": a.term, "id": a.id} for node, a in entries.items()}
+            report("divergent-entry", f"nodes applied different entries at index {index}: "
+                   + ", ".join(f"{n} {_entry(a)}" for n, a in entries.items()),
+                   index=index, entries=side_by_side)
+        committed[index] = next(iter(entries.values()))
+
+    leaders: dict[int, list[str]] = {}
+    for events in nodes:
+        for term in events.leader_terms:
+            if events.node not in leaders.setdefault(term, []):
+                leaders[term].append(events.node)
+    for term in sorted(leaders):
+        if len(leaders[term]) > 1:
+            report("two-leaders", f"{' and '.join(leaders[term])} were both leader in term {term}",
+                   term=term, nodes=leaders[term])
+
+    # The committed sequence against what clients were told.
+    where: dict[str, list[int]] = {}
+    for index, a in committed.items():
+        if not is_noop(a.id):
+            where.setdefault(a.id, []).append(index)  # type: ignore[arg-type]
+    for rid, at in where.items():
+        if len(at) > 1:
+            report("duplicate-apply", f"request {rid} is in the committed log {len(at)} times "
+                   f"(indexes {', '.join(map(str, at))})", request=rid, indexes=at)
+    if nodes:
+        for call in calls:
+            rid = call.request
+            if call.type == "ok" and call.f in WRITES and rid is not None and rid not in where:
+                report("lost-write", f"acknowledged {call.f} {json.dumps(call.value)} "
+                       f"(request {rid}) is not in the committed log", request=rid,
+                       op=call.to_json())
+
+    found = [v for kind in sorted(violations) for v in violations[kind]]
+    result: dict[str, Any] = {
+        "valid": not found,
+        "violations": found,
+        "leaders": {str(t): leaders[t] for t in sorted(leaders)},
+        "nodes": [n.node for n in nodes],
+        "committed": len(committed),
+        "warnings": [w for n in nodes for w in n.warnings],
+    }
+    if found:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(violations.items()))
+        result["cause"] = f"{found[0]['message']} ({counts})"
+    if not nodes:
+        result["note"] = "no nodes/*/events.jsonl: nothing to compare"
+    return result
+
+
+def read_nodes(paths: Mapping[str, str | os.PathLike[str]]) -> list[NodeEvents]:
+    """Every node's events, by node name."""
+    return [read_events(node, path) for node, path in paths.items()]
+
+
+def _entry(a: Apply) -> str:
+    return f"(term {a.term}, id {a.id})"
+
+
+def _json(a: Apply) -> dict[str, Any]:
+    return {"term": a.term, "id": a.id, "life": a.life}
