@@ -168,6 +168,28 @@ def test_node_recovers_from_a_torn_last_record(cluster):
     assert "torn tail" in (cluster.node_dir("n3") / "node.log").read_text()
 
 
+def test_a_leader_that_loses_its_quorum_answers_appended_writes_as_indeterminate(cluster):
+    async def scenario():
+        leader = await cluster.wait_leader()
+        client = Client(cluster.client_addresses, leader, "c", timeout=5.0)
+        await write_all(client, "k", ["a"])
+        for node in cluster.names:
+            if node != leader:
+                cluster.kill(node)
+        appended = await client.invoke("append", "k", "b")  # appended, never committed
+        await client.close()
+        client = Client(cluster.client_addresses, leader, "d", timeout=1.0)
+        refused = await client.invoke("append", "k", "c")  # no leader anywhere: not appended
+        read = await client.invoke("get", "k", None)
+        await client.close()
+        return appended, refused, read
+
+    appended, refused, read = run(scenario())
+    assert (appended.type, appended.error) == ("info", "leader-lost")
+    assert (refused.type, refused.error) == ("fail", "not-leader")
+    assert read.type == "fail"
+
+
 def test_followers_refuse_reads_unless_stale_reads_is_enabled(tmp_path):
     async def read_from_follower(c):
         leader = await c.wait_leader()
