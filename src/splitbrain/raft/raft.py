@@ -411,7 +411,7 @@ class Raft:
             self._bcast_heartbeat()
 
     def _bcast_heartbeat(self) -> None:
-        context = next(reversed(self.reads), b"") if self.reads else b""
+        context = next(reversed(self.reads), b"")  # the newest read: it confirms all older
         committed = self.log.committed
         for peer, pr in self.prs.items():
             # Never tell a follower to commit beyond what it is known to match: its tail may be
@@ -429,10 +429,10 @@ class Raft:
 
     def _handle_append(self, m: Message) -> None:
         log = self.log
-        if m.index < log.committed:
-            self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=log.committed))
-            return
         committed = log.committed
+        if m.index < committed:  # a stale or duplicated append: say how far we are committed
+            self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=committed))
+            return
         result = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if result is not None:
             last_new, truncated = result

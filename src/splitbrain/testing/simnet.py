@@ -27,12 +27,12 @@ from __future__ import annotations
 import heapq
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType
 from splitbrain.raft.quorum import majority
-from splitbrain.raft.rawnode import Config, NotLeader, RawNode
+from splitbrain.raft.rawnode import Config, NotLeader, RawNode, Status
 
 
 class InvariantViolation(AssertionError):
@@ -63,7 +63,7 @@ class SimNet:
         heartbeat_tick: int = 1,
         pre_vote: bool = True,
         check_quorum: bool = True,
-        max_msg_entries: int = 64,
+        max_msg_entries: int = 64,  # below the default, so tests also cross the limit
         unsafe: Iterable[str] = (),
     ) -> None:
         self.rng = random.Random(seed)
@@ -91,7 +91,7 @@ class SimNet:
         self._max_delay = 0
         self._reorder = (0.0, 0)
         self._duplicate_rate = 0.0
-        self._filters: list = []
+        self._filters: list[Callable[[Message], bool]] = []
         self.sent: Counter[MessageType] = Counter()
         self.leaders: dict[int, str] = {}  # term -> the node that led it
         self.committed: dict[int, Entry] = {}  # index -> the entry applied there
@@ -166,7 +166,7 @@ class SimNet:
         """Deliver each message twice with probability `rate`."""
         self._duplicate_rate = rate
 
-    def filter(self, predicate) -> None:
+    def filter(self, predicate: Callable[[Message], bool]) -> None:
         """Drop every message for which predicate(msg) is true (scripted scenarios)."""
         self._filters.append(predicate)
 
@@ -344,7 +344,7 @@ class SimNet:
 
     # -- queries for tests ---------------------------------------------------------------------
 
-    def status(self, node_id: str):
+    def status(self, node_id: str) -> Status:
         return self._raw(node_id).status()
 
     def alive(self) -> list[str]:
