@@ -1,7 +1,7 @@
 import json
 
 from splitbrain.cli import main
-from splitbrain.reports import render
+from splitbrain.reports import report
 
 
 def test_report_rerenders_and_exits_with_the_verdict(valid_run, invalid_run, capsys):
@@ -27,7 +27,7 @@ def test_a_rendering_error_is_recorded_and_keeps_the_exit_code(invalid_run, monk
     def broken(*args):
         raise ValueError("boom")
 
-    monkeypatch.setattr(render, "gather", broken)
+    monkeypatch.setattr(report, "gather", broken)
     assert main(["report", str(invalid_run.path)]) == 1
     results = json.loads(invalid_run.results.read_text())
     assert results["valid"] is False

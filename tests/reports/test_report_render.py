@@ -2,7 +2,7 @@ import json
 import re
 
 from splitbrain.history import Call
-from splitbrain.reports import render, render_report, write_report
+from splitbrain.reports import render_report, report, write_report
 from splitbrain.reports.faults import FaultWindow
 from splitbrain.reports.measures import availability, latency_quantiles
 from splitbrain.testing.runs import build_run
@@ -19,7 +19,7 @@ def payload(html: str) -> dict:
 
 def test_json_script_keeps_every_string_inside_the_element_and_round_trips():
     data = {"values": HOSTILE}
-    html = str(render.json_script(data, "x"))
+    html = str(report.json_script(data, "x"))
     inner = html.removeprefix('<script type="application/json" id="x">').removesuffix("</script>")
     assert not re.search(r"[<>&\u2028\u2029]", inner)
     assert json.loads(inner) == data
@@ -106,7 +106,7 @@ def test_a_rendering_error_is_a_warning_and_never_changes_the_verdict(invalid_ru
     def broken(*args):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(render, "gather", broken)
+    monkeypatch.setattr(report, "gather", broken)
     before = json.loads(invalid_run.results.read_text())
     assert render_report(invalid_run) == invalid_run.report
     after = json.loads(invalid_run.results.read_text())
@@ -145,3 +145,17 @@ def test_latency_quantiles_use_ok_calls_only():
     [row] = latency_quantiles(calls)
     assert (row.f, row.count, row.max) == ("read", 100, 100.0)
     assert row.quantiles[0] == 51.0
+
+
+def test_the_checkers_concurrent_calls_are_drawn_and_a_failure_without_an_op_renders(invalid_run):
+    results = json.loads(invalid_run.results.read_text())
+    failure = results["checkers"]["linearizable"]["failure"]
+    failure["concurrent"] = [dict(failure["op"], invoke_index=10**6, f="write", value="other")]
+    write_report(invalid_run, results)
+    assert 'class="bar other"' in invalid_run.report.read_text()
+    failure["op"] = None
+    failure["reason"] = "no linearization found"
+    assert write_report(invalid_run, results) is None
+    html = invalid_run.report.read_text()
+    assert 'id="failed-op"' not in html
+    assert "could be ordered, no linearization found." in html

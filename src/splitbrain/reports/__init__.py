@@ -8,6 +8,6 @@ A rendering failure never changes a verdict: the caller adds the warning to resu
 """
 
 from splitbrain.reports.index import write_index
-from splitbrain.reports.render import render_report, write_report
+from splitbrain.reports.report import render_report, write_report
 
 __all__ = ["render_report", "write_index", "write_report"]

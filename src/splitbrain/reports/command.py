@@ -13,7 +13,7 @@ from pathlib import Path
 
 from splitbrain.exitcodes import COULD_NOT_RUN, UNKNOWN, exit_code
 from splitbrain.reports.index import write_index
-from splitbrain.reports.render import add_warning, write_report
+from splitbrain.reports.report import add_warning, write_report
 from splitbrain.store import RunDir, find_runs
 
 

@@ -60,8 +60,12 @@ def _linearizable(result: Mapping[str, Any]) -> str:
                 "register's rules.")
     failure = result.get("failure")
     if valid is False and isinstance(failure, Mapping):
-        op = failure.get("op") if isinstance(failure.get("op"), Mapping) else {}
+        op = failure.get("op")
         prefix = failure.get("prefix") or []
+        if not isinstance(op, Mapping):
+            return (f"Not linearizable on key {failure.get('key', '?')}: after the "
+                    f"{len(prefix)} operations that could be ordered, "
+                    f"{failure.get('reason', 'no reason given')}.")
         return (f"Not linearizable on key {failure.get('key', '?')}: {describe_call(op)}, "
                 f"invoked at {seconds(op.get('start'))}, cannot be placed after the "
                 f"{len(prefix)} operations that could be ordered before it — "

@@ -19,6 +19,7 @@ from splitbrain.reports.explain import describe_call
 from splitbrain.reports.timeline import text_of
 
 SHOWN_STEPS = 10  # prefix steps drawn; the table below the picture lists all of them
+MAX_OTHERS = 12  # overlapping calls drawn in grey
 WIDTH = 1100
 LEFT = 70  # room for row labels
 ROW = 58
@@ -86,6 +87,20 @@ def _fit_labels(bars: list[Bar]) -> list[Bar]:
     return out
 
 
+def _others(failure: Mapping[str, Any], key_calls: list[dict], ops: list[dict], bad: dict,
+            lo: int, hi: int) -> list[dict]:
+    """Calls on the key that overlap the picture and are neither steps nor the failing call:
+    the checker's `concurrent` list when it gives one, else found in the history."""
+    given = failure.get("concurrent")
+    if isinstance(given, list):
+        candidates = [c for c in given if isinstance(c, Mapping)]
+    else:
+        taken = {op.get("invoke_index") for op in ops} | {bad.get("invoke_index")}
+        candidates = [c for c in key_calls if c.get("invoke_index") not in taken]
+    return [c for c in candidates
+            if (c.get("start") or 0) <= hi and (c.get("end") or hi) >= lo][:MAX_OTHERS]
+
+
 def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     """Everything the template needs to draw the failure: SVG geometry and the step table.
 
@@ -93,18 +108,17 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     show which other operations overlapped the one that failed.
     """
     ops, bad, states = _ops(failure)
-    bad_start = bad.get("start") or 0
-    bad_end = bad.get("end") if bad.get("end") is not None else bad_start
+    if not bad and ops:  # no call to blame (the search gave up elsewhere): end at the prefix
+        bad_start = bad_end = max(op.get("end") or op.get("start") or 0 for op in ops)
+    else:
+        bad_start = bad.get("start") or 0
+        bad_end = bad.get("end") if bad.get("end") is not None else bad_start
     pts = _points(ops, bad_end)
     first = max(0, len(ops) - SHOWN_STEPS)
     shown = list(range(first, len(ops)))
     lo = min([bad_start, *(ops[i].get("start") or 0 for i in shown)])
     hi = max([bad_end, *(ops[i].get("end") or bad_end for i in shown)])
-    step_indexes = {op.get("invoke_index") for op in ops}
-    others = [c for c in key_calls
-              if c.get("invoke_index") not in step_indexes
-              and c.get("invoke_index") != bad.get("invoke_index")
-              and (c.get("start") or 0) <= hi and (c.get("end") or hi) >= lo][:12]
+    others = _others(failure, key_calls, ops, bad, lo, hi)
     span = max(hi - lo, 1)
     lo -= span // 20
     hi += span // 20
@@ -114,7 +128,7 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
         return LEFT + (t - lo) / span * (WIDTH - LEFT - 20)
 
     procs: list[Any] = []
-    for op in [*(ops[i] for i in shown), bad, *others]:
+    for op in [*(ops[i] for i in shown), *([bad] if bad else []), *others]:
         if op.get("process") not in procs:
             procs.append(op.get("process"))
     row = {p: TOP + i * ROW for i, p in enumerate(procs)}
@@ -128,7 +142,8 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
 
     bars = [bar(c, "other", _short(c)) for c in others]
     bars += [bar(ops[i], "step", f"#{i + 1} {_short(ops[i])}") for i in shown]
-    bars.append(bar(bad, "failed", f"✗ {_short(bad)}"))
+    if bad:
+        bars.append(bar(bad, "failed", f"✗ {_short(bad)}"))
     bars = _fit_labels(bars)
     points = [Point(x(pts[i]), row[ops[i].get("process")] + 14, i + 1, states[i]) for i in shown]
     ticks = [(x(lo + span * k / 5), f"{(lo + span * k / 5) / 1e9:.4f} s") for k in range(6)]
@@ -139,7 +154,7 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
         "key": failure.get("key"),
         "reason": str(failure.get("reason", "")),
         "model": failure.get("model"),
-        "op": describe_call(bad),
+        "op": describe_call(bad) if bad else "no single operation",
         "op_start": bad_start,
         "op_end": bad.get("end"),
         "invoke_index": bad.get("invoke_index"),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.reports.explain import verdict_name
-from splitbrain.reports.render import environment
+from splitbrain.reports.report import environment
 from splitbrain.store import RunDir, find_runs
 
 VERDICTS = ("valid", "invalid", "unknown", "not checked")
