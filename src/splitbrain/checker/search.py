@@ -194,7 +194,8 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     # the stack has been explored and failed.
     seen: set[tuple[int, int, int, bool]] = set()
     stack: list[tuple[int, int, int, int, bool]] = []  # (invoke node, state, done, extra, after)
-    best: list[int] = []
+    best: list[int] = []  # the order that linearized the most completed calls
+    best_remaining = remaining + 1
     state = start
     done = 0  # completed calls linearized, as a bitset
     extra = 0  # info calls linearized, as a bitset
@@ -238,7 +239,8 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                             remaining -= 1
                         else:
                             cursor[c] += 1
-                        if len(stack) > len(best):
+                        if remaining < best_remaining:
+                            best_remaining = remaining
                             best = [ev[e[0]] for e in stack]
                         state, done, extra, after = new, done2, extra2, c >= 0
                         entry = nxt[0]

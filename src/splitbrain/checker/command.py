@@ -1,0 +1,261 @@
+"""`splitbrain check PATH...`: check history files, directories of them, and run directories.
+
+A file in any supported format (history.jsonl, Jepsen EDN, Porcupine etcd log) gets the
+linearizability checker. A run directory (one holding history.jsonl) gets every checker —
+linearizability with the model its config.json's workload implies, log agreement over
+nodes/*/events.jsonl, stats — and its results.json is (re)written. Any other directory is walked
+for both. One verdict line per file, a summary, and the exit code of the worst verdict:
+invalid (1) outranks could-not-check (3), which outranks unknown (2), then valid (0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from splitbrain.checker.agreement import check_agreement, read_events
+from splitbrain.checker.linearizable import DEFAULT_MEMORY_LIMIT, ModelError, check
+from splitbrain.checker.models import MODELS
+from splitbrain.checker.stats import stats
+from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
+from splitbrain.history import HistoryError, pair_calls, read_jsonl
+from splitbrain.history.formats import SUFFIXES, load_history
+from splitbrain.store import RunDir
+
+# workload in config.json -> (model, initial value)
+WORKLOAD_MODELS: dict[str, tuple[str, Any]] = {"register": ("cas-register", None), "kv": ("kv", "")}
+_SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
+_UNSET: Any = object()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="history files (jsonl, Jepsen EDN, Porcupine etcd log), run "
+                             "directories, or directories holding either")
+    parser.add_argument("--model", choices=sorted(MODELS),
+                        help="model to check against (default: from the run's workload, or "
+                             "from the functions in the history)")
+    parser.add_argument("--initial", metavar="JSON",
+                        help="initial value of every key, as JSON (default: the model's: null "
+                             'for registers, "" for kv); Jepsen CAS-register histories start at 0')
+    parser.add_argument("--fail-means-no-effect", action="store_true",
+                        help="treat every fail as 'did not happen' (Knossos); by default a failed "
+                             "cas observes that the value differed (etcd/Porcupine)")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="give up on a history after this long: verdict unknown")
+    parser.add_argument("--memory-limit", type=int, metavar="MIB",
+                        default=DEFAULT_MEMORY_LIMIT >> 20,
+                        help="bound on the search caches per history (default %(default)s MiB)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def check_run(run: RunDir, *, time_limit: float | None = None,
+              options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run every checker on a run directory, write its results.json, and return it.
+
+    Works on a run whose driver was killed (torn last line, open invokes, torn node event
+    files). Raises HistoryError if history.jsonl is malformed beyond a torn last line.
+    `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
+    """
+    started = time.perf_counter()
+    options = dict(options or {})
+    history = read_jsonl(run.history)
+    calls = pair_calls(history.ops)
+    warnings = list(history.warnings)
+    if options.get("model") is None:
+        workload = _config(run).get("workload")
+        if workload in WORKLOAD_MODELS:
+            options["model"], default_initial = WORKLOAD_MODELS[workload]
+            options.setdefault("initial", default_initial)
+    linear = _linearizable(calls, time_limit, options)
+    try:
+        nodes = [read_events(node, run.node_events(node)) for node in run.node_names()
+                 if run.node_events(node).is_file()]
+        agreement = check_agreement(nodes, calls)
+        warnings += agreement.pop("warnings")
+    except HistoryError as exc:
+        agreement = {"valid": "unknown", "cause": str(exc), "violations": [], "leaders": {}}
+    checkers = {"linearizable": linear, "log-agreement": agreement,
+                "stats": stats(calls, history.nemesis_ops)}
+    results = compose(checkers, warnings, time.perf_counter() - started)
+    run.write_json(run.results, results)
+    return results
+
+
+def compose(checkers: dict[str, dict[str, Any]], warnings: list[str], seconds: float
+            ) -> dict[str, Any]:
+    """results.json from the checkers' results: invalid outranks unknown outranks valid."""
+    valid = merge([c["valid"] for c in checkers.values()])
+    results: dict[str, Any] = {"valid": valid}
+    if valid is not True:
+        results["cause"] = next(f"{name}: {c.get('cause')}" for name, c in checkers.items()
+                                if c["valid"] == valid)
+    results.update({"checkers": checkers, "warnings": warnings,
+                    "check_time_s": round(seconds, 6)})
+    return results
+
+
+def _linearizable(calls: list, time_limit: float | None, options: dict[str, Any]) -> dict:
+    kwargs: dict[str, Any] = {
+        "fail_means_no_effect": options.get("fail_means_no_effect", False),
+        "time_limit": time_limit,
+        "memory_limit": options.get("memory_limit", DEFAULT_MEMORY_LIMIT),
+    }
+    if options.get("initial", _UNSET) is not _UNSET:
+        kwargs["initial"] = options["initial"]
+    try:
+        return check(calls, options.get("model"), **kwargs)
+    except ModelError as exc:
+        return {"valid": "unknown", "cause": str(exc)}
+
+
+def _config(run: RunDir) -> dict[str, Any]:
+    try:
+        config = run.read_json(run.config)
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def _targets(paths: list[str]) -> Iterator[Path]:
+    """Files and run directories to check, in a stable order."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"no such file or directory: {raw}")
+        if path.is_file() or RunDir(path).is_run():
+            yield path
+            continue
+        yield from _walk(path)
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for child in sorted(directory.iterdir(), key=lambda p: p.name):
+        if child.is_symlink():
+            continue  # runs/latest and friends: already reached through the real path
+        if child.is_dir():
+            if RunDir(child).is_run():
+                yield child
+            else:
+                yield from _walk(child)
+        elif child.suffix in SUFFIXES and child.name != "events.jsonl":
+            yield child
+
+
+def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    if path.is_dir():
+        return check_run(RunDir(path), time_limit=args.time_limit, options=options)
+    history = load_history(path)
+    result = _linearizable(pair_calls(history.ops), args.time_limit, options)
+    if history.warnings:
+        result["warnings"] = list(history.warnings)
+    return result
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"model": args.model,
+                               "fail_means_no_effect": args.fail_means_no_effect,
+                               "memory_limit": args.memory_limit << 20}
+    if args.initial is not None:
+        try:
+            options["initial"] = json.loads(args.initial)
+        except json.JSONDecodeError:
+            options["initial"] = args.initial  # a bare word: the string itself
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UsageError("--time-limit must be positive")
+    if args.memory_limit <= 0:
+        raise UsageError("--memory-limit must be positive")
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    targets = list(_targets(args.paths))
+    if not targets:
+        raise UsageError("no history files or run directories found in " + " ".join(args.paths))
+    reports = []
+    worst = VALID
+    for path in targets:
+        try:
+            result = _check_one(path, args, options)
+            code = {True: VALID, False: INVALID}.get(result["valid"], UNKNOWN)
+        except HistoryError as exc:
+            result = {"valid": None, "error": str(exc)}
+            code = COULD_NOT_RUN
+        if _SEVERITY[code] > _SEVERITY[worst]:
+            worst = code
+        reports.append((path, result, code))
+        if not args.json:
+            print(verdict_line(path, result), flush=True)
+    if args.json:
+        json.dump({"exit_code": worst, "files": [{"path": str(p), "result": r}
+                                                 for p, r, _ in reports]},
+                  sys.stdout, indent=2, default=str)
+        print()
+    else:
+        print(summary_line(reports))
+    return worst
+
+
+def verdict_line(path: Path, result: dict[str, Any]) -> str:
+    """`PATH: VERDICT - cause (details)`, plus the failure's story for an invalid history."""
+    if result.get("error"):
+        return f"{path}: error: {result['error']}"
+    verdict = {True: "valid", False: "INVALID"}.get(result["valid"], "unknown")
+    line = f"{path}: {verdict}"
+    if result.get("cause"):
+        line += f" - {result['cause']}"
+    facts = []
+    lin = result.get("checkers", {}).get("linearizable", result)
+    if "calls" in lin:
+        facts.append(f"{lin['calls']} calls, {lin.get('keys', 0)} keys, {lin.get('model')}")
+    if "check_time_s" in result:
+        facts.append(f"{result['check_time_s']:.3f} s")
+    if facts:
+        line += f" ({'; '.join(facts)})"
+    failure = lin.get("failure")
+    if failure:
+        line += "\n" + "\n".join("    " + s for s in failure_story(failure))
+    return line
+
+
+def failure_story(failure: dict[str, Any], steps: int = 5) -> list[str]:
+    """A few readable lines: the last steps of the longest linearizable prefix, then the op."""
+    lines = []
+    if failure.get("key") is not None:
+        lines.append(f"key {failure['key']}")
+    prefix = failure.get("prefix", [])
+    if len(prefix) > steps:
+        lines.append(f"... {len(prefix) - steps} earlier steps linearized")
+    for step in prefix[-steps:]:
+        lines.append(f"{describe_call(step['op'])}  => {step['state']}")
+    if failure.get("op"):
+        lines.append(f"{describe_call(failure['op'])}  <- cannot be linearized: "
+                     f"{failure['reason']}")
+    return lines
+
+
+def describe_call(call: dict[str, Any]) -> str:
+    """`p3 cas [1, 4] ok (lines 17-18)` from a Call.to_json() dict."""
+    value = call["output"] if call["f"] in ("read", "get") else call["value"]
+    shown = json.dumps(value)
+    if len(shown) > 50:
+        shown = shown[:47] + "..."
+    start, end = call["invoke_index"], call.get("complete_index")
+    where = f"ops {start}-{end}" if end is not None else f"op {start}, never completed"
+    return f"p{call['process']} {call['f']} {shown} {call['type']} ({where})"
+
+
+def summary_line(reports: list[tuple[Path, dict[str, Any], int]]) -> str:
+    counts = {code: sum(1 for _, _, c in reports if c == code)
+              for code in (VALID, INVALID, UNKNOWN, COULD_NOT_RUN)}
+    return (f"checked {len(reports)}: {counts[VALID]} valid, {counts[INVALID]} invalid, "
+            f"{counts[UNKNOWN]} unknown, {counts[COULD_NOT_RUN]} could not be read")
