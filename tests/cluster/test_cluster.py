@@ -144,6 +144,19 @@ def test_kill_pause_resume_start_restart(run: RunDir) -> None:
     asyncio.run(main())
 
 
+def test_no_file_descriptor_outlives_the_cluster(run: RunDir) -> None:
+    async def main() -> None:
+        async with Cluster(run, NODES, target=fake_node) as cluster:
+            for _ in range(3):
+                await cluster.restart("n1")
+            await cluster.network.apply_grudge({"n1": ["n2"]})
+
+    asyncio.run(main())  # warm up: imports and lazily created resources
+    before = psutil.Process().num_fds()
+    asyncio.run(main())
+    assert psutil.Process().num_fds() == before
+
+
 def test_teardown_runs_on_exception_and_leaves_no_process(run: RunDir) -> None:
     pids: list[int] = []
 
@@ -207,8 +220,9 @@ def driver(tmp_path: Path):  # type: ignore[no-untyped-def]
             psutil.Process(pid).kill()
 
 
-def test_driver_killed_with_sigkill_leaves_no_node_or_proxy(driver) -> None:  # type: ignore[no-untyped-def]
-    proc, pids = driver()
+@pytest.mark.parametrize("kind", ["fake", pytest.param("raft", marks=pytest.mark.slow)])
+def test_driver_killed_with_sigkill_leaves_no_node_or_proxy(driver, kind: str) -> None:  # type: ignore[no-untyped-def]
+    proc, pids = driver(kind)
     assert set(pids) == {"n1", "n2", "n3", "proxies"}
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
