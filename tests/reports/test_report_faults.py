@@ -38,3 +38,11 @@ def test_start_without_nodes_ends_every_kill_and_client_ops_are_ignored():
            Op(2, 12, 0, "invoke", "read", None, "k"), nem(3, 30, "start")]
     assert [(w.label, w.end) for w in fault_windows(ops, end=99)] == [("kill n1", 30),
                                                                         ("kill n2", 30)]
+
+
+def test_nodes_killed_and_restarted_together_share_one_window():
+    ops = [nem(0, 10, "kill", {"nodes": ["n3", "n1"], "target": "majority"}),
+           nem(1, 20, "start", {"nodes": ["n1", "n3"], "fault": "restart"}),
+           nem(2, 30, "pause", {"nodes": [], "unchanged": ["n1"]})]
+    [w] = fault_windows(ops, end=99)
+    assert (w.label, w.nodes, w.start, w.end) == ("kill n1 n3", ("n1", "n3"), 10, 20)

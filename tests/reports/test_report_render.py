@@ -159,3 +159,16 @@ def test_the_checkers_concurrent_calls_are_drawn_and_a_failure_without_an_op_ren
     html = invalid_run.report.read_text()
     assert 'id="failed-op"' not in html
     assert "could be ordered, no linearization found." in html
+
+
+def test_log_lines_are_placed_in_time_by_their_leading_timestamp():
+    from datetime import datetime
+
+    from splitbrain.reports.nodes import line_time
+
+    local = datetime(2026, 11, 27, 7, 32, 10, 909000).timestamp()
+    assert line_time("2026-11-27 07:32:10,909 n1 INFO role follower") == local
+    assert line_time("2026-11-27T07:32:10.909Z INFO x") == 1795764730.909
+    assert line_time("2026-11-27T07:32:10.909+01:00 x") == 1795764730.909 - 3600
+    assert line_time("1795764730.5 started") == 1795764730.5
+    assert line_time("Traceback (most recent call last):") is None

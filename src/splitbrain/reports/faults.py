@@ -107,11 +107,9 @@ def fault_windows(ops: Iterable[Op], end: int) -> list[FaultWindow]:
         elif f in closers:
             kind = closers[f]
             named = _nodes_of(op.value)
-            for k, node in [k for k in open_nodes if k[0] == kind]:
-                if not named or node in named:
-                    start = open_nodes.pop((k, node))
-                    windows.append(FaultWindow(kind, start.time, op.time, (node,),
-                                               f"{kind} {node}", True))
+            ended = [k for k in open_nodes if k[0] == kind and (not named or k[1] in named)]
+            windows += _node_windows(kind, [(open_nodes.pop(k), k[1]) for k in ended], op.time,
+                                     closed=True)
         elif f.startswith("start-"):
             kind = f.removeprefix("start-")
             open_pairs.setdefault(kind, op)
@@ -122,11 +120,26 @@ def fault_windows(ops: Iterable[Op], end: int) -> list[FaultWindow]:
                 windows.append(_pair_window(kind, start, op.time, True))
     for kind, start in open_pairs.items():
         windows.append(_pair_window(kind, start, max(end, start.time), False))
-    for (kind, node), start in open_nodes.items():
-        windows.append(FaultWindow(kind, start.time, max(end, start.time), (node,),
-                                   f"{kind} {node}", False))
+    for kind in sorted({k for k, _ in open_nodes}):
+        still = [(start, node) for (k, node), start in open_nodes.items() if k == kind]
+        windows += _node_windows(kind, still, end, closed=False)
     windows.sort(key=lambda w: (w.start, w.end, w.label))
     return windows
+
+
+def _node_windows(kind: str, started: list[tuple[Op, str]], end: int, *, closed: bool
+                  ) -> list[FaultWindow]:
+    """Windows of nodes whose fault ends together: one window per event that began them, so
+    killing three nodes at once is one band "kill n1 n2 n3", not three."""
+    by_start: dict[int, tuple[Op, list[str]]] = {}
+    for op, node in started:
+        by_start.setdefault(op.index, (op, []))[1].append(node)
+    out = []
+    for op, nodes in by_start.values():
+        names = tuple(sorted(nodes, key=lambda n: (len(n), n)))
+        out.append(FaultWindow(kind, op.time, max(end, op.time), names,
+                               f"{kind} {' '.join(names)}", closed))
+    return out
 
 
 def _pair_window(kind: str, start: Op, end: int, closed: bool) -> FaultWindow:

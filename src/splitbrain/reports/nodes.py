@@ -1,7 +1,8 @@
 """What the report shows of the nodes: log excerpts around the failure and their applied entries.
 
-node.log is free-form text; a line is placed in time by a leading ISO-8601 UTC timestamp or a
-leading Unix time in seconds, the way the bundled node writes them. Lines without a timestamp
+node.log is free-form text; a line is placed in time by a leading ISO-8601 timestamp (with a
+zone, or without one in local time, as Python's logging writes "2026-11-27 07:32:10,909") or a
+leading Unix time in seconds. Lines without a timestamp
 stay with the line before. When no line can be placed the excerpt is the end of the log, and
 says so. Excerpts are capped so a chatty node cannot bloat the report. events.jsonl lines that
 are not JSON are skipped: a node killed mid-write leaves a torn last line.
@@ -19,7 +20,8 @@ from typing import Any
 from splitbrain.store import RunDir
 
 MAX_LINES = 200  # per node
-_ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
+# 2026-11-27T07:32:10.909Z, or Python logging's "2026-11-27 07:32:10,909" (local time)
+_ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?)(Z|[+-]\d\d:?\d\d)?")
 _EPOCH = re.compile(r"^\[?(\d{9,10}\.\d+)")
 
 
@@ -38,13 +40,15 @@ def line_time(line: str) -> float | None:
     head = line[:48]
     m = _ISO.search(head)
     if m is not None and m.start() < 8:
-        text = m.group(1).replace(" ", "T")
+        text = m.group(1).replace(" ", "T").replace(",", ".")
         if "." in text:  # fromisoformat takes at most 6 fraction digits
             whole, frac = text.split(".")
             text = f"{whole}.{frac[:6].ljust(6, '0')}"
-        zone = m.group(2) or "+00:00"
-        try:
-            return datetime.fromisoformat(text + ("+00:00" if zone == "Z" else zone)).timestamp()
+        zone = m.group(2)
+        if zone is not None:
+            text += "+00:00" if zone == "Z" else zone
+        try:  # without a zone it is the local time of the machine that wrote it
+            return datetime.fromisoformat(text).timestamp()
         except ValueError:
             return None
     m = _EPOCH.match(head)
