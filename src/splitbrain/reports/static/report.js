@@ -286,6 +286,8 @@
       ctx.fillRect(a, top, b - a, h); ctx.restore();
     }
   }
+  // Both charts span the whole run, so their time axes line up with each other.
+  const xScale = { time: false, range: () => [0, runEnd / 1e6] };
   const chartWidth = () => Math.max(300, document.getElementById("charts").clientWidth);
 
   part("charts", function () {
@@ -312,7 +314,7 @@
     new uPlot({
       title: "latency (ms, log scale) by completion time",
       width: chartWidth(), height: 260, series: series,
-      scales: { x: { time: false }, y: { distr: 3 } },
+      scales: { x: xScale, y: { distr: 3 } },
       axes: [{ label: "seconds since start" }, { label: "ms" }],
       cursor: { points: { show: false } },
       hooks: { drawClear: [faultShading] },
@@ -328,7 +330,7 @@
       title: "throughput (completions per second)",
       width: chartWidth(), height: 200,
       series: [{ label: "time (s)" }].concat(D.types.map((ty, k) => ({ label: ty, stroke: TYPE_COLORS[k], width: 1.5 }))),
-      scales: { x: { time: false } },
+      scales: { x: xScale },
       axes: [{ label: "seconds since start" }, { label: "ops/s" }],
       hooks: { drawClear: [faultShading] },
     }, [bx].concat(counts), document.getElementById("throughput-chart"));
