@@ -1,0 +1,135 @@
+"""`splitbrain check`: files of every format, directories, run directories, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import splitbrain
+from splitbrain.checker.command import check_run
+from splitbrain.cli import main
+from splitbrain.store import RunDir
+from splitbrain.testing.runs import build_run
+
+CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "porcupine"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
+EXAMPLE = Path(splitbrain.__file__).parent / "examples" / "history.jsonl"
+
+
+def test_bundled_example_is_valid(capsys):
+    assert main(["check", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{EXAMPLE}: valid (10 calls, 2 keys, cas-register")
+    assert out[-1] == "checked 1: 1 valid, 0 invalid, 0 unknown, 0 could not be read"
+
+
+@needs_corpus
+def test_several_formats_and_a_directory(tmp_path, capsys):
+    shutil.copy(CORPUS / "kv" / "c01-ok.txt", tmp_path / "a.txt")
+    shutil.copy(CORPUS / "jepsen" / "etcd_002.log", tmp_path / "b.log")
+    code = main(["check", str(CORPUS / "jepsen" / "etcd_000.log"), str(tmp_path), str(EXAMPLE)])
+    assert code == 1  # the worst verdict: etcd_000 is not linearizable
+    lines = capsys.readouterr().out.splitlines()
+    verdicts = [line for line in lines if not line.startswith("    ")]
+    assert [v.split(": ")[1].split(" ")[0] for v in verdicts[:-1]] == [
+        "INVALID", "valid", "valid", "valid"]
+    assert "can't read 2 from register 0" in verdicts[0]
+    assert verdicts[-1] == "checked 4: 3 valid, 1 invalid, 0 unknown, 0 could not be read"
+
+
+@needs_corpus
+def test_json_output(capsys):
+    assert main(["check", "--json", str(CORPUS / "kv" / "c10-bad.txt")]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit_code"] == 1
+    result = doc["files"][0]["result"]
+    assert result["valid"] is False and result["failure"]["key"] == "0"
+
+
+def test_malformed_file_is_one_line_naming_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "history.jsonl"
+    bad.write_text('{"index": 0, "time": 0, "process": 0, "type": "ok", "f": "read"}\n')
+    assert main(["check", str(bad), str(EXAMPLE)]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{bad}: error: {bad}:1: ok for process 0 with no open invoke"
+    assert "Traceback" not in "".join(out)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check"],
+    ["check", "/no/such/path"],
+    ["check", "--model", "nope", "x"],
+    ["check", "--time-limit", "0", "x"],
+])
+def test_usage_errors_exit_64(argv, tmp_path, capsys):
+    if argv[-1] == "x":
+        argv[-1] = str(EXAMPLE)
+    with pytest.raises(SystemExit) as exit_:
+        code = main(argv)
+        raise SystemExit(code)
+    assert exit_.value.code == 64
+
+
+def test_options_reach_the_checker(tmp_path, capsys):
+    path = tmp_path / "h.jsonl"
+    lines = [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "read", "value": None},
+             {"index": 1, "time": 1, "process": 0, "type": "ok", "f": "read", "value": 0}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["check", str(path)]) == 1
+    assert main(["check", "--initial", "0", str(path)]) == 0
+    assert main(["check", "--model", "cas-register", "--initial", "1", str(path)]) == 1
+
+
+def test_run_directory_gets_every_checker_and_results_json(tmp_path, capsys):
+    run = build_run(tmp_path, calls=150, seed=3)
+    run.results.unlink()
+    assert main(["check", str(run.path)]) == 0
+    results = json.loads(run.results.read_text())
+    assert results["valid"] is True
+    assert set(results["checkers"]) == {"linearizable", "log-agreement", "stats"}
+    assert results["checkers"]["linearizable"]["model"] == "cas-register"
+    assert results["checkers"]["log-agreement"]["nodes"] == ["n1", "n2", "n3"]
+    assert results["checkers"]["stats"]["fault_windows"]
+
+
+def test_run_with_a_linearizability_failure(tmp_path):
+    run = build_run(tmp_path, calls=150, seed=4, failure="linearizability")
+    results = check_run(run)
+    assert results["valid"] is False
+    failure = results["checkers"]["linearizable"]["failure"]
+    assert failure["op"]["output"] == 999_999
+    assert results["cause"].startswith("linearizable: key ")
+    assert json.loads(run.results.read_text())["valid"] is False
+
+
+def test_run_with_divergent_logs(tmp_path):
+    run = build_run(tmp_path, calls=150, seed=5, failure="divergence")
+    results = check_run(run)
+    assert results["valid"] is False
+    assert results["checkers"]["linearizable"]["valid"] is True
+    kinds = {v["kind"] for v in results["checkers"]["log-agreement"]["violations"]}
+    assert kinds == {"divergent-entry"}
+
+
+def test_run_whose_driver_was_killed(tmp_path):
+    run = build_run(tmp_path, calls=150, seed=6, open_tail=3)
+    with run.history.open("a") as f:
+        f.write('{"index": 999, "time": 1')  # torn last line
+    with run.node_events("n2").open("a") as f:
+        f.write('{"time": 1, "event": "ap')  # torn node event
+    results = check_run(run, time_limit=10)
+    assert results["valid"] is True
+    assert any("torn last line" in w for w in results["warnings"])
+    assert len(results["warnings"]) == 2
+
+
+def test_directory_of_runs(tmp_path, capsys):
+    build_run(tmp_path / "runs", calls=80, seed=7)
+    build_run(tmp_path / "runs", name="other", calls=80, seed=8, failure="linearizability")
+    assert main(["check", str(tmp_path / "runs")]) == 1
+    out = capsys.readouterr().out
+    assert out.count(": valid") == 1 and out.count(": INVALID") == 1
+    assert RunDir(next((tmp_path / "runs" / "other").iterdir())).results.is_file()

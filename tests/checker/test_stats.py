@@ -1,0 +1,46 @@
+"""Stats: counts, latency quantiles and availability per fault window."""
+
+from __future__ import annotations
+
+from splitbrain.checker.stats import stats
+from splitbrain.history import Call, Op
+
+MS = 1_000_000
+
+
+def _call(i, start_ms, end_ms, type_="ok", f="read"):
+    return Call(i, f, "k", None, None, type_, start_ms * MS, end_ms and end_ms * MS, i, i)
+
+
+def _nemesis(t_ms, f):
+    return Op(0, t_ms * MS, "nemesis", "info", f)
+
+
+def test_counts_and_latency_quantiles():
+    calls = [_call(i, 0, i + 1) for i in range(100)] + [_call(100, 0, 5, "fail", "write"),
+                                                        _call(101, 0, None, "info", "write")]
+    result = stats(calls)
+    assert result["valid"] is True
+    assert result["by_f"]["read"] == {"ok": 100, "fail": 0, "info": 0, "latency_ms": {
+        "p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0}}
+    assert result["by_f"]["write"]["fail"] == 1 and result["by_f"]["write"]["info"] == 1
+    assert result["by_f"]["write"]["latency_ms"]["max"] == 5.0  # the info call has no end
+
+
+def test_availability_per_fault_window():
+    calls = [_call(0, 1, 2), _call(1, 11, 12, "info"), _call(2, 12, 13), _call(3, 25, 26),
+             _call(4, 31, 32, "fail"), _call(5, 45, 46)]
+    nemesis = [_nemesis(10, "start-partition"), _nemesis(20, "stop-partition"),
+               _nemesis(30, "kill"), _nemesis(40, "start")]
+    result = stats(calls, nemesis)
+    windows = result["fault_windows"]
+    assert [(w["fault"], w["closed_by"], w["calls"], w["ok"]) for w in windows] == [
+        ("start-partition", "stop-partition", 2, 1), ("kill", "start", 1, 0)]
+    assert windows[0]["availability"] == 0.5
+    assert result["outside_faults"] == {"calls": 3, "ok": 3, "availability": 1.0}
+
+
+def test_window_still_open_at_the_end_closes_with_the_history():
+    result = stats([_call(0, 5, 6), _call(1, 15, 30, "info")], [_nemesis(10, "pause")])
+    window = result["fault_windows"][0]
+    assert window["closed_by"] is None and window["calls"] == 1 and window["ok"] == 0
