@@ -28,10 +28,18 @@ def test_saved_state_survives_reopen(tmp_path):
     wal.save(HardState(1, "n1", 0), [Entry(1, 1, EntryType.NOOP)])
     wal.save(HardState(1, "n1", 3), entries(1, 2, 3))
     wal.save(None, entries(1, 4, 4))
+    wal.save(HardState(1, "n1", 4), [])  # a commit-only change waits for the next entries
     wal.close()
     _, rec = WAL.open(tmp_path)
     assert rec.hard_state == HardState(1, "n1", 3)
     assert [e.index for e in rec.entries] == [1, 2, 3, 4]
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, "n1", 4), [])
+    wal.save(None, entries(1, 5, 5))
+    wal.close()
+    wal, rec = WAL.open(tmp_path)
+    wal.close()
+    assert rec.hard_state == HardState(1, "n1", 4)
     assert rec.entries[0].type == EntryType.NOOP and rec.entries[3].data == b"cmd4"
 
 

@@ -25,6 +25,13 @@ class EventLog:
         record = {"time": time.time_ns(), "event": event, **fields}
         self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
 
+    def apply(self, index: int, term: int, id: str) -> None:
+        """`emit("apply", ...)` on the hot path: one per applied entry on every node."""
+        self._pending.append(
+            f'{{"time":{time.time_ns()},"event":"apply","index":{index},"term":{term},'
+            f'"id":{json.dumps(id)}}}\n'
+        )
+
     def flush(self) -> None:
         if self._pending:
             self._file.write("".join(self._pending))

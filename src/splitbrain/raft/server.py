@@ -274,20 +274,20 @@ class Server:
 
     def _apply(self, rd: Ready) -> None:
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
-        emit = self.events.emit
+        record_apply = self.events.apply
         for entry in rd.committed_entries:
             result: kv.Result | None = None
             if entry.type == EntryType.NOOP or not entry.data:
-                emit("apply", index=entry.index, term=entry.term, id="noop")
+                record_apply(entry.index, entry.term, "noop")
             else:
                 try:
                     cmd = kv.decode_command(entry.data)
                 except kv.CommandError as exc:  # validated before proposing: a bug if seen
                     log.error("entry %d holds a bad command: %s", entry.index, exc)
-                    emit("apply", index=entry.index, term=entry.term, id="invalid")
+                    record_apply(entry.index, entry.term, "invalid")
                 else:
                     result = self.kv.apply(cmd)
-                    emit("apply", index=entry.index, term=entry.term, id=cmd.request_id)
+                    record_apply(entry.index, entry.term, cmd.request_id)
             waiting = self._proposals.pop(entry.index, None)
             if waiting is None:
                 continue

@@ -64,7 +64,8 @@ class WAL:
         self.path = path
         self._fd = fd
         self._fsync = fsync
-        self._vote = (hard_state.term, hard_state.vote)  # as durable on disk
+        self._hard_state = self._written = hard_state  # latest given / latest written
+        self._vote = (hard_state.term, hard_state.vote)  # as written
         self._end = end  # where the next record goes
         self._size = size  # bytes of the file, written (zeros beyond _end)
 
@@ -99,19 +100,22 @@ class WAL:
     def write(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bool:
         """Append the records of one batch; True if `sync()` must run before messages leave.
 
-        A batch that only moves the commit index needs no fsync (etcd's MustSync): a commit
-        index lost in a crash is learned again from the leader, and every entry it covers was
-        made durable when it was appended.
+        A hard state that only moves the commit index is not written on its own, and a batch
+        that only moves it needs no fsync (etcd's MustSync): a commit index lost in a crash is
+        learned again from the leader, and every entry it covers was durable when appended.
+        The latest hard state is written with the next entries or term/vote change.
         """
-        records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
-        must_sync = bool(entries)
         if hard_state is not None:
-            records.append(_record(_HARD_STATE, codec.encode_hard_state(hard_state)))
-            vote = (hard_state.term, hard_state.vote)
-            must_sync = must_sync or vote != self._vote
-            self._vote = vote
-        if not records:
+            self._hard_state = hard_state
+        hs = self._hard_state
+        vote_changed = (hs.term, hs.vote) != self._vote
+        if not entries and not vote_changed:
             return False
+        records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
+        if hs != self._written:
+            records.append(_record(_HARD_STATE, codec.encode_hard_state(hs)))
+            self._written = hs
+            self._vote = (hs.term, hs.vote)
         data = b"".join(records)
         if self._end + len(data) > self._size:
             self._preallocate(self._end + len(data))
@@ -120,7 +124,7 @@ class WAL:
             written = os.pwrite(self._fd, view, self._end)
             self._end += written
             view = view[written:]
-        return must_sync and self._fsync
+        return self._fsync
 
     def _preallocate(self, needed: int) -> None:
         """Extend the file with written zeros, so that appending changes no metadata and an

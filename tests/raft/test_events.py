@@ -1,0 +1,23 @@
+"""events.jsonl lines follow DESIGN.md and become visible only when flushed."""
+
+import json
+
+from splitbrain.raft.events import EventLog
+
+
+def test_events_are_json_lines_written_on_flush(tmp_path):
+    path = tmp_path / "node" / "events.jsonl"
+    log = EventLog(path)
+    log.emit("start", node="n1")
+    log.emit("role", role="leader", term=7)
+    log.apply(42, 7, 'c3:17"')  # the fast path escapes like json.dumps
+    assert path.read_text() == ""
+    log.flush()
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    log.close()
+    assert all(isinstance(e.pop("time"), int) for e in events)
+    assert events == [
+        {"event": "start", "node": "n1"},
+        {"event": "role", "role": "leader", "term": 7},
+        {"event": "apply", "index": 42, "term": 7, "id": 'c3:17"'},
+    ]
