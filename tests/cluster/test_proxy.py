@@ -71,7 +71,7 @@ def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
 
 def test_split_frames_finds_whole_frames_only() -> None:
     buf = bytearray(frame(b"abc") + frame(b"") + frame(b"xyz")[:5])
-    assert split_frames(buf) == 7 + 4
+    assert split_frames(buf) == (7 + 4, 2)
     with pytest.raises(ValueError):
         split_frames(bytearray(b"\xff\xff\xff\xff"))
 

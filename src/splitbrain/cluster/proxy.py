@@ -45,9 +45,10 @@ class LinkStats:
         return asdict(self)
 
 
-def split_frames(buf: bytearray) -> int:
-    """Length of the longest prefix of `buf` made of whole frames; ValueError on garbage."""
-    end, size = 0, len(buf)
+def split_frames(buf: bytearray) -> tuple[int, int]:
+    """(length, count) of the longest prefix of `buf` made of whole frames; ValueError: garbage."""
+    end = count = 0
+    size = len(buf)
     while size - end >= 4:
         n = int.from_bytes(buf[end : end + 4], "big")
         if n > MAX_FRAME:
@@ -55,7 +56,8 @@ def split_frames(buf: bytearray) -> int:
         if size - end - 4 < n:
             break
         end += 4 + n
-    return end
+        count += 1
+    return end, count
 
 
 def frames(chunk: bytes) -> list[bytes]:
@@ -138,15 +140,14 @@ class _Connection:
                     await asyncio.wait_for(self.up_writer.wait_closed(), CONNECT_TIMEOUT)
                 return
             buf += data
-            end = split_frames(buf)
+            end, count = split_frames(buf)
             if not end:
                 continue
             chunk = bytes(buf[:end])
             del buf[:end]
             if not link.faults.active() and not self.queue and self.hello_sent:
-                n = _count(chunk)
-                link.stats.received += n
-                link.stats.delivered += n
+                link.stats.received += count
+                link.stats.delivered += count
                 self.up_writer.write(chunk)
                 await self.up_writer.drain()
                 continue
@@ -182,6 +183,12 @@ class _Connection:
         self.queued.set()
 
     async def deliver(self) -> None:
+        try:
+            await self._deliver()
+        except OSError:
+            self.abort()  # the receiver went away: so does the sender's connection
+
+    async def _deliver(self) -> None:
         assert self.up_writer is not None
         while True:
             if not self.queue:
@@ -213,14 +220,6 @@ class _Connection:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
-
-
-def _count(chunk: bytes) -> int:
-    n = i = 0
-    while i < len(chunk):
-        i += 4 + int.from_bytes(chunk[i : i + 4], "big")
-        n += 1
-    return n
 
 
 class LinkProxy:
