@@ -35,16 +35,20 @@ def _read_json(path: Path, problems: list[str]) -> Any:
     return None
 
 
-def _started(config: Mapping[str, Any]) -> float | None:
-    """Unix seconds at history time 0, from config.started."""
+def started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
+    """When the run started (history time 0, roughly), from config.started or the directory's
+    timestamp name; None if neither says."""
     text = config.get("started")
-    if not isinstance(text, str):
-        return None
+    if isinstance(text, str):
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+        except ValueError:
+            pass
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.strptime(run.path.name, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _config_rows(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -70,6 +74,8 @@ def _raw_links(run: RunDir, node_names: list[str]) -> list[str]:
 
 def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
                 ) -> dict[str, Any] | None:
+    if agreement.get("valid") is not False:
+        return None
     violations = [v for v in agreement.get("violations") or [] if isinstance(v, Mapping)]
     leaders = agreement.get("leaders")
     if not isinstance(leaders, Mapping) or not leaders:
@@ -79,8 +85,6 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
                          key=lambda r: (len(r[0]), r[0]))
     indexed = [v for v in violations if isinstance(v.get("index"), int)]
     first = min(indexed, key=lambda v: v["index"]) if indexed else None
-    if agreement.get("valid") is not False:
-        return None
     out: dict[str, Any] = {"violations": [(str(v.get("kind", "?")), str(v.get("message", "")))
                                           for v in violations],
                            "leaders": leader_rows, "multi_leader": any(
@@ -135,7 +139,8 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
                   if isinstance(agreement, Mapping) else None)
 
     # The window of node log to show: around the failing op, else the divergent apply.
-    started = _started(config)
+    when = started_at(config, run)
+    started = when.timestamp() if when else None
     window = None
     if fail_view is not None and started is not None:
         lo = fail_view["op_start"]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from splitbrain.reports.data import started_at
 from splitbrain.reports.explain import verdict_name
 from splitbrain.reports.report import environment
 from splitbrain.store import RunDir, find_runs
@@ -25,7 +26,6 @@ from splitbrain.store import RunDir, find_runs
 VERDICTS = ("valid", "invalid", "unknown", "not checked")
 _INVOKE = re.compile(rb'"type"\s*:\s*"invoke"')
 _TIME = re.compile(rb'"time"\s*:\s*(\d+)')
-_STAMP = re.compile(r"^\d{8}T\d{6}(\.\d+)?Z$")  # store.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +67,6 @@ def _history_shape(path: Path) -> tuple[int, float]:
     return calls, 0.0
 
 
-def _started(config: dict[str, Any], run: RunDir) -> str:
-    text = config.get("started")
-    when = None
-    if isinstance(text, str):
-        try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            when = None
-    if when is None and _STAMP.match(run.path.name):
-        when = datetime.strptime(run.path.name[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    if when is None:
-        return "—"
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def summarize(run: RunDir, base: Path) -> RunSummary:
     config = _json(run.config)
     results = _json(run.results)
@@ -89,10 +74,11 @@ def summarize(run: RunDir, base: Path) -> RunSummary:
     nemesis = config.get("nemesis")
     faults = ", ".join(map(str, nemesis)) if isinstance(nemesis, list) else str(nemesis or "—")
     verdict = verdict_name(results.get("valid")) if "valid" in results else "not checked"
+    when = started_at(config, run)
     return RunSummary(
         href=os.path.relpath(run.path, base).replace(os.sep, "/"),
         name=str(config.get("name") or run.path.parent.name),
-        started=_started(config, run),
+        started=when.strftime("%Y-%m-%d %H:%M:%S") if when else "—",
         workload=str(config.get("workload") or "—"),
         faults=faults or "none",
         verdict=verdict,
