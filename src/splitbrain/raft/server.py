@@ -241,9 +241,11 @@ class Server:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
-            if self._new_reads:
-                self._start_read_round()
-            while node.has_ready() and not self._stopping:
+            while not self._stopping:
+                if self._new_reads:  # here too: under load the loop may not idle for long
+                    self._start_read_round()
+                if not node.has_ready():
+                    break
                 rd = node.ready()
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
@@ -263,7 +265,7 @@ class Server:
                     if reads:
                         self._reads_at.append((rs.index, reads))
                 node.advance(rd)
-            self._serve_reads()
+                self._serve_reads()
 
     def _send(self, messages: Iterable[Message]) -> None:
         links = self._links
