@@ -160,3 +160,23 @@ def test_bad_durable_state_is_refused() -> None:
             entries=[Entry(1, 1)],
             rng=random.Random(1),
         )
+
+
+def test_an_ack_for_entries_replaced_in_the_same_ready_is_not_sent() -> None:
+    """Reference: §5.3, Figure 2 ("before responding to RPCs"). A follower acknowledges entries
+    of term 1, then, before its next Ready, a leader of term 2 replaces them: the Ready persists
+    the replacement, so the old acknowledgement would promise entries it does not hold."""
+    node = RawNode(
+        Config("n3", ("n1", "n2", "n3")),
+        hard_state=HardState(term=1),
+        entries=[Entry(1, 1)],
+        rng=random.Random(1),
+    )
+    old = (Entry(1, 2, data=b"a"), Entry(1, 3, data=b"b"))
+    node.step(Message(MessageType.APP, "n1", "n3", 1, log_term=1, index=1, entries=old))
+    new = (Entry(2, 2, data=b"c"),)
+    node.step(Message(MessageType.APP, "n2", "n3", 2, log_term=1, index=1, entries=new))
+    rd = node.ready()
+    assert rd.entries == new
+    acks = [(m.dst, m.index) for m in rd.messages if m.type == MessageType.APP_RESP]
+    assert acks == [("n2", 2)]

@@ -436,10 +436,12 @@ class Raft:
         result = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if result is not None:
             last_new, truncated = result
-            if truncated and truncated <= committed:
-                raise LogCorruption(
-                    f"{self.id}: entry {truncated} is committed but {m.src} overwrote it"
-                )
+            if truncated:
+                if truncated <= committed:
+                    raise LogCorruption(
+                        f"{self.id}: entry {truncated} is committed but {m.src} overwrote it"
+                    )
+                self._drop_acks_from(truncated)
             self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=last_new))
             return
         hint_index, hint_term = log.find_conflict_by_term(min(m.index, log.last_index), m.log_term)
@@ -455,6 +457,14 @@ class Raft:
                 reject_term=hint_term,
             )
         )
+
+    def _drop_acks_from(self, index: int) -> None:
+        """Unsend acknowledgements of entries that were just replaced: they leave only after
+        this Ready is persisted, and the disk will not hold what they promise. (Losing a
+        message is always safe; a false acknowledgement could commit a lost entry.)"""
+        self.msgs = [
+            m for m in self.msgs if not (m.type is _APP_RESP and not m.reject and m.index >= index)
+        ]
 
     def _handle_heartbeat(self, m: Message) -> None:
         self.log.commit_to(min(m.commit, self.log.last_index))

@@ -294,8 +294,11 @@ class SimNet:
         if msg.dst == node.id:
             raise InvariantViolation(f"{node.id} sent a message to itself: {msg}")
         if msg.type == MessageType.VOTE_RESP and not msg.reject:
+            # A later term in the same Ready also binds: no second vote in msg.term is possible.
             hard_state = node.hard_state
-            if (hard_state.term, hard_state.vote) != (msg.term, msg.dst):
+            if hard_state.term < msg.term or (
+                hard_state.term == msg.term and hard_state.vote != msg.dst
+            ):
                 raise InvariantViolation(f"{node.id} granted a vote it has not persisted: {msg}")
         elif msg.type == MessageType.APP_RESP and not msg.reject and msg.index:
             if len(node.entries) < msg.index:
