@@ -1,4 +1,4 @@
-"""A driver for lifetime tests: starts a Cluster, prints its children's pids, waits forever.
+"""A driver for lifetime tests: starts a Cluster, pauses n2, prints the pids, waits forever.
 
     python driver.py RUNS_BASE fake|raft NODES
 
@@ -29,6 +29,7 @@ async def main(base: str, kind: str, nodes: int) -> None:
     target = fake_node if kind == "fake" else bundled_raft
     try:
         async with Cluster(run, [f"n{i + 1}" for i in range(nodes)], target=target) as cluster:
+            await cluster.pause("n2")  # a stopped process cannot run its lifeline thread
             print(json.dumps({"pids": cluster.pids()}), flush=True)
             await asyncio.Event().wait()
     finally:
