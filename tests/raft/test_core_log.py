@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from splitbrain.raft.log import RaftLog
@@ -16,6 +16,7 @@ def entries(term_list: list[int], start: int = 1, tag: str = "") -> list[Entry]:
     return [Entry(t, i, data=f"{tag}{i}".encode()) for i, t in enumerate(term_list, start)]
 
 
+@settings(deadline=None)  # tiny examples; a loaded CI machine must not flake
 @given(old=terms, prev=st.integers(0, 12), new=terms, commit=st.integers(0, 30))
 def test_maybe_append_follows_figure2(old: list[int], prev: int, new: list[int], commit: int):
     """Receiver rules 2-5: reject without a match at prevLogIndex; otherwise delete from the
@@ -75,6 +76,7 @@ def test_cursors_hand_out_each_entry_once() -> None:
     assert [e.index for e in log.take_committed()] == [3]
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(0, 50), min_size=1, max_size=9))
 def test_committed_index_is_held_by_a_majority(matches: list[int]) -> None:
     index = committed_index(matches)
