@@ -42,7 +42,7 @@ def describe_call(op: Mapping[str, Any]) -> str:
     what = f"{f}{key}"
     if f in ("write", "put", "append", "cas") and value is not None:
         what += f" {json.dumps(value, default=str)}"
-    if op.get("type") == "ok" and op.get("output") is not None:
+    if op.get("type") == "ok" and op.get("output") not in (None, value):
         what += f" (returned {json.dumps(op['output'], default=str)})"
     elif op.get("type") in ("fail", "info"):
         what += f" ({op['type']}{': ' + str(op['error']) if op.get('error') else ''})"

@@ -54,12 +54,16 @@ def _ops(failure: Mapping[str, Any]) -> tuple[list[dict], dict, list[str]]:
 
 
 def _short(op: Mapping[str, Any]) -> str:
-    f = str(op.get("f", "?"))
-    if op.get("type") == "ok" and op.get("output") is not None:
-        return f"{f} → {text_of(op['output'])}"
+    """'write 3', 'read → 4', 'cas [1, 2] ✗' (a cas that failed its compare)."""
+    text = str(op.get("f", "?"))
     if op.get("value") is not None:
-        return f"{f} {text_of(op['value'])}"
-    return f
+        text += f" {text_of(op['value'])}"
+    output = op.get("output")
+    if op.get("type") == "ok" and output is not None and output != op.get("value"):
+        text += f" → {text_of(output)}"
+    elif op.get("type") == "fail":
+        text += " ✗"
+    return text
 
 
 def _points(ops: list[dict], t_end: int) -> list[float]:
@@ -121,7 +125,7 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     others = _others(failure, key_calls, ops, bad, lo, hi)
     span = max(hi - lo, 1)
     lo -= span // 20
-    hi += span // 20
+    hi += span // 4  # room right of the failing call for its label
     span = hi - lo
 
     def x(t: float) -> float:
@@ -150,9 +154,20 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     steps = [{"n": i + 1, "process": op.get("process"), "what": describe_call(op),
               "start": op.get("start"), "end": op.get("end"), "state": states[i]}
              for i, op in enumerate(ops)]
+    # The reason, under the failing call; anchored at its right end when it is far right.
+    failed = next((b for b in bars if b.role == "failed"), None)
+    reason = str(failure.get("reason", ""))
+    note = None
+    if failed is not None:
+        right = failed.x > WIDTH * 0.6
+        room = (failed.x + failed.w - LEFT if right else WIDTH - failed.x) / CHAR_W
+        text = reason if len(reason) <= room else reason[: max(8, int(room) - 1)] + "…"
+        note = {"x": failed.x + failed.w if right else failed.x, "y": failed.y + 44,
+                "anchor": "end" if right else "start", "text": text}
     return {
+        "note": note,
         "key": failure.get("key"),
-        "reason": str(failure.get("reason", "")),
+        "reason": reason,
         "model": failure.get("model"),
         "op": describe_call(bad) if bad else "no single operation",
         "op_start": bad_start,
