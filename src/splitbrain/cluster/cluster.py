@@ -22,7 +22,7 @@ import re
 import signal
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -57,7 +57,6 @@ class _Node:
     output: Path  # its stdout and stderr
     proc: psutil.Popen | None = None
     paused: bool = False
-    starts: int = field(default=0)
 
 
 class Cluster:
@@ -145,7 +144,6 @@ class Cluster:
         assert self._lifeline is not None
         node.proc = spawn(node.argv, self._lifeline, output=node.output)
         node.paused = False
-        node.starts += 1
 
     async def _wait_up(self, node: _Node) -> None:
         assert node.proc is not None

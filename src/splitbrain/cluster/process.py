@@ -136,10 +136,6 @@ def _tail(path: Path | None, lines: int = 5) -> str:
     return f" ({path}: {' | '.join(text)})" if text else f" ({path} is empty)"
 
 
-def process_ids(procs: Iterable[psutil.Popen | None]) -> list[int]:
-    return [p.pid for p in procs if p is not None and p.poll() is None]
-
-
 def gone(pid: int) -> bool:
     """Has `pid` exited? A zombie counts as gone: it runs nothing, only its parent can reap it."""
     try:
