@@ -107,7 +107,7 @@ class Cluster:
                 self.client_addresses[n] = (HOST, client[n])
             for node in self._nodes.values():
                 self._spawn(node)
-            await asyncio.gather(*(self._wait_up(node) for node in self._nodes.values()))
+            await self._all_up()
         except BaseException:
             self.close()
             raise
@@ -148,6 +148,18 @@ class Cluster:
     async def _wait_up(self, node: _Node) -> None:
         assert node.proc is not None
         await wait_listening(node.proc, node.ports, self.start_timeout, node.name, node.output)
+
+    async def _all_up(self) -> None:
+        """Wait for every node; the first failure cancels the other waits and is raised."""
+        waits = [asyncio.create_task(self._wait_up(node)) for node in self._nodes.values()]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for w in waits:
+                w.cancel()
+        for w in done:
+            if not w.cancelled() and w.exception() is not None:
+                raise w.exception()  # type: ignore[misc]
 
     def _node(self, name: str) -> _Node:
         try:
