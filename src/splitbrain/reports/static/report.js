@@ -49,6 +49,12 @@
   const fmtDur = (us) => us >= 1e6 ? (us / 1e6).toFixed(3) + " s" : (us / 1e3).toFixed(2) + " ms";
   const str = (i) => i < 0 ? null : S[i];
 
+  function label(i) {  // "read k1 → 3", short enough to sit on a bar
+    const key = str(O.k[i]), v = str(O.v[i]), o = str(O.o[i]);
+    return D.fs[O.f[i]] + (key === null ? "" : " " + key) + (v === null ? "" : " " + v) +
+      (o === null || o === v ? "" : " → " + o);
+  }
+
   function describe(i) {
     const lines = [];
     const key = str(O.k[i]);
@@ -119,18 +125,18 @@
       ctx.save();
       ctx.beginPath(); ctx.rect(GUTTER, 0, width - GUTTER, height); ctx.clip();
       const drawn = { faults: [], ops: 0, failed: null };  // what is on screen, for tests
-      const label = [];  // fault bands across every lane, labels stacked in two rows on top
+      const bands = [];  // fault bands across every lane, labels stacked in two rows on top
       D.faults.forEach(function (f, k) {
         const x0 = Math.max(GUTTER, X(f.start)), x1 = Math.min(width, X(f.end));
         if (x1 < GUTTER || x0 > width) return;
         ctx.globalAlpha = 0.13; ctx.fillStyle = faultColor(f.kind);
         ctx.fillRect(x0, BAND, Math.max(2, x1 - x0), lanes * laneH);
         ctx.globalAlpha = 1; ctx.fillRect(x0, 2 + (k % 2) * 15, Math.max(2, x1 - x0), 13);
-        label.push([f, x0, x1, k]);
+        bands.push([f, x0, x1, k]);
         drawn.faults.push({ label: f.label, kind: f.kind, x0: x0, x1: x1, y: 2 + (k % 2) * 15 });
       });
       ctx.fillStyle = "#fff";
-      for (const [f, x0, x1, k] of label) {
+      for (const [f, x0, x1, k] of bands) {
         if (x1 - x0 > 24) ctx.fillText(f.label + (f.closed ? "" : " (never healed)"), x0 + 3, 9 + (k % 2) * 15, x1 - x0 - 6);
       }
       const barH = Math.max(2, laneH - (laneH > 8 ? 4 : 1));
@@ -139,12 +145,20 @@
       // pixel per lane however many ops there are.
       for (let l = 0; l < lanes; l++) {
         const ops = laneOps[l], y = BAND + l * laneH + (laneH - barH) / 2;
-        let runX0 = 0, runX1 = -Infinity, runKind = -1;
+        let runX0 = 0, runX1 = -Infinity, runKind = -1, runOp = -1, runCount = 0;
         const flush = function () {
           if (runKind < 0) return;
           ctx.fillStyle = TYPE_COLORS[runKind >> 1];
           ctx.globalAlpha = runKind & 1 ? 0.45 : 1;
           ctx.fillRect(runX0, y, runX1 - runX0, barH);
+          const left = Math.max(runX0, GUTTER), room = runX1 - left - 6;
+          if (runCount === 1 && barH >= 12 && room > 30) {  // name the op where it fits
+            const text = label(runOp);
+            if (ctx.measureText(text).width <= room) {
+              ctx.globalAlpha = 1; ctx.fillStyle = "#fff";
+              ctx.fillText(text, left + 3, y + barH / 2);
+            }
+          }
         };
         for (let j = firstVisible(ops, view.t0 - laneMax[l]); j < ops.length; j++) {
           const i = ops[j];
@@ -152,9 +166,9 @@
           if (end[i] < view.t0) continue;
           const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1), kind = O.t[i] * 2 + open[i];
           drawn.ops++;
-          if (kind === runKind && x0 <= runX1 + 1) { runX1 = Math.max(runX1, x1); continue; }
+          if (kind === runKind && x0 <= runX1 + 1) { runX1 = Math.max(runX1, x1); runCount++; continue; }
           flush();
-          runX0 = x0; runX1 = x1; runKind = kind;
+          runX0 = x0; runX1 = x1; runKind = kind; runOp = i; runCount = 1;
         }
         flush();
       }
