@@ -42,7 +42,7 @@ class Page:
     blocked: list[str] = field(default_factory=list)  # requests that tried to leave file://
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # alive only while browser tests run: other tests use asyncio
 def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
