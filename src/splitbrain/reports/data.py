@@ -66,10 +66,12 @@ def _command(config: Mapping[str, Any]) -> str | None:
 
 
 def _raw_links(run: RunDir, node_names: list[str]) -> list[str]:
-    paths = [run.history, run.config, run.results]
-    for n in node_names:
-        paths += [run.node_log(n), run.node_events(n)]
-    return [str(p.relative_to(run.path)) for p in paths if p.is_file()]
+    """The run's files a person may want raw: top level (not the report) and each node's
+    (logs, events, captured output; not its data directory)."""
+    dirs = [run.path, *(run.node_dir(n) for n in node_names)]
+    files = [p for d in dirs if d.is_dir() for p in sorted(d.iterdir())
+             if p.is_file() and p != run.report and not p.name.startswith(".")]
+    return [p.relative_to(run.path).as_posix() for p in files]
 
 
 def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
