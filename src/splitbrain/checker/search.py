@@ -15,7 +15,10 @@ Rules kept (each checked against a brute-force search by tests/checker/test_redu
   current state, like a write): removing it would leave a shorter valid order ("info-blind");
 - `info` calls with identical inputs are interchangeable, so only the earliest-invoked one not
   yet linearized is a candidate ("info-classes");
-- the model's own reduction: equivalent states merged, calls pinned to one state ("model").
+- the model's own reduction: equivalent states merged, calls pinned to one state ("model");
+- a completed call that never changes the state (a read, a failed cas) and is legal now is
+  linearized now without trying alternatives: every call that had to precede it is already
+  placed, and taking it out of a later place changes no state after it ("greedy-stutter").
 Fails are dropped unless they observe the state (a cas-mismatch under the default semantics).
 
 The hot loop touches only ints and lists so it can move to compiled code unchanged: states and
@@ -31,7 +34,8 @@ from typing import Any
 from splitbrain.checker.models import ILLEGAL, NOWHERE, Input, Model, freeze
 from splitbrain.history import Call
 
-REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model"})
+REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model",
+                        "greedy-stutter"})
 
 _NOWHERE_ID = -2  # a placement that no state id equals
 
@@ -190,16 +194,21 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     blind = [inp.f in p.model.blind and "info-blind" in p.reductions for inp in inputs]
 
     remaining = sum(1 for o in optional if not o)
+    greedy = "greedy-stutter" in p.reductions
+    stutter = [not optional[i] and (inputs[i].f in p.model.reads or inputs[i].outcome == "fail")
+               for i in range(n)]
     # Nodes already visited: (completed set, state, info set, last was info). Every one not on
     # the stack has been explored and failed.
     seen: set[tuple[int, int, int, bool]] = set()
-    stack: list[tuple[int, int, int, int, bool]] = []  # (invoke node, state, done, extra, after)
+    # (invoke node, state, done, extra, after) before the step, and whether the step was forced
+    stack: list[tuple[int, int, int, int, bool, bool]] = []
     best: list[int] = []  # the order that linearized the most completed calls
     best_remaining = remaining + 1
     state = start
     done = 0  # completed calls linearized, as a bitset
     extra = 0  # info calls linearized, as a bitset
     after = False  # the last call linearized was an info call
+    fresh = greedy  # at a node not yet scanned for a forced step
     entry = nxt[0]
     budget = yield 0
     while True:
@@ -209,8 +218,34 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
         budget -= 1
         if budget <= 0:
             budget = yield len(seen)
+        forced = False
+        if fresh:
+            # A completed call that never changes the state (a read, a failed cas) and is legal
+            # here goes first: in any valid order it can move here, since everything that had
+            # to precede it is placed and removing it from later changes no later state.
+            fresh = False
+            node_ = nxt[0]
+            op = ev[node_]
+            while op >= 0:
+                if stutter[op] and (required[op] < 0 or required[op] == state):
+                    new = transitions[tclass[op]].get(state)
+                    if new is None:
+                        new = transition(tclass[op], state)
+                    if new >= 0:
+                        break
+                node_ = nxt[node_]
+                op = ev[node_]
+            if op >= 0:
+                forced = True
+                entry = node_
         op = ev[entry]
-        if op >= 0:  # an invoke: try to linearize this call now
+        place = False
+        if forced:
+            c = -1
+            done2, extra2 = done | bit[op], extra
+            node = (done2, state, extra2, False)
+            place = node not in seen  # seen: it failed, and so does this node
+        elif op >= 0:  # an invoke: try to linearize this call now
             c = iclass[op]
             if (c < 0 or members[c][cursor[c]] == op) and (
                     required[op] < 0 or required[op] == state) and not (after and blind[op]):
@@ -224,32 +259,38 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                     else:
                         done2, extra2 = done, extra | bit[op]
                     node = (done2, new, extra2, c >= 0)
-                    if node not in seen:
-                        seen.add(node)
-                        stack.append((entry, state, done, extra, after))
-                        # lift the call's invoke and return out of the list
-                        a, b = prv[entry], nxt[entry]
-                        nxt[a] = b
-                        prv[b] = a
-                        r = ret_node[op]
-                        if r >= 0:
-                            a, b = prv[r], nxt[r]
-                            nxt[a] = b
-                            prv[b] = a
-                            remaining -= 1
-                        else:
-                            cursor[c] += 1
-                        if remaining < best_remaining:
-                            best_remaining = remaining
-                            best = [ev[e[0]] for e in stack]
-                        state, done, extra, after = new, done2, extra2, c >= 0
-                        entry = nxt[0]
-                        continue
-            entry = nxt[entry]
-        else:  # a return: its call should have been linearized by now
+                    place = node not in seen
+            if not place:
+                entry = nxt[entry]
+                continue
+        if place:
+            seen.add(node)
+            stack.append((entry, state, done, extra, after, forced))
+            # lift the call's invoke and return out of the list
+            a, b = prv[entry], nxt[entry]
+            nxt[a] = b
+            prv[b] = a
+            r = ret_node[op]
+            if r >= 0:
+                a, b = prv[r], nxt[r]
+                nxt[a] = b
+                prv[b] = a
+                remaining -= 1
+            else:
+                cursor[c] += 1
+            if remaining < best_remaining:
+                best_remaining = remaining
+                best = [ev[e[0]] for e in stack]
+            state, done, extra, after = node[1], done2, extra2, c >= 0
+            fresh = greedy
+            entry = nxt[0]
+            continue
+        # This node fails (a return came before its call, or its forced step failed): back
+        # up; a node whose forced step failed fails as a whole, so keep backing up past it.
+        while True:
             if not stack:
                 return Outcome(False, best, states, len(seen))
-            entry, state, done, extra, after = stack.pop()
+            entry, state, done, extra, after, forced = stack.pop()
             op = ev[entry]
             r = ret_node[op]
             if r >= 0:
@@ -260,4 +301,6 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                 cursor[iclass[op]] -= 1
             nxt[prv[entry]] = entry
             prv[nxt[entry]] = entry
-            entry = nxt[entry]
+            if not forced:
+                break
+        entry = nxt[entry]
