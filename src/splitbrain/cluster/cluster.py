@@ -101,7 +101,9 @@ class Cluster:
             ports = free_ports(2 * len(self.nodes))
             peer = {n: (HOST, ports[i]) for i, n in enumerate(self.nodes)}
             client = {n: ports[len(self.nodes) + i] for i, n in enumerate(self.nodes)}
-            self._network = self.network = await Network.start(peer, self._lifeline, self.seed)
+            self._network = self.network = await Network.start(
+                peer, self._lifeline, self.seed, output=self.run.path / "proxies.log"
+            )
             for n in self.nodes:
                 self._nodes[n] = self._prepare(n, peer, client[n])
                 self.client_addresses[n] = (HOST, client[n])

@@ -9,10 +9,12 @@ control channel); `cut` and `faults` reflect what the proxy process acknowledged
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -66,9 +68,14 @@ class Network:
 
     @classmethod
     async def start(
-        cls, targets: Mapping[str, tuple[str, int]], lifeline: Lifeline, seed: int = 0
+        cls,
+        targets: Mapping[str, tuple[str, int]],
+        lifeline: Lifeline,
+        seed: int = 0,
+        output: Path | None = None,
     ) -> Network:
-        """Start the proxy process; link i->j forwards to targets[j] (j's real peer address)."""
+        """Start the proxy process; link i->j forwards to targets[j] (j's real peer address).
+        Its stdout and stderr go to `output` (default: inherited)."""
         ours, theirs = socket.socketpair()
         try:
             proc = spawn(
@@ -85,6 +92,7 @@ class Network:
                 ],
                 lifeline,
                 pass_fds=(theirs.fileno(),),
+                output=output,
             )
         finally:
             theirs.close()
@@ -151,4 +159,6 @@ class Network:
     def close(self) -> None:
         """Synchronous: closing the channel tells the proxy process to exit; then reap it."""
         self._writer.close()
-        stop_all([self.proc], grace=2.0)
+        with contextlib.suppress(psutil.TimeoutExpired):
+            self.proc.wait(timeout=2.0)  # let it close its connections in order
+        stop_all([self.proc], grace=1.0)

@@ -273,8 +273,11 @@ class LinkProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for conn in list(self.conns | self.blackholed):
+        conns = list(self.conns | self.blackholed)
+        for conn in conns:
             conn.abort()
+        tasks = [t for conn in conns for t in conn.tasks if t is not asyncio.current_task()]
+        await asyncio.gather(*tasks, return_exceptions=True)  # let the cancelled tasks finish
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
