@@ -89,8 +89,7 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
     first = min(indexed, key=lambda v: v["index"]) if indexed else None
     out: dict[str, Any] = {"violations": [(str(v.get("kind", "?")), str(v.get("message", "")))
                                           for v in violations],
-                           "leaders": leader_rows, "multi_leader": any(
-                               "," in names for _, names in leader_rows)}
+                           "leaders": leader_rows}
     if first is not None:
         index = first["index"]
         names = list(node_names)
@@ -103,6 +102,20 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
         out.update(index=index, indexes=indexes, nodes=names, table=table,
                    when=min(when.values()) if when else None)
     return out
+
+
+def _log_window(started: datetime | None, fail_view: Mapping[str, Any] | None,
+                divergence: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    """Unix seconds of node log to show: around the failing op, else the divergent apply
+    (None: no failure, or no way to place history time on the wall clock)."""
+    if fail_view is not None and started is not None:
+        lo = started.timestamp() + fail_view["op_start"] / 1e9
+        hi = lo if fail_view["op_end"] is None else started.timestamp() + fail_view["op_end"] / 1e9
+        return lo - LOG_MARGIN_S, hi + LOG_MARGIN_S
+    if divergence and divergence.get("when") is not None:
+        t = divergence["when"] / 1e9
+        return t - LOG_MARGIN_S, t + LOG_MARGIN_S
+    return None
 
 
 def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict]:
@@ -140,17 +153,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
     divergence = (_divergence(run, agreement, node_names)
                   if isinstance(agreement, Mapping) else None)
 
-    # The window of node log to show: around the failing op, else the divergent apply.
-    when = started_at(config, run)
-    started = when.timestamp() if when else None
-    window = None
-    if fail_view is not None and started is not None:
-        lo = fail_view["op_start"]
-        hi = fail_view["op_end"] if fail_view["op_end"] is not None else lo
-        window = (started + lo / 1e9 - LOG_MARGIN_S, started + hi / 1e9 + LOG_MARGIN_S)
-    elif divergence and divergence.get("when") is not None:
-        t = divergence["when"] / 1e9
-        window = (t - LOG_MARGIN_S, t + LOG_MARGIN_S)
+    window = _log_window(started_at(config, run), fail_view, divergence)
     excerpts = [e for n in node_names if (e := nodes.excerpt(run, n, window)) is not None]
 
     valid = results.get("valid") if results else None
@@ -171,7 +174,6 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         "summary": {"workload": config.get("workload"), "nodes": node_names,
                     "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
                     "faults": len(windows)},
-        "windows": windows,
         "availability": measures.availability(calls, windows, end),
         "latency": measures.latency_quantiles(calls),
         "quantiles": measures.QUANTILES,
