@@ -79,7 +79,7 @@ def plan_schedule(
     step = 0
     while True:
         step += 1
-        t = step * float(interval)
+        t = round(step * float(interval), 6)  # 1.2, not 1.2000000000000002
         idle = [f for f in faults if busy_until[f] < t]
         if not idle:
             continue
