@@ -37,15 +37,11 @@ class NetworkError(RuntimeError):
 def grudge_links(grudge: Grudge, nodes: Sequence[str]) -> frozenset[Link]:
     """The directed links a grudge cuts: src -> dst for every src in grudge[dst]."""
     known = set(nodes)
-    links = set()
-    for dst, srcs in grudge.items():
-        for src in srcs:
-            for n in (dst, src):
-                if n not in known:
-                    raise ValueError(f"grudge names unknown node {n!r}")
-            if src != dst:
-                links.add((src, dst))
-    return frozenset(links)
+    links = {(src, dst) for dst, srcs in grudge.items() for src in srcs}
+    for n in sorted({n for link in links for n in link} | set(grudge)):
+        if n not in known:
+            raise ValueError(f"grudge names unknown node {n!r}")
+    return frozenset((src, dst) for src, dst in links if src != dst)
 
 
 class Network:
