@@ -170,9 +170,8 @@ def test_node_recovers_from_a_torn_last_record(cluster):
 
 def test_a_leader_that_loses_its_quorum_answers_appended_writes_as_indeterminate(cluster):
     async def scenario():
-        leader = await cluster.wait_leader()
-        client = Client(cluster.client_addresses, leader, "c", timeout=5.0)
-        await write_all(client, "k", ["a"])
+        client = Client(cluster.client_addresses, await cluster.wait_leader(), "c", timeout=5.0)
+        leader = (await write_all(client, "k", ["a"]))[0].node  # the leader right now
         for node in cluster.names:
             if node != leader:
                 cluster.kill(node)

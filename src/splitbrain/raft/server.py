@@ -41,10 +41,12 @@ RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist"})
 CORE_UNSAFE = frozenset({"commit-old-terms", "no-log-check"})
 UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
 
-# A leader's appends and heartbeats promise nothing about its own disk: it counts its own entries
-# toward a commit only once they are durable (advance), so they may leave before its fsync
-# (Raft thesis §10.2.1). Every other message waits for the fsync (votes, append responses).
-_LEADER_STREAM = frozenset({MessageType.APP, MessageType.HEARTBEAT})
+# When a Ready changes the term or vote, every message waits for the fsync. Otherwise only the
+# new entries are being synced, and the one message that promises them is an append response:
+# a leader's appends and heartbeats may leave before its own fsync, because it counts its own
+# entries toward a commit only once they are durable (Raft thesis §10.2.1), and heartbeat
+# responses (ReadIndex acknowledgements) and vote refusals say nothing about the log.
+_MUST_WAIT = MessageType.APP_RESP
 _MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop instead
 _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 0.5
@@ -129,6 +131,7 @@ class Server:
         self._reads_by_ctx: dict[bytes, list[_Read]] = {}
         self._reads_at: list[tuple[int, list[_Read]]] = []  # (read index, reads) to serve
         self._read_round = 0
+        self._term_vote = (hard_state.term, hard_state.vote)  # as last handed to the WAL
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -250,12 +253,14 @@ class Server:
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
                 later = rd.messages
-                if (rd.hard_state is not None or rd.entries) and self.wal.write(
-                    rd.hard_state, rd.entries
-                ):
-                    if self.role == "leader":  # replicate while our own disk syncs
-                        self._send(m for m in rd.messages if m.type in _LEADER_STREAM)
-                        later = tuple(m for m in rd.messages if m.type not in _LEADER_STREAM)
+                hs = rd.hard_state
+                new_vote = hs is not None and (hs.term, hs.vote) != self._term_vote
+                if hs is not None:
+                    self._term_vote = (hs.term, hs.vote)
+                if (hs is not None or rd.entries) and self.wal.write(hs, rd.entries):
+                    if not new_vote:  # only the entries are being synced: see _MUST_WAIT
+                        self._send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                        later = tuple(m for m in rd.messages if m.type is _MUST_WAIT)
                     await loop.run_in_executor(None, self.wal.sync)  # BEFORE these messages leave
                 self._send(later)
                 if rd.committed_entries:
