@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import pytest
 
 from splitbrain.cluster.faults import LinkFaults
-from splitbrain.cluster.network import grudge_links
 from splitbrain.cluster.proxy import LinkProxy, split_frames
 
 pytestmark = pytest.mark.timeout(30)
@@ -219,13 +218,3 @@ def test_link_faults_reject_bad_values_with_the_field_name() -> None:
         LinkFaults.from_json({"latency": 1})
     assert LinkFaults.from_json({"drop": 0.2}).to_json() == {"drop": 0.2}
     assert not LinkFaults().active()
-
-
-def test_grudge_links_are_the_directed_links_it_cuts() -> None:
-    nodes = ["n1", "n2", "n3"]
-    assert grudge_links({"n1": ["n2", "n1"], "n2": [], "n3": ["n1"]}, nodes) == {
-        ("n2", "n1"),
-        ("n1", "n3"),
-    }
-    with pytest.raises(ValueError, match="unknown node 'n9'"):
-        grudge_links({"n9": []}, nodes)
