@@ -67,7 +67,7 @@ def _short(op: Mapping[str, Any]) -> str:
 
 
 def _points(ops: list[dict], t_end: int) -> list[float]:
-    """The earliest monotone linearization points, nudged apart so each is visible."""
+    """The earliest linearization points: each inside its call and not before the previous."""
     pts: list[float] = []
     prev = float("-inf")
     for op in ops:

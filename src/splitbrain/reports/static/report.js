@@ -278,7 +278,6 @@
     timeline.position = (i) => ({ x: (X(start[i]) + Math.max(X(end[i]), X(start[i]) + 1)) / 2,
                                   y: BAND + O.l[i] * laneH + laneH / 2 });
     timeline.select = select;
-    timeline.opAt = opAt;
     timeline.draw = draw;
     const zf = document.getElementById("zoom-failure");
     if (zf) zf.addEventListener("click", timeline.showFailure);
