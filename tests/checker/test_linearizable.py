@@ -85,6 +85,12 @@ def test_model_is_inferred_and_checked():
         check(kv.calls, "nope")
 
 
+def test_value_of_the_wrong_shape_is_a_model_error():
+    h = History().add(0, "cas", 5, None, "ok", 0, 1)
+    with pytest.raises(ModelError, match="op 0: model cas-register cannot cas 5: cannot unpack"):
+        check(h.calls, "cas-register")
+
+
 def test_user_model():
     """A model is a record of pure functions; users can build their own."""
 

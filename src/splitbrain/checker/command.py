@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,19 +72,36 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         if workload in WORKLOAD_MODELS:
             options["model"], default_initial = WORKLOAD_MODELS[workload]
             options.setdefault("initial", default_initial)
-    linear = _linearizable(calls, time_limit, options)
-    try:
-        nodes = [read_events(node, run.node_events(node)) for node in run.node_names()
-                 if run.node_events(node).is_file()]
-        agreement = check_agreement(nodes, calls)
-        warnings += agreement.pop("warnings")
-    except HistoryError as exc:
-        agreement = {"valid": "unknown", "cause": str(exc), "violations": [], "leaders": {}}
-    checkers = {"linearizable": linear, "log-agreement": agreement,
-                "stats": stats(calls, history.nemesis_ops)}
+    linear = _guard(lambda: _linearizable(calls, time_limit, options))
+
+    def agreement_() -> dict[str, Any]:
+        try:
+            nodes = [read_events(node, run.node_events(node)) for node in run.node_names()
+                     if run.node_events(node).is_file()]
+        except HistoryError as exc:
+            return {"valid": "unknown", "cause": str(exc), "violations": [], "leaders": {}}
+        result = check_agreement(nodes, calls)
+        warnings.extend(result.pop("warnings"))
+        return result
+
+    checkers = {"linearizable": linear, "log-agreement": _guard(agreement_),
+                "stats": _guard(lambda: stats(calls, history.nemesis_ops))}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
     return results
+
+
+def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A checker that crashes gives "unknown" with the error, never a verdict (Jepsen's rule).
+
+    Bad input (HistoryError) is not a crash: it propagates to be reported as such.
+    """
+    try:
+        return checker()
+    except HistoryError:
+        raise
+    except Exception as exc:
+        return {"valid": "unknown", "cause": f"checker crashed: {type(exc).__name__}: {exc}"}
 
 
 def compose(checkers: dict[str, dict[str, Any]], warnings: list[str], seconds: float
@@ -185,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     worst = VALID
     for path in targets:
         try:
-            result = _check_one(path, args, options)
+            result = _guard(lambda path=path: _check_one(path, args, options))
             code = {True: VALID, False: INVALID}.get(result["valid"], UNKNOWN)
         except HistoryError as exc:
             result = {"valid": None, "error": str(exc)}

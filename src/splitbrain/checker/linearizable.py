@@ -10,13 +10,14 @@ always with a stated cause — never a wrong verdict.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from splitbrain.checker.explain import explain
-from splitbrain.checker.models import MODELS, Model, infer_model
-from splitbrain.checker.search import REDUCTIONS, Outcome, compile_problem, search
+from splitbrain.checker.models import MODELS, Input, Model, freeze, infer_model
+from splitbrain.checker.search import REDUCTIONS, Outcome, compile_problem, search, to_input
 from splitbrain.history import Call, History, pair_calls
 
 DEFAULT_MEMORY_LIMIT = 1 << 30  # bytes the search caches may use together
@@ -47,9 +48,20 @@ def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:
         if found is None:
             raise ModelError(f"no model understands functions {sorted(fs)}; pass --model")
         chosen = found
+    state = chosen.init(freeze(chosen.initial))
+    tried: set[Input] = set()
     for c in calls:
         if c.f not in chosen.fs:
             raise ModelError(f"op {c.invoke_index}: model {chosen.name} has no function {c.f!r}")
+        inp = to_input(c, c.type)
+        if inp in tried:
+            continue
+        tried.add(inp)
+        try:  # a value of the wrong shape (a cas that is not a pair) fails here, not mid-search
+            chosen.step(state, inp)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"op {c.invoke_index}: model {chosen.name} cannot {c.f} "
+                             f"{json.dumps(c.value, default=str)}: {exc}") from None
     return chosen
 
 
