@@ -1,1 +1,2 @@
-"""Test support shipped with the package: a simulated network for the Raft core, history builders."""
+"""Test support shipped with the package: a simulated network for the Raft core, synthetic
+history builders and run directories (runs.py)."""
