@@ -75,5 +75,10 @@ def one_way(nodes: Sequence[str], senders: Iterable[str]) -> Grudge:
 
 
 def to_json(grudge: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    """A grudge as history.jsonl records it: node -> sorted list."""
-    return {n: sorted(d) for n, d in grudge.items()}
+    """A grudge as history.jsonl records it: nodes in natural order (n2 before n10), each
+    with the sorted list of nodes it drops."""
+    return {n: sorted(grudge[n], key=_natural) for n in sorted(grudge, key=_natural)}
+
+
+def _natural(node: str) -> tuple[int, str]:
+    return (len(node), node)
