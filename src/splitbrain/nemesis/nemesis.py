@@ -137,7 +137,8 @@ class Nemesis:
             return _Active(plan, f"pause {','.join(done)}", done) if done else None
         done = await self._each(self.cluster.kill, nodes, record, "kill", info)
         if plan.fault == "restart":
-            await self._each(self.cluster.start, done, record, "start", {"fault": "restart"})
+            if done:
+                await self._each(self.cluster.start, done, record, "start", {"fault": "restart"})
             return None
         return _Active(plan, f"kill {','.join(done)}", done) if done else None
 
