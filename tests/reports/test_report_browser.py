@@ -1,6 +1,8 @@
 """The report and the index in headless Chromium: they load offline, with no console error and
 no request leaving file://, and show what an engineer needs."""
 
+import json
+
 import pytest
 
 from splitbrain.reports import write_index, write_report
@@ -72,6 +74,9 @@ def test_invalid_report_highlights_the_failing_op(invalid_run, open_page):
     assert "can't read 999999 from register" in page.locator("#failure .reason").inner_text()
     page.locator("#jump-failure").click()
     assert "could not be linearized" in page.locator("#op-details").inner_text()
+    results = json.loads(invalid_run.results.read_text())
+    key = results["checkers"]["linearizable"]["failure"]["key"]
+    assert page.locator("#key-filter option:checked").inner_text() == key  # others dimmed
     drawn = page.evaluate("window.__timeline.drawn")
     assert drawn["failed"] is not None and drawn["failed"]["x"] > 96
     screenshot(p, "report-invalid")

@@ -87,6 +87,16 @@
     const laneOps = byLane.map((a) => Int32Array.from(a));
     const laneMax = laneOps.map((a) => { let m = 0; for (const i of a) m = Math.max(m, end[i] - start[i]); return m; });
     let view = { t0: 0, t1: runEnd };
+    let keyShown = -1;  // a key's string index: other keys' ops are dimmed
+    const keySelect = document.getElementById("key-filter");
+    const keys = Array.from(new Set(O.k.filter((k) => k >= 0)));
+    keys.sort((a, b) => S[a].localeCompare(S[b], undefined, { numeric: true }));
+    for (const k of keys) {
+      const option = document.createElement("option");
+      option.value = String(k); option.textContent = S[k];
+      keySelect.appendChild(option);
+    }
+    keySelect.addEventListener("change", function () { keyShown = Number(keySelect.value); redraw(); });
     let width = 0, selected = -1, pending = false;
 
     function resize() {
@@ -148,11 +158,11 @@
         let runX0 = 0, runX1 = -Infinity, runKind = -1, runOp = -1, runCount = 0;
         const flush = function () {
           if (runKind < 0) return;
-          ctx.fillStyle = TYPE_COLORS[runKind >> 1];
-          ctx.globalAlpha = runKind & 1 ? 0.45 : 1;
+          ctx.fillStyle = TYPE_COLORS[runKind >> 2];
+          ctx.globalAlpha = runKind & 1 ? 0.12 : runKind & 2 ? 0.45 : 1;
           ctx.fillRect(runX0, y, runX1 - runX0, barH);
           const left = Math.max(runX0, GUTTER), room = runX1 - left - 6;
-          if (runCount === 1 && barH >= 12 && room > 30) {  // name the op where it fits
+          if (runCount === 1 && barH >= 12 && room > 30 && !(runKind & 1)) {  // name it if it fits
             const text = label(runOp);
             if (ctx.measureText(text).width <= room) {
               ctx.globalAlpha = 1; ctx.fillStyle = "#fff";
@@ -164,7 +174,7 @@
           const i = ops[j];
           if (start[i] > view.t1) break;
           if (end[i] < view.t0) continue;
-          const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1), kind = O.t[i] * 2 + open[i];
+          const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1), kind = O.t[i] * 4 + open[i] * 2 + (keyShown >= 0 && O.k[i] !== keyShown ? 1 : 0);
           drawn.ops++;
           if (kind === runKind && x0 <= runX1 + 1) { runX1 = Math.max(runX1, x1); runCount++; continue; }
           flush();
@@ -270,6 +280,8 @@
 
     timeline.showFailure = function () {
       if (!D.failure) return;
+      const k = S.indexOf(D.failure.key);
+      if (k >= 0) { keySelect.value = String(k); keyShown = k; }
       const [lo, hi] = D.failure.window;
       setView(lo, hi);
       if (failedOp >= 0) select(failedOp);
