@@ -94,7 +94,11 @@ async def _connect(addr: tuple[str, int]) -> _Connection:
 
 
 class Client:
-    """A client of the cluster with one client id; one operation at a time per process."""
+    """A client of the cluster with one client id; one operation at a time per process.
+
+    Its seqs start at 1, so a client id must name one Client only: the servers answer a
+    repeated (client id, seq) with the first result (exactly once), not by applying it again.
+    """
 
     def __init__(
         self, nodes: Mapping[str, tuple[str, int]], home: str, client_id: str, timeout: float

@@ -79,17 +79,20 @@ class WAL:
             with open(fd, "rb", closefd=False) as f:
                 data = f.read()
             recovered, good = replay(data, path)
-            dirty = len(data.rstrip(b"\0"))
-            if dirty > good:  # zero the discarded tail: no stale record may follow new ones
-                recovered.truncated_bytes = dirty - good
-                os.pwrite(fd, bytes(dirty - good), good)
+            tail = len(data) - good
+            if data.count(0, good) != tail:  # zero the discarded tail: no stale record may
+                # ever follow records written from here on
+                recovered.truncated_bytes = len(data[good:].rstrip(b"\0"))
+                os.pwrite(fd, bytes(tail), good)
                 os.fsync(fd)
-            if fsync:  # the file's own directory entry must survive a crash too
+            if fsync and not data:  # a new file: its directory entry must survive a crash too
                 _fsync_dir(directory)
         except BaseException:
             os.close(fd)
             raise
         wal = cls(path, fd, fsync=fsync, hard_state=recovered.hard_state, end=good, size=len(data))
+        if not data:
+            wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
 
     def save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
