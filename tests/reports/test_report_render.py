@@ -172,3 +172,17 @@ def test_log_lines_are_placed_in_time_by_their_leading_timestamp():
     assert line_time("2026-11-27T07:32:10.909+01:00 x") == 1795764730.909 - 3600
     assert line_time("1795764730.5 started") == 1795764730.5
     assert line_time("Traceback (most recent call last):") is None
+
+
+def test_a_long_prefix_is_listed_from_its_end_and_points_to_results_json(invalid_run, monkeypatch):
+    from splitbrain.reports import failure
+
+    monkeypatch.setattr(failure, "MAX_LISTED", 30)
+    write_report(invalid_run)
+    html = invalid_run.report.read_text()
+    total = len(json.loads(invalid_run.results.read_text())
+                ["checkers"]["linearizable"]["failure"]["prefix"])
+    assert f"the last 30 of {total} steps" in html
+    full = html.split('class="steps"')[2]
+    assert [int(i) for i in re.findall(r"<tr><td>(\d+)</td><td>", full)] == list(
+        range(total - 29, total + 1))

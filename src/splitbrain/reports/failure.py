@@ -18,7 +18,8 @@ from typing import Any
 from splitbrain.reports.explain import describe_call
 from splitbrain.reports.timeline import text_of
 
-SHOWN_STEPS = 10  # prefix steps drawn; the table below the picture lists all of them
+SHOWN_STEPS = 10  # prefix steps drawn; the table below the picture lists more
+MAX_LISTED = 1000  # steps listed in the report; results.json has the whole prefix
 MAX_OTHERS = 12  # overlapping calls drawn in grey
 WIDTH = 1100
 LEFT = 70  # room for row labels
@@ -151,9 +152,10 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
     bars = _fit_labels(bars)
     points = [Point(x(pts[i]), row[ops[i].get("process")] + 14, i + 1, states[i]) for i in shown]
     ticks = [(x(lo + span * k / 5), f"{(lo + span * k / 5) / 1e9:.4f} s") for k in range(6)]
-    steps = [{"n": i + 1, "process": op.get("process"), "what": describe_call(op),
-              "start": op.get("start"), "end": op.get("end"), "state": states[i]}
-             for i, op in enumerate(ops)]
+    listed = range(max(0, len(ops) - MAX_LISTED), len(ops))
+    steps = [{"n": i + 1, "process": ops[i].get("process"), "what": describe_call(ops[i]),
+              "start": ops[i].get("start"), "end": ops[i].get("end"), "state": states[i]}
+             for i in listed]
     # The reason, under the failing call; anchored at its right end when it is far right.
     failed = next((b for b in bars if b.role == "failed"), None)
     reason = str(failure.get("reason", ""))
@@ -181,7 +183,8 @@ def layout(failure: Mapping[str, Any], key_calls: list[dict]) -> dict[str, Any]:
         "path": " ".join(f"{'M' if j == 0 else 'L'}{p.x:.1f},{p.y:.1f}"
                          for j, p in enumerate(points)),
         "ticks": ticks,
-        "steps": steps,
+        "steps": steps,  # the last MAX_LISTED steps
+        "total_steps": len(ops),
         "first_shown": first + 1,
         "window": (lo, hi),
     }
