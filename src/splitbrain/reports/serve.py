@@ -36,7 +36,12 @@ class Handler(SimpleHTTPRequestHandler):
         ".json": "application/json; charset=utf-8"}
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] in ("/", "/index.html"):
+        path = self.path.split("?")[0]
+        if path == "/favicon.ico":  # browsers ask for it beside raw text files; we have none
+            self.send_response(204)
+            self.end_headers()
+            return
+        if path in ("/", "/index.html"):
             try:
                 write_index(self.directory)
             except Exception as exc:
