@@ -82,17 +82,20 @@ class FakeCluster:
         return self.current_leader
 
 
-def drive(cluster: FakeCluster, plans: list[Plan], until: float) -> list[tuple[str, Any]]:
-    """Run the nemesis over `plans` (times in seconds) until `until`, then heal_all."""
+def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int) -> list[tuple[str, Any]]:
+    """Run the nemesis over `plans` until it has recorded `stop_after` events (or 10 s have
+    passed), then heal_all. Stopping on a count, not a time, keeps the test deterministic."""
     events: list[tuple[str, Any]] = []
+    stop = asyncio.Event()
 
     def record(f: str, value: Any) -> None:
         events.append((f, value))
+        if len(events) >= stop_after:
+            stop.set()
 
     async def main() -> None:
         nemesis = Nemesis(cluster, plans)  # type: ignore[arg-type]
-        stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(until, stop.set)
+        asyncio.get_running_loop().call_later(10, stop.set)
         await nemesis.run(record, stop)
         events.append(("in-force", nemesis.in_force()))
         await nemesis.heal_all(record)
@@ -113,7 +116,7 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         Plan(0.08, 0.08, "restart", "minority", nodes=("n3",)),
         Plan(0.09, 0.12, "pause", "one", nodes=("n2",)),
     ]
-    events = drive(cluster, plans, until=0.3)
+    events = drive(cluster, plans, stop_after=10)
     assert events[:-2] == [
         ("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
                                                                "n3": ["n1", "n2"]}}),
@@ -139,14 +142,15 @@ def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> 
              nodes=("n1",)),
         Plan(0.03, 0.04, "kill", "leader", nodes=("n1",)),
     ]  # fmt: skip
-    events = drive(cluster, plans, until=0.1)
+    events = drive(cluster, plans, stop_after=4)
     start_partition = events[0][1]
     assert start_partition["leader"] == "n2"
     assert start_partition["grudge"]["n2"] == ["n1", "n3"]
     assert events[2] == ("kill", {"nodes": ["n2"], "target": "leader", "leader": "n2"})
 
     leaderless = FakeCluster(leader=None)
-    events = drive(leaderless, [Plan(0.01, 0.02, "pause", "leader", nodes=("n3",))], until=0.05)
+    plan = Plan(0.01, 0.02, "pause", "leader", nodes=("n3",))
+    events = drive(leaderless, [plan], stop_after=2)
     assert events[0] == ("pause", {"nodes": ["n3"], "target": "leader", "leader": None})
 
 
@@ -156,7 +160,7 @@ def test_a_stop_undoes_only_what_its_start_did() -> None:
         Plan(0.01, 0.05, "pause", "one", nodes=("n1",)),
         Plan(0.02, 0.03, "kill", "majority", nodes=("n1", "n2")),  # n1 paused, then killed
     ]
-    events = drive(cluster, plans, until=0.1)
+    events = drive(cluster, plans, stop_after=4)
     assert events[:4] == [
         ("pause", {"nodes": ["n1"], "target": "one"}),
         ("kill", {"nodes": ["n1", "n2"], "target": "majority"}),
@@ -173,7 +177,7 @@ def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
         Plan(0.03, 10, "pause", "one", nodes=("n2",)),
         Plan(0.04, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
     ]
-    events = drive(cluster, plans, until=0.2)
+    events = drive(cluster, plans, stop_after=4)
     in_force = events[4][1]
     assert in_force == ["partition isolate-one", "kill n3", "pause n2", "net delay=0.1"]
     fs = [f for f, _ in events[5:-1]]
@@ -185,7 +189,7 @@ def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
 def test_a_fault_that_fails_is_recorded_with_its_error() -> None:
     cluster = FakeCluster()
     cluster.broken.add("n1")
-    events = drive(cluster, [Plan(0.01, 0.01, "restart", "one", nodes=("n1",))], until=0.05)
+    events = drive(cluster, [Plan(0.01, 0.01, "restart", "one", nodes=("n1",))], stop_after=2)
     assert events[1] == (
         "start",
         {"nodes": [], "fault": "restart", "errors": {"n1": "n1 exited with 1 while starting"}},
@@ -194,6 +198,47 @@ def test_a_fault_that_fails_is_recorded_with_its_error() -> None:
 
 
 def test_stop_ends_run_promptly_even_with_plans_far_ahead() -> None:
-    cluster = FakeCluster()
-    events = drive(cluster, [Plan(100, 200, "kill", "all", nodes=NODES)], until=0.05)
-    assert events == [("in-force", []), ("in-force", [])]
+    async def main() -> float:
+        nemesis = Nemesis(FakeCluster(), [Plan(100, 200, "kill", "all", nodes=NODES)])  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, stop.set)
+        began = loop.time()
+        await nemesis.run(lambda f, v: None, stop)
+        return loop.time() - began
+
+    assert asyncio.run(main()) < 5  # returns on stop, not when the plan comes due
+
+
+def test_a_late_start_shifts_the_rest_of_the_schedule() -> None:
+    class SlowStart(FakeCluster):
+        async def start(self, n: str) -> bool:
+            await asyncio.sleep(0.3)  # a node that takes long to come up
+            return await super().start(n)
+
+    times: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        nemesis = Nemesis(
+            SlowStart(),
+            [
+                Plan(0.0, 0.0, "restart", "one", nodes=("n1",)),
+                Plan(0.1, 0.2, "pause", "one", nodes=("n2",)),
+            ],
+        )  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        began = loop.time()
+
+        def record(f: str, value: Any) -> None:
+            times.append((f, loop.time() - began))
+            if f == "resume":
+                stop.set()
+
+        loop.call_later(10, stop.set)
+        await nemesis.run(record, stop)
+
+    asyncio.run(main())
+    at = dict(times)
+    assert at["start"] >= 0.3
+    assert at["resume"] - at["pause"] >= 0.1  # the pause was held for its full duration

@@ -10,6 +10,7 @@ Rules it keeps:
   no state to be acted on are listed apart (e.g. "not-running"), and a failure is recorded with
   its error instead of stopping the run.
 - A plan's stop undoes only what its start did (the nodes it killed, the links it faulted).
+- The schedule keeps its spacing: when applying runs late, later events shift by as much.
 - "leader" targets are resolved when applied; with no leader known, the plan's seeded fallback
   node is used and the record says so ("leader": null).
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
@@ -84,6 +85,9 @@ class Nemesis:
                     self._active[fid] = active
                     heapq.heappush(stops, (upcoming.stop, fid))
                 upcoming = next(plans, None)
+            # Applying takes time (a node start can take seconds): shift the rest of the
+            # schedule by any lateness, so every fault is held for its full duration.
+            began = max(began, loop.time() - due)
 
     async def heal_all(self, record: Record) -> None:
         net = self.cluster.network
