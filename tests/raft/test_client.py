@@ -47,7 +47,7 @@ class FakeNode:
         await self.server.wait_closed()
 
 
-def scenario(behaviours, f, value=None, *, timeout=0.5, home="n1"):
+def scenario(behaviours, f, value=None, *, timeout=3.0, home="n1"):
     """Run one invoke against fake nodes; returns (outcome, {node: requests})."""
 
     async def main():
@@ -93,7 +93,7 @@ def test_not_leader_hints_are_followed_with_the_same_request():
 
 def test_no_leader_within_the_timeout_is_a_definite_failure():
     refuse = lambda r: {"ok": False, "error": "not-leader", "leader": None}  # noqa: E731
-    out, reqs = scenario({"n1": refuse, "n2": refuse}, "cas", [1, 2], timeout=0.2)
+    out, reqs = scenario({"n1": refuse, "n2": refuse}, "cas", [1, 2], timeout=0.5)
     assert (out.type, out.error) == ("fail", "not-leader")
     assert reqs["n1"] and reqs["n2"]  # it kept asking around
 
