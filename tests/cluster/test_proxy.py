@@ -37,11 +37,18 @@ class Sink:
         except (asyncio.IncompleteReadError, OSError):
             writer.close()
 
-    async def wait_for(self, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def wait_for(
+        self, cond: Callable[[], bool], timeout: float = 5.0, poll: bool = False
+    ) -> None:
+        """Wait until cond() holds: re-checked on each arrival, or every ms if `poll`."""
+
         async def loop() -> None:
             while not cond():
                 self.changed.clear()
-                await self.changed.wait()
+                if poll:
+                    await asyncio.sleep(0.001)
+                else:
+                    await self.changed.wait()
 
         await asyncio.wait_for(loop(), timeout)
 
@@ -109,9 +116,10 @@ def test_cut_closes_connections_and_blackholes_new_ones_until_heal() -> None:
             assert cut_transport.is_closing()
             # A new connection is accepted (not refused) but nothing reaches the receiver.
             r2, w2 = await asyncio.open_connection("127.0.0.1", proxy.port)
-            w2.write(frame(b"hello") + frame(b"into the void"))
+            void = frame(b"hello") + frame(b"into the void")
+            w2.write(void)
             await w2.drain()
-            await asyncio.sleep(0.1)  # give a wrongly forwarding proxy time to show itself
+            await sink.wait_for(lambda: proxy.stats.blackholed_bytes == len(void), poll=True)
             assert b"into the void" not in sink.bodies and b"lost" not in sink.bodies
             assert proxy.stats.blackholed == 1 and proxy.stats.cut_connections == 1
             proxy.set_cut(False)  # heal closes the black-holed connection: the sender redials

@@ -34,6 +34,7 @@ CONNECT_TIMEOUT = 2.0
 class LinkStats:
     connections: int = 0  # accepted while the link was up
     blackholed: int = 0  # accepted while the link was cut
+    blackholed_bytes: int = 0  # read from those and thrown away
     cut_connections: int = 0  # established connections closed by a cut
     received: int = 0  # messages read from the sender
     delivered: int = 0  # messages written to the receiver (duplicates counted)
@@ -97,8 +98,8 @@ class _Connection:
 
     async def blackhole(self) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
-            while await self.down_reader.read(65536):
-                pass
+            while data := await self.down_reader.read(65536):
+                self.link.stats.blackholed_bytes += len(data)
         self.abort()
 
     async def serve(self, target: tuple[str, int]) -> None:
