@@ -257,11 +257,14 @@ class Server:
                 new_vote = hs is not None and (hs.term, hs.vote) != self._term_vote
                 if hs is not None:
                     self._term_vote = (hs.term, hs.vote)
-                if (hs is not None or rd.entries) and self.wal.write(hs, rd.entries):
+                if not self.config.fsync or not self.wal.must_save(hs, rd.entries):
+                    self.wal.save(hs, rd.entries)  # nothing to wait for
+                else:
                     if not new_vote:  # only the entries are being synced: see _MUST_WAIT
                         self._send(m for m in rd.messages if m.type is not _MUST_WAIT)
                         later = tuple(m for m in rd.messages if m.type is _MUST_WAIT)
-                    await loop.run_in_executor(None, self.wal.sync)  # BEFORE these messages leave
+                    # In a worker thread: the loop keeps reading and stepping meanwhile.
+                    await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
                 self._send(later)
                 if rd.committed_entries:
                     self._apply(rd)

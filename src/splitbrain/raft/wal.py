@@ -4,9 +4,9 @@ Each record is `length (4 bytes BE) | crc32 (4 bytes BE) | kind (1 byte) | paylo
 covering kind and payload. Kinds: an entry, or the hard state (term, vote, commit).
 
 Rules it keeps:
-- `save()` (or `write()` then `sync()`) writes every record of a batch with one write and
-  makes it durable with ONE fsync before the caller sends the messages that depend on it
-  (Ready order). Only new entries or a new term/vote need the fsync.
+- `save()` writes every record of a batch with one write and makes it durable with ONE fsync
+  before the caller sends the messages that depend on it (Ready order). Only new entries or a
+  new term/vote are written and synced (`must_save`).
   Entries are written before the hard state of the same batch, so a surviving hard state never
   names a commit index whose entries were lost.
 - An entry at an index at or below the last one replaces that suffix of the log (a follower
@@ -95,25 +95,29 @@ class WAL:
             wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
 
+    def must_save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bool:
+        """Whether `save` would write (and sync): new entries, or a new term or vote.
+
+        A hard state that only moves the commit index is not written on its own (etcd's
+        MustSync): a commit index lost in a crash is learned again from the leader, and every
+        entry it covers was durable when appended. It rides with the next write.
+        """
+        if entries:
+            return True
+        return hard_state is not None and (hard_state.term, hard_state.vote) != self._vote
+
     def save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
-        """Append entries, then the hard state, and make them durable (at most one fsync)."""
-        if self.write(hard_state, entries):
-            self.sync()
+        """Append entries, then the hard state, and make them durable with one fsync.
 
-    def write(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bool:
-        """Append the records of one batch; True if `sync()` must run before messages leave.
-
-        A hard state that only moves the commit index is not written on its own, and a batch
-        that only moves it needs no fsync (etcd's MustSync): a commit index lost in a crash is
-        learned again from the leader, and every entry it covers was durable when appended.
-        The latest hard state is written with the next entries or term/vote change.
+        Does no I/O unless `must_save`. May run in a worker thread (then nothing else may use
+        the log until it returns): the disk write itself can block, e.g. while an earlier
+        fsync still holds the last page.
         """
         if hard_state is not None:
             self._hard_state = hard_state
         hs = self._hard_state
-        vote_changed = (hs.term, hs.vote) != self._vote
-        if not entries and not vote_changed:
-            return False
+        if not self.must_save(hs, entries):
+            return
         records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
         if hs != self._written:
             records.append(_record(_HARD_STATE, codec.encode_hard_state(hs)))
@@ -127,7 +131,8 @@ class WAL:
             written = os.pwrite(self._fd, view, self._end)
             self._end += written
             view = view[written:]
-        return self._fsync
+        if self._fsync:
+            os.fdatasync(self._fd)
 
     def _preallocate(self, needed: int) -> None:
         """Extend the file with written zeros, so that appending changes no metadata and an
@@ -140,11 +145,6 @@ class WAL:
         if self._fsync:
             os.fsync(self._fd)
         self._size = size
-
-    def sync(self) -> None:
-        """Make every record written so far durable (may run in a worker thread)."""
-        if self._fsync:
-            os.fdatasync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
