@@ -7,15 +7,16 @@ Pure: no I/O. Keys are strings; two workloads share one key space:
 Rules it keeps:
 - Exactly once per client request: a command is identified by (client id, seq). Applying the same
   (client id, seq) again — a client retry that was appended twice — returns the first result and
-  changes nothing. Results of the last `SESSION_WINDOW` seqs of each client are remembered; the
-  eviction is by seq order, so every replica forgets the same ones.
+  changes nothing. The last `SESSION_WINDOW` results of each client are remembered, evicted
+  in apply order, so every replica forgets the same ones; a seq at or below a forgotten one is
+  refused ("stale-request") rather than applied again.
 - Deterministic: the result depends only on the sequence of applied commands.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 READS = frozenset({"get", "read"})
@@ -77,12 +78,20 @@ def decode_command(data: bytes) -> Command:
     return Command(client_id, seq, f, key, value)
 
 
+@dataclass(slots=True)
+class _Session:
+    """One client's remembered results, in the order they were applied."""
+
+    results: dict[int, Result] = field(default_factory=dict)
+    forgotten: int = 0  # the highest seq whose result was evicted
+
+
 class KV:
     """The replicated state: string keys to values, plus each client's recent results."""
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
-        self._sessions: dict[str, dict[int, Result]] = {}
+        self._sessions: dict[str, _Session] = {}
 
     def read(self, f: str, key: str) -> Result:
         """A read from local state (the caller decides whether that is linearizable)."""
@@ -92,17 +101,21 @@ class KV:
 
     def apply(self, cmd: Command) -> Result:
         """Apply one committed command; a repeated (client id, seq) returns its first result."""
-        session = self._sessions.setdefault(cmd.client_id, {})
-        first = session.get(cmd.seq)
+        session = self._sessions.get(cmd.client_id)
+        if session is None:
+            session = self._sessions[cmd.client_id] = _Session()
+        first = session.results.get(cmd.seq)
         if first is not None:
             return first
-        if session and len(session) >= SESSION_WINDOW and cmd.seq < min(session):
-            # Older than every remembered result: it may have been applied and forgotten.
+        if cmd.seq <= session.forgotten:
+            # At or below a result already forgotten: it may have been applied.
             return Result(False, None, "stale-request")
         result = self._execute(cmd)
-        session[cmd.seq] = result
-        if len(session) > SESSION_WINDOW:
-            del session[min(session)]
+        session.results[cmd.seq] = result
+        if len(session.results) > SESSION_WINDOW:
+            oldest = next(iter(session.results))  # in apply order: the same on every replica
+            del session.results[oldest]
+            session.forgotten = max(session.forgotten, oldest)
         return result
 
     def _execute(self, cmd: Command) -> Result:
