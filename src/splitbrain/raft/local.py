@@ -62,24 +62,14 @@ class LocalCluster:
         cluster = ",".join(f"{n}={h}:{p}" for n, (h, p) in self.peer_addresses.items())
         d = self.node_dir(node)
         d.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "splitbrain",
-            "node",
-            "--id",
-            node,
-            "--cluster",
-            cluster,
+        argv = [sys.executable, "-m", "splitbrain", "node", "--id", node, "--cluster", cluster]
+        argv += [
             "--client-port",
             str(self.client_addresses[node][1]),
             "--data-dir",
             str(d / "data"),
-            "--lifeline-fd",
-            str(self._lifeline.fd),
-            *self.node_args,
-            *extra,
         ]
+        argv += ["--lifeline-fd", str(self._lifeline.fd), *self.node_args, *extra]
         with open(d / "stderr.log", "ab") as err:
             self.procs[node] = subprocess.Popen(
                 argv,
