@@ -150,37 +150,42 @@
         if (x1 - x0 > 24) ctx.fillText(f.label + (f.closed ? "" : " (never healed)"), x0 + 3, 9 + (k % 2) * 15, x1 - x0 - 6);
       }
       const barH = Math.max(2, laneH - (laneH > 8 ? 4 : 1));
-      // Zoomed out, thousands of ops share a pixel: consecutive ops of one type within a pixel
-      // of each other are merged into one rectangle, so a frame costs about one fillRect per
-      // pixel per lane however many ops there are.
+      // Zoomed out, thousands of ops share a pixel: consecutive ops of one kind within a pixel
+      // of each other are merged into one rectangle, and rectangles are batched into one path
+      // per kind (type, open, dimmed), so a frame costs a dozen fills however many ops there are.
+      const paths = new Map(), labels = [];
       for (let l = 0; l < lanes; l++) {
         const ops = laneOps[l], y = BAND + l * laneH + (laneH - barH) / 2;
         let runX0 = 0, runX1 = -Infinity, runKind = -1, runOp = -1, runCount = 0;
         const flush = function () {
           if (runKind < 0) return;
-          ctx.fillStyle = TYPE_COLORS[runKind >> 2];
-          ctx.globalAlpha = runKind & 1 ? 0.12 : runKind & 2 ? 0.45 : 1;
-          ctx.fillRect(runX0, y, runX1 - runX0, barH);
+          if (!paths.has(runKind)) paths.set(runKind, new Path2D());
+          paths.get(runKind).rect(runX0, y, runX1 - runX0, barH);
           const left = Math.max(runX0, GUTTER), room = runX1 - left - 6;
-          if (runCount === 1 && barH >= 12 && room > 30 && !(runKind & 1)) {  // name it if it fits
-            const text = label(runOp);
-            if (ctx.measureText(text).width <= room) {
-              ctx.globalAlpha = 1; ctx.fillStyle = "#fff";
-              ctx.fillText(text, left + 3, y + barH / 2);
-            }
-          }
+          if (runCount === 1 && barH >= 12 && room > 30 && !(runKind & 1)) labels.push([runOp, left, y, room]);
         };
         for (let j = firstVisible(ops, view.t0 - laneMax[l]); j < ops.length; j++) {
           const i = ops[j];
           if (start[i] > view.t1) break;
           if (end[i] < view.t0) continue;
-          const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1), kind = O.t[i] * 4 + open[i] * 2 + (keyShown >= 0 && O.k[i] !== keyShown ? 1 : 0);
+          const x0 = X(start[i]), x1 = Math.max(X(end[i]), x0 + 1);
+          const kind = O.t[i] * 4 + open[i] * 2 + (keyShown >= 0 && O.k[i] !== keyShown ? 1 : 0);
           drawn.ops++;
           if (kind === runKind && x0 <= runX1 + 1) { runX1 = Math.max(runX1, x1); runCount++; continue; }
           flush();
           runX0 = x0; runX1 = x1; runKind = kind; runOp = i; runCount = 1;
         }
         flush();
+      }
+      for (const [kind, path] of paths) {
+        ctx.fillStyle = TYPE_COLORS[kind >> 2];
+        ctx.globalAlpha = kind & 1 ? 0.12 : kind & 2 ? 0.45 : 1;
+        ctx.fill(path);
+      }
+      ctx.globalAlpha = 1; ctx.fillStyle = "#fff";
+      for (const [i, left, y, room] of labels) {  // name an op where its text fits on its bar
+        const text = label(i);
+        if (ctx.measureText(text).width <= room) ctx.fillText(text, left + 3, y + barH / 2);
       }
       ctx.globalAlpha = 1;
       // The selection first, so the failing op keeps its red outline when it is selected.
