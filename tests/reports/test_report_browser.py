@@ -160,3 +160,12 @@ def test_served_index_and_report_load_cleanly_over_http(invalid_run, browser):
         srv.shutdown()
         srv.server_close()
         thread.join(timeout=10)
+
+
+def test_a_run_with_an_empty_history_still_loads_cleanly(tmp_path, open_page):
+    run = build_run(tmp_path)
+    run.history.write_text("")
+    assert write_report(run) is None
+    p = open_page(run.report)
+    assert p.page.evaluate("window.__timeline.drawn.ops") == 0
+    assert_clean(p)
