@@ -250,6 +250,7 @@ class Server:
                 if not node.has_ready():
                     break
                 rd = node.ready()
+                was_leader = self.role == "leader"
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
                 later = rd.messages
@@ -272,6 +273,8 @@ class Server:
                     reads = self._reads_by_ctx.pop(rs.context, None)
                     if reads:
                         self._reads_at.append((rs.index, reads))
+                if was_leader and self.role != "leader":  # after applying what did commit
+                    self._abandon_leadership()
                 node.advance(rd)
                 self._serve_reads()
 
@@ -319,23 +322,20 @@ class Server:
             log.info("role %s -> %s in term %d (leader %s)", self.role, role, term, leader)
             self.events.emit("role", role=role, term=term)
             self.events.flush()
-            if self.role == "leader":
-                self._abandon_leadership()
             self.role = role
         else:
             log.info("leader is now %s in term %d", leader, term)
 
     def _abandon_leadership(self) -> None:
-        """Answer what waited on our leadership: appended writes may still commit (info)."""
+        """Answer what waited on our leadership: appended writes may still commit (info), and
+        unconfirmed reads never will be. Confirmed reads are still served once applied."""
         for proposal in self._proposals.values():
             proposal.conn.reply(_error(proposal.seq, "leader-lost"))
         self._proposals.clear()
-        pending = [r for reads in self._reads_by_ctx.values() for r in reads]
-        pending += [r for _, reads in self._reads_at for r in reads]
-        for read in pending:
-            read.conn.reply(_error(read.seq, "leader-lost"))
+        for reads in self._reads_by_ctx.values():
+            for read in reads:
+                read.conn.reply(_error(read.seq, "leader-lost"))
         self._reads_by_ctx.clear()
-        self._reads_at.clear()
 
     # -- linearizable reads ------------------------------------------------------------------
 
