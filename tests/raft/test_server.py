@@ -14,7 +14,8 @@ import pytest
 from splitbrain.raft import codec
 from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
-from splitbrain.raft.wal import FILE_NAME
+from splitbrain.raft.messages import HardState
+from splitbrain.raft.wal import FILE_NAME, WAL
 
 pytestmark = pytest.mark.slow
 
@@ -259,3 +260,23 @@ def test_bad_node_arguments_are_a_one_line_usage_error(tmp_path, args, problem):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 64
     assert problem in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_vote_persist_forgets_the_vote_on_restart(tmp_path):
+    with LocalCluster(tmp_path) as c:
+        wal, _ = WAL.open(c.node_dir("n1") / "data")
+        wal.save(HardState(term=3, vote="n2"), [])
+        wal.close()
+        c.start("n1", "--unsafe", "no-vote-persist")
+        run(wait_serving(c, "n1"), timeout=20)
+        c.stop("n1")
+        c.start("n1")
+        run(wait_serving(c, "n1"), timeout=20)
+    log = (c.node_dir("n1") / "node.log").read_text()
+    assert log.count("forgetting my vote for n2") == 1
+    assert "recovered term 3 vote n2" in log
+
+
+async def wait_serving(cluster, node):
+    while await node_status(cluster.client_addresses[node], 0.5) is None:
+        await asyncio.sleep(0.02)
