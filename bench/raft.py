@@ -3,7 +3,8 @@
     python bench/raft.py [--duration 3] [--trials 10] [--no-fsync]
 
 - throughput and p50/p99 latency of acknowledged operations on 3 local nodes (fsync on), for 1,
-  8 and 32 concurrent clients, write-heavy (90% put) and read-heavy (90% get, ReadIndex);
+  8 and 32 concurrent clients: write-only (put), write-heavy (90% put) and read-heavy (90% get,
+  linearizable by ReadIndex);
 - failover: kill -9 of the leader → first acknowledged write, over `--trials` trials, with the
   default 150–300 ms election timeouts (10 ms ticks, election tick 15).
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from splitbrain.raft.client import Client
 from splitbrain.raft.local import LocalCluster
 
-MIXES = {"write-heavy": 0.9, "read-heavy": 0.1}  # share of writes
+MIXES = {"write-only": 1.0, "write-heavy": 0.9, "read-heavy": 0.1}  # share of writes
 CONCURRENCY = (1, 8, 32)
 
 
