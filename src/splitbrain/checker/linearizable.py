@@ -31,8 +31,9 @@ class ModelError(ValueError):
 
 
 def node_bytes(calls: int) -> int:
-    """Rough size of one remembered search node: a tuple, two bitsets, a set slot."""
-    return 200 + calls // 4
+    """Rough size of one remembered search node: a 5-tuple of small ints and a set slot; the
+    bitsets grow with the window of concurrent calls, bounded here by the history."""
+    return 250 + min(calls, 4096) // 8
 
 
 def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:

@@ -18,7 +18,10 @@ Rules kept (each checked against a brute-force search by tests/checker/test_redu
 - the model's own reduction: equivalent states merged, calls pinned to one state ("model");
 - a completed call that never changes the state (a read, a failed cas) and is legal now is
   linearized now without trying alternatives: every call that had to precede it is already
-  placed, and taking it out of a later place changes no state after it ("greedy-stutter").
+  placed, and taking it out of a later place changes no state after it ("greedy-stutter");
+- completed calls with identical inputs: among those already invoked, only the one that
+  returns first is a candidate; swapping two of them in a valid order keeps it valid
+  ("ok-classes").
 Fails are dropped unless they observe the state (a cas-mismatch under the default semantics).
 
 The hot loop touches only ints and lists so it can move to compiled code unchanged: states and
@@ -35,7 +38,7 @@ from splitbrain.checker.models import ILLEGAL, NOWHERE, Input, Model, freeze
 from splitbrain.history import Call
 
 REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model",
-                        "greedy-stutter"})
+                        "greedy-stutter", "ok-classes"})
 
 _NOWHERE_ID = -2  # a placement that no state id equals
 
@@ -190,25 +193,55 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             call_node[e] = node
         else:
             ret_node[~e] = node
-    bit = [1 << i for i in range(n)]
+    # Completed calls are numbered in invoke order and their linearized set kept as (low,
+    # mask): every call below `low` is linearized, bit j of `mask` is call low + j. Calls are
+    # linearized roughly in order, so the key stays as small as the window of concurrent calls
+    # instead of growing with the history. Info calls get their own small bitset.
+    number = [0] * n
+    completed = info = 0
+    for i in range(n):
+        if optional[i]:
+            number[i] = 1 << info
+            info += 1
+        else:
+            number[i] = completed
+            completed += 1
     blind = [inp.f in p.model.blind and "info-blind" in p.reductions for inp in inputs]
 
     remaining = sum(1 for o in optional if not o)
     greedy = "greedy-stutter" in p.reductions
+    # Completed calls with identical inputs: of those invoked by now, the one that returns
+    # first goes first (swapping two such calls in a valid order keeps it valid).
+    invoke_at = [c.invoke_index for c in p.calls]
+    return_at = [c.complete_index if c.complete_index is not None else 1 << 62 for c in p.calls]
+    earlier: list[tuple[int, ...]] = [()] * n
+    if "ok-classes" in p.reductions:
+        same: dict[Input, list[int]] = {}
+        for i in range(n):
+            if not optional[i]:
+                same.setdefault(inputs[i], []).append(i)
+        for group in same.values():
+            group.sort(key=return_at.__getitem__)
+            for k, i in enumerate(group):
+                # one that returned before i was invoked is always placed when i is a candidate
+                earlier[i] = tuple(a for a in group[:k] if return_at[a] > invoke_at[i])
+    placed = [False] * n
+    scan = greedy or "ok-classes" in p.reductions
     stutter = [not optional[i] and (inputs[i].f in p.model.reads or inputs[i].outcome == "fail")
                for i in range(n)]
-    # Nodes already visited: (completed set, state, info set, last was info). Every one not on
-    # the stack has been explored and failed.
-    seen: set[tuple[int, int, int, bool]] = set()
-    # (invoke node, state, done, extra, after) before the step, and whether the step was forced
-    stack: list[tuple[int, int, int, int, bool, bool]] = []
+    # Nodes already visited: (low, mask, state, info set, last was info). Every one not on the
+    # stack has been explored and failed.
+    seen: set[tuple[int, int, int, int, bool]] = set()
+    # (invoke node, state, low, mask, extra, after, frontier) before the step; was it forced
+    stack: list[tuple[int, int, int, int, int, bool, int, bool]] = []
     best: list[int] = []  # the order that linearized the most completed calls
     best_remaining = remaining + 1
     state = start
-    done = 0  # completed calls linearized, as a bitset
+    low = mask = 0  # completed calls linearized (see above)
     extra = 0  # info calls linearized, as a bitset
     after = False  # the last call linearized was an info call
-    fresh = greedy  # at a node not yet scanned for a forced step
+    fresh = scan  # at a node not yet scanned for a forced step and its frontier
+    frontier = 1 << 62  # history index of the first pending return: the window's end
     entry = nxt[0]
     budget = yield 0
     while True:
@@ -227,7 +260,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             node_ = nxt[0]
             op = ev[node_]
             while op >= 0:
-                if stutter[op] and (required[op] < 0 or required[op] == state):
+                if greedy and stutter[op] and (required[op] < 0 or required[op] == state):
                     new = transitions[tclass[op]].get(state)
                     if new is None:
                         new = transition(tclass[op], state)
@@ -238,15 +271,29 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             if op >= 0:
                 forced = True
                 entry = node_
+            else:
+                frontier = return_at[~op] if node_ <= m else 1 << 62
         op = ev[entry]
         place = False
         if forced:
             c = -1
-            done2, extra2 = done | bit[op], extra
-            node = (done2, state, extra2, False)
+            low2, mask2, extra2 = low, mask | 1 << (number[op] - low), extra
+            if mask2 & 1:
+                shift = (mask2 ^ (mask2 + 1)).bit_length() - 1
+                low2, mask2 = low + shift, mask2 >> shift
+            node = (low2, mask2, state, extra2, False)
             place = node not in seen  # seen: it failed, and so does this node
         elif op >= 0:  # an invoke: try to linearize this call now
             c = iclass[op]
+            if earlier[op]:
+                for a in earlier[op]:
+                    if not placed[a] and invoke_at[a] < frontier:
+                        break  # an identical call that returns sooner goes first
+                else:
+                    a = -1
+                if a >= 0:
+                    entry = nxt[entry]
+                    continue
             if (c < 0 or members[c][cursor[c]] == op) and (
                     required[op] < 0 or required[op] == state) and not (after and blind[op]):
                 trans = transitions[tclass[op]]
@@ -255,17 +302,21 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                     new = transition(tclass[op], state)
                 if new >= 0 and not (c >= 0 and new == state and skip_no_ops):
                     if c < 0:
-                        done2, extra2 = done | bit[op], extra
+                        low2, mask2, extra2 = low, mask | 1 << (number[op] - low), extra
+                        if mask2 & 1:
+                            shift = (mask2 ^ (mask2 + 1)).bit_length() - 1
+                            low2, mask2 = low + shift, mask2 >> shift
                     else:
-                        done2, extra2 = done, extra | bit[op]
-                    node = (done2, new, extra2, c >= 0)
+                        low2, mask2, extra2 = low, mask, extra | number[op]
+                    node = (low2, mask2, new, extra2, c >= 0)
                     place = node not in seen
             if not place:
                 entry = nxt[entry]
                 continue
         if place:
             seen.add(node)
-            stack.append((entry, state, done, extra, after, forced))
+            stack.append((entry, state, low, mask, extra, after, frontier, forced))
+            placed[op] = True
             # lift the call's invoke and return out of the list
             a, b = prv[entry], nxt[entry]
             nxt[a] = b
@@ -281,8 +332,8 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             if remaining < best_remaining:
                 best_remaining = remaining
                 best = [ev[e[0]] for e in stack]
-            state, done, extra, after = node[1], done2, extra2, c >= 0
-            fresh = greedy
+            state, low, mask, extra, after = node[2], low2, mask2, extra2, c >= 0
+            fresh = scan
             entry = nxt[0]
             continue
         # This node fails (a return came before its call, or its forced step failed): back
@@ -290,8 +341,9 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
         while True:
             if not stack:
                 return Outcome(False, best, states, len(seen))
-            entry, state, done, extra, after, forced = stack.pop()
+            entry, state, low, mask, extra, after, frontier, forced = stack.pop()
             op = ev[entry]
+            placed[op] = False
             r = ret_node[op]
             if r >= 0:
                 nxt[prv[r]] = r
