@@ -23,7 +23,7 @@ from rich.console import Console
 
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
-from splitbrain.history import HistoryWriter
+from splitbrain.history import HistoryError, HistoryWriter
 from splitbrain.store import RunDir, create_run
 from splitbrain.workloads.interpreter import Interpreter, Options
 from splitbrain.workloads.progress import show_progress
@@ -83,6 +83,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         faults = parse_faults(args.nemesis)
     except ValueError as exc:
         raise UsageError(f"--nemesis: {exc}") from None
+    if faults and args.nemesis_interval <= 0:
+        raise UsageError("--nemesis-interval must be more than 0 seconds")
     concurrency = args.concurrency if args.concurrency is not None else 2 * args.nodes
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
@@ -178,18 +180,26 @@ def run(args: argparse.Namespace) -> int:
 
 def finish(run_dir: RunDir, config: RunConfig, console: Console) -> int:
     """Check, report, index, print the verdict; returns the exit code."""
-    from splitbrain.checker.results import check_run, print_summary
-    from splitbrain.reports.index import write_index
-    from splitbrain.reports.report import write_report
+    from splitbrain.checker.command import check_run, verdict_line
+    from splitbrain.reports import render_report, write_index
 
-    results = check_run(run_dir, time_limit=config.check_time_limit)
-    warning = write_report(run_dir, results)
-    if warning:
-        results.setdefault("warnings", []).append(warning)
-        run_dir.write_json(run_dir.results, results)
+    console.print("checking ...")
+    try:
+        results = check_run(run_dir, time_limit=config.check_time_limit)
+    except HistoryError as exc:  # our own history is malformed: a harness bug
+        console.print(f"[red]could not check[/]: {exc}")
+        return COULD_NOT_RUN
+    render_report(run_dir, results)  # a rendering failure is a warning, never a verdict
     with contextlib.suppress(OSError):
-        write_index(run_dir.path.parent.parent)
-    print_summary(results, console)
-    console.print(f"  run directory: {run_dir.path}")
-    console.print(f"  report: {run_dir.report}")
+        write_index(config.out)
+    out = Console(highlight=False)  # the verdict goes to stdout; progress went to stderr
+    out.print(verdict_line(run_dir.path, results), markup=False)
+    stats = results["checkers"].get("stats", {})
+    counts = {t: sum(f.get(t, 0) for f in stats.get("by_f", {}).values())
+              for t in ("ok", "fail", "info")}
+    out.print(f"  ops: {counts['ok']} ok, {counts['fail']} fail, {counts['info']} info; "
+              f"check {results.get('check_time_s', 0):.2f} s")
+    for warning in results.get("warnings", []):
+        out.print(f"  warning: {warning}", markup=False)
+    out.print(f"  report: {run_dir.report}")
     return exit_code(results["valid"])

@@ -1,0 +1,148 @@
+"""`splitbrain run` end to end with real node processes: every fault kind against the bundled
+Raft is valid; every deliberately unsafe variant is caught (exit 1); killing the driver with
+SIGKILL leaves no process behind and the history so far can still be checked.
+
+Each run is a subprocess with a hard timeout; every process it started is reaped at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from splitbrain.history import read_jsonl
+from splitbrain.store import RunDir
+
+pytestmark = pytest.mark.slow
+
+RUN_TIMEOUT = 150  # seconds for one whole run: start, main phase, recovery, check, report
+
+
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def reap(procs: list[psutil.Process]) -> None:
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGCONT)
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def splitbrain_run(base: Path, *args: str) -> tuple[int, RunDir, str]:
+    """Run `splitbrain run` to completion; returns (exit code, run dir, output)."""
+    cmd = [sys.executable, "-m", "splitbrain", "run", "--out", str(base), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ps = psutil.Process(proc.pid)
+    seen: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while proc.poll() is None:
+            for child in descendants(ps):
+                seen.setdefault(child.pid, child)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"splitbrain run did not finish in {RUN_TIMEOUT}s")
+            time.sleep(0.2)
+        out = proc.stdout.read() if proc.stdout else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        leftover = [p for p in seen.values() if p.is_running() and p.status() != "zombie"]
+        reap(leftover)
+    assert not leftover, f"processes outlived the run: {leftover}"
+    runs = sorted(base.glob("*/*/history.jsonl"))
+    assert runs, out
+    return proc.returncode, RunDir(runs[-1].parent), out
+
+
+def results(run: RunDir) -> dict:
+    return json.loads(run.results.read_text())
+
+
+@pytest.mark.parametrize("fault", ["partition", "kill", "pause", "restart", "net"])
+def test_every_fault_kind_against_the_bundled_raft_is_valid(tmp_path, fault):
+    code, run, out = splitbrain_run(
+        tmp_path, "--nodes", "3", "--time-limit", "8", "--nemesis", fault,
+        "--nemesis-interval", "1.5", "--seed", "7", "--rate", "200",
+    )
+    assert code == 0, out
+    res = results(run)
+    assert res["valid"] is True
+    assert res["checkers"]["linearizable"]["valid"] is True
+    assert res["checkers"]["log-agreement"]["valid"] is True
+    faults = [op for op in read_jsonl(run.history).ops if op.is_nemesis]
+    assert faults, "the nemesis did something"
+    assert run.report.is_file() and run.report.stat().st_size > 10_000
+    calls_ok = [op for op in read_jsonl(run.history).ops if op.type == "ok"]
+    assert len(calls_ok) > 100
+
+
+def test_driver_killed_with_sigkill_leaves_no_process_and_a_checkable_history(tmp_path):
+    cmd = [sys.executable, "-m", "splitbrain", "run", "--out", str(tmp_path), "--nodes", "3",
+           "--time-limit", "60", "--nemesis", "partition,pause", "--nemesis-interval", "1",
+           "--seed", "3"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ps = psutil.Process(proc.pid)
+    children: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + 60
+        history = None
+        while time.monotonic() < deadline:
+            for child in descendants(ps):
+                children.setdefault(child.pid, child)
+            found = list(tmp_path.glob("*/*/history.jsonl"))
+            history = found[0] if found else None
+            if history and history.stat().st_size > 20_000 and len(children) >= 4:
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the run never got going")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(list(children.values()), timeout=15)
+        assert not alive, f"orphans after SIGKILL of the driver: {alive}"
+        assert len(gone) >= 4  # 3 nodes and the proxy process at least
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reap([p for p in children.values() if p.is_running()])
+    check = subprocess.run(
+        [sys.executable, "-m", "splitbrain", "check", str(history.parent)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert check.returncode in (0, 1, 2), check.stdout + check.stderr
+    assert "Traceback" not in check.stderr
+    assert json.loads((history.parent / "results.json").read_text())["valid"] is not None
+
+
+# Each deliberately unsafe variant, with a configuration that provokes its bug quickly.
+UNSAFE = {
+    "stale-reads": ["--nemesis", "partition", "--nemesis-interval", "1.5", "--seed", "1"],
+    "commit-old-terms": ["--nemesis", "partition,kill", "--nemesis-interval", "1", "--seed", "1"],
+    "no-vote-persist": ["--nemesis", "kill", "--nemesis-interval", "1", "--seed", "1"],
+    "no-log-check": ["--nemesis", "partition,kill", "--nemesis-interval", "1", "--seed", "1"],
+}
+
+
+@pytest.mark.parametrize("flag", sorted(UNSAFE))
+def test_every_unsafe_variant_is_caught(tmp_path, flag):
+    code, run, out = splitbrain_run(
+        tmp_path, "--nodes", "5", "--time-limit", "20", "--unsafe", flag, *UNSAFE[flag],
+    )
+    assert code == 1, out
+    assert results(run)["valid"] is False
