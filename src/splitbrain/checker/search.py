@@ -117,8 +117,104 @@ class Outcome:
 
     valid: bool
     linearized: list[int]  # valid: a linearization; invalid: the longest linearizable prefix
-    states: list[Any]  # the interned states (ids index into it)
-    cache_size: int  # nodes remembered as failing
+    cache_size: int  # nodes visited
+
+
+_FAR = 1 << 62  # a history index past every real one
+
+
+class _Tables:
+    """Everything the hot loop reads, as lists of ints indexed by call, class or list node."""
+
+    def __init__(self, p: Problem) -> None:
+        n = len(p.inputs)
+        inputs, optional, reductions = p.inputs, p.optional, p.reductions
+        self.optional = optional
+        # States and inputs interned as ints; transitions memoised per (input class, state).
+        self.states: list[Any] = []
+        self.state_ids: dict[Any, int] = {}
+        self.canonical = p.canonical
+        self.step = p.model.step
+        self.start = self.intern(p.canonical(p.initial) if p.canonical else p.initial)
+        class_of: dict[Input, int] = {}
+        self.tclass = [class_of.setdefault(inp, len(class_of)) for inp in inputs]
+        self.class_input = list(class_of)
+        self.transitions: list[dict[int, int]] = [{} for _ in class_of]
+        self.required = [-1 if s is None else _NOWHERE_ID if s is NOWHERE else self.intern(s)
+                         for s in p.placement]
+        # Info calls: classes of identical inputs, used earliest-invoked first; -1 ends a class.
+        self.iclass = [-1] * n
+        self.members: list[list[int]] = []
+        by_input: dict[Input, int] = {}
+        for i in range(n):
+            if optional[i]:
+                key = inputs[i] if "info-classes" in reductions else i
+                c = self.iclass[i] = by_input.setdefault(key, len(self.members))  # type: ignore[arg-type]
+                if c == len(self.members):
+                    self.members.append([])
+                self.members[c].append(i)
+        for group in self.members:
+            group.append(-1)
+        # Completed calls are numbered in invoke order and their linearized set kept as (low,
+        # mask): every call below `low` is linearized, bit j of `mask` is call low + j. Calls
+        # are linearized roughly in order, so the key stays as small as the window of
+        # concurrent calls instead of growing with the history. Info calls: their own bitset.
+        self.number = [0] * n
+        completed = info = 0
+        for i in range(n):
+            if optional[i]:
+                self.number[i] = 1 << info
+                info += 1
+            else:
+                self.number[i] = completed
+                completed += 1
+        self.completed = completed
+        self.blind = [inp.f in p.model.blind and "info-blind" in reductions for inp in inputs]
+        self.stutter = [not optional[i] and (inputs[i].f in p.model.reads
+                                             or inputs[i].outcome == "fail") for i in range(n)]
+        # Completed calls with identical inputs: for each, the ones that return sooner and
+        # overlap it (one that returned before it was invoked is placed when it is a candidate).
+        self.invoke_at = [c.invoke_index for c in p.calls]
+        self.return_at = [_FAR if c.complete_index is None else c.complete_index
+                          for c in p.calls]
+        self.earlier: list[tuple[int, ...]] = [()] * n
+        if "ok-classes" in reductions:
+            same: dict[Input, list[int]] = {}
+            for i in range(n):
+                if not optional[i]:
+                    same.setdefault(inputs[i], []).append(i)
+            for group in same.values():
+                group.sort(key=self.return_at.__getitem__)
+                for k, i in enumerate(group):
+                    self.earlier[i] = tuple(a for a in group[:k]
+                                            if self.return_at[a] > self.invoke_at[i])
+        # Doubly linked list of events: node 0 is the head, 1..m the events, m+1 the end.
+        m = len(p.events)
+        self.end = m + 1
+        self.ev = [0, *p.events, -(1 << 40)]
+        self.nxt = list(range(1, m + 3))
+        self.prv = list(range(-1, m + 1))
+        self.ret_node = [-1] * n
+        for node in range(1, m + 1):
+            if self.ev[node] < 0:
+                self.ret_node[~self.ev[node]] = node
+
+    def intern(self, state: Any) -> int:
+        sid = self.state_ids.get(state)
+        if sid is None:
+            sid = self.state_ids[state] = len(self.states)
+            self.states.append(state)
+        return sid
+
+    def transition(self, c: int, sid: int) -> int:
+        """Step state `sid` by input class `c` (memoised); -1 when illegal."""
+        after = self.step(self.states[sid], self.class_input[c])
+        if after is ILLEGAL:
+            result = -1
+        else:
+            result = self.intern(self.canonical(after) if self.canonical else after)
+        self.transitions[c][sid] = result
+        return result
 
 
 def search(p: Problem) -> Generator[int, int, Outcome]:
@@ -127,127 +223,38 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     The caller drives it step budget by step budget so several keys can share the time; the
     result arrives as the StopIteration value.
     """
-    model_step = p.model.step
-    canonical = p.canonical
-    inputs = p.inputs
-    n = len(inputs)
-
-    # Interned states and input classes.
-    states: list[Any] = []
-    state_ids: dict[Any, int] = {}
-
-    def intern(state: Any) -> int:
-        sid = state_ids.get(state)
-        if sid is None:
-            sid = state_ids[state] = len(states)
-            states.append(state)
-        return sid
-
-    start = intern(canonical(p.initial) if canonical else p.initial)
-    class_of: dict[Input, int] = {}
-    tclass = [class_of.setdefault(inp, len(class_of)) for inp in inputs]
-    transitions: list[dict[int, int]] = [{} for _ in class_of]
-    class_input = {c: inp for inp, c in class_of.items()}
-
-    def transition(c: int, sid: int) -> int:
-        after = model_step(states[sid], class_input[c])
-        result = -1 if after is ILLEGAL else intern(canonical(after) if canonical else after)
-        transitions[c][sid] = result
-        return result
-
-    required = [-1 if s is None else _NOWHERE_ID if s is NOWHERE else intern(s)
-                for s in p.placement]
-    # info calls: interchangeable classes (same input), earliest-invoked first.
-    optional = p.optional
+    t = _Tables(p)
+    # The hot loop reads locals only.
+    ev, nxt, prv, ret_node, end = t.ev, t.nxt, t.prv, t.ret_node, t.end
+    tclass, transitions, transition = t.tclass, t.transitions, t.transition
+    optional, required, blind, stutter = t.optional, t.required, t.blind, t.stutter
+    iclass, members, number = t.iclass, t.members, t.number
+    earlier, invoke_at, return_at = t.earlier, t.invoke_at, t.return_at
+    cursor = [0] * len(members)  # per info class: its earliest member not linearized
+    placed = [False] * len(optional)
     skip_no_ops = "info-no-ops" in p.reductions
-    members: list[list[int]] = []
-    iclass = [-1] * n
-    if "info-classes" in p.reductions:
-        by_input: dict[Input, int] = {}
-        for i in range(n):
-            if optional[i]:
-                iclass[i] = by_input.setdefault(inputs[i], len(members))
-                if iclass[i] == len(members):
-                    members.append([])
-                members[iclass[i]].append(i)
-    else:
-        for i in range(n):
-            if optional[i]:
-                iclass[i] = len(members)
-                members.append([i])
-    for m in members:
-        m.append(-1)  # sentinel: the class is used up
-    cursor = [0] * len(members)
-
-    # Linked list over events: node 0 is the head, nodes 1..m the events, m+1 the end.
-    events = p.events
-    m = len(events)
-    ev = [0, *events, -(1 << 40)]
-    nxt = list(range(1, m + 3))
-    prv = list(range(-1, m + 1))
-    call_node = [0] * n
-    ret_node = [-1] * n
-    for node in range(1, m + 1):
-        e = ev[node]
-        if e >= 0:
-            call_node[e] = node
-        else:
-            ret_node[~e] = node
-    # Completed calls are numbered in invoke order and their linearized set kept as (low,
-    # mask): every call below `low` is linearized, bit j of `mask` is call low + j. Calls are
-    # linearized roughly in order, so the key stays as small as the window of concurrent calls
-    # instead of growing with the history. Info calls get their own small bitset.
-    number = [0] * n
-    completed = info = 0
-    for i in range(n):
-        if optional[i]:
-            number[i] = 1 << info
-            info += 1
-        else:
-            number[i] = completed
-            completed += 1
-    blind = [inp.f in p.model.blind and "info-blind" in p.reductions for inp in inputs]
-
-    remaining = sum(1 for o in optional if not o)
     greedy = "greedy-stutter" in p.reductions
-    # Completed calls with identical inputs: of those invoked by now, the one that returns
-    # first goes first (swapping two such calls in a valid order keeps it valid).
-    invoke_at = [c.invoke_index for c in p.calls]
-    return_at = [c.complete_index if c.complete_index is not None else 1 << 62 for c in p.calls]
-    earlier: list[tuple[int, ...]] = [()] * n
-    if "ok-classes" in p.reductions:
-        same: dict[Input, list[int]] = {}
-        for i in range(n):
-            if not optional[i]:
-                same.setdefault(inputs[i], []).append(i)
-        for group in same.values():
-            group.sort(key=return_at.__getitem__)
-            for k, i in enumerate(group):
-                # one that returned before i was invoked is always placed when i is a candidate
-                earlier[i] = tuple(a for a in group[:k] if return_at[a] > invoke_at[i])
-    placed = [False] * n
     scan = greedy or "ok-classes" in p.reductions
-    stutter = [not optional[i] and (inputs[i].f in p.model.reads or inputs[i].outcome == "fail")
-               for i in range(n)]
-    # Nodes already visited: (low, mask, state, info set, last was info). Every one not on the
-    # stack has been explored and failed.
+
+    # Nodes visited: (low, mask, state, info set, last was info). Every one not on the stack
+    # has been explored and failed.
     seen: set[tuple[int, int, int, int, bool]] = set()
-    # (invoke node, state, low, mask, extra, after, frontier) before the step; was it forced
+    # Before each step: (invoke node, state, low, mask, extra, after, frontier); was it forced
     stack: list[tuple[int, int, int, int, int, bool, int, bool]] = []
+    remaining = t.completed
     best: list[int] = []  # the order that linearized the most completed calls
     best_remaining = remaining + 1
-    state = start
-    low = mask = 0  # completed calls linearized (see above)
+    state = t.start
+    low = mask = 0  # completed calls linearized (see _Tables)
     extra = 0  # info calls linearized, as a bitset
     after = False  # the last call linearized was an info call
     fresh = scan  # at a node not yet scanned for a forced step and its frontier
-    frontier = 1 << 62  # history index of the first pending return: the window's end
+    frontier = _FAR  # history index of the first pending return: the window's end
     entry = nxt[0]
     budget = yield 0
     while True:
         if remaining == 0:
-            order = [ev[e[0]] for e in stack]
-            return Outcome(True, order, states, len(seen))
+            return Outcome(True, [ev[e[0]] for e in stack], len(seen))
         budget -= 1
         if budget <= 0:
             budget = yield len(seen)
@@ -272,7 +279,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                 forced = True
                 entry = node_
             else:
-                frontier = return_at[~op] if node_ <= m else 1 << 62
+                frontier = _FAR if node_ == end else return_at[~op]
         op = ev[entry]
         place = False
         if forced:
@@ -284,20 +291,15 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             node = (low2, mask2, state, extra2, False)
             place = node not in seen  # seen: it failed, and so does this node
         elif op >= 0:  # an invoke: try to linearize this call now
+            for a in earlier[op]:
+                if not placed[a] and invoke_at[a] < frontier:
+                    break  # an identical call that returns sooner goes first
+            else:
+                a = -1
             c = iclass[op]
-            if earlier[op]:
-                for a in earlier[op]:
-                    if not placed[a] and invoke_at[a] < frontier:
-                        break  # an identical call that returns sooner goes first
-                else:
-                    a = -1
-                if a >= 0:
-                    entry = nxt[entry]
-                    continue
-            if (c < 0 or members[c][cursor[c]] == op) and (
+            if a < 0 and (c < 0 or members[c][cursor[c]] == op) and (
                     required[op] < 0 or required[op] == state) and not (after and blind[op]):
-                trans = transitions[tclass[op]]
-                new = trans.get(state)
+                new = transitions[tclass[op]].get(state)
                 if new is None:
                     new = transition(tclass[op], state)
                 if new >= 0 and not (c >= 0 and new == state and skip_no_ops):
@@ -340,7 +342,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
         # up; a node whose forced step failed fails as a whole, so keep backing up past it.
         while True:
             if not stack:
-                return Outcome(False, best, states, len(seen))
+                return Outcome(False, best, len(seen))
             entry, state, low, mask, extra, after, frontier, forced = stack.pop()
             op = ev[entry]
             placed[op] = False
