@@ -183,14 +183,16 @@ def _kv_reduce(inputs: Sequence[Input], initial: str) -> Reduction:
         if token:
             by_length.setdefault(len(token), set()).add(token)
     placement: dict[int, Any] = {}
-    where: dict[str, str] = {}  # appended value -> the state it was appended to
+    where: dict[str, Any] = {}  # appended value -> the state it was appended to
     for value, cuts in _unique_splits(seen, starts, by_length):
         for a, b in cuts:
             token = value[a:b]
             if writers[token] != 1:
                 continue
-            before = where.setdefault(token, value[:a])
-            if before != value[:a]:
+            before = where.get(token)
+            if before is None:
+                where[token] = value[:a]
+            elif before is not NOWHERE and (len(before) != a or not value.startswith(before)):
                 where[token] = NOWHERE  # two gets saw it after different prefixes
     positions = {_text(op.value): i for i, op in enumerate(inputs) if op.f == "append"}
     for token, state in where.items():
@@ -199,22 +201,23 @@ def _kv_reduce(inputs: Sequence[Input], initial: str) -> Reduction:
 
 
 def _unique_splits(values: Sequence[str], starts: set[str], by_length: dict[int, set[str]]):
-    """For each value (sorted) that splits in exactly one way, the (start, end) of its appends.
+    """For each value (sorted) that splits in exactly one way, the (start, end) of its appends
+    not already reported for an earlier value (same prefix, same cuts).
 
     ways[j] counts (capped at 2) the splits of value[:j]; it depends only on value[:j], so a
     sorted walk reuses the entries of the common prefix with the previous value.
     """
+    start_lengths = {len(s) for s in starts}
     ways: list[int] = []
     back: list[int] = []  # for ways[j] == 1: where the last part starts (-1: a start value)
-    previous = ""
+    previous = reported = ""
+    path: list[int] = []  # cut points of the last value reported, ascending
+    path_points: set[int] = set()
     for value in values:
-        common = 0
-        limit = min(len(previous), len(value))
-        while common < limit and previous[common] == value[common]:
-            common += 1
+        common = _common_prefix(previous, value)
         del ways[common + 1:], back[common + 1:]
         for j in range(len(ways), len(value) + 1):
-            count = 1 if value[:j] in starts else 0
+            count = 1 if j in start_lengths and value[:j] in starts else 0
             last = -1
             for length, tokens in by_length.items():
                 if length <= j and ways[j - length] and value[j - length:j] in tokens:
@@ -225,12 +228,31 @@ def _unique_splits(values: Sequence[str], starts: set[str], by_length: dict[int,
         previous = value
         if ways[len(value)] != 1:
             continue
+        # Below the common prefix with the last value reported, once this path meets a cut
+        # point of that value's path, the rest is that path: already reported.
+        known = _common_prefix(reported, value)
         cuts = []
         j = len(value)
-        while back[j] >= 0:
+        while back[j] >= 0 and not (j <= known and j in path_points):
             cuts.append((back[j], j))
             j = back[j]
+        below = path[:bisect.bisect_right(path, j)] if j in path_points else [j]
+        path = below + [b for _, b in reversed(cuts)]
+        path_points = set(path)
+        reported = value
         yield value, cuts
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix, by binary search over slice comparisons (in C)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 KV = Model(

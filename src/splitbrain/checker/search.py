@@ -242,7 +242,8 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     # Before each step: (invoke node, state, low, mask, extra, after, frontier); was it forced
     stack: list[tuple[int, int, int, int, int, bool, int, bool]] = []
     remaining = t.completed
-    best: list[int] = []  # the order that linearized the most completed calls
+    chain: tuple = ()  # the calls linearized so far, newest first, as nested pairs
+    best: tuple = ()  # the chain that linearized the most completed calls
     best_remaining = remaining + 1
     state = t.start
     low = mask = 0  # completed calls linearized (see _Tables)
@@ -254,7 +255,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     budget = yield 0
     while True:
         if remaining == 0:
-            return Outcome(True, [ev[e[0]] for e in stack], len(seen))
+            return Outcome(True, _unchain(chain), len(seen))
         budget -= 1
         if budget <= 0:
             budget = yield len(seen)
@@ -331,9 +332,10 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                 remaining -= 1
             else:
                 cursor[c] += 1
+            chain = (op, chain)
             if remaining < best_remaining:
                 best_remaining = remaining
-                best = [ev[e[0]] for e in stack]
+                best = chain
             state, low, mask, extra, after = node[2], low2, mask2, extra2, c >= 0
             fresh = scan
             entry = nxt[0]
@@ -342,10 +344,11 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
         # up; a node whose forced step failed fails as a whole, so keep backing up past it.
         while True:
             if not stack:
-                return Outcome(False, best, len(seen))
+                return Outcome(False, _unchain(best), len(seen))
             entry, state, low, mask, extra, after, frontier, forced = stack.pop()
             op = ev[entry]
             placed[op] = False
+            chain = chain[1]
             r = ret_node[op]
             if r >= 0:
                 nxt[prv[r]] = r
@@ -358,3 +361,12 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             if not forced:
                 break
         entry = nxt[entry]
+
+
+def _unchain(chain: tuple) -> list[int]:
+    order = []
+    while chain:
+        order.append(chain[0])
+        chain = chain[1]
+    order.reverse()
+    return order
