@@ -1,10 +1,12 @@
 """One node of the bundled Raft key-value server: the asyncio runtime around the pure core.
 
-Everything here runs on one event loop thread, and the core is driven in the order its Ready
-type prescribes (see rawnode.py): persist hard state + entries with ONE fsync per batch → send
-messages → apply committed entries (events, client replies) → serve read states → advance().
-A tick, a peer message or a proposal steps the core and wakes the Ready loop; the loop's fsync
-runs in a worker thread, so everything that arrives meanwhile is persisted with the next one.
+Everything here runs on one event loop thread and drives the core one Ready at a time: write
+hard state + entries with ONE fsync per batch, send messages, apply committed entries (events,
+client replies), serve read states, advance(). The fsync runs in a worker thread while the loop
+keeps reading and stepping, so everything that arrives meanwhile is batched into the next one.
+Two etcd-style overlaps keep it fast without weakening what the Ready order protects: messages
+that promise nothing about our disk leave before the fsync (`_MUST_WAIT`), and committed
+entries, already durable on a quorum, are applied while our own disk syncs the new ones.
 
 Rules it keeps:
 - Peer links (DESIGN.md): node i writes only on its own outbound connection to j, whose first
@@ -131,6 +133,7 @@ class Server:
         self._reads_by_ctx: dict[bytes, list[_Read]] = {}
         self._reads_at: list[tuple[int, list[_Read]]] = []  # (read index, reads) to serve
         self._read_round = 0
+        self._applied = 0  # index of the last entry applied to self.kv
         self._term_vote = (hard_state.term, hard_state.vote)  # as last handed to the WAL
         self._wake = asyncio.Event()
         self._stopping = False
@@ -253,30 +256,32 @@ class Server:
                 was_leader = self.role == "leader"
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
-                later = rd.messages
                 hs = rd.hard_state
                 new_vote = hs is not None and (hs.term, hs.vote) != self._term_vote
                 if hs is not None:
                     self._term_vote = (hs.term, hs.vote)
-                if not self.config.fsync or not self.wal.must_save(hs, rd.entries):
-                    self.wal.save(hs, rd.entries)  # nothing to wait for
-                else:
-                    if not new_vote:  # only the entries are being synced: see _MUST_WAIT
-                        self._send(m for m in rd.messages if m.type is not _MUST_WAIT)
-                        later = tuple(m for m in rd.messages if m.type is _MUST_WAIT)
-                    # In a worker thread: the loop keeps reading and stepping meanwhile.
-                    await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
-                self._send(later)
+                sync = self.config.fsync and self.wal.must_save(hs, rd.entries)
+                if not sync:
+                    self.wal.save(hs, rd.entries)  # no I/O, or no fsync to wait for
+                    self._send(rd.messages)
+                elif not new_vote:  # only the entries are being synced: see _MUST_WAIT
+                    self._send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                # Committed entries are durable on a quorum already: apply them (and answer
+                # clients) while our own disk syncs the new entries, as etcd's server does.
                 if rd.committed_entries:
                     self._apply(rd)
                 for rs in rd.read_states:
                     reads = self._reads_by_ctx.pop(rs.context, None)
                     if reads:
                         self._reads_at.append((rs.index, reads))
+                self._serve_reads()
                 if was_leader and self.role != "leader":  # after applying what did commit
                     self._abandon_leadership()
+                if sync:
+                    # In a worker thread: the loop keeps reading and stepping meanwhile.
+                    await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
+                    self._send(m for m in rd.messages if new_vote or m.type is _MUST_WAIT)
                 node.advance(rd)
-                self._serve_reads()
 
     def _send(self, messages: Iterable[Message]) -> None:
         links = self._links
@@ -312,6 +317,7 @@ class Server:
                 replies.append((waiting.conn, {"seq": waiting.seq, "ok": True}))
             else:
                 replies.append((waiting.conn, _error(waiting.seq, str(result.error))))
+        self._applied = rd.committed_entries[-1].index
         self.events.flush()  # the events record every apply before a client hears of it
         for conn, reply in replies:
             conn.reply(reply)
@@ -354,7 +360,7 @@ class Server:
     def _serve_reads(self) -> None:
         if not self._reads_at:
             return
-        applied = self.node.status().applied
+        applied = self._applied
         waiting = []
         for index, reads in self._reads_at:
             if index > applied:
