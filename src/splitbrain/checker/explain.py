@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from splitbrain.checker.models import ILLEGAL
+from splitbrain.checker.models import ILLEGAL, NOWHERE
 from splitbrain.checker.search import Outcome, Problem
 
 MAX_CONCURRENT = 20  # calls shown around the failure
@@ -39,6 +39,9 @@ def explain(p: Problem, outcome: Outcome) -> dict[str, Any]:
     call = p.calls[blocked]
     if model.step(state, p.inputs[blocked]) is ILLEGAL:
         reason = model.reason(state, p.inputs[blocked])
+    elif p.placement[blocked] is NOWHERE:
+        reason = (f"{call.f} {_short(call.value)} was seen by reads after two different "
+                  "prefixes: it cannot have happened once")
     elif p.placement[blocked] is not None:
         reason = (f"{call.f} {_short(call.value)} was observed applied to "
                   f"{model.describe_state(p.placement[blocked])}, but the state here is "
