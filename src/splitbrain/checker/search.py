@@ -1,10 +1,12 @@
 """The linearizability search for one key: Wing–Gong with Lowe's just-in-time restriction.
 
-The calls of one key become a doubly linked list of invoke and return events in history order.
-The search walks it from the head: at an invoke it tries to linearize that call next (step the
-model; skip if the (linearized set, state) pair was seen before); at a return it has met a
-call that had to be linearized by now and was not, so it backtracks. Calls whose invoke comes
-after the first pending return are never tried early: that is the just-in-time restriction.
+The calls of one key become a doubly linked list of invoke and return events in history order;
+a linearized call is lifted out of it. At each node of the search the window is the invokes
+before the first pending return (the just-in-time restriction: nothing invoked after a
+pending call returned may go before it). Each call of the window is tried next, the ones that
+return soonest first (a large saving over list order on busy keys): step the model, skip the
+node if it was seen before (a node is the linearized set and the state), else go deeper. When
+every candidate fails the node fails and the search backs up.
 
 Rules kept (each checked against a brute-force search by tests/checker/test_reductions.py):
 - the goal is every *completed* call linearized; an `info` call may take effect any time after
@@ -230,17 +232,18 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     optional, required, blind, stutter = t.optional, t.required, t.blind, t.stutter
     iclass, members, number = t.iclass, t.members, t.number
     earlier, invoke_at, return_at = t.earlier, t.invoke_at, t.return_at
+    due = [_FAR, *(return_at[e] if e >= 0 else _FAR for e in ev[1:])].__getitem__  # by node
     cursor = [0] * len(members)  # per info class: its earliest member not linearized
     placed = [False] * len(optional)
     skip_no_ops = "info-no-ops" in p.reductions
     greedy = "greedy-stutter" in p.reductions
-    scan = greedy or "ok-classes" in p.reductions
 
     # Nodes visited: (low, mask, state, info set, last was info). Every one not on the stack
     # has been explored and failed.
     seen: set[tuple[int, int, int, int, bool]] = set()
-    # Before each step: (invoke node, state, low, mask, extra, after, frontier); was it forced
-    stack: list[tuple[int, int, int, int, int, bool, int, bool]] = []
+    # Before each step: (invoke node, state, low, mask, extra, after, frontier), whether it
+    # was forced, and the node's candidates and position among them
+    stack: list[tuple[int, int, int, int, int, bool, int, bool, list[int], int]] = []
     remaining = t.completed
     chain: tuple = ()  # the calls linearized so far, newest first, as nested pairs
     best: tuple = ()  # the chain that linearized the most completed calls
@@ -249,7 +252,9 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     low = mask = 0  # completed calls linearized (see _Tables)
     extra = 0  # info calls linearized, as a bitset
     after = False  # the last call linearized was an info call
-    fresh = scan  # at a node not yet scanned for a forced step and its frontier
+    fresh = True  # at a node not yet scanned for its window
+    cands: list[int] = []  # the window's invoke nodes, soonest return first
+    ci = 0  # the next of them to try
     frontier = _FAR  # history index of the first pending return: the window's end
     entry = nxt[0]
     budget = yield 0
@@ -267,7 +272,9 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             fresh = False
             node_ = nxt[0]
             op = ev[node_]
+            cands = []
             while op >= 0:
+                cands.append(node_)
                 if greedy and stutter[op] and (required[op] < 0 or required[op] == state):
                     new = transitions[tclass[op]].get(state)
                     if new is None:
@@ -281,6 +288,10 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                 entry = node_
             else:
                 frontier = _FAR if node_ == end else return_at[~op]
+                cands.sort(key=due)
+                ci = 0
+        if not forced:
+            entry = cands[ci] if ci < len(cands) else end
         op = ev[entry]
         place = False
         if forced:
@@ -314,11 +325,11 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                     node = (low2, mask2, new, extra2, c >= 0)
                     place = node not in seen
             if not place:
-                entry = nxt[entry]
+                ci += 1
                 continue
         if place:
             seen.add(node)
-            stack.append((entry, state, low, mask, extra, after, frontier, forced))
+            stack.append((entry, state, low, mask, extra, after, frontier, forced, cands, ci))
             placed[op] = True
             # lift the call's invoke and return out of the list
             a, b = prv[entry], nxt[entry]
@@ -337,15 +348,14 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                 best_remaining = remaining
                 best = chain
             state, low, mask, extra, after = node[2], low2, mask2, extra2, c >= 0
-            fresh = scan
-            entry = nxt[0]
+            fresh = True
             continue
         # This node fails (a return came before its call, or its forced step failed): back
         # up; a node whose forced step failed fails as a whole, so keep backing up past it.
         while True:
             if not stack:
                 return Outcome(False, _unchain(best), len(seen))
-            entry, state, low, mask, extra, after, frontier, forced = stack.pop()
+            entry, state, low, mask, extra, after, frontier, forced, cands, ci = stack.pop()
             op = ev[entry]
             placed[op] = False
             chain = chain[1]
@@ -360,7 +370,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             prv[nxt[entry]] = entry
             if not forced:
                 break
-        entry = nxt[entry]
+        ci += 1
 
 
 def _unchain(chain: tuple) -> list[int]:
