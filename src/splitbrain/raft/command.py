@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from splitbrain.exitcodes import UsageError
-from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server
+from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         unsafe=frozenset(args.unsafe),
         fsync=not args.no_fsync,
     )
-    logging.getLogger("splitbrain.node").info(
+    log.info(
         "starting node %s of cluster %s (unsafe: %s)",
         args.id,
         args.cluster_id,
@@ -109,11 +109,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(config))
     except (OSError, WALError) as exc:  # a port taken, a damaged log: said in one line
-        logging.getLogger("splitbrain.node").error("cannot serve: %s", exc)
+        log.error("cannot serve: %s", exc)
         print(f"splitbrain node: error: {exc}", file=sys.stderr, flush=True)
         return 3
     except Exception:
-        logging.getLogger("splitbrain.node").exception("node crashed")
+        log.exception("node crashed")
         raise
     return 0
 
