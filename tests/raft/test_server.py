@@ -6,6 +6,7 @@ node even when the test fails.
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 
@@ -232,6 +233,22 @@ def test_peer_port_refuses_a_wrong_cluster_id(cluster):
 
     assert run(scenario(), timeout=10) == b""
     assert "not 'splitbrain'" in (cluster.node_dir("n1") / "node.log").read_text()
+
+
+def test_concurrent_writes_share_fsyncs(cluster):
+    async def writers():
+        leader = await cluster.wait_leader()
+        clients = [Client(cluster.client_addresses, leader, f"w{i}", 5.0) for i in range(16)]
+        await asyncio.gather(*(write_all(c, f"k{i}", ["x"] * 10) for i, c in enumerate(clients)))
+        for c in clients:
+            await c.close()
+        return leader
+
+    leader = run(writers())
+    assert cluster.stop(leader) == 0
+    log = (cluster.node_dir(leader) / "node.log").read_text()
+    fsyncs, entries = map(int, re.search(r"stopping: (\d+) fsyncs for (\d+) entries", log).groups())
+    assert entries >= 160 and fsyncs < entries / 2, (fsyncs, entries)
 
 
 def test_sigterm_stops_a_node_cleanly(cluster):

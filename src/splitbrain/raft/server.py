@@ -134,6 +134,7 @@ class Server:
         self._reads_at: list[tuple[int, list[_Read]]] = []  # (read index, reads) to serve
         self._read_round = 0
         self._applied = 0  # index of the last entry applied to self.kv
+        self._fsyncs = self._synced_entries = 0  # for the node log: how well batching works
         self._term_vote = (hard_state.term, hard_state.vote)  # as last handed to the WAL
         self._wake = asyncio.Event()
         self._stopping = False
@@ -160,7 +161,7 @@ class Server:
         try:
             await asyncio.wait([ready_loop, stopped], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            log.info("stopping")
+            log.info("stopping: %d fsyncs for %d entries", self._fsyncs, self._synced_entries)
             self._stopping = True
             self._wake.set()
             for task in (*tasks, stopped):
@@ -280,6 +281,8 @@ class Server:
                 if sync:
                     # In a worker thread: the loop keeps reading and stepping meanwhile.
                     await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
+                    self._fsyncs += 1
+                    self._synced_entries += len(rd.entries)
                     self._send(m for m in rd.messages if new_vote or m.type is _MUST_WAIT)
                 node.advance(rd)
 
