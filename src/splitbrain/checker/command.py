@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give up on a history after this long: verdict unknown")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
                         default=DEFAULT_MEMORY_LIMIT >> 20,
-                        help="bound on the search caches per history (default %(default)s MiB)")
+                        help="bound on what the search holds (visited nodes, interned states) "
+                             "per history (default %(default)s MiB)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 

@@ -30,12 +30,6 @@ class ModelError(ValueError):
     """The history does not fit the model (an unknown function, no model fits)."""
 
 
-def node_bytes(calls: int) -> int:
-    """Rough size of one remembered search node: a 5-tuple of small ints and a set slot; the
-    bitsets grow with the window of concurrent calls, bounded here by the history."""
-    return 250 + min(calls, 4096) // 8
-
-
 def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:
     if isinstance(model, Model):
         chosen = model
@@ -113,11 +107,10 @@ def check(
 def _schedule(problems: dict, started: float, time_limit: float | None, memory_limit: int):
     """Round-robin over the keys' searches. Returns (True, None), (False, (key, outcome)) or
     ("unknown", (undecided keys, cause))."""
-    running = {}
+    running: dict[Any, list[Any]] = {}  # key -> [search, bytes it holds]
     for key, problem in problems.items():
         gen = search(problem)
-        next(gen)
-        running[key] = [gen, 0, node_bytes(len(problem.calls))]  # generator, cache size, bytes
+        running[key] = [gen, next(gen)]
     abandoned: dict[Any, str] = {}
     budget = FIRST_BUDGET
     while running:
@@ -135,9 +128,8 @@ def _schedule(problems: dict, started: float, time_limit: float | None, memory_l
                 causes = dict(abandoned)
                 causes.update({k: f"time limit of {time_limit:g} s reached" for k in running})
                 return "unknown", _unknown(causes)
-            used = sum(size * nb for _, size, nb in running.values())
-            if used > memory_limit:
-                worst = max(running, key=lambda k: running[k][1] * running[k][2])
+            if sum(held for _, held in running.values()) > memory_limit:
+                worst = max(running, key=lambda k: running[k][1])
                 abandoned[worst] = (f"search cache passed the memory limit of "
                                     f"{memory_limit / 2**20:.0f} MiB")
                 running[worst][0].close()

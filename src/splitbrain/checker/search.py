@@ -32,6 +32,7 @@ inputs are interned, transitions memoised per (input class, state).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,12 @@ class Outcome:
 _FAR = 1 << 62  # a history index past every real one
 
 
+def node_bytes(calls: int) -> int:
+    """Rough size of one remembered search node: a 5-tuple of small ints and a set slot; the
+    bitsets grow with the window of concurrent calls, bounded here by the history."""
+    return 250 + min(calls, 4096) // 8
+
+
 class _Tables:
     """Everything the hot loop reads, as lists of ints indexed by call, class or list node."""
 
@@ -135,6 +142,7 @@ class _Tables:
         # States and inputs interned as ints; transitions memoised per (input class, state).
         self.states: list[Any] = []
         self.state_ids: dict[Any, int] = {}
+        self.state_bytes = 0  # what interned states hold (kv states are strings)
         self.canonical = p.canonical
         self.step = p.model.step
         self.start = self.intern(p.canonical(p.initial) if p.canonical else p.initial)
@@ -206,6 +214,7 @@ class _Tables:
         if sid is None:
             sid = self.state_ids[state] = len(self.states)
             self.states.append(state)
+            self.state_bytes += sys.getsizeof(state) + 100  # + the list and dict slots
         return sid
 
     def transition(self, c: int, sid: int) -> int:
@@ -220,7 +229,8 @@ class _Tables:
 
 
 def search(p: Problem) -> Generator[int, int, Outcome]:
-    """The search as a generator: `send(n)` runs about n steps, yields the cache size.
+    """The search as a generator: `send(n)` runs about n steps, then yields the bytes it holds
+    (an estimate: remembered nodes and interned states).
 
     The caller drives it step budget by step budget so several keys can share the time; the
     result arrives as the StopIteration value.
@@ -257,13 +267,14 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     ci = 0  # the next of them to try
     frontier = _FAR  # history index of the first pending return: the window's end
     entry = nxt[0]
-    budget = yield 0
+    per_node = node_bytes(len(optional))
+    budget = yield t.state_bytes
     while True:
         if remaining == 0:
             return Outcome(True, _unchain(chain), len(seen))
         budget -= 1
         if budget <= 0:
-            budget = yield len(seen)
+            budget = yield len(seen) * per_node + t.state_bytes
         forced = False
         if fresh:
             # A completed call that never changes the state (a read, a failed cas) and is legal
