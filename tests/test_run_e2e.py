@@ -45,7 +45,9 @@ def reap(procs: list[psutil.Process]) -> None:
 def splitbrain_run(base: Path, *args: str) -> tuple[int, RunDir, str]:
     """Run `splitbrain run` to completion; returns (exit code, run dir, output)."""
     cmd = [sys.executable, "-m", "splitbrain", "run", "--out", str(base), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = base / "output.txt"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
     seen: dict[int, psutil.Process] = {}
     try:
@@ -56,13 +58,13 @@ def splitbrain_run(base: Path, *args: str) -> tuple[int, RunDir, str]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"splitbrain run did not finish in {RUN_TIMEOUT}s")
             time.sleep(0.2)
-        out = proc.stdout.read() if proc.stdout else ""
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
         leftover = [p for p in seen.values() if p.is_running() and p.status() != "zombie"]
         reap(leftover)
+    out = log.read_text(errors="replace")
     assert not leftover, f"processes outlived the run: {leftover}"
     runs = sorted(base.glob("*/*/history.jsonl"))
     assert runs, out
