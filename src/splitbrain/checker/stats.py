@@ -4,7 +4,8 @@
 - latency quantiles (p50, p90, p99, max, in ms) per f over calls that got a completion line;
 - availability per fault window: for every nemesis window (start-X .. stop-X, kill .. start,
   pause .. resume; a window still open at the end closes with the history) the fraction of
-  calls invoked inside it that completed ok, and the same outside every window.
+  calls invoked inside it that succeeded (`Call.succeeded`: ok, or a failed compare),
+  and the same outside every window.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _quantile(sorted_values: Sequence[int], q: float) -> float:
 
 
 def _availability(calls: Sequence[Call]) -> dict[str, Any]:
-    ok = sum(1 for c in calls if c.type == "ok")
+    ok = sum(1 for c in calls if c.succeeded)
     return {"calls": len(calls), "ok": ok,
             "availability": round(ok / len(calls), 4) if calls else None}
 

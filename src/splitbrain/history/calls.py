@@ -32,6 +32,15 @@ class Call:
     request: str | None = None  # "<client id>:<seq>" the nodes' apply events name, if recorded
 
     @property
+    def succeeded(self) -> bool:
+        """The system answered it for real: ok, or a failed compare (a definite observation).
+
+        Availability counts these; a not-leader rejection, a timeout or a lost connection is
+        the system being unavailable.
+        """
+        return self.type == "ok" or (self.type == "fail" and self.error == "cas-mismatch")
+
+    @property
     def latency(self) -> int | None:
         return None if self.end is None else self.end - self.start
 

@@ -2,8 +2,9 @@
 
 Computed from the history itself so the report needs nothing but the run directory. A call
 belongs to a window when it was invoked while the fault was in force; availability is the
-fraction of those calls that completed ok. Latency counts ok calls only: a fail or info
-latency measures a timeout, not the system. Pure.
+fraction of those calls that succeeded (`Call.succeeded`: ok, or a failed compare, which is a
+real answer). Latency counts ok calls only: a fail or info latency measures a timeout, not the
+system. Pure.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def availability(calls: Sequence[Call], windows: Sequence[FaultWindow], end: int
     starts = [c.start for c in calls]  # invocation order is time order
     ok = [0]
     for c in calls:
-        ok.append(ok[-1] + (c.type == "ok"))
+        ok.append(ok[-1] + c.succeeded)
 
     def count(a: int, b: int) -> tuple[int, int]:
         lo, hi = bisect.bisect_left(starts, a), bisect.bisect_left(starts, b)
@@ -56,7 +57,7 @@ def availability(calls: Sequence[Call], windows: Sequence[FaultWindow], end: int
             faulty[j] = True
     quiet = [c for c, bad in zip(calls, faulty, strict=True) if not bad]
     rows.append(Availability("no fault in force", "none", 0, end, len(quiet),
-                             sum(c.type == "ok" for c in quiet)))
+                             sum(c.succeeded for c in quiet)))
     rows.append(Availability("whole run", "all", 0, end, len(calls), ok[-1]))
     return rows
 
