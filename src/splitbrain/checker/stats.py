@@ -1,95 +1,123 @@
 """Stats: what happened, per function and per fault window. It describes; it never judges.
 
 - counts of ok / fail / info per f;
-- latency quantiles (p50, p90, p99, max, in ms) per f over calls that got a completion line;
-- availability per fault window: for every nemesis window (start-X .. stop-X, kill .. start,
-  pause .. resume; a window still open at the end closes with the history) the fraction of
-  calls invoked inside it that succeeded (`Call.succeeded`: ok, or a failed compare),
-  and the same outside every window.
+- latency quantiles of ok calls per f (a fail or info latency measures a timeout, not the
+  system), nearest rank, in ms;
+- availability per fault window (`history.faults`): of the calls invoked while the fault was in
+  force, the fraction that succeeded (`Call.succeeded`: ok, or a failed compare, which is a real
+  answer); the same for the time with no fault in force and for the whole run.
+
+The report shows exactly these numbers, so results.json and report.html never disagree.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from splitbrain.history import Call, Op
+from splitbrain.history.faults import FaultWindow, fault_windows
 
-# opening fault -> the event that ends it (start-X / stop-X pairs are matched by name)
-CLOSES = {"kill": "start", "pause": "resume"}
-QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
-
-
-def _closer(f: str) -> str | None:
-    if f in CLOSES:
-        return CLOSES[f]
-    if f.startswith("start-"):
-        return "stop-" + f[len("start-"):]
-    return None
+QUANTILES = (0.5, 0.9, 0.99, 0.999)
 
 
-def fault_windows(nemesis: Sequence[Op], end: int) -> list[dict[str, Any]]:
-    """Windows [start, end) of every fault, in the order they opened."""
-    windows: list[dict[str, Any]] = []
-    open_: dict[str, list[dict[str, Any]]] = {}  # closing f -> windows waiting for it
-    for op in nemesis:
-        waiting = open_.get(op.f)
-        if waiting:
-            window = waiting.pop(0)
-            window["end"] = op.time
-            window["closed_by"] = op.f
-            continue
-        closer = _closer(op.f)
-        if closer is not None:
-            window = {"fault": op.f, "value": op.value, "start": op.time, "end": None}
-            windows.append(window)
-            open_.setdefault(closer, []).append(window)
-    for window in windows:
-        if window["end"] is None:
-            window["end"] = end
-            window["closed_by"] = None
-    return windows
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """How many calls invoked during one window (or outside all of them) succeeded."""
+
+    label: str
+    kind: str  # a fault kind, "none" outside every window, "all" for the whole run
+    start: int  # ns
+    end: int  # ns
+    calls: int
+    ok: int  # calls that succeeded
+
+    @property
+    def fraction(self) -> float | None:
+        return self.ok / self.calls if self.calls else None
+
+    def to_json(self) -> dict[str, Any]:
+        fraction = self.fraction
+        return {"label": self.label, "kind": self.kind, "start": self.start, "end": self.end,
+                "calls": self.calls, "ok": self.ok,
+                "availability": None if fraction is None else round(fraction, 4)}
 
 
-def _quantile(sorted_values: Sequence[int], q: float) -> float:
-    """Nearest-rank quantile, ns -> ms."""
-    index = max(0, math.ceil(q * len(sorted_values)) - 1)
-    return round(sorted_values[index] / 1e6, 3)
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Latency quantiles of one function's ok calls, in ms."""
+
+    f: str
+    count: int
+    quantiles: tuple[float, ...]  # at QUANTILES
+    max: float
 
 
-def _availability(calls: Sequence[Call]) -> dict[str, Any]:
-    ok = sum(1 for c in calls if c.succeeded)
-    return {"calls": len(calls), "ok": ok,
-            "availability": round(ok / len(calls), 4) if calls else None}
+def availability(calls: Sequence[Call], windows: Sequence[FaultWindow], end: int
+                 ) -> list[Availability]:
+    """One row per window, then one for the time without faults, then the whole run."""
+    starts = [c.start for c in calls]  # invocation order is time order
+    ok = [0]
+    for c in calls:
+        ok.append(ok[-1] + c.succeeded)
+
+    def span(a: int, b: int) -> tuple[int, int]:
+        return bisect.bisect_left(starts, a), bisect.bisect_left(starts, b)
+
+    rows = []
+    faulty = [False] * len(calls)
+    for w in windows:
+        lo, hi = span(w.start, w.end)
+        rows.append(Availability(w.label, w.kind, w.start, w.end, hi - lo, ok[hi] - ok[lo]))
+        faulty[lo:hi] = [True] * (hi - lo)
+    quiet = [c for c, bad in zip(calls, faulty, strict=True) if not bad]
+    rows.append(Availability("no fault in force", "none", 0, end, len(quiet),
+                             sum(c.succeeded for c in quiet)))
+    rows.append(Availability("whole run", "all", 0, end, len(calls), ok[-1]))
+    return rows
+
+
+def latency_quantiles(calls: Sequence[Call]) -> list[Latency]:
+    by_f: dict[str, list[int]] = {}
+    for c in calls:
+        if c.type == "ok" and c.end is not None:
+            by_f.setdefault(c.f, []).append(c.end - c.start)
+    rows = []
+    for f, lat in sorted(by_f.items()):
+        lat.sort()
+        qs = tuple(lat[max(0, math.ceil(q * len(lat)) - 1)] / 1e6 for q in QUANTILES)
+        rows.append(Latency(f, len(lat), qs, lat[-1] / 1e6))
+    return rows
+
+
+def history_end(calls: Sequence[Call], nemesis: Sequence[Op]) -> int:
+    """The last moment the history speaks of, ns."""
+    return max([c.end or c.start for c in calls] + [op.time for op in nemesis], default=0) + 1
 
 
 def stats(calls: Sequence[Call], nemesis: Sequence[Op] = ()) -> dict[str, Any]:
     """The stats checker's result (always valid: it has nothing to judge)."""
     by_f: dict[str, dict[str, Any]] = {}
-    latencies: dict[str, list[int]] = {}
     for c in calls:
-        entry = by_f.setdefault(c.f, {"ok": 0, "fail": 0, "info": 0})
-        entry[c.type] += 1
-        if c.latency is not None:
-            latencies.setdefault(c.f, []).append(c.latency)
-    for f, values in latencies.items():
-        values.sort()
-        by_f[f]["latency_ms"] = {name: _quantile(values, q) for name, q in QUANTILES}
-        by_f[f]["latency_ms"]["max"] = round(values[-1] / 1e6, 3)
-    end = max([c.end or c.start for c in calls] + [op.time for op in nemesis], default=0) + 1
+        by_f.setdefault(c.f, {"ok": 0, "fail": 0, "info": 0})[c.type] += 1
+    for row in latency_quantiles(calls):
+        by_f[row.f]["latency_ms"] = {
+            **{f"p{q * 100:g}": round(v, 3) for q, v in zip(QUANTILES, row.quantiles,
+                                                            strict=True)},
+            "max": round(row.max, 3),
+        }
+    end = history_end(calls, nemesis)
     windows = fault_windows(nemesis, end)
-    inside: set[int] = set()
-    for window in windows:
-        invoked = [c for c in calls if window["start"] <= c.start < window["end"]]
-        inside.update(c.invoke_index for c in invoked)
-        window.update(_availability(invoked))
-    outside = [c for c in calls if c.invoke_index not in inside]
+    rows = availability(calls, windows, end)
     return {
         "valid": True,
         "calls": len(calls),
         "by_f": {f: by_f[f] for f in sorted(by_f)},
-        "availability": _availability(calls)["availability"],
-        "outside_faults": _availability(outside),
-        "fault_windows": windows,
+        "availability": rows[-1].to_json()["availability"],
+        "outside_faults": rows[-2].to_json(),
+        "fault_windows": [{**w.to_json(), **a.to_json()}
+                          for w, a in zip(windows, rows, strict=False)],
     }

@@ -18,8 +18,9 @@ from typing import Any
 
 from splitbrain import __version__
 from splitbrain.history import Call, HistoryError, pair_calls, read_jsonl
-from splitbrain.reports import explain, failure, measures, nodes, timeline
-from splitbrain.reports.faults import fault_windows
+from splitbrain.checker import stats
+from splitbrain.reports import explain, failure, nodes, timeline
+from splitbrain.history.faults import fault_windows
 from splitbrain.store import RunDir
 
 LOG_MARGIN_S = 2.0  # seconds of node log shown either side of the failure
@@ -175,9 +176,9 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
                     "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
                     "faults": len(windows),
                     "unsafe": [str(u) for u in config.get("unsafe") or []]},
-        "availability": measures.availability(calls, windows, end),
-        "latency": measures.latency_quantiles(calls),
-        "quantiles": measures.QUANTILES,
+        "availability": stats.availability(calls, windows, end),
+        "latency": stats.latency_quantiles(calls),
+        "quantiles": stats.QUANTILES,
         "failure": fail_view,
         "divergence": divergence,
         "logs": excerpts,

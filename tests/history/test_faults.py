@@ -1,5 +1,5 @@
 from splitbrain.history import Op
-from splitbrain.reports.faults import fault_windows, grudge_label
+from splitbrain.history.faults import fault_windows, grudge_label
 
 
 def nem(index: int, time: int, f: str, value=None) -> Op:
