@@ -35,59 +35,73 @@ def elect(net: SimNet, node: str, tries: int = 3) -> None:
     raise AssertionError(f"{node} could not win an election")
 
 
-def figure8(unsafe: tuple[str, ...]) -> SimNet:
-    """Raft Figure 8 on five nodes (terms shifted down by one)."""
+def figure8(unsafe: tuple[str, ...]) -> tuple[SimNet, int]:
+    """Raft Figure 8 on five nodes (terms shifted down by one); returns the net and the index
+    of "x". With `commit-old-terms` there is no election no-op (the paper's Figure 8 Raft)."""
     net = scripted(5, unsafe, max_msg_entries=1)
-    elect(net, "n1")  # term 1; its no-op is committed at index 1 everywhere
-    # (a) n1 replicates "x" at index 2 to n2 only.
+    elect(net, "n1")  # term 1; the safe core's no-op is committed everywhere
+    # (a) n1 replicates "x" to n2 only.
     for other in ("n3", "n4", "n5"):
         net.cut("n1", other)
-    net.propose("n1", b"x")
-    # (b) n1 crashes; n5 wins term 2 with n3 and n4 and appends index 2, replicating nothing.
+    x_index, _ = net.propose("n1", b"x")
+    # (b) n1 crashes; n5 wins term 2 with n3 and n4 and appends "y" at x's index, replicating
+    # nothing.
     net.crash("n1")
     net.recover()
     net.filter(lambda m: m.src == "n5" and m.type == MessageType.APP)
     elect(net, "n5")
     assert net.status("n5").term == 2
+    net.propose("n5", b"y")
+    assert net.nodes["n5"].entries[x_index - 1].term == 2
     net.crash("n5")
-    # (c) n1 restarts and wins term 3; it brings n3 up to index 2 (term 1) but no further.
+    # (c) n1 restarts and wins term 3; it brings n3 up to x's index (term 1) but no further.
     net.recover()
     net.restart("n1")
     net.cut("n1", "n4")
 
     def holds_back_term3(m: Message) -> bool:
-        # Let n3 reject the first append (it lacks index 2), then keep term 3 from it.
-        if m.dst != "n3" or m.type != MessageType.APP or len(net.nodes["n3"].entries) < 2:
+        # Let n3 reject the first append (it lacks "x"), then keep term 3 from it.
+        if m.dst != "n3" or m.type != MessageType.APP or len(net.nodes["n3"].entries) < x_index:
             return False
         return any(e.term == 3 for e in m.entries)
 
     net.filter(holds_back_term3)
     elect(net, "n1")
     assert net.status("n1").term == 3
-    assert [e.term for e in net.nodes["n3"].entries] == [1, 1]  # "x" is on n1, n2 and n3
+    n3_log = net.nodes["n3"].entries
+    assert len(n3_log) == x_index and n3_log[-1].data == b"x"  # on n1, n2 and n3
     # (d) n1 crashes; n5 restarts and wins with n3 and n4, whose logs end in older terms, and
-    # overwrites index 2 with its own entry of term 2.
+    # overwrites x's index with its own entry of term 2.
     net.crash("n1")
     net.recover()
     net.restart("n5")
     elect(net, "n5")
     net.tick(3)
-    return net
+    return net, x_index
 
 
 def test_figure8_an_entry_of_an_older_term_is_not_committed_by_counting() -> None:
     """Reference: §5.4.2, Figure 8. "x" is on a majority in (c) but of an older term, so the
     leader of term 3 does not commit it; when n5 replaces it in (d) nothing committed is lost."""
-    net = figure8(unsafe=())
-    assert net.committed[2].term == 2  # n5's entry of term 2, never "x"
+    net, x_index = figure8(unsafe=())
+    assert net.committed[x_index].term == 2  # n5's entry of term 2, never "x"
     assert all(b"x" not in net.commands(n) for n in net.ids if net.nodes[n].alive)
 
 
 def test_figure8_commit_old_terms_overwrites_a_committed_entry() -> None:
     """Reference: §5.4.2, Figure 8, with `commit-old-terms`: n1 commits "x" by counting
-    replicas in (c), then n5 overwrites it in (d) — two entries applied at index 2."""
-    with pytest.raises(InvariantViolation, match="at index 2, but b'x' of term 1"):
+    replicas in (c), then n5 overwrites it in (d) — two entries applied at one index."""
+    with pytest.raises(InvariantViolation, match=r"at index 1, but b'x' of term 1"):
         figure8(unsafe=("commit-old-terms",))
+
+
+def test_commit_old_terms_has_no_election_noop() -> None:
+    """The Figure 8 Raft of the paper: a new leader appends nothing of its own term, so its
+    log may end in an older term (which is what lets Figure 8 happen)."""
+    for unsafe, expected in (((), [1]), (("commit-old-terms",), [])):
+        net = scripted(3, unsafe)
+        elect(net, "n1")
+        assert [e.term for e in net.nodes["n1"].entries] == expected
 
 
 def stale_candidate(unsafe: tuple[str, ...]) -> SimNet:

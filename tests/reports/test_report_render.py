@@ -1,10 +1,10 @@
 import json
 import re
 
-from splitbrain.history import Call
-from splitbrain.reports import render_report, report, write_report
-from splitbrain.history.faults import FaultWindow
 from splitbrain.checker.stats import availability, latency_quantiles
+from splitbrain.history import Call
+from splitbrain.history.faults import FaultWindow
+from splitbrain.reports import render_report, report, write_report
 from splitbrain.testing.runs import build_run
 
 HOSTILE = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(2)>",

@@ -78,7 +78,8 @@ class Config:
     check_quorum: bool = True
     max_msg_entries: int = 512  # entries per AppendEntries message
     # deliberately unsafe variants, for demonstrating that splitbrain catches real bugs:
-    # "commit-old-terms" (ignore Figure 8), "no-log-check" (vote without §5.4.1)
+    # "commit-old-terms" (ignore Figure 8: count replicas of any term, and no election no-op,
+    # as in the paper's Figure 8), "no-log-check" (vote without §5.4.1)
     unsafe: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -198,8 +199,11 @@ class Raft:
         self._tick = self._tick_heartbeat
         next_index = self.log.last_index + 1
         self.prs = {p: Progress(next_index) for p in self.others}
-        # §8: a no-op entry of the new term lets the leader commit (and so serve reads) promptly.
-        self.log.append_new(Entry(self.term, next_index, EntryType.NOOP))
+        # §8: a no-op entry of the new term lets the leader commit (and so serve reads) promptly,
+        # and it is what makes counting replicas of older entries safe in practice. The unsafe
+        # commit-old-terms variant is the paper's Figure 8 Raft, which has no such entry.
+        if not self.commit_old_terms:
+            self.log.append_new(Entry(self.term, next_index, EntryType.NOOP))
         self.need_bcast = True
         if not self.others:
             self.maybe_commit()

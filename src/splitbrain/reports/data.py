@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain import __version__
-from splitbrain.history import Call, HistoryError, pair_calls, read_jsonl
 from splitbrain.checker import stats
-from splitbrain.reports import explain, failure, nodes, timeline
+from splitbrain.history import Call, HistoryError, pair_calls, read_jsonl
 from splitbrain.history.faults import fault_windows
+from splitbrain.reports import explain, failure, nodes, timeline
 from splitbrain.store import RunDir
 
 LOG_MARGIN_S = 2.0  # seconds of node log shown either side of the failure
