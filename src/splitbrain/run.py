@@ -49,28 +49,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from splitbrain.nemesis.schedule import FAULTS
 
     d = DEFAULTS
-    p.add_argument("--nodes", type=_positive(int), default=d.nodes,
+    p.add_argument("--nodes", type=_positive(int), default=d.nodes, metavar="N",
                    help="cluster size (%(default)s)")
-    p.add_argument("--time-limit", type=_positive(float), default=d.time_limit,
+    p.add_argument("--time-limit", type=_positive(float), default=d.time_limit, metavar="S",
                    help="seconds of clients + faults (%(default)s)")
-    p.add_argument("--concurrency", type=_positive(int), default=None,
+    p.add_argument("--concurrency", type=_positive(int), default=None, metavar="N",
                    help="client workers (default: 2 per node)")
-    p.add_argument("--rate", type=_positive(float), default=d.rate,
+    p.add_argument("--rate", type=_positive(float), default=d.rate, metavar="OPS",
                    help="total operations per second, 0 = unlimited (%(default)s)")
     p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload)
-    p.add_argument("--nemesis", default=",".join(d.nemesis),
+    p.add_argument("--nemesis", default=",".join(d.nemesis), metavar="FAULTS",
                    help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none "
                         "(%(default)s)")
     p.add_argument("--nemesis-interval", type=_positive(float), default=d.nemesis_interval,
+                   metavar="S",
                    help="seconds between fault changes (%(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice")
-    p.add_argument("--out", default=d.out, help="base directory of runs (%(default)s)")
+    p.add_argument("--out", default=d.out, metavar="DIR",
+                   help="base directory of runs (%(default)s)")
     p.add_argument("--name", default="", help="run name (default: the workload)")
     p.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
                    help="run the nodes with a deliberately unsafe variant (repeatable)")
-    p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout,
+    p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout, metavar="S",
                    help="seconds before an operation is recorded as indeterminate (%(default)s)")
     p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
+                   metavar="S",
                    help="seconds the linearizability checker may search (%(default)s)")
 
 
