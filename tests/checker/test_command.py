@@ -13,9 +13,8 @@ from splitbrain.checker.command import check_run
 from splitbrain.cli import main
 from splitbrain.store import RunDir
 from splitbrain.testing.runs import build_run
+from tests.checker.corpus import CORPUS, needs_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "porcupine"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
 EXAMPLE = Path(splitbrain.__file__).parent / "examples" / "history.jsonl"
 
 

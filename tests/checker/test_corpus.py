@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from splitbrain.checker.linearizable import check
 from splitbrain.history import pair_calls
 from splitbrain.history.formats import load_history
+from tests.checker.corpus import CORPUS, needs_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "porcupine"
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
+pytestmark = needs_corpus
 
 LINEARIZABLE = {2, 5, 7, 18, 25, 31, 38, 45, 48, 49, 51, 53, 56, 67, 75, 76, 80, 87, 92, 98,
                 100, 101, 102}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,7 @@ from splitbrain.checker.linearizable import ModelError, check
 from splitbrain.checker.models import ILLEGAL, MODELS, Model
 from splitbrain.history import Call, pair_calls
 from splitbrain.history.formats import load_history
-
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "porcupine"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
+from tests.checker.corpus import CORPUS, needs_corpus
 
 
 class History:
