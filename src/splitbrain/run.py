@@ -69,7 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="base directory of runs (%(default)s)")
     p.add_argument("--name", default="", help="run name (default: the workload)")
     p.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
-                   help="run the nodes with a deliberately unsafe variant (repeatable)")
+                   help="run the nodes with a deliberate bug (repeatable): stale-reads (reads "
+                        "from local state), commit-old-terms (count replicas of any term, no "
+                        "election no-op: the paper's Figure 8 Raft), no-vote-persist (the vote is "
+                        "forgotten on restart), no-log-check (votes without the up-to-date check)")
     p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout, metavar="S",
                    help="seconds before an operation is recorded as indeterminate (%(default)s)")
     p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
