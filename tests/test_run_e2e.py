@@ -132,19 +132,47 @@ def test_driver_killed_with_sigkill_leaves_no_process_and_a_checkable_history(tm
     assert json.loads((history.parent / "results.json").read_text())["valid"] is not None
 
 
-# Each deliberately unsafe variant, with a configuration that provokes its bug quickly.
+# Each deliberately unsafe variant: a configuration that provokes its bug quickly, and the
+# checker that must report it (bench/unsafe.py measures catch rates and times to detection).
+# stale-reads: followers lag the leader by a few ms, so local reads are stale within a second.
+# no-log-check: a node left behind by a partition or a kill wins an election and overwrites
+# committed entries; nemesis changes every 0.5 s make that likely (5/5 seeds, 1-15 s).
 UNSAFE = {
-    "stale-reads": ["--nemesis", "partition", "--nemesis-interval", "1.5", "--seed", "1"],
-    "commit-old-terms": ["--nemesis", "partition,kill", "--nemesis-interval", "1", "--seed", "1"],
-    "no-vote-persist": ["--nemesis", "kill", "--nemesis-interval", "1", "--seed", "1"],
-    "no-log-check": ["--nemesis", "partition,kill", "--nemesis-interval", "1", "--seed", "1"],
+    "stale-reads": (["--nemesis", "partition", "--nemesis-interval", "1.5", "--seed", "1"],
+                    "linearizable"),
+    "no-log-check": (["--nemesis", "partition,kill", "--nemesis-interval", "0.5", "--seed", "1"],
+                     "log-agreement"),
+}
+# Not caught in bounded runs (0 of every seed and configuration tried): Figure 8 needs three
+# leader changes in a precise order, and a forgotten vote matters only if a candidate of the
+# same term asks the restarted node, which PreVote and one-shot vote requests all but rule out.
+# The scripted Figure 8 in tests/raft/test_core_unsafe.py catches commit-old-terms.
+NOT_CAUGHT = {
+    "commit-old-terms": ["--nemesis", "partition,kill", "--nemesis-interval", "0.5",
+                         "--seed", "1"],
+    "no-vote-persist": ["--nemesis", "partition,restart", "--nemesis-interval", "0.5",
+                        "--seed", "1"],
 }
 
 
 @pytest.mark.parametrize("flag", sorted(UNSAFE))
 def test_every_unsafe_variant_is_caught(tmp_path, flag):
+    args, checker = UNSAFE[flag]
     code, run, out = splitbrain_run(
-        tmp_path, "--nodes", "5", "--time-limit", "20", "--unsafe", flag, *UNSAFE[flag],
+        tmp_path, "--nodes", "5", "--time-limit", "20", "--unsafe", flag, *args,
     )
     assert code == 1, out
-    assert results(run)["valid"] is False
+    res = results(run)
+    assert res["valid"] is False
+    assert res["checkers"][checker]["valid"] is False, res["checkers"][checker]
+    assert res["checkers"][checker]["cause"]
+
+
+@pytest.mark.parametrize("flag", sorted(NOT_CAUGHT))
+@pytest.mark.xfail(reason="issue 4 gap: this variant's bug needs interleavings a bounded random "
+                          "run does not reach (see NOT_CAUGHT)", strict=False)
+def test_unsafe_variants_not_yet_caught_in_a_bounded_run(tmp_path, flag):
+    code, _, out = splitbrain_run(
+        tmp_path, "--nodes", "5", "--time-limit", "20", "--unsafe", flag, *NOT_CAUGHT[flag],
+    )
+    assert code == 1, out
