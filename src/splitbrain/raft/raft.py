@@ -20,7 +20,8 @@ Rules kept (paper sections in brackets):
   and a follower that heard from a leader within the timeout ignores votes [§6, "disruptive
   servers"; thesis §6.2, §9.6];
 - a new leader appends a no-op entry [§8]; commit only entries of the current term, counting
-  persisted replicas, the leader's own after it is persisted [§5.4.2, Figure 8];
+  persisted replicas, the leader's own after it is persisted [§5.4.2, Figure 8] (the unsafe
+  `commit-old-terms` drops both rules, as the Raft of Figure 8 does);
 - AppendEntries consistency check with conflict term/index hints [§5.3];
 - ReadIndex: served only once the leader has committed an entry of its term and a quorum has
   acknowledged a heartbeat sent after the request [§8, thesis §6.4]; a leader that steps down
