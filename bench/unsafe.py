@@ -96,7 +96,8 @@ def violating_events(results: dict[str, Any], events: dict[str, list[dict[str, A
             applies = sorted((e["time"], e.get("term"), e.get("id")) for evs in events.values()
                              for e in evs
                              if e.get("event") == "apply" and e.get("index") == v["index"])
-            clash = [t for t, *entry in applies if applies and entry != list(applies[0][1:])]
+            first = applies[0][1:] if applies else None
+            clash = [t for t, *entry in applies if tuple(entry) != first]
             found.append((kind, None, clash[0] if clash else None))
         elif kind == "two-leaders":
             times = sorted(e["time"] for n in v["nodes"] for e in events.get(n, [])
@@ -136,7 +137,7 @@ def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, A
     runs = sorted(out.glob("*/*/results.json"))
     if runs:
         record.update(detection(RunDir(runs[-1].parent)))
-        record["run"] = str(runs[-1].parent)
+        record["run"] = str(runs[-1].parent)  # gone after the bench unless --keep
     return record
 
 
