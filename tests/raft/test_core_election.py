@@ -123,3 +123,17 @@ def test_a_partially_cut_node_cannot_depose_a_live_leader() -> None:
     assert net.leader() == leader
     assert net.status(leader).term == term
     assert net.status(follower).term == term
+
+
+@pytest.mark.parametrize("pre_vote", [False, True])
+def test_a_candidate_asks_again_the_peers_that_did_not_answer(pre_vote: bool) -> None:
+    """Reference: §5.1 (servers retry RPCs that get no timely response). n1's first requests
+    are lost; it asks again at the next heartbeat tick and wins within a few ticks instead of
+    waiting for another election timeout."""
+    net = SimNet(3, seed=5, election_tick=1000, pre_vote=pre_vote, check_quorum=False)
+    net.isolate("n1")
+    net.campaign("n1")
+    assert net.status("n1").role != "leader"
+    net.rejoin("n1")
+    net.tick(3)
+    assert net.leader() == "n1"

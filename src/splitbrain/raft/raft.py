@@ -13,6 +13,7 @@ timer and CheckQuorum) instead of testing the role everywhere.
 
 Rules kept (paper sections in brackets):
 - at most one vote per term, persisted before the vote is sent [§5.2, Figure 2];
+- a (pre-)candidate asks again, every heartbeat, the peers that have not answered [§5.1];
 - votes only for candidates whose log is at least as up to date [§5.4.1];
 - PreVote: a node that cannot win does not disrupt the cluster by raising its term
   [thesis §9.6];
@@ -225,8 +226,11 @@ class Raft:
     def _request_votes(self, kind: MessageType, term: int) -> None:
         if self._poll(self.id, granted=True):
             return
+        self._send_vote_requests(kind, term, self.others)
+
+    def _send_vote_requests(self, kind: MessageType, term: int, peers: Sequence[str]) -> None:
         last_index, last_term = self.log.last_index, self.log.last_term
-        for peer in self.others:
+        for peer in peers:
             self.msgs.append(
                 Message(kind, self.id, peer, term, log_term=last_term, index=last_index)
             )
@@ -257,6 +261,18 @@ class Raft:
         if self.election_elapsed >= self.randomized_timeout:
             self.election_elapsed = 0
             self.campaign()
+        elif self.role != FOLLOWER and self.election_elapsed % self.config.heartbeat_tick == 0:
+            self._retry_votes()
+
+    def _retry_votes(self) -> None:
+        """Ask again the peers that have not answered, every heartbeat while the election lasts
+        [§5.1: servers retry RPCs that get no timely response]: a request lost to a dropped
+        link or a peer that was down would otherwise cost a whole election timeout."""
+        silent = [p for p in self.others if p not in self.votes]
+        if self.role == PRE_CANDIDATE:
+            self._send_vote_requests(_PRE_VOTE, self.term + 1, silent)
+        else:
+            self._send_vote_requests(_VOTE, self.term, silent)
 
     def _tick_heartbeat(self) -> None:
         self.election_elapsed += 1
