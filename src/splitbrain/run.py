@@ -25,7 +25,7 @@ from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
 from splitbrain.store import RunDir, create_run
-from splitbrain.workloads.interpreter import Interpreter, Options
+from splitbrain.workloads.interpreter import Interpreter, Options, Tally
 from splitbrain.workloads.progress import show_progress
 from splitbrain.workloads.registry import WORKLOADS
 
@@ -112,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     )
 
 
-async def execute(config: RunConfig, run: RunDir, console: Console) -> None:
+async def execute(config: RunConfig, run: RunDir, console: Console) -> Tally:
     """Cluster up, interpreter, teardown. Raises on a harness failure; cancellable."""
     from splitbrain.cluster.cluster import Cluster
     from splitbrain.nemesis.nemesis import Nemesis
@@ -141,20 +141,20 @@ async def execute(config: RunConfig, run: RunDir, console: Console) -> None:
             in_force = nemesis.in_force if nemesis else list
             progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
             try:
-                await interpreter.run()
+                return await interpreter.run()
             finally:
                 progress.cancel()
                 await asyncio.gather(progress, return_exceptions=True)
 
 
-async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console) -> None:
+async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console) -> Tally:
     """SIGTERM cancels the run like Ctrl-C does, so teardown runs either way."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        await execute(config, run, console)
+        return await execute(config, run, console)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]splitbrain run[/] {run_dir.path}  seed {config.seed}")
     console.print(f"  reproduce: {config.command()}", highlight=False)
     try:
-        asyncio.run(_execute_with_signals(config, run_dir, console))
+        tally = asyncio.run(_execute_with_signals(config, run_dir, console))
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print(f"[red]interrupted[/]: cluster torn down; history so far in {run_dir.path}"
                       f"\n  check it with: splitbrain check {run_dir.path}")
@@ -181,10 +181,21 @@ def run(args: argparse.Namespace) -> int:
         log.write_text(traceback.format_exc(), encoding="utf-8")
         console.print(f"[red]could not run[/]: {type(exc).__name__}: {exc} (details: {log})")
         return COULD_NOT_RUN
-    return finish(run_dir, config, console)
+    return finish(run_dir, config, console, recovery_warnings(tally))
 
 
-def finish(run_dir: RunDir, config: RunConfig, console: Console) -> int:
+def recovery_warnings(tally: Tally) -> list[str]:
+    """What the recovery and final phases could not do: worth a line in results.json."""
+    warnings = []
+    if tally.leader_after_heal is False:
+        warnings.append("run: no leader was elected within the recovery wait after healing")
+    if tally.final_unread:
+        warnings.append(f"run: {tally.final_unread} key(s) could not be read in the final "
+                        "phase (the cluster did not recover)")
+    return warnings
+
+
+def finish(run_dir: RunDir, config: RunConfig, console: Console, warnings: list[str]) -> int:
     """Check, report, index, print the verdict; returns the exit code."""
     from splitbrain.checker.command import check_run, verdict_line
     from splitbrain.reports import render_report, write_index
@@ -195,6 +206,9 @@ def finish(run_dir: RunDir, config: RunConfig, console: Console) -> int:
     except HistoryError as exc:  # our own history is malformed: a harness bug
         console.print(f"[red]could not check[/]: {exc}")
         return COULD_NOT_RUN
+    if warnings:
+        results["warnings"] = [*warnings, *results.get("warnings", [])]
+        run_dir.write_json(run_dir.results, results)
     render_report(run_dir, results)  # a rendering failure is a warning, never a verdict
     with contextlib.suppress(OSError):
         write_index(config.out)
