@@ -1,12 +1,15 @@
 """The paper's counterexamples, scripted step by step: the safe core survives them, and each
-deliberately unsafe flag (Config.unsafe) breaks exactly what it should, caught by SimNet's
-invariant checks. This is the evidence that the invariant checks can fail.
+deliberately unsafe variant breaks exactly what it should, caught by SimNet's invariant checks.
+This is the evidence that the invariant checks can fail. The core's flags go in Config.unsafe;
+no-vote-persist, a server flag, is played by restarting a node from a hard state without its vote.
 
 The scripts force elections with campaign() and never tick, so no timer interferes; PreVote and
 CheckQuorum are off to keep each election to one round of votes.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -133,3 +136,40 @@ def test_no_log_check_lets_a_stale_node_win_and_lose_entries() -> None:
     and overwrites the committed "a" with its own no-op."""
     with pytest.raises(InvariantViolation, match="at index 2, but b'a' of term 1"):
         stale_candidate(unsafe=("no-log-check",))
+
+
+def restarted_voter(forget_vote: bool) -> SimNet:
+    """n3 votes for n2 in term 2 but receives none of its entries, then restarts (forgetting
+    that vote with `forget_vote`, what `--unsafe no-vote-persist` does in the server); n4, cut
+    off during that election, asks n3 for its vote in term 2 too."""
+    net = scripted(5)
+    elect(net, "n1")
+    net.partition(["n1", "n2", "n3"], ["n4", "n5"])
+    net.filter(lambda m: m.src == "n2" and m.dst == "n3" and m.type == MessageType.APP)
+    elect(net, "n2")
+    assert net.status("n2").term == 2
+    net.crash("n3")
+    if forget_vote:
+        node = net.nodes["n3"]
+        node.hard_state = replace(node.hard_state, vote=None)
+    net.restart("n3")
+    net.recover()
+    net.partition(["n1", "n2"], ["n3", "n4", "n5"])
+    net.campaign("n4")
+    return net
+
+
+def test_a_restarted_voter_remembers_its_vote() -> None:
+    """Reference: §5.2, Figure 2 (votedFor is persistent). n3 already voted in term 2, so n4
+    gets only n5's vote there."""
+    net = restarted_voter(forget_vote=False)
+    assert net.status("n4").role == "candidate"
+    assert net.status("n4").term == 2
+
+
+def test_a_forgotten_vote_elects_two_leaders_in_one_term() -> None:
+    """With the vote forgotten on restart, n3 votes twice in term 2 and n4 leads it as well as
+    n2. The whole interleaving — a voter restarting after its vote but before the leader's first
+    append reaches it — is why a random bounded run rarely shows this bug."""
+    with pytest.raises(InvariantViolation, match="two leaders in term 2: n2, n4"):
+        restarted_voter(forget_vote=True)
