@@ -141,8 +141,9 @@ def test_driver_killed_with_sigkill_leaves_no_process_and_a_checkable_history(tm
 UNSAFE = {
     "stale-reads": (["--nemesis", "partition", "--nemesis-interval", "1.5", "--seed", "1"],
                     "linearizable"),
-    "no-log-check": (["--nemesis", "partition,kill", "--nemesis-interval", "0.5", "--seed", "1"],
-                     "log-agreement"),
+    # 30 s (the last --time-limit wins): 9 of 10 seeds are caught within 15 s, the 10th at 26 s.
+    "no-log-check": (["--nemesis", "partition,kill", "--nemesis-interval", "0.5", "--seed", "1",
+                      "--time-limit", "30"], "log-agreement"),
 }
 # commit-old-terms and no-vote-persist are not here: no configuration tried catches them in a
 # bounded random run (bench/unsafe.py keeps measuring them); tests/raft/test_core_unsafe.py
@@ -150,7 +151,7 @@ UNSAFE = {
 
 
 @pytest.mark.parametrize("flag", sorted(UNSAFE))
-def test_every_unsafe_variant_is_caught(tmp_path, flag):
+def test_unsafe_variant_is_caught(tmp_path, flag):
     args, checker = UNSAFE[flag]
     code, run, out = splitbrain_run(
         tmp_path, "--nodes", "5", "--time-limit", "20", "--unsafe", flag, *args,
