@@ -19,7 +19,8 @@ def parse_run(argv: list[str]) -> RunConfig:
 def test_command_round_trips_every_option():
     config = RunConfig(nodes=3, time_limit=12.5, concurrency=7, rate=40, workload="kv",
                        nemesis=("partition", "kill"), nemesis_interval=2, seed=99,
-                       name="nightly", unsafe=("stale-reads",), op_timeout=0.5)
+                       name="nightly", unsafe=("stale-reads",), op_timeout=0.5,
+                       node_args=("--election-tick=30", "--tick-ms", "5"))
     argv = shlex.split(config.command())[1:]
     again = parse_run(argv)
     assert again == RunConfig(**{**again.__dict__, "check_time_limit": config.check_time_limit})

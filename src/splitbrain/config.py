@@ -62,6 +62,7 @@ class RunConfig:
             args += ["--name", self.name]
         if self.out != "runs":
             args += ["--out", self.out]
+        args += [f"--node-arg={arg}" for arg in self.node_args]
         return shlex.join(args)
 
     def to_json(self) -> dict[str, Any]:

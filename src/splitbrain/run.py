@@ -73,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "from local state), commit-old-terms (count replicas of any term, no "
                         "election no-op: the paper's Figure 8 Raft), no-vote-persist (the vote is "
                         "forgotten on restart), no-log-check (votes without the up-to-date check)")
+    p.add_argument("--node-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
+                        "(repeatable; see `splitbrain node --help`)")
     p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout, metavar="S",
                    help="seconds before an operation is recorded as indeterminate (%(default)s)")
     p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
@@ -109,6 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         unsafe=tuple(dict.fromkeys(args.unsafe)),
         op_timeout=args.op_timeout,
         check_time_limit=args.check_time_limit,
+        node_args=tuple(args.node_arg),
     )
 
 
