@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from splitbrain.raft import codec
+from splitbrain.raft.kv import READS
 
-READS = frozenset({"get", "read"})
 DEFINITE_ERRORS = frozenset({"not-leader", "cas-mismatch", "bad-request", "not-a-string"})
 _RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
 

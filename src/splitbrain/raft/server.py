@@ -36,11 +36,11 @@ from typing import Any
 from splitbrain.raft import codec, kv
 from splitbrain.raft.events import EventLog
 from splitbrain.raft.messages import EntryType, HardState, Message, MessageType, Ready
+from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
 from splitbrain.raft.wal import WAL
 
 RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist"})
-CORE_UNSAFE = frozenset({"commit-old-terms", "no-log-check"})
 UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
 
 # When a Ready changes the term or vote, every message waits for the fsync. Otherwise only the
