@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -200,11 +200,6 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
     if not nodes:
         result["note"] = "no nodes/*/events.jsonl: nothing to compare"
     return result
-
-
-def read_nodes(paths: Mapping[str, str | os.PathLike[str]]) -> list[NodeEvents]:
-    """Every node's events, by node name."""
-    return [read_events(node, path) for node, path in paths.items()]
 
 
 def _entry(a: Apply) -> str:

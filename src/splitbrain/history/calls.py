@@ -40,10 +40,6 @@ class Call:
         """
         return self.type == "ok" or (self.type == "fail" and self.error == "cas-mismatch")
 
-    @property
-    def latency(self) -> int | None:
-        return None if self.end is None else self.end - self.start
-
     def to_json(self) -> dict[str, Any]:
         return {
             "process": self.process,

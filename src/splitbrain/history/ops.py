@@ -9,10 +9,6 @@ OpType = Literal["invoke", "ok", "fail", "info"]
 OP_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
 
-# Field order of a history.jsonl line; optional fields are written only when set.
-_REQUIRED = ("index", "time", "process", "type", "f")
-_OPTIONAL = ("key", "value", "node", "error")
-
 
 @dataclass(frozen=True, slots=True)
 class Op:
@@ -64,10 +60,6 @@ class History:
 
     def __len__(self) -> int:
         return len(self.ops)
-
-    @property
-    def client_ops(self) -> tuple[Op, ...]:
-        return tuple(op for op in self.ops if not op.is_nemesis)
 
     @property
     def nemesis_ops(self) -> tuple[Op, ...]:
