@@ -88,7 +88,6 @@ class Cluster:
         self.seed = seed
         self.start_timeout = start_timeout
         self.client_addresses: dict[str, tuple[str, int]] = {}
-        self.network: Network
         self._nodes: dict[str, _Node] = {}
         self._lifeline: Lifeline | None = None
         self._network: Network | None = None
@@ -101,7 +100,7 @@ class Cluster:
             ports = free_ports(2 * len(self.nodes))
             peer = {n: (HOST, ports[i]) for i, n in enumerate(self.nodes)}
             client = {n: ports[len(self.nodes) + i] for i, n in enumerate(self.nodes)}
-            self._network = self.network = await Network.start(
+            self._network = await Network.start(
                 peer, self._lifeline, self.seed, output=self.run.path / "proxies.log"
             )
             for n in self.nodes:
@@ -123,10 +122,16 @@ class Cluster:
     ) -> None:
         self.close()
 
+    @property
+    def network(self) -> Network:
+        """The link proxies (see network.py); there once the cluster is entered."""
+        assert self._network is not None, "the cluster has not started"
+        return self._network
+
     def _prepare(self, name: str, peer: dict[str, tuple[str, int]], client_port: int) -> _Node:
-        assert self._lifeline is not None and self._network is not None
+        assert self._lifeline is not None
         self.run.node_data(name).mkdir(parents=True, exist_ok=True)
-        peers = {j: peer[j] if j == name else self._network.address(name, j) for j in self.nodes}
+        peers = {j: peer[j] if j == name else self.network.address(name, j) for j in self.nodes}
         launch = NodeLaunch(
             node=name,
             peers=peers,
