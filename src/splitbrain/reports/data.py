@@ -128,16 +128,16 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         results = _read_json(run.results, problems) if run.results.exists() else None
     results = results if isinstance(results, Mapping) else None
     calls: list[Call] = []
-    ops: tuple = ()
+    nemesis: tuple = ()
     try:
         history = read_jsonl(run.history)
-        ops = history.ops
         problems += history.warnings
-        calls = pair_calls(ops)
+        calls = pair_calls(history.ops)
+        nemesis = history.nemesis_ops
     except HistoryError as exc:
         problems.append(f"the history cannot be read: {exc}")
-    end = ops[-1].time if ops else 0
-    windows = fault_windows(ops, end)
+    end = stats.history_end(calls, nemesis)  # as the stats checker: the same windows and numbers
+    windows = fault_windows(nemesis, end)
     node_names = run.node_names() or [str(n) for n in config.get("nodes") or []]
     checkers = results.get("checkers") if results else None
     checkers = checkers if isinstance(checkers, Mapping) else {}
