@@ -37,8 +37,8 @@ def spawn(
         return psutil.Popen(
             list(argv),
             stdin=None,
-            stdout=out if out is not None else None,
-            stderr=out if out is not None else None,
+            stdout=out,
+            stderr=out,
             pass_fds=(lifeline.fd, *pass_fds),
             preexec_fn=set_parent_death_signal,
             process_group=0,

@@ -27,10 +27,6 @@ class NodeLaunch:
     unsafe: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()  # appended verbatim (Cluster's node_args)
 
-    @property
-    def peer_port(self) -> int:
-        return self.peers[self.node][1]
-
 
 Target = Callable[[NodeLaunch], list[str]]
 
