@@ -12,10 +12,10 @@ from splitbrain.nemesis.grudges import (
     complete_grudge,
     isolate,
     majorities_ring,
-    majority,
     one_way,
     to_json,
 )
+from splitbrain.raft.quorum import majority
 
 node_lists = st.integers(min_value=1, max_value=9).map(lambda n: [f"n{i}" for i in range(1, n + 1)])
 

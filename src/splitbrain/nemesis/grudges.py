@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from splitbrain.raft.quorum import majority
+
 Grudge = dict[str, frozenset[str]]
 
 
@@ -32,10 +34,6 @@ def isolate(nodes: Sequence[str], node: str) -> Grudge:
     if node not in nodes:
         raise ValueError(f"cannot isolate {node!r}: not one of {list(nodes)}")
     return complete_grudge([[node], [n for n in nodes if n != node]])
-
-
-def majority(count: int) -> int:
-    return count // 2 + 1
 
 
 def majorities_ring(nodes: Sequence[str]) -> Grudge:

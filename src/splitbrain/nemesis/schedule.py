@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.grudges import Grudge
+from splitbrain.raft.quorum import majority
 
 FAULTS = ("partition", "kill", "pause", "restart", "net")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
@@ -129,7 +130,7 @@ def partition(kind: str, nodes: Sequence[str], rng: random.Random) -> Grudge:
 def targets(kind: str, nodes: Sequence[str], rng: random.Random) -> tuple[str, ...]:
     """Nodes to kill or pause; for "leader", one fallback node used if no leader is known."""
     count = len(nodes)
-    size = {"one": 1, "leader": 1, "minority": (count - 1) // 2, "majority": count // 2 + 1,
+    size = {"one": 1, "leader": 1, "minority": (count - 1) // 2, "majority": majority(count),
             "all": count}[kind]  # fmt: skip
     return tuple(sorted(rng.sample(list(nodes), max(size, 1)), key=list(nodes).index))
 
