@@ -262,7 +262,7 @@ def failure_story(failure: dict[str, Any], steps: int = 5) -> list[str]:
 
 
 def describe_call(call: dict[str, Any]) -> str:
-    """`p3 cas [1, 4] ok (lines 17-18)` from a Call.to_json() dict."""
+    """`p3 cas [1, 4] ok (ops 17-18)` from a Call.to_json() dict (history indexes)."""
     value = call["output"] if call["f"] in ("read", "get") else call["value"]
     shown = json.dumps(value)
     if len(shown) > 50:
