@@ -12,7 +12,6 @@ Rules it keeps (DESIGN.md, "Wire protocols"):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 from typing import Any
@@ -218,11 +217,6 @@ def decode_message(body: bytes) -> Message:
         reject_term=reject_term,
         context=context,
     )
-
-
-def message_fields() -> tuple[str, ...]:
-    """The fields messages.py declares today (compared with MESSAGE_FIELDS by a test)."""
-    return tuple(f.name for f in dataclasses.fields(Message))
 
 
 # -- client requests and replies ---------------------------------------------------------------

@@ -109,11 +109,9 @@ class RaftLog:
         self.commit_to(min(commit, last_new))
         return last_new, truncated
 
-    def commit_to(self, index: int) -> bool:
+    def commit_to(self, index: int) -> None:
         if index > self.committed:
             self.committed = index
-            return True
-        return False
 
     def take_unstable(self) -> tuple[Entry, ...]:
         """Entries not yet handed out for persistence; marks them handed out."""

@@ -97,13 +97,3 @@ class Ready:
     messages: tuple[Message, ...] = ()  # send after persisting
     committed_entries: tuple[Entry, ...] = ()  # apply in order
     read_states: tuple[ReadState, ...] = ()  # serve once applied >= index
-
-    def contains_updates(self) -> bool:
-        return bool(
-            self.soft_state
-            or self.hard_state
-            or self.entries
-            or self.messages
-            or self.committed_entries
-            or self.read_states
-        )

@@ -491,21 +491,20 @@ class Raft:
         self.log.commit_to(min(m.commit, self.log.last_index))
         self.msgs.append(Message(_HEARTBEAT_RESP, self.id, m.src, self.term, context=m.context))
 
-    def maybe_commit(self) -> bool:
+    def maybe_commit(self) -> None:
         """Advance the commit index to what a majority persisted, if of this term (§5.4.2)."""
         log = self.log
         matches = [log.stable, *(pr.match for pr in self.prs.values())]
         index = committed_index(matches)
         if index <= log.committed:
-            return False
+            return
         if log.term(index) != self.term and not self.commit_old_terms:
-            return False
+            return
         log.commit_to(index)
         if self.reads_waiting_commit and log.term(index) == self.term:
             waiting, self.reads_waiting_commit = self.reads_waiting_commit, []
             for context in waiting:
                 self._start_read(context)
-        return True
 
     # -- client requests -----------------------------------------------------------------------
 

@@ -122,9 +122,6 @@ class SimNet:
         """Drop all traffic between a and b, both ways (in flight too)."""
         self._cut |= {(a, b), (b, a)}
 
-    def cut_one_way(self, src: str, dst: str) -> None:
-        self._cut.add((src, dst))
-
     def isolate(self, a: str) -> None:
         """Cut a from every other node (MIT 6.824's disconnect)."""
         self._isolated.add(a)
@@ -179,9 +176,6 @@ class SimNet:
         self._reorder = (0.0, 0)
         self._duplicate_rate = 0.0
         self._filters.clear()
-
-    def connected(self, a: str, b: str) -> bool:
-        return (a, b) not in self._cut and (b, a) not in self._cut
 
     # -- driving -------------------------------------------------------------------------------
 
