@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.history import Call, pair_calls, read_jsonl
+from splitbrain.reports.nodes import events as read_events
 from splitbrain.store import RunDir
 
 # The configuration of each variant: UNSAFE in tests/test_run_e2e.py for the caught ones;
@@ -42,18 +43,7 @@ RUN_TIMEOUT = 300  # seconds for one whole run
 
 
 def node_events(run: RunDir) -> dict[str, list[dict[str, Any]]]:
-    events = {}
-    for node in run.node_names():
-        path = run.node_events(node)
-        lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
-        parsed = []
-        for line in lines:
-            try:
-                parsed.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line
-        events[node] = parsed
-    return events
+    return {node: list(read_events(run, node)) for node in run.node_names()}
 
 
 def clock_offset(events: dict[str, list[dict[str, Any]]], calls: list[Call]) -> float | None:
