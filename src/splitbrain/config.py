@@ -8,7 +8,7 @@ from __future__ import annotations
 import platform
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ class RunConfig:
     unsafe: tuple[str, ...] = ()  # deliberately unsafe node variants
     op_timeout: float = 1.0  # seconds before an operation is recorded as info
     check_time_limit: float = 60.0  # seconds the linearizability search may take
-    node_args: tuple[str, ...] = field(default=())  # extra arguments for every node
+    node_args: tuple[str, ...] = ()  # extra arguments for every node
 
     @property
     def node_names(self) -> list[str]:
