@@ -3,9 +3,11 @@
     runs/<name>/<UTC timestamp>/      and runs/latest -> it
       config.json      every option, the seed, versions, the command line to reproduce
       history.jsonl
-      nodes/<node>/node.log, events.jsonl, data/
+      nodes/<node>/node.log, events.jsonl, data/, output.log (its stdout and stderr)
+      proxies.log      output of the link proxy process
       results.json
       report.html
+      harness-error.txt  only when the run could not be carried out (the traceback)
 """
 
 from __future__ import annotations
