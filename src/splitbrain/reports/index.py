@@ -20,7 +20,7 @@ from typing import Any
 
 from splitbrain.reports.data import started_at
 from splitbrain.reports.explain import verdict_name
-from splitbrain.reports.report import environment
+from splitbrain.reports.report import environment, write_text
 from splitbrain.store import RunDir, find_runs
 
 VERDICTS = ("valid", "invalid", "unknown", "not checked")
@@ -109,7 +109,5 @@ def write_index(base: str | os.PathLike[str]) -> Path:
         verdicts=VERDICTS, counts=Counter(r.verdict for r in rows), base=str(base.resolve()),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     path = base / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, html)
     return path

@@ -69,7 +69,8 @@ def render_html(run: RunDir, results: Mapping[str, Any] | None = None) -> str:
         **context, payload=json_script(payload, "report-data"))
 
 
-def _write(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Write atomically: a browser or `serve` never reads half a page."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -98,12 +99,12 @@ def write_report(run: RunDir, results: Mapping[str, Any] | None = None) -> str |
     the verdict and the error is written instead (if even that fails, the warning says so).
     """
     try:
-        _write(run.report, render_html(run, results))
+        write_text(run.report, render_html(run, results))
         return None
     except Exception as exc:  # any bug in rendering must not cost the run its verdict
         warning = f"report.html could not be rendered: {type(exc).__name__}: {exc}"
         try:
-            _write(run.report, _fallback(run, results, warning, traceback.format_exc()))
+            write_text(run.report, _fallback(run, results, warning, traceback.format_exc()))
         except Exception as again:
             warning += f" (and the fallback page failed too: {type(again).__name__}: {again})"
         return warning
