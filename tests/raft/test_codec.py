@@ -59,7 +59,7 @@ def test_every_truncation_of_a_message_is_refused():
 
 
 def test_unknown_message_type_is_refused():
-    body = bytearray(codec.encode_message(Message(MessageType.BEAT)))
+    body = bytearray(codec.encode_message(Message(MessageType.HEARTBEAT)))
     body[0] = 200
     with pytest.raises(codec.CodecError, match="unknown message type 200"):
         codec.decode_message(bytes(body))

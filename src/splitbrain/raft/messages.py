@@ -33,8 +33,8 @@ class HardState:
 
 
 class MessageType(enum.IntEnum):
-    HUP = 0  # local: start an election (sent to self by tick)
-    BEAT = 1  # local: leader should broadcast heartbeats
+    # Only messages between peers: the core has no local message types (tick and campaign are
+    # calls) and no leadership transfer. The numbers are the wire's; 0, 1 and 10-12 are unused.
     VOTE = 2
     VOTE_RESP = 3
     PRE_VOTE = 4
@@ -43,9 +43,6 @@ class MessageType(enum.IntEnum):
     APP_RESP = 7
     HEARTBEAT = 8
     HEARTBEAT_RESP = 9
-    PROPOSE = 10  # local: propose entries
-    READ_INDEX = 11  # local: request a read index (context identifies the request)
-    TIMEOUT_NOW = 12  # leadership transfer
 
 
 @dataclass(frozen=True, slots=True)

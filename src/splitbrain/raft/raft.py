@@ -65,9 +65,6 @@ _VOTE = MessageType.VOTE
 _VOTE_RESP = MessageType.VOTE_RESP
 _PRE_VOTE = MessageType.PRE_VOTE
 _PRE_VOTE_RESP = MessageType.PRE_VOTE_RESP
-_FROM_PEERS = frozenset(
-    {_APP, _APP_RESP, _HEARTBEAT, _HEARTBEAT_RESP, _VOTE, _VOTE_RESP, _PRE_VOTE, _PRE_VOTE_RESP}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,8 +295,6 @@ class Raft:
 
     def step(self, m: Message) -> None:
         kind = m.type
-        if kind not in _FROM_PEERS:
-            return  # local-only types and leadership transfer are not part of this core
         if m.term > self.term:
             if kind is _VOTE or kind is _PRE_VOTE:
                 in_lease = (
