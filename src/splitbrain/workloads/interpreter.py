@@ -94,6 +94,7 @@ class Interpreter:
         self._t0 = clock()
         self._n = 0  # operations issued so far (drives key rotation and unique tokens)
         self._next_slot = 0.0  # rate limiter: monotonic time of the next free slot
+        self._top_process = -1  # the highest process number that has invoked an operation
         self.keys: dict[str, None] = {}  # every key touched, in first-touch order
         self.tally = Tally()
 
@@ -168,6 +169,7 @@ class Interpreter:
 
     async def _invoke(self, client: Client, process: int, op: Invocation) -> str:
         """Invoke one operation and record its invocation and completion; returns the type."""
+        self._top_process = max(self._top_process, process)
         if op.key is not None:
             self.keys.setdefault(op.key)
         self.writer.record(self.now(), process, "invoke", op.f, op.value, key=op.key)
@@ -214,7 +216,7 @@ class Interpreter:
         pending = list(self.keys)
         self.tally.final_unread = len(pending)
         deadline = time.monotonic() + self.options.final_timeout
-        next_process = self._max_process() + 1
+        next_process = self._top_process + 1
 
         def fresh_process() -> int:
             nonlocal next_process
@@ -243,7 +245,3 @@ class Interpreter:
 
         workers = min(self.options.concurrency, len(pending))
         await asyncio.gather(*(reader(w) for w in range(workers)))
-
-    def _max_process(self) -> int:
-        procs = [op.process for op in self.writer.ops if isinstance(op.process, int)]
-        return max(procs, default=-1)
