@@ -72,6 +72,13 @@ async def connect(proxy: LinkProxy) -> asyncio.StreamWriter:
     return writer
 
 
+async def send_numbered(writer: asyncio.StreamWriter, count: int) -> None:
+    """Frames with bodies b"0", b"1", ..., one write each, then drain."""
+    for i in range(count):
+        writer.write(frame(str(i).encode()))
+    await writer.drain()
+
+
 def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(coro_fn())  # type: ignore[arg-type]
 
@@ -139,9 +146,7 @@ def test_drop_discards_about_the_given_share_but_never_the_hello() -> None:
         async with link() as (proxy, sink):
             proxy.set_faults(LinkFaults(drop=0.5))
             writer = await connect(proxy)
-            for i in range(400):
-                writer.write(frame(str(i).encode()))
-            await writer.drain()
+            await send_numbered(writer, 400)
             await sink.wait_for(lambda: proxy.stats.dropped + len(sink.bodies) == 401)
             assert sink.bodies[0] == b"hello"
             assert 120 < proxy.stats.dropped < 280
@@ -160,9 +165,7 @@ def test_delay_holds_every_message_and_keeps_order() -> None:
             await sink.wait_for(lambda: len(sink.bodies) == 1)  # the hello
             loop = asyncio.get_running_loop()
             sent = loop.time()
-            for i in range(50):
-                writer.write(frame(str(i).encode()))
-            await writer.drain()
+            await send_numbered(writer, 50)
             await sink.wait_for(lambda: len(sink.bodies) >= 2)
             assert loop.time() - sent >= 0.2
             await sink.wait_for(lambda: len(sink.bodies) == 51)
@@ -177,9 +180,7 @@ def test_duplicate_and_reorder_act_on_whole_messages() -> None:
         async with link() as (proxy, sink):
             proxy.set_faults(LinkFaults(duplicate=0.3, reorder=0.3))
             writer = await connect(proxy)
-            for i in range(300):
-                writer.write(frame(str(i).encode()))
-            await writer.drain()
+            await send_numbered(writer, 300)
             await sink.wait_for(lambda: len(sink.bodies) == 301 + proxy.stats.duplicated)
             got = [int(b) for b in sink.bodies[1:]]
             assert sorted(set(got)) == list(range(300))  # nothing lost, nothing mangled
