@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from splitbrain.reports.serve import make_server
 from splitbrain.store import RunDir
 from splitbrain.testing.runs import build_run
 
@@ -31,6 +35,20 @@ def invalid_run(tmp_path: Path) -> RunDir:
 @pytest.fixture
 def divergent_run(tmp_path: Path) -> RunDir:
     return build_run(tmp_path / "runs", name="divergent", seed=5, failure="divergence")
+
+
+@contextmanager
+def serving(runs: Path) -> Iterator[ThreadingHTTPServer]:
+    """`splitbrain serve`'s server for runs on a free loopback port, in a thread, while open."""
+    srv = make_server(runs, 0)  # port 0: the OS picks a free one
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
 
 
 @dataclass

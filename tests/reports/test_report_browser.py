@@ -7,7 +7,7 @@ import pytest
 
 from splitbrain.reports import write_index, write_report
 from splitbrain.testing.runs import build_run
-from tests.reports.conftest import ARTIFACTS, screenshot
+from tests.reports.conftest import ARTIFACTS, screenshot, serving
 
 pytestmark = pytest.mark.browser
 
@@ -132,34 +132,25 @@ def test_index_filters_runs_by_verdict(tmp_path, open_page):
 
 
 def test_served_index_and_report_load_cleanly_over_http(invalid_run, browser):
-    import threading
-
-    from splitbrain.reports.serve import make_server
-
     write_report(invalid_run)
-    srv = make_server(invalid_run.path.parent.parent, 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    ctx = browser.new_context()
-    try:
-        page = ctx.new_page()
-        page.set_default_timeout(20_000)
-        errors, outside = [], []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: "127.0.0.1" not in r.url and outside.append(r.url))
-        page.goto(f"http://127.0.0.1:{srv.server_address[1]}/")
-        page.locator("#runs-table tr.run a").click()
-        page.wait_for_selector("html[data-ready=true]", state="attached")
-        assert page.locator("#verdict-word").inner_text() == "INVALID"
-        page.locator("#raw a", has_text="nodes/n1/node.log").click()
-        assert "became" in page.locator("body").inner_text()
-        assert errors == [] and outside == []
-    finally:
-        ctx.close()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
+    with serving(invalid_run.path.parent.parent) as srv:
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            page.set_default_timeout(20_000)
+            errors, outside = [], []
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: "127.0.0.1" not in r.url and outside.append(r.url))
+            page.goto(f"http://127.0.0.1:{srv.server_address[1]}/")
+            page.locator("#runs-table tr.run a").click()
+            page.wait_for_selector("html[data-ready=true]", state="attached")
+            assert page.locator("#verdict-word").inner_text() == "INVALID"
+            page.locator("#raw a", has_text="nodes/n1/node.log").click()
+            assert "became" in page.locator("body").inner_text()
+            assert errors == [] and outside == []
+        finally:
+            ctx.close()
 
 
 def test_a_run_with_an_empty_history_still_loads_cleanly(tmp_path, open_page):

@@ -1,25 +1,16 @@
-import threading
 import urllib.request
 
 import pytest
 
 from splitbrain.reports import write_report
-from splitbrain.reports.serve import make_server
+from tests.reports.conftest import serving
 
 
 @pytest.fixture
 def server(valid_run):
-    base = valid_run.path.parent.parent
     write_report(valid_run)
-    srv = make_server(base, 0)  # port 0: the OS picks a free one
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(valid_run.path.parent.parent) as srv:
         yield srv, valid_run
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
 
 
 def get(srv, path: str) -> tuple[int, str, str]:
