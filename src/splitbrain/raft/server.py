@@ -29,7 +29,7 @@ import os
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -196,17 +196,7 @@ class Server:
         seq = req.get("seq")
         f = req.get("f")
         if f == "status":
-            st = self.node.status()
-            status = {
-                "id": st.id,
-                "role": st.role,
-                "term": st.term,
-                "leader": st.leader,
-                "commit": st.commit,
-                "applied": st.applied,
-                "last_index": st.last_index,
-            }
-            conn.reply({"seq": seq, "ok": True, "status": status})
+            conn.reply({"seq": seq, "ok": True, "status": asdict(self.node.status())})
             return
         cid, key, value = req.get("cid"), req.get("key"), req.get("value")
         try:
