@@ -28,8 +28,9 @@ class LinkFaults:
             v = getattr(self, f.name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
                 raise ValueError(f"link fault {f.name!r} must be a number, got {v!r}")
-            if v < 0 or (f.name in ("drop", "duplicate", "reorder") and v > 1):
-                limit = "in [0, 1]" if f.name in ("drop", "duplicate", "reorder") else ">= 0"
+            probability = f.name in ("drop", "duplicate", "reorder")
+            if v < 0 or (probability and v > 1):
+                limit = "in [0, 1]" if probability else ">= 0"
                 raise ValueError(f"link fault {f.name!r} must be {limit}, got {v!r}")
 
     def active(self) -> bool:
