@@ -1,6 +1,7 @@
 """The bundled system under test: a Raft key-value server.
 
-Pure core (no sockets, clocks, disk, threads or global random): `messages`, `log`, `raft`,
-`rawnode`, `kv`. Runtime: `wal` (durable storage), `codec` (wire format), `server` (asyncio),
-`client` (used by the workloads), `command` (`splitbrain node`).
+Pure core (no sockets, clocks, disk, threads or global random): `messages`, `log`, `quorum`,
+`progress`, `raft`, `rawnode`, `kv`. Runtime: `wal` (durable storage), `codec` (wire format),
+`events` (events.jsonl), `server` (asyncio), `client` (used by the workloads), `command`
+(`splitbrain node`), `local` (nodes as local processes, for tests and benchmarks).
 """
