@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from splitbrain.history import Call
 from splitbrain.store import RunDir, timestamp
 
 Failure = Literal["linearizability", "divergence"] | None
@@ -166,11 +167,10 @@ def _history_lines(calls: list[_Call], nemesis: list[tuple], open_tail: int) -> 
 
 
 def _call_json(call: _Call) -> dict[str, Any]:
-    """The shape of history.Call.to_json() for a simulated call."""
-    return {"process": call.process, "f": call.f, "key": call.key, "value": call.value,
-            "output": call.output if call.type == "ok" else None, "type": call.type,
-            "start": call.start, "end": call.end, "invoke_index": call.index,
-            "complete_index": None, "node": call.node, "error": call.error}
+    """history.Call.to_json() of a simulated call."""
+    return Call(call.process, call.f, call.key, call.value,
+                call.output if call.type == "ok" else None, call.type, call.start, call.end,
+                call.index, None, call.node, call.error).to_json()
 
 
 def _corrupt_read(calls: list[_Call]) -> _Call:
