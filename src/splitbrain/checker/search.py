@@ -59,7 +59,6 @@ class Problem:
     placement: list[Any]  # the only state a call may take effect in, or None
     canonical: Any  # state -> representative, or None
     reductions: frozenset[str]
-    dropped: int = 0  # calls left out before the search (failed, info reads)
     events: list[int] = field(default_factory=list)  # op for an invoke, ~op for a return
 
 
@@ -110,8 +109,7 @@ def compile_problem(
               if inp.outcome != "info"]
     order.sort()
     return Problem(key, model, kept, inputs, state0, [inp.outcome == "info" for inp in inputs],
-                   placement, canonical, reductions, len(calls) - len(kept),
-                   [e for _, e in order])
+                   placement, canonical, reductions, [e for _, e in order])
 
 
 @dataclass(slots=True)
@@ -120,7 +118,6 @@ class Outcome:
 
     valid: bool
     linearized: list[int]  # valid: a linearization; invalid: the longest linearizable prefix
-    cache_size: int  # nodes visited
 
 
 _FAR = 1 << 62  # a history index past every real one
@@ -271,7 +268,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
     budget = yield t.state_bytes
     while True:
         if remaining == 0:
-            return Outcome(True, _unchain(chain), len(seen))
+            return Outcome(True, _unchain(chain))
         budget -= 1
         if budget <= 0:
             budget = yield len(seen) * per_node + t.state_bytes
@@ -365,7 +362,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
         # up; a node whose forced step failed fails as a whole, so keep backing up past it.
         while True:
             if not stack:
-                return Outcome(False, _unchain(best), len(seen))
+                return Outcome(False, _unchain(best))
             entry, state, low, mask, extra, after, frontier, forced, cands, ci = stack.pop()
             op = ev[entry]
             placed[op] = False
