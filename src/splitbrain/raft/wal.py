@@ -171,13 +171,12 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
                 entry, used = codec.decode_entry_from(payload, 0)
                 if used != len(payload):
                     raise codec.CodecError("bytes after the entry")
-                last = entries[-1].index if entries else 0
+                last = len(entries)  # entries[i - 1] has index i: the check below keeps it so
                 if entry.index > last + 1 or entry.index < 1:
                     raise WALError(
                         f"{path}: offset {pos}: entry {entry.index} leaves a gap after {last}"
                     )
-                first = entries[0].index if entries else entry.index
-                del entries[entry.index - first :]
+                del entries[entry.index - 1 :]
                 entries.append(entry)
             elif kind == _HARD_STATE:
                 out.hard_state = codec.decode_hard_state(payload)
@@ -187,7 +186,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
             # The checksum matched, so these bytes were written like this: not a torn tail.
             raise WALError(f"{path}: offset {pos}: {exc}") from None
         pos = start + size
-    last = entries[-1].index if entries else 0
+    last = len(entries)
     hs = out.hard_state
     if hs.commit > last:  # cannot happen with entries-before-hard-state; keep it safe anyway
         out.hard_state = HardState(term=hs.term, vote=hs.vote, commit=last)
