@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from splitbrain.checker.stats import stats
+from splitbrain.checker.stats import availability, latency_quantiles, stats
 from splitbrain.history import Call, Op
+from splitbrain.history.faults import FaultWindow
 
 MS = 1_000_000
 
@@ -45,3 +46,25 @@ def test_window_still_open_at_the_end_closes_with_the_history():
     result = stats([_call(0, 5, 6), _call(1, 15, 30, "info")], [_nemesis(10, "pause")])
     window = result["fault_windows"][0]
     assert window["closed"] is False and window["calls"] == 1 and window["ok"] == 0
+
+
+def _call_ns(start: int, end: int, type_: str = "ok", f: str = "read") -> Call:
+    """A call with times in ns (and history indexes equal to them)."""
+    return Call(0, f, "k", None, None, type_, start, end, start, end)
+
+
+def test_availability_counts_calls_invoked_inside_each_window():
+    calls = [_call_ns(0, 5), _call_ns(10, 15, "fail"), _call_ns(12, 20, "info"),
+             _call_ns(30, 31), _call_ns(40, 41)]
+    windows = [FaultWindow("kill", 10, 35, ("n1",), "kill n1", True)]
+    rows = availability(calls, windows, end=50)
+    assert [(r.label, r.calls, r.ok) for r in rows] == [
+        ("kill n1", 3, 1), ("no fault in force", 2, 2), ("whole run", 5, 3)]
+    assert rows[0].fraction == 1 / 3
+
+
+def test_latency_quantiles_use_ok_calls_only():
+    calls = [_call_ns(0, i * 1_000_000) for i in range(1, 101)] + [_call_ns(0, 10**12, "info")]
+    [row] = latency_quantiles(calls)
+    assert (row.f, row.count, row.max) == ("read", 100, 100.0)
+    assert row.quantiles[:3] == (50.0, 90.0, 99.0)  # nearest rank

@@ -1,9 +1,6 @@
 import json
 import re
 
-from splitbrain.checker.stats import availability, latency_quantiles
-from splitbrain.history import Call
-from splitbrain.history.faults import FaultWindow
 from splitbrain.reports import render_report, report, write_report
 from splitbrain.testing.runs import build_run
 
@@ -125,26 +122,6 @@ def test_a_run_with_a_broken_history_and_no_results_still_gets_a_report(tmp_path
     html = run.report.read_text()
     assert ">NOT CHECKED<" in html
     assert "the history cannot be read" in html and "missing field &#39;process&#39;" in html
-
-
-def call(start: int, end: int, type_: str = "ok", f: str = "read") -> Call:
-    return Call(0, f, "k", None, None, type_, start, end, start, end)
-
-
-def test_availability_counts_calls_invoked_inside_each_window():
-    calls = [call(0, 5), call(10, 15, "fail"), call(12, 20, "info"), call(30, 31), call(40, 41)]
-    windows = [FaultWindow("kill", 10, 35, ("n1",), "kill n1", True)]
-    rows = availability(calls, windows, end=50)
-    assert [(r.label, r.calls, r.ok) for r in rows] == [
-        ("kill n1", 3, 1), ("no fault in force", 2, 2), ("whole run", 5, 3)]
-    assert rows[0].fraction == 1 / 3
-
-
-def test_latency_quantiles_use_ok_calls_only():
-    calls = [call(0, i * 1_000_000) for i in range(1, 101)] + [call(0, 10**12, "info")]
-    [row] = latency_quantiles(calls)
-    assert (row.f, row.count, row.max) == ("read", 100, 100.0)
-    assert row.quantiles[:3] == (50.0, 90.0, 99.0)  # nearest rank
 
 
 def test_the_checkers_concurrent_calls_are_drawn_and_a_failure_without_an_op_renders(invalid_run):
