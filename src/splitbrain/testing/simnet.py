@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType
 from splitbrain.raft.quorum import majority
-from splitbrain.raft.rawnode import Config, NotLeader, RawNode, Status
+from splitbrain.raft.rawnode import Config, RawNode, Status
 
 
 class InvariantViolation(AssertionError):
@@ -397,15 +397,11 @@ class SimNet:
         """
         deadline = self.time + ticks
         while self.time < deadline:
-            index = None
             for node_id in among if among is not None else self.alive():
                 if self.nodes[node_id].alive and self.status(node_id).role == "leader":
-                    try:
-                        index, _ = self.propose(node_id, data)
-                        break
-                    except NotLeader:
-                        continue
-            if index is None:
+                    index, _ = self.propose(node_id, data)  # a leader: cannot raise NotLeader
+                    break
+            else:
                 self.tick()
                 continue
             wait_until = min(deadline, self.time + 40)
