@@ -2,7 +2,7 @@
 
 There are no snapshots, so the whole log lives in one list whose position i holds the entry of
 index i (position 0 is a sentinel of term 0, which makes "prevLogIndex = 0" match like any other
-index). Four cursors split it, always `applied <= applying <= committed <= last_index` and
+index). Five cursors split it, always `applied <= applying <= committed <= last_index` and
 `stable <= persisting <= last_index`:
 
 - `stable`: entries up to here are known durable (the runtime called advance after fsync);
