@@ -33,9 +33,8 @@ MIXES = {"write-only": 1.0, "write-heavy": 0.9, "read-heavy": 0.1}  # share of w
 CONCURRENCY = (1, 8, 32)
 
 
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Of a non-empty sorted list."""
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
