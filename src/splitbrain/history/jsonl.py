@@ -109,7 +109,6 @@ class HistoryWriter:
         self.path = Path(path)
         self._file: IO[str] = self.path.open("a", encoding="utf-8")
         self._next = 0
-        self.ops: list[Op] = []
 
     def record(
         self,
@@ -132,7 +131,6 @@ class HistoryWriter:
         self._file.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
         self._file.flush()
         self._next += 1
-        self.ops.append(op)
         return op
 
     def close(self) -> None:
