@@ -26,9 +26,9 @@ from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageEr
 from splitbrain.history import HistoryError, pair_calls, read_jsonl
 from splitbrain.history.formats import SUFFIXES, load_history
 from splitbrain.store import RunDir
+from splitbrain.workloads.registry import WORKLOADS
 
 # workload in config.json -> (model, initial value)
-WORKLOAD_MODELS: dict[str, tuple[str, Any]] = {"register": ("cas-register", None), "kv": ("kv", "")}
 _SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
 _UNSET: Any = object()
 
@@ -70,9 +70,9 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     warnings = list(history.warnings)
     if options.get("model") is None:
         workload = _config(run).get("workload")
-        if workload in WORKLOAD_MODELS:
-            options["model"], default_initial = WORKLOAD_MODELS[workload]
-            options.setdefault("initial", default_initial)
+        if workload in WORKLOADS:
+            options["model"] = WORKLOADS[workload].model
+            options.setdefault("initial", WORKLOADS[workload].initial)
     linear = _guard(lambda: _linearizable(calls, time_limit, options))
 
     def agreement_() -> dict[str, Any]:
