@@ -193,7 +193,7 @@ class Nemesis:
     async def _leader(self) -> str | None:
         try:
             return await self.cluster.leader()
-        except (*APPLY_ERRORS, ImportError):
+        except APPLY_ERRORS:
             return None
 
 
