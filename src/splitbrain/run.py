@@ -57,7 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="client workers (default: 2 per node)")
     p.add_argument("--rate", type=_positive(float), default=d.rate, metavar="OPS",
                    help="total operations per second, 0 = unlimited (%(default)s)")
-    p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload)
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload,
+                   help="; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values())
+                        + " (%(default)s)")
     p.add_argument("--nemesis", default=",".join(d.nemesis), metavar="FAULTS",
                    help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none "
                         "(%(default)s)")
