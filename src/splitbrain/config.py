@@ -54,6 +54,7 @@ class RunConfig:
             "--nemesis", ",".join(self.nemesis) or "none",
             "--nemesis-interval", f"{self.nemesis_interval:g}",
             "--op-timeout", f"{self.op_timeout:g}",
+            "--check-time-limit", f"{self.check_time_limit:g}",
             "--seed", str(self.seed),
         ]
         for flag in self.unsafe:
