@@ -2,6 +2,7 @@
 
 Pure core (no sockets, clocks, disk, threads or global random): `messages`, `log`, `quorum`,
 `progress`, `raft`, `rawnode`, `kv`. Runtime: `wal` (durable storage), `codec` (wire format),
-`events` (events.jsonl), `server` (asyncio), `client` (used by the workloads), `command`
-(`splitbrain node`), `local` (nodes as local processes, for tests and benchmarks).
+`events` (events.jsonl), `crashpoints` (where an armed node kills itself), `server` (asyncio),
+`client` (used by the workloads), `command` (`splitbrain node`), `local` (nodes as local
+processes, for tests and benchmarks).
 """

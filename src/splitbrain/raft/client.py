@@ -2,7 +2,9 @@
 
 Protocol (DESIGN.md, "Client API"): TCP, 4-byte length frames, one JSON object per frame.
 Request `{"cid", "seq", "f", "key", "value"}`; reply `{"seq", "ok": true, "value"}` or
-`{"seq", "ok": false, "error", "leader"}`; `{"f": "status"}` asks for a node's status.
+`{"seq", "ok": false, "error", "leader"}`; `{"seq", "f": "status"}` asks for a node's status and
+`{"seq", "f": "crash-point", "value": NAME | null}` arms (or disarms) a crash point
+(crashpoints.py): reply `{"seq", "ok": true}`, or `bad-request` with a `message`.
 
 How errors become outcomes (the rules that keep the history honest):
 - `not-leader` is a definite rejection before anything was appended, so the client follows the
@@ -198,3 +200,20 @@ async def node_status(addr: tuple[str, int], timeout: float) -> dict[str, Any] |
             conn.close()
     status = reply.get("status")
     return status if isinstance(status, dict) else None
+
+
+async def arm_crash_point(
+    address: tuple[str, int], point: str | None, timeout: float = 1.0
+) -> bool:
+    """Arm crash point `point` on a node (None disarms); False if it is down or refused."""
+    conn: _Connection | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await _connect(address)
+            reply = await conn.request({"seq": 0, "f": "crash-point", "value": point})
+    except (OSError, TimeoutError, ConnectionError, codec.CodecError):
+        return False
+    finally:
+        if conn is not None:
+            conn.close()
+    return reply.get("ok") is True

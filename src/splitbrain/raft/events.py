@@ -2,9 +2,10 @@
 
 One JSON object per line: `start` on every process start, `role` on every role change (with the
 term), `apply` for every applied entry in order (`index`, `term`, `id` = "<client id>:<seq>" or
-"noop"). Events are buffered by `emit` and written with one write by `flush`; the server flushes
-before it answers any client whose request the events describe, so an acknowledged write is in
-the events file before the client hears of it.
+"noop"), `crash` (`point`) when the node kills itself at an armed crash point (crashpoints.py).
+Events are buffered by `emit` and written with one write by `flush`; the server flushes before
+it answers any client whose request the events describe, so an acknowledged write is in the
+events file before the client hears of it.
 """
 
 from __future__ import annotations

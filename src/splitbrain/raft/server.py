@@ -19,6 +19,9 @@ Rules it keeps:
   before the replies they justify leave.
 - Reads are linearizable by ReadIndex on the leader, batched into one quorum round, unless
   `--unsafe stale-reads` (any node answers from its local state at once).
+- Crash points (crashpoints.py), armed by a client request, are checked in the Ready loop: the
+  node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
+  attribute check per Ready.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbrain.raft import codec, kv
+from splitbrain.raft import codec, crashpoints, kv
 from splitbrain.raft.events import EventLog
 from splitbrain.raft.messages import EntryType, HardState, Message, MessageType, Ready
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
@@ -138,6 +142,8 @@ class Server:
         self._term_vote = (hard_state.term, hard_state.vote)  # as last handed to the WAL
         self._wake = asyncio.Event()
         self._stopping = False
+        self.crash_point: str | None = None  # armed by a client: see crashpoints.py
+        self._vote_sent = False  # a granted vote response was written in this Ready (if armed)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -198,6 +204,9 @@ class Server:
         if f == "status":
             conn.reply({"seq": seq, "ok": True, "status": asdict(self.node.status())})
             return
+        if f == "crash-point":
+            self._arm(conn, seq, req.get("value"))
+            return
         cid, key, value = req.get("cid"), req.get("key"), req.get("value")
         try:
             if not isinstance(cid, str) or not isinstance(seq, int):
@@ -225,6 +234,15 @@ class Server:
         self._proposals[index] = _Proposal(term, conn, seq)
         self._wake.set()
 
+    def _arm(self, conn: _ClientConnection, seq: Any, point: object) -> None:
+        try:
+            self.crash_point = crashpoints.validate(point)
+        except ValueError as exc:
+            conn.reply({"seq": seq, "ok": False, "error": "bad-request", "message": str(exc)})
+            return
+        log.info("crash point %s", "disarmed" if point is None else f"{point} armed")
+        conn.reply({"seq": seq, "ok": True})
+
     # -- the Ready loop ------------------------------------------------------------------------
 
     async def _ready_loop(self) -> None:
@@ -244,6 +262,8 @@ class Server:
                 if not node.has_ready():
                     break
                 rd = node.ready()
+                armed = self.crash_point is not None  # all that crash points cost, unarmed
+                send = self._send_watched if armed else self._send
                 was_leader = self.role == "leader"
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
@@ -254,9 +274,11 @@ class Server:
                 sync = self.config.fsync and self.wal.must_save(hs, rd.entries)
                 if not sync:
                     self.wal.save(hs, rd.entries)  # no I/O, or no fsync to wait for
-                    self._send(rd.messages)
+                    if armed and rd.entries:
+                        self._crash_at("after-append")
+                    send(rd.messages)
                 elif not new_vote:  # only the entries are being synced: see _MUST_WAIT
-                    self._send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                    send(m for m in rd.messages if m.type is not _MUST_WAIT)
                 # Committed entries are durable on a quorum already: apply them (and answer
                 # clients) while our own disk syncs the new entries, as etcd's server does.
                 if rd.committed_entries:
@@ -273,7 +295,12 @@ class Server:
                     await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
                     self._fsyncs += 1
                     self._synced_entries += len(rd.entries)
-                    self._send(m for m in rd.messages if new_vote or m.type is _MUST_WAIT)
+                    if armed and rd.entries:
+                        self._crash_at("after-append")
+                    send(m for m in rd.messages if new_vote or m.type is _MUST_WAIT)
+                if armed and self._vote_sent:
+                    self._vote_sent = False
+                    self._crash_at("after-vote")
                 node.advance(rd)
 
     def _send(self, messages: Iterable[Message]) -> None:
@@ -282,6 +309,24 @@ class Server:
             link = links.get(msg.dst)
             if link is not None:
                 link.send(codec.encode_message(msg))
+
+    def _send_watched(self, messages: Iterable[Message]) -> None:
+        """`_send` while a crash point is armed: notes a granted vote written to its link."""
+        links = self._links
+        for msg in messages:
+            link = links.get(msg.dst)
+            if link is not None and link.send(codec.encode_message(msg)):
+                self._vote_sent |= msg.type is MessageType.VOTE_RESP and not msg.reject
+
+    def _crash_at(self, point: str) -> None:
+        """If `point` is the armed crash point: say so in the log and the events, and SIGKILL
+        this process (the signal is delivered before os.kill returns)."""
+        if self.crash_point != point:
+            return
+        log.warning("crash point %s reached: killing myself with SIGKILL", point)
+        self.events.emit("crash", point=point)
+        self.events.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def _apply(self, rd: Ready) -> None:
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
@@ -312,6 +357,8 @@ class Server:
                 replies.append((waiting.conn, _error(waiting.seq, str(result.error))))
         self._applied = rd.committed_entries[-1].index
         self.events.flush()  # the events record every apply before a client hears of it
+        if self.crash_point is not None:
+            self._crash_at("after-apply")
         for conn, reply in replies:
             conn.reply(reply)
 
@@ -503,10 +550,13 @@ class _PeerLink(asyncio.Protocol):
         self.transport = None
         self._lost.set()
 
-    def send(self, body: bytes) -> None:
+    def send(self, body: bytes) -> bool:
+        """Write one message; False if it was dropped (link down or its buffer full)."""
         transport = self.transport
         if transport is not None and transport.get_write_buffer_size() < _MAX_LINK_BUFFER:
             transport.write(codec.frame(body))
+            return True
+        return False
 
     def close(self) -> None:
         self._closing = True

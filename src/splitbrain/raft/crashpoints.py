@@ -1,0 +1,24 @@
+"""Crash points of the bundled Raft node: named instants where an armed node SIGKILLs itself.
+
+Like etcd's gofail failpoints: the nemesis arms one point on a running node (the client request
+`{"f": "crash-point", "value": NAME | null}`), and the node kills itself with SIGKILL the next
+time its Ready loop reaches that point, after logging it and writing a `crash` event. A random
+kill -9 almost never lands at the instants that matter for persistence bugs; these do.
+"""
+
+from __future__ import annotations
+
+POINTS: dict[str, str] = {
+    "after-vote": "a Ready granting a vote was persisted and the vote response written to its link",
+    "after-append": "new entries were saved (fsynced); the append responses were not yet sent",
+    "after-apply": "committed entries were applied and their events flushed; no client replied",
+}
+
+
+def validate(point: object) -> str | None:
+    """`point` if it names a crash point (None disarms); ValueError otherwise."""
+    if point is None:
+        return None
+    if isinstance(point, str) and point in POINTS:
+        return point
+    raise ValueError(f"unknown crash point {point!r} (known: {', '.join(POINTS)})")
