@@ -90,3 +90,36 @@ def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster
     fs = {f for f, _ in events}
     assert {"kill", "start"} <= fs and len(events) >= 8
     assert not any("errors" in v or "error" in v for _, v in events), events
+
+
+def test_a_node_that_kills_itself_at_a_crash_point_is_crashed_and_a_killed_one_is_not(
+    run: RunDir,
+) -> None:
+    async def main() -> None:
+        async with Cluster(run, NODES) as cluster:
+
+            async def crashed(node: str) -> bool:
+                return cluster.crashed(node)
+
+            leader = await until(cluster.leader, bool, 20)
+            assert await until(lambda: write(cluster, "k", 1), lambda t: t == "ok", 20)
+            other = next(n for n in NODES if n != leader)
+            await cluster.pause(other)
+            assert not await cluster.arm_crash_point(other, "after-apply")  # it cannot answer
+            await cluster.resume(other)
+            assert await cluster.arm_crash_point(leader, "after-apply")
+            assert not cluster.crashed(leader)
+            await write(cluster, "k", 2)  # applied by the leader, which then kills itself
+            await until(lambda: crashed(leader), bool, 20)
+            assert not cluster.alive(leader)
+            assert not await cluster.arm_crash_point(leader, None)  # not running
+            last = json.loads(run.node_events(leader).read_text().splitlines()[-1])
+            assert (last["event"], last["point"]) == ("crash", "after-apply")
+
+            assert await cluster.start(leader)  # a crashed node starts like a killed one
+            assert not cluster.crashed(leader) and cluster.alive(leader)
+            assert await cluster.kill(leader)
+            assert not cluster.crashed(leader) and not cluster.alive(leader)
+            assert not any(cluster.crashed(n) for n in NODES)
+
+    asyncio.run(main())

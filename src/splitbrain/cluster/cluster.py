@@ -12,6 +12,8 @@ Rules it keeps:
   nobody else handles it, the owning task is cancelled) — and is synchronous so it cannot be cut
   short. Were the driver SIGKILLed, every child still dies: lifeline pipe + PR_SET_PDEATHSIG.
 - Spawn happens on the event loop's thread (the parent-death signal is tied to that thread).
+- A node that exits by itself (e.g. at a crash point it was asked to arm) is `crashed`: the
+  cluster tells that apart from its own kill and teardown; `start` brings it back.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class _Node:
     output: Path  # its stdout and stderr
     proc: psutil.Popen | None = None
     paused: bool = False
+    ended_by_us: bool = False  # killed or stopped by the cluster, so its exit is no crash
 
 
 class Cluster:
@@ -151,6 +154,7 @@ class Cluster:
         assert self._lifeline is not None
         node.proc = spawn(node.argv, self._lifeline, output=node.output)
         node.paused = False
+        node.ended_by_us = False
 
     async def _wait_up(self, node: _Node) -> None:
         assert node.proc is not None
@@ -182,6 +186,7 @@ class Cluster:
         if node.proc is None or not signal_proc(node.proc, signal.SIGKILL):
             return False
         node.paused = False
+        node.ended_by_us = True
         if not await reap(node.proc, 10.0):
             raise NodeError(f"{name} (pid {node.proc.pid}) survived SIGKILL for 10s")
         return True
@@ -216,6 +221,12 @@ class Cluster:
     def alive(self, name: str) -> bool:
         return running(self._node(name).proc)
 
+    def crashed(self, name: str) -> bool:
+        """Has the node's process exited by itself, not killed or stopped by the cluster (until
+        `start` runs it again)? Reaps it."""
+        node = self._node(name)
+        return node.proc is not None and not running(node.proc) and not node.ended_by_us
+
     def paused(self, name: str) -> bool:
         node = self._node(name)
         return node.paused and running(node.proc)
@@ -242,11 +253,23 @@ class Cluster:
         ]
         return max(leaders)[1] if leaders else None
 
+    async def arm_crash_point(self, name: str, point: str | None) -> bool:
+        """Arm a crash point of the bundled Raft on the node (None disarms; raft/crashpoints.py):
+        it SIGKILLs itself when it next reaches that point. False if the node is not running,
+        is paused (it could not answer) or did not acknowledge."""
+        from splitbrain.raft.client import arm_crash_point  # late: cluster/ runs without raft
+
+        if not self.alive(name) or self.paused(name):
+            return False
+        return await arm_crash_point(self.client_addresses[name], point, STATUS_TIMEOUT)
+
     # Teardown.
 
     def close(self) -> None:
         """Stop every node and the proxies, reap them, release the lifeline. Idempotent."""
         try:
+            for node in self._nodes.values():
+                node.ended_by_us |= running(node.proc)
             stop_all([n.proc for n in self._nodes.values() if n.proc is not None], grace=2.0)
             for node in self._nodes.values():
                 node.paused = False
