@@ -22,6 +22,10 @@ def _apply(index, term, rid):
     return {"time": 0, "event": "apply", "index": index, "term": term, "id": rid}
 
 
+def _crash(point):
+    return {"time": 0, "event": "crash", "point": point}
+
+
 def _log(n, term=1):
     """n applies: a no-op then client requests c1:1, c1:2, ..."""
     return [_apply(1, term, "noop")] + [_apply(i, term, f"c1:{i - 1}") for i in range(2, n + 1)]
@@ -81,6 +85,16 @@ def test_reordered_applies(tmp_path):
 def test_restart_may_reapply_from_the_start_or_a_snapshot(tmp_path):
     events = [_start(), *_log(3), _start(), *_log(4), _start(), *_log(4)[2:]]
     assert check_agreement([_write(tmp_path, "n1", events)])["valid"] is True
+
+
+def test_a_crash_event_is_neither_an_apply_nor_a_new_life(tmp_path):
+    events = [_start(), _leader(1), *_log(3), _crash("after-apply"), _start(), *_log(4),
+              _crash("after-vote")]
+    node = _write(tmp_path, "n1", events)
+    assert [a.life for a in node.applies] == [1] * 3 + [2] * 4
+    assert node.leader_terms == (1,)
+    result = check_agreement([node], [_acked("c1:2")])
+    assert result["valid"] is True and result["committed"] == 4
 
 
 def test_two_leaders_in_one_term(tmp_path):

@@ -1,7 +1,7 @@
 import json
 import re
 
-from splitbrain.reports import render_report, report, write_report
+from splitbrain.reports import nodes, render_report, report, write_report
 from splitbrain.testing.runs import build_run
 
 HOSTILE = ["</script><script>alert(1)</script>", "<img src=x onerror=alert(2)>",
@@ -77,6 +77,21 @@ def test_divergent_report_shows_each_nodes_entry_side_by_side_and_leaders(diverg
         assert f"term {e['term']} · {e['id']}" in row, node
     assert "Leaders per term" in html
     assert f"Logs disagree at index {v['index']}" in html
+
+
+def test_crash_events_change_neither_the_applied_entries_nor_the_leaders(divergent_run):
+    names = divergent_run.node_names()
+    index = json.loads(divergent_run.results.read_text())["checkers"]["log-agreement"][
+        "violations"][0]["index"]
+    before = nodes.applied_around(divergent_run, names, index), nodes.leaders_from_events(
+        divergent_run, names)
+    for node in names:  # a crash after every line, as if each life ended at a crash point
+        path = divergent_run.node_events(node)
+        crash = json.dumps({"time": 0, "event": "crash", "point": "after-apply"})
+        path.write_text("".join(f"{line}\n{crash}\n" for line in path.read_text().splitlines()))
+    after = nodes.applied_around(divergent_run, names, index), nodes.leaders_from_events(
+        divergent_run, names)
+    assert after == before
 
 
 def test_node_log_excerpts_come_from_the_window_around_the_failure(invalid_run):
