@@ -88,7 +88,7 @@ def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster
 
     asyncio.run(main())
     fs = {f for f, _ in events}
-    assert {"kill", "start"} <= fs and len(events) >= 8
+    assert {"kill", "start", "start-churn", "start-crash"} <= fs and len(events) >= 8
     assert not any("errors" in v or "error" in v for _, v in events), events
 
 

@@ -46,3 +46,15 @@ def test_nodes_killed_and_restarted_together_share_one_window():
            nem(2, 30, "pause", {"nodes": [], "unchanged": ["n1"]})]
     [w] = fault_windows(ops, end=99)
     assert (w.label, w.nodes, w.start, w.end) == ("kill n1 n3", ("n1", "n3"), 10, 20)
+
+
+def test_a_crash_at_a_crash_point_is_a_window_per_node_closed_by_its_start():
+    ops = [nem(0, 5, "start-crash", {"nodes": ["n1", "n2"], "point": "after-vote"}),
+           nem(1, 10, "kill", {"nodes": ["n3"]}),
+           nem(2, 12, "crash", {"nodes": ["n2"], "point": "after-vote"}),
+           nem(3, 20, "start", {"nodes": ["n2"], "fault": "crash"}),
+           nem(4, 25, "stop-crash", {"nodes": ["n1"], "point": "after-vote"}),
+           nem(5, 30, "start", {"nodes": ["n3"]})]
+    windows = [(w.kind, w.label, w.start, w.end) for w in fault_windows(ops, end=99)]
+    assert windows == [("crash", "crash n1 n2", 5, 25), ("kill", "kill n3", 10, 30),
+                       ("crash", "crash n2", 12, 20)]

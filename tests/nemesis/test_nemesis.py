@@ -37,8 +37,19 @@ class FakeNetwork:
         self.faults = {}
 
 
+class FakeWatch:
+    """Leaderships to report, one batch per poll (then nothing)."""
+
+    def __init__(self, batches: list[list[tuple[str, int]]]) -> None:
+        self.batches = list(batches)
+
+    def poll(self) -> list[tuple[str, int]]:
+        return self.batches.pop(0) if self.batches else []
+
+
 class FakeCluster:
-    """The Cluster verbs over a dict of states; `broken` nodes fail to start."""
+    """The Cluster verbs over a dict of states; `broken` nodes fail to start; nodes in
+    `crash_when_armed` crash as soon as a crash point is armed on them."""
 
     def __init__(self, leader: str | None = "n2") -> None:
         self.nodes = NODES
@@ -46,9 +57,26 @@ class FakeCluster:
         self.state = dict.fromkeys(NODES, "up")
         self.current_leader = leader
         self.broken: set[str] = set()
+        self.leaderships: list[list[tuple[str, int]]] = []
+        self.armed: dict[str, str | None] = {}
+        self.crash_when_armed: set[str] = set()
+
+    def watch_leaders(self) -> FakeWatch:
+        return FakeWatch(self.leaderships)
+
+    async def arm_crash_point(self, n: str, point: str | None) -> bool:
+        if self.state[n] != "up":
+            return False
+        self.armed[n] = point
+        if point is not None and n in self.crash_when_armed:
+            self.state[n] = "crashed"
+        return True
+
+    def crashed(self, n: str) -> bool:
+        return self.state[n] == "crashed"
 
     async def kill(self, n: str) -> bool:
-        changed = self.state[n] != "down"
+        changed = self.state[n] not in ("down", "crashed")
         self.state[n] = "down"
         return changed
 
@@ -67,13 +95,14 @@ class FakeCluster:
     async def start(self, n: str) -> bool:
         if n in self.broken:
             raise NodeError(f"{n} exited with 1 while starting")
-        if self.state[n] != "down":
+        if self.state[n] not in ("down", "crashed"):
             return False
         self.state[n] = "up"
+        self.armed.pop(n, None)  # a new life: nothing armed
         return True
 
     def alive(self, n: str) -> bool:
-        return self.state[n] != "down"
+        return self.state[n] not in ("down", "crashed")
 
     def paused(self, n: str) -> bool:
         return self.state[n] == "paused"
@@ -195,6 +224,52 @@ def test_a_fault_that_fails_is_recorded_with_its_error() -> None:
         {"nodes": [], "fault": "restart", "errors": {"n1": "n1 exited with 1 while starting"}},
     )
     assert events[3][0] == "start" and events[3][1]["errors"]  # heal_all tried again, said so
+
+
+def isolated(grudge: dict[str, list[str]]) -> str:
+    """The node a grudge isolates (the one that drops everybody else)."""
+    (node,) = [n for n, drops in grudge.items() if len(drops) == len(NODES) - 1]
+    return node
+
+
+def test_churn_isolates_the_leader_then_each_newer_leader_and_heals_at_its_stop() -> None:
+    cluster = FakeCluster(leader="n2")
+    # n3 wins term 5; then two leaderships in one poll: only the newer one (n1, 7) is cut off.
+    cluster.leaderships = [[], [("n3", 5)], [], [("n2", 6), ("n1", 7)], [("n3", 4)]]
+    events = drive(cluster, [Plan(0.01, 0.3, "churn", "new-leaders", lead=0.001)], stop_after=7)
+    fs = [f for f, _ in events[:7]]
+    assert fs == ["start-churn", "start-partition", "stop-partition", "start-partition",
+                  "stop-partition", "start-partition", "stop-partition"]  # fmt: skip
+    starts = [v for f, v in events[:7] if f == "start-partition"]
+    assert [(isolated(v["grudge"]), v["term"], v["kind"]) for v in starts] == [
+        ("n2", None, "churn"), ("n3", 5, "churn"), ("n1", 7, "churn")]  # (n3, 4) is stale
+    assert events[7] == ("stop-churn", {"kind": "new-leaders"})
+    assert not cluster.network.cut
+
+
+def test_churn_in_force_at_the_end_is_stopped_and_healed_by_heal_all() -> None:
+    cluster = FakeCluster(leader="n1")
+    events = drive(cluster, [Plan(0.01, 10, "churn", "new-leaders")], stop_after=2)
+    assert events[2] == ("in-force", ["churn"])
+    assert [f for f, _ in events[3:-1]] == ["stop-partition", "stop-churn"]
+    assert not cluster.network.cut
+
+
+def test_crash_arms_its_targets_and_starts_at_once_each_node_that_crashed() -> None:
+    cluster = FakeCluster()
+    cluster.crash_when_armed = {"n3"}
+    cluster.state["n2"] = "paused"
+    plan = Plan(0.01, 0.2, "crash", "all", nodes=NODES, point="after-vote")
+    events = drive(cluster, [plan], stop_after=4)
+    assert events[:4] == [
+        ("start-crash", {"nodes": ["n1", "n3"], "target": "all", "point": "after-vote",
+                         "unchanged": ["n2"]}),
+        ("crash", {"nodes": ["n3"], "point": "after-vote"}),
+        ("start", {"nodes": ["n3"], "fault": "crash"}),
+        ("stop-crash", {"nodes": ["n1"], "point": "after-vote"}),
+    ]  # fmt: skip
+    assert cluster.armed == {"n1": None}
+    assert cluster.state["n3"] == "up"
 
 
 def test_stop_ends_run_promptly_even_with_plans_far_ahead() -> None:

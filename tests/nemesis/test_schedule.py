@@ -8,8 +8,10 @@ import random
 import pytest
 
 from splitbrain.nemesis.schedule import (
+    CRASH_POINTS,
     FAULTS,
     HOLD_STEPS,
+    LEAD_TIMES,
     NET_FAULTS,
     PARTITIONS,
     TARGETS,
@@ -62,16 +64,25 @@ def test_at_most_one_fault_of_each_kind_in_force_and_a_rest_between() -> None:
         assert p.stop - p.start == expected
 
 
+def test_partition_and_churn_are_never_in_force_together() -> None:
+    ps = [p for p in plans(count=2000) if p.fault in ("partition", "churn")]
+    assert {p.fault for p in ps} == {"partition", "churn"}
+    for a, b in itertools.pairwise(ps):
+        assert b.start > a.stop
+
+
 def test_every_variant_is_reachable_with_the_right_targets() -> None:
     ps = plans(count=2000)
     seen = {(p.fault, p.kind) for p in ps}
     assert {("partition", k) for k in PARTITIONS} <= seen
     assert {("net", k) for k in NET_FAULTS} <= seen
-    for f in ("kill", "pause", "restart"):
+    for f in ("kill", "pause", "restart", "crash"):
         assert {(f, k) for k in TARGETS} <= seen
+    assert {p.point for p in ps if p.fault == "crash"} == set(CRASH_POINTS)
+    assert {p.lead for p in ps if p.fault == "churn"} == set(LEAD_TIMES)
     sizes = {"one": 1, "leader": 1, "minority": 2, "majority": 3, "all": 5}
     for p in ps:
-        if p.fault in ("kill", "pause", "restart"):
+        if p.fault in ("kill", "pause", "restart", "crash"):
             assert len(p.nodes) == sizes[p.kind] and set(p.nodes) <= set(NODES)
         if p.fault == "partition":
             assert p.grudge is not None and set(p.grudge) == set(NODES)

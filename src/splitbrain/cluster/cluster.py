@@ -43,6 +43,7 @@ from splitbrain.cluster.process import (
     wait_listening,
     wait_stopped,
 )
+from splitbrain.cluster.roles import LeaderWatch
 from splitbrain.cluster.targets import NodeLaunch, Target, bundled_raft
 from splitbrain.store import RunDir
 
@@ -262,6 +263,10 @@ class Cluster:
         if not self.alive(name) or self.paused(name):
             return False
         return await arm_crash_point(self.client_addresses[name], point, STATUS_TIMEOUT)
+
+    def watch_leaders(self) -> LeaderWatch:
+        """Leaderships announced in the nodes' role events from now on (see roles.py)."""
+        return LeaderWatch({n: self.run.node_events(n) for n in self.nodes})
 
     # Teardown.
 

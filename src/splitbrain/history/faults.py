@@ -1,9 +1,10 @@
 """Fault windows: the intervals during which a fault was in force, read from nemesis events.
 
 A window opens at start-X and closes at the matching stop-X (start-partition..stop-partition,
-start-net-fault..stop-net-fault, and any future start-*/stop-* pair), kill..start and
-pause..resume per node. A window never closed lasts until the end of the history. Labels name
-what was really done (the grudge, the nodes), taken from the events' values. Pure.
+start-net-fault..stop-net-fault, and any future start-*/stop-* pair), kill..start,
+crash..start (a node that killed itself at an armed crash point) and pause..resume per node.
+A window never closed lasts until the end of the history. Labels name what was really done
+(the grudge, the nodes), taken from the events' values. Pure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from splitbrain.history import Op
 
 # opening f -> (kind, closing f); kill and pause are per node
-_PER_NODE = {"kill": ("kill", "start"), "pause": ("pause", "resume")}
+_PER_NODE = {"kill": ("kill", "start"), "crash": ("crash", "start"), "pause": ("pause", "resume")}
 _KIND_NAMES = {"net-fault": "net"}
 
 
@@ -95,7 +96,9 @@ def fault_windows(ops: Iterable[Op], end: int) -> list[FaultWindow]:
     windows: list[FaultWindow] = []
     open_pairs: dict[str, Op] = {}  # kind -> the start-X event
     open_nodes: dict[tuple[str, str], Op] = {}  # (kind, node) -> the kill/pause event
-    closers = {close: kind for kind, close in _PER_NODE.values()}
+    closers: dict[str, set[str]] = {}
+    for kind, close in _PER_NODE.values():
+        closers.setdefault(close, set()).add(kind)
     for op in ops:
         if not op.is_nemesis:
             continue
@@ -105,11 +108,11 @@ def fault_windows(ops: Iterable[Op], end: int) -> list[FaultWindow]:
             for node in _nodes_of(op.value):
                 open_nodes.setdefault((kind, node), op)
         elif f in closers:
-            kind = closers[f]
             named = _nodes_of(op.value)
-            ended = [k for k in open_nodes if k[0] == kind and (not named or k[1] in named)]
-            windows += _node_windows(kind, [(open_nodes.pop(k), k[1]) for k in ended], op.time,
-                                     closed=True)
+            for kind in sorted(closers[f]):
+                ended = [k for k in open_nodes if k[0] == kind and (not named or k[1] in named)]
+                windows += _node_windows(kind, [(open_nodes.pop(k), k[1]) for k in ended],
+                                         op.time, closed=True)
         elif f.startswith("start-"):
             kind = f.removeprefix("start-")
             open_pairs.setdefault(kind, op)

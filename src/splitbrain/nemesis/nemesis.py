@@ -13,6 +13,12 @@ Rules it keeps:
 - The schedule keeps its spacing: when applying runs late, later events shift by as much.
 - "leader" targets are resolved when applied; with no leader known, the plan's seeded fallback
   node is used and the record says so ("leader": null).
+- Two faults react while in force, each in its own task, cancelled by their stop:
+  churn isolates the leader, then every new leader the plan's `lead` seconds after its role
+  event is written (the previous isolation heals: a stop-partition and a start-partition of
+  kind "churn" per leader; see cluster/roles.py); crash arms a crash point on its targets
+  (start-crash), then records each node that killed itself there (crash) and starts it again
+  at once (start). Its stop disarms the nodes still armed (stop-crash).
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
 """
@@ -20,6 +26,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import inspect
 import itertools
@@ -35,6 +42,7 @@ from splitbrain.nemesis.schedule import Plan
 
 Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
 APPLY_ERRORS = (NodeError, NetworkError, OSError)
+WATCH_INTERVAL = 0.002  # seconds between looks for new leaders (churn) or crashed nodes (crash)
 
 
 @dataclass(slots=True)
@@ -44,6 +52,7 @@ class _Active:
     plan: Plan
     label: str
     nodes: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None  # churn and crash react while in force
 
 
 class Nemesis:
@@ -91,6 +100,9 @@ class Nemesis:
 
     async def heal_all(self, record: Record) -> None:
         net = self.cluster.network
+        for active in self._active.values():
+            if active.task is not None:  # churn and crash: stop reacting first
+                await self._stop(active, record)
         self._active.clear()
         if net.cut:
             links = sorted(net.cut)
@@ -135,7 +147,20 @@ class Nemesis:
             )  # fmt: skip
             label = f"net {' '.join(f'{k}={v}' for k, v in plan.link_faults.to_json().items())}"
             return _Active(plan, label) if ok else None
+        if plan.fault == "churn":
+            active = _Active(plan, "churn")
+            active.task = asyncio.create_task(self._churn(plan.lead, record))
+            return active
         info = {"target": plan.kind, **extra}
+        if plan.fault == "crash":
+            assert plan.point is not None
+            armed = await self._each(
+                lambda n: self.cluster.arm_crash_point(n, plan.point), nodes, record,
+                "start-crash", {**info, "point": plan.point},
+            )  # fmt: skip
+            active = _Active(plan, f"crash {plan.point} {','.join(armed)}", armed)
+            active.task = asyncio.create_task(self._restart_crashed(active, record))
+            return active
         if plan.fault == "pause":
             done = await self._each(self.cluster.pause, nodes, record, "pause", info)
             return _Active(plan, f"pause {','.join(done)}", done) if done else None
@@ -148,7 +173,14 @@ class Nemesis:
 
     async def _stop(self, active: _Active, record: Record) -> None:
         plan = active.plan
-        if plan.fault == "partition":
+        await _cancel(active.task)
+        if plan.fault == "churn":
+            if self.cluster.network.cut:
+                await self._heal_churn(record)
+            await _call(record, "stop-churn", {"kind": plan.kind})
+        elif plan.fault == "crash":
+            await self._disarm(active, record)
+        elif plan.fault == "partition":
             links = sorted(self.cluster.network.cut)
             value = {"kind": plan.kind, "healed": [list(link) for link in links]}
             await _attempt(self.cluster.network.heal(), record, "stop-partition", value)
@@ -190,6 +222,59 @@ class Nemesis:
         await _call(record, f, value)
         return done
 
+    # The faults that react while in force.
+
+    async def _churn(self, lead: float, record: Record) -> None:
+        """Isolate the current leader, then each new leader `lead` seconds after its role event
+        appears."""
+        watch = self.cluster.watch_leaders()
+        await _call(record, "start-churn", {"kind": "new-leaders", "lead": lead})
+        newest = 0  # the highest term isolated so far: each leadership once, newest first
+        leader = await self._leader()
+        pending = [(leader, 0)] if leader is not None else []
+        while True:
+            pending += watch.poll()
+            if pending:
+                node, term = max(pending, key=lambda lt: lt[1])
+                pending = []
+                if term >= newest:
+                    newest = term
+                    await asyncio.sleep(lead)  # let it lead a little: see schedule.LEAD_TIMES
+                    if self.cluster.network.cut:
+                        await self._heal_churn(record)
+                    grudge = grudges.isolate(self.cluster.nodes, node)
+                    value = {"kind": "churn", "leader": node, "term": term or None,
+                             "grudge": grudges.to_json(grudge)}  # fmt: skip
+                    await _attempt(self.cluster.network.apply_grudge(grudge), record,
+                                   "start-partition", value)  # fmt: skip
+            await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _heal_churn(self, record: Record) -> None:
+        healed = [list(link) for link in sorted(self.cluster.network.cut)]
+        await _attempt(self.cluster.network.heal(), record, "stop-partition",
+                       {"kind": "churn", "healed": healed})  # fmt: skip
+
+    async def _restart_crashed(self, active: _Active, record: Record) -> None:
+        """Record each armed node that killed itself at the crash point and start it again."""
+        while active.nodes:
+            crashed = [n for n in active.nodes if self.cluster.crashed(n)]
+            if crashed:
+                active.nodes = [n for n in active.nodes if n not in crashed]
+                await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
+                await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
+            await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _disarm(self, active: _Active, record: Record) -> None:
+        """Disarm the nodes still armed; start any that crashed and was not started yet."""
+        crashed = [n for n in active.nodes if self.cluster.crashed(n)]
+        if crashed:
+            await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
+            await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
+        armed = [n for n in active.nodes if n not in crashed]
+        await self._each(lambda n: self.cluster.arm_crash_point(n, None), armed, record,
+                         "stop-crash", {"point": active.plan.point})  # fmt: skip
+        active.nodes = []
+
     async def _leader(self) -> str | None:
         try:
             return await self.cluster.leader()
@@ -206,6 +291,15 @@ async def _attempt(action: Any, record: Record, f: str, value: dict[str, Any]) -
         return False
     await _call(record, f, value)
     return True
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel a reacting fault's task and wait for it; its errors end the run here."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _call(record: Record, f: str, value: Any) -> None:

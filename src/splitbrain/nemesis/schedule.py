@@ -6,9 +6,11 @@ Every `interval` seconds (a step) the schedule may start one fault: it picks uni
 selected fault kinds that are idle at that step. A fault stays in force for two steps, then its
 matching stop runs (restart is instantaneous: kill and start at once). So at most one fault of
 each kind is in force, different kinds overlap, and every kind rests at least one step between
-two of its faults. All choices — which fault, which variant, which nodes, which probabilities —
-come from the rng passed in, so one seed gives one schedule. Targets that can only be known
-while running (the current leader) are marked as such and carry a seeded fallback node.
+two of its faults. `partition` and `churn` both decide which links are cut, so they count as one
+kind here: never both in force. All choices — which fault, which variant, which nodes, which
+probabilities — come from the rng passed in, so one seed gives one schedule. Targets that can
+only be known while running (the current leader) are marked as such and carry a seeded fallback
+node.
 """
 
 from __future__ import annotations
@@ -20,14 +22,20 @@ from dataclasses import dataclass
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.grudges import Grudge
+from splitbrain.raft import crashpoints
 from splitbrain.raft.quorum import majority
 
-FAULTS = ("partition", "kill", "pause", "restart", "net")
+FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
 TARGETS = ("one", "minority", "majority", "all", "leader")
 NET_FAULTS = ("drop", "delay", "duplicate", "reorder")
+CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
+# churn: how long each new leader leads before it is isolated. A few ms: long enough to commit
+# what it brings (its first quorum round), mostly too short for clients to have found it.
+LEAD_TIMES = (0.005, 0.01, 0.02)
 HOLD_STEPS = 2  # a fault stays in force this many intervals
+_SHARES = {"churn": "partition"}  # faults that use the same resource: never in force together
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +45,14 @@ class Plan:
     start: float
     stop: float  # == start for an instantaneous fault (restart)
     fault: str  # one of FAULTS
-    kind: str  # partition: one of PARTITIONS; kill/pause/restart: TARGETS; net: NET_FAULTS
+    kind: str  # partition: one of PARTITIONS; kill/pause/restart/crash: TARGETS; net: NET_FAULTS;
+    # churn: "new-leaders"
     grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
     nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
     links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
     link_faults: LinkFaults | None = None  # net
+    point: str | None = None  # crash: one of CRASH_POINTS
+    lead: float = 0.0  # churn: seconds each new leader leads before it is isolated
 
     @property
     def needs_leader(self) -> bool:
@@ -76,17 +87,17 @@ def plan_schedule(
         raise ValueError(f"the nemesis interval must be positive, got {interval}")
     if not faults or not nodes:
         return
-    busy_until = dict.fromkeys(faults, 0.0)
+    busy_until = {_SHARES.get(f, f): 0.0 for f in faults}
     step = 0
     while True:
         step += 1
         t = round(step * float(interval), 6)  # 1.2, not 1.2000000000000002
-        idle = [f for f in faults if busy_until[f] < t]
+        idle = [f for f in faults if busy_until[_SHARES.get(f, f)] < t]
         if not idle:
             continue
         fault = rng.choice(idle)
         hold = 0.0 if fault == "restart" else HOLD_STEPS * interval
-        busy_until[fault] = t + hold
+        busy_until[_SHARES.get(fault, fault)] = t + hold
         yield _plan(fault, t, t + hold, list(nodes), rng)
 
 
@@ -102,8 +113,11 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
         kind = rng.choice(NET_FAULTS)
         links = tuple((s, d) for s in nodes for d in nodes if s != d)
         return Plan(start, stop, fault, kind, links=links, link_faults=net_faults(kind, rng))
+    if fault == "churn":
+        return Plan(start, stop, fault, "new-leaders", lead=rng.choice(LEAD_TIMES))
     kind = rng.choice([t for t in TARGETS if t != "minority" or len(nodes) >= 3])
-    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng))
+    point = rng.choice(CRASH_POINTS) if fault == "crash" else None
+    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point)
 
 
 def _partitions(count: int) -> list[str]:

@@ -19,7 +19,8 @@
   const color = (name) => css.getPropertyValue("--" + name).trim() || "#888";
   const TYPE_COLORS = D.types.map(color);
   const FAULT_COLORS = { partition: color("partition"), kill: color("kill"),
-                         pause: color("pause"), net: color("net") };
+                         pause: color("pause"), net: color("net"), churn: color("churn"),
+                         crash: color("crash") };
   const faultColor = (kind) => FAULT_COLORS[kind] || color("other");
 
   // Decode the columns: absolute start/end in µs, invoke indexes.
