@@ -61,8 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values())
                         + " (%(default)s)")
     p.add_argument("--nemesis", default=",".join(d.nemesis), metavar="FAULTS",
-                   help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none "
-                        "(%(default)s)")
+                   help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
+                        "FAULT:VARIANT[+VARIANT] keeps only those variants, e.g. kill:leader, "
+                        "crash:after-vote+all (%(default)s)")
     p.add_argument("--nemesis-interval", type=_positive(float), default=d.nemesis_interval,
                    metavar="S",
                    help="seconds between fault changes (%(default)s)")
@@ -91,7 +92,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.nodes < 1:
         raise UsageError("--nodes must be at least 1")
     try:
-        faults = parse_faults(args.nemesis)
+        faults = parse_faults(args.nemesis, args.nodes)
     except ValueError as exc:
         raise UsageError(f"--nemesis: {exc}") from None
     if faults and args.nemesis_interval <= 0:

@@ -42,6 +42,23 @@ def test_parse_faults() -> None:
         parse_faults("kill,flood")
 
 
+def test_a_fault_can_be_narrowed_to_some_of_its_variants() -> None:
+    assert parse_faults("kill:leader, crash:all+after-vote,kill:one") == (
+        "kill:leader+one", "crash:after-vote+all")
+    assert parse_faults("kill:leader,kill") == ("kill",)
+    with pytest.raises(ValueError, match="kill has no variant 'bridge' \\(known: one, "):
+        parse_faults("kill:bridge")
+    with pytest.raises(ValueError, match="churn has no variant 'x' \\(known: none\\)"):
+        parse_faults("churn:x")
+    with pytest.raises(ValueError, match="partition:bridge needs at least 3 nodes"):
+        parse_faults("partition:bridge", nodes=2)
+    ps = plans(("partition:bridge+one-way", "crash:after-vote", "kill:leader"), count=300)
+    assert {p.kind for p in ps if p.fault == "partition"} == {"bridge", "one-way"}
+    assert {p.point for p in ps if p.fault == "crash"} == {"after-vote"}
+    assert {p.kind for p in ps if p.fault == "crash"} == set(TARGETS)  # targets not narrowed
+    assert {p.kind for p in ps if p.fault == "kill"} == {"leader"}
+
+
 def test_same_seed_same_schedule_other_seed_other_schedule() -> None:
     assert plans(seed=3) == plans(seed=3)
     assert plans(seed=3) != plans(seed=4)

@@ -59,30 +59,51 @@ class Plan:
         return self.kind in ("leader", "isolate-leader")
 
 
-def parse_faults(text: str) -> tuple[str, ...]:
-    """'partition,kill' -> ("partition", "kill"); 'all' -> FAULTS; 'none' or '' -> ()."""
+def variants(fault: str) -> tuple[str, ...]:
+    """What `fault:VARIANT` may name: the kinds of a fault, or for crash its points and targets."""
+    return {"partition": PARTITIONS, "net": NET_FAULTS, "churn": (),
+            "crash": CRASH_POINTS + TARGETS}.get(fault, TARGETS)  # fmt: skip
+
+
+def parse_faults(text: str, nodes: int | None = None) -> tuple[str, ...]:
+    """'partition,kill' -> ("partition", "kill"); 'all' -> FAULTS; 'none' or '' -> ().
+
+    A fault may be narrowed to some of its variants: 'kill:leader', 'partition:bridge+one-way',
+    'crash:after-vote+all' (crash takes points and targets). ValueError names what is wrong,
+    including variants that `nodes` nodes cannot have (rings, bridges, minorities need 3)."""
     names = [t.strip() for t in text.split(",") if t.strip()]
     if names == ["none"]:
         return ()
-    out: list[str] = []
+    chosen: dict[str, set[str] | None] = {}  # fault -> variants (None: all of them)
     for name in names:
+        fault, _, rest = name.partition(":")
         if name == "all":
-            out.extend(FAULTS)
-        elif name in FAULTS:
-            out.append(name)
-        else:
-            raise ValueError(f"unknown fault {name!r} (known: {', '.join(FAULTS)}, all, none)")
-    return tuple(dict.fromkeys(out))
+            chosen.update(dict.fromkeys(FAULTS))
+            continue
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)}, all, none)")
+        wanted = {v.strip() for v in rest.split("+") if v.strip()} if rest else None
+        for v in sorted(wanted or ()):
+            if v not in variants(fault):
+                known = ", ".join(variants(fault)) or "none"
+                raise ValueError(f"{fault} has no variant {v!r} (known: {known})")
+            if nodes is not None and nodes < 3 and v in ("majorities-ring", "bridge", "minority"):
+                raise ValueError(f"{fault}:{v} needs at least 3 nodes")
+        if fault in chosen:
+            before = chosen[fault]
+            wanted = None if before is None or wanted is None else before | wanted
+        chosen[fault] = wanted
+    return tuple(f if v is None else f"{f}:{'+'.join(sorted(v))}" for f, v in chosen.items())
 
 
 def plan_schedule(
     faults: Iterable[str], nodes: Sequence[str], interval: float, rng: random.Random
 ) -> Iterator[Plan]:
-    """An endless sequence of plans, in order of start time (empty if no faults)."""
-    faults = tuple(faults)
-    unknown = [f for f in faults if f not in FAULTS]
-    if unknown:
-        raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULTS)})")
+    """An endless sequence of plans, in order of start time (empty if no faults). `faults` as
+    parse_faults returns them: a fault narrowed to variants ('kill:leader') plans only those."""
+    narrowed = {f: set(v.split("+")) if v else None
+                for f, _, v in (spec.partition(":") for spec in parse_faults(",".join(faults)))}
+    faults = tuple(narrowed)
     if faults and not interval > 0:
         raise ValueError(f"the nemesis interval must be positive, got {interval}")
     if not faults or not nodes:
@@ -98,25 +119,29 @@ def plan_schedule(
         fault = rng.choice(idle)
         hold = 0.0 if fault == "restart" else HOLD_STEPS * interval
         busy_until[_SHARES.get(fault, fault)] = t + hold
-        yield _plan(fault, t, t + hold, list(nodes), rng)
+        yield _plan(fault, t, t + hold, list(nodes), rng, narrowed[fault])
 
 
-def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random) -> Plan:
+def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random,
+          only: set[str] | None = None) -> Plan:  # fmt: skip
+    def pick(choices: Sequence[str]) -> str:
+        return rng.choice([c for c in choices if only is None or c in only] or choices)
+
     if fault == "partition":
-        kind = rng.choice(_partitions(len(nodes)))
+        kind = pick(_partitions(len(nodes)))
         grudge = partition(kind, nodes, rng)
         # isolate-leader: the fallback is the node the seeded grudge isolates.
         fallback = tuple(n for n in nodes if len(grudge[n]) == len(nodes) - 1)[:1]
         nodes_ = fallback if kind == "isolate-leader" else ()
         return Plan(start, stop, fault, kind, grudge=grudge, nodes=nodes_)
     if fault == "net":
-        kind = rng.choice(NET_FAULTS)
+        kind = pick(NET_FAULTS)
         links = tuple((s, d) for s in nodes for d in nodes if s != d)
         return Plan(start, stop, fault, kind, links=links, link_faults=net_faults(kind, rng))
     if fault == "churn":
         return Plan(start, stop, fault, "new-leaders", lead=rng.choice(LEAD_TIMES))
-    kind = rng.choice([t for t in TARGETS if t != "minority" or len(nodes) >= 3])
-    point = rng.choice(CRASH_POINTS) if fault == "crash" else None
+    kind = pick([t for t in TARGETS if t != "minority" or len(nodes) >= 3])
+    point = pick(CRASH_POINTS) if fault == "crash" else None
     return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point)
 
 
