@@ -56,5 +56,14 @@ def test_a_crash_at_a_crash_point_is_a_window_per_node_closed_by_its_start():
            nem(4, 25, "stop-crash", {"nodes": ["n1"], "point": "after-vote"}),
            nem(5, 30, "start", {"nodes": ["n3"]})]
     windows = [(w.kind, w.label, w.start, w.end) for w in fault_windows(ops, end=99)]
-    assert windows == [("crash", "crash n1 n2", 5, 25), ("kill", "kill n3", 10, 30),
+    assert windows == [("crash", "crash (after-vote) n1 n2", 5, 25), ("kill", "kill n3", 10, 30),
                        ("crash", "crash n2", 12, 20)]
+
+
+def test_a_churn_is_one_window_whatever_it_isolated_meanwhile():
+    isolate_n1 = {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}
+    ops = [nem(0, 5, "start-churn", {"kind": "new-leaders", "lead": 0.01}),
+           nem(1, 6, "churn-isolate", {"leader": "n1", "term": 3, "grudge": isolate_n1}),
+           nem(2, 9, "stop-churn", {"kind": "new-leaders", "healed": [["n1", "n2"]]})]
+    [w] = fault_windows(ops, end=99)
+    assert (w.kind, w.label, w.start, w.end) == ("churn", "churn (new-leaders)", 5, 9)

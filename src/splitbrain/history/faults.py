@@ -70,13 +70,16 @@ def grudge_label(grudge: Mapping[str, Any]) -> str:
 
 
 def _label(kind: str, value: Any, nodes: tuple[str, ...]) -> str:
-    if isinstance(value, Mapping) and isinstance(value.get("grudge"), Mapping):
-        how = f" ({value['kind']})" if isinstance(value.get("kind"), str) else ""
-        return f"{kind}{how} {grudge_label(value['grudge'])}".strip()
+    how = ""
+    if isinstance(value, Mapping):
+        detail = value.get("kind", value.get("point"))  # the variant: "bridge", "after-vote"
+        how = f" ({detail})" if isinstance(detail, str) else ""
+        if isinstance(value.get("grudge"), Mapping):
+            return f"{kind}{how} {grudge_label(value['grudge'])}".strip()
     if nodes:
-        return f"{kind} {' '.join(nodes)}"
-    if value is None:
-        return kind
+        return f"{kind}{how} {' '.join(nodes)}"
+    if value is None or how:
+        return f"{kind}{how}"
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return f"{kind} {text[:80]}{'…' if len(text) > 80 else ''}"
 

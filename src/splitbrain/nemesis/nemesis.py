@@ -15,8 +15,8 @@ Rules it keeps:
   node is used and the record says so ("leader": null).
 - Two faults react while in force, each in its own task, cancelled by their stop:
   churn isolates the leader, then every new leader the plan's `lead` seconds after its role
-  event is written (the previous isolation heals: a stop-partition and a start-partition of
-  kind "churn" per leader; see cluster/roles.py); crash arms a crash point on its targets
+  event is written (one churn-isolate event each, whose grudge replaces the one before; see
+  cluster/roles.py), and its stop heals; crash arms a crash point on its targets
   (start-crash), then records each node that killed itself there (crash) and starts it again
   at once (start). Its stop disarms the nodes still armed (stop-crash).
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
@@ -175,9 +175,9 @@ class Nemesis:
         plan = active.plan
         await _cancel(active.task)
         if plan.fault == "churn":
-            if self.cluster.network.cut:
-                await self._heal_churn(record)
-            await _call(record, "stop-churn", {"kind": plan.kind})
+            healed = [list(link) for link in sorted(self.cluster.network.cut)]
+            await _attempt(self.cluster.network.heal(), record, "stop-churn",
+                           {"kind": plan.kind, "healed": healed})  # fmt: skip
         elif plan.fault == "crash":
             await self._disarm(active, record)
         elif plan.fault == "partition":
@@ -240,19 +240,12 @@ class Nemesis:
                 if term >= newest:
                     newest = term
                     await asyncio.sleep(lead)  # let it lead a little: see schedule.LEAD_TIMES
-                    if self.cluster.network.cut:
-                        await self._heal_churn(record)
-                    grudge = grudges.isolate(self.cluster.nodes, node)
-                    value = {"kind": "churn", "leader": node, "term": term or None,
+                    grudge = grudges.isolate(self.cluster.nodes, node)  # heals the one before
+                    value = {"leader": node, "term": term or None,
                              "grudge": grudges.to_json(grudge)}  # fmt: skip
                     await _attempt(self.cluster.network.apply_grudge(grudge), record,
-                                   "start-partition", value)  # fmt: skip
+                                   "churn-isolate", value)  # fmt: skip
             await asyncio.sleep(WATCH_INTERVAL)
-
-    async def _heal_churn(self, record: Record) -> None:
-        healed = [list(link) for link in sorted(self.cluster.network.cut)]
-        await _attempt(self.cluster.network.heal(), record, "stop-partition",
-                       {"kind": "churn", "healed": healed})  # fmt: skip
 
     async def _restart_crashed(self, active: _Active, record: Record) -> None:
         """Record each armed node that killed itself at the crash point and start it again."""

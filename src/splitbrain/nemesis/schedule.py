@@ -31,9 +31,10 @@ PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring
 TARGETS = ("one", "minority", "majority", "all", "leader")
 NET_FAULTS = ("drop", "delay", "duplicate", "reorder")
 CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
-# churn: how long each new leader leads before it is isolated. A few ms: long enough to commit
-# what it brings (its first quorum round), mostly too short for clients to have found it.
-LEAD_TIMES = (0.005, 0.01, 0.02)
+# churn: how long each new leader leads before it is isolated. 10-20 ms: long enough to commit
+# what it brings (its first quorum round, a few ms), mostly too short for clients to have found
+# it (they retry every 10 ms). 5 ms was too short to commit in most elections on 2 cores.
+LEAD_TIMES = (0.01, 0.02)
 HOLD_STEPS = 2  # a fault stays in force this many intervals
 _SHARES = {"churn": "partition"}  # faults that use the same resource: never in force together
 
