@@ -3,14 +3,15 @@
     python bench/unsafe.py [--seeds 1,2,3,4,5] [--variants stale-reads,no-log-check]
                            [--extra "--nemesis-interval 0.5"] [--keep DIR]
 
-Each variant runs `splitbrain run --nodes 5 --time-limit 20 --unsafe VARIANT` with its
-configuration below (the one tests/test_run_e2e.py uses) on every seed. Per run: the exit code (1 = caught), the wall time of the whole run, and
-the time to detection: seconds since the run started (history.jsonl `time`) of the first
-operation or event that makes it invalid — the completion of the op the linearizability checker
-could not linearize, an acknowledged write the log lost, or the first node event that breaks log
-agreement (an apply that contradicts an earlier one, a second leader of one term). Node events
-carry wall-clock times: they are placed on the run's clock by the first applies of acknowledged
-client writes, each of which happened between the write's invoke and its completion.
+Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` with the arguments that provoke it
+(splitbrain.testing.unsafe, as tests/test_run_e2e.py does) on every seed. Per run: the exit code
+(1 = caught), the wall time of the whole run, and the time to detection: seconds since the run
+started (history.jsonl `time`) of the first operation or event that makes it invalid — the
+completion of the op the linearizability checker could not linearize, an acknowledged write the
+log lost, or the first node event that breaks log agreement (an apply that contradicts an
+earlier one, a second leader of one term). Node events carry wall-clock times: they are placed
+on the run's clock by the first applies of acknowledged client writes, each of which happened
+between the write's invoke and its completion.
 """
 
 from __future__ import annotations
@@ -29,19 +30,8 @@ from typing import Any
 from splitbrain.history import Call, pair_calls, read_jsonl
 from splitbrain.reports.nodes import events as read_events
 from splitbrain.store import RunDir
+from splitbrain.testing.unsafe import PROVOCATIONS
 
-# The configuration of each variant, the one tests/test_run_e2e.py uses (UNSAFE there).
-# commit-old-terms needs leaders that come and go before their own entries spread (churn);
-# no-vote-persist a voter that dies right after voting and forgets it (crash:after-vote) while
-# elections follow one another (churn). The last --time-limit wins.
-CONFIGS: dict[str, list[str]] = {
-    "stale-reads": ["--nemesis", "partition", "--nemesis-interval", "1.5"],
-    "commit-old-terms": ["--nemesis", "churn", "--nemesis-interval", "1", "--time-limit", "30"],
-    "no-vote-persist": ["--nemesis", "churn,crash:after-vote+majority+all",
-                        "--nemesis-interval", "0.3", "--time-limit", "30"],
-    "no-log-check": ["--nemesis", "partition,kill", "--nemesis-interval", "0.5",
-                     "--time-limit", "30"],
-}
 RUN_TIMEOUT = 300  # seconds for one whole run
 
 
@@ -122,8 +112,8 @@ def detection(run: RunDir) -> dict[str, Any]:
 
 def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, Any]:
     out = base / f"{variant}-{seed}"
-    cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", "--time-limit", "20",
-           "--unsafe", variant, *args, "--seed", str(seed), "--out", str(out)]
+    cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", "--unsafe", variant, *args,
+           "--seed", str(seed), "--out", str(out)]
     began = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     record: dict[str, Any] = {"seed": seed, "exit": proc.returncode, "caught": proc.returncode == 1,
@@ -138,26 +128,26 @@ def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--variants", default=",".join(CONFIGS))
+    parser.add_argument("--variants", default=",".join(PROVOCATIONS))
     parser.add_argument("--extra", default="",
                         help="more `splitbrain run` arguments, after the variant's (they win)")
     parser.add_argument("--keep", default=None, help="keep the run directories here")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in CONFIGS]
+    unknown = [v for v in variants if v not in PROVOCATIONS]
     if unknown:
-        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(CONFIGS)})")
+        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(PROVOCATIONS)})")
     extra = shlex.split(args.extra)
     report: dict[str, Any] = {"nodes": 5, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-unsafe-") as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
         for variant in variants:
-            run_args = [*CONFIGS[variant], *extra]
+            run_args = [*PROVOCATIONS[variant].args, *extra]
             runs = [run_one(variant, seed, run_args, base) for seed in seeds]
             detect = [r["detect_s"] for r in runs if r.get("caught") and r.get("detect_s")]
             report["variants"][variant] = {
-                "args": ["--nodes", "5", "--time-limit", "20", *run_args],
+                "args": ["--nodes", "5", *run_args],
                 "caught": f"{sum(r['caught'] for r in runs)}/{len(runs)}",
                 "detect_s_median": statistics.median(detect) if detect else None,
                 "runs": runs,

@@ -1,7 +1,7 @@
-"""`splitbrain run` end to end with real node processes: every fault kind against the bundled
-Raft is valid; the deliberately unsafe variants in UNSAFE are caught (exit 1) by the checker that
-should; killing the driver with SIGKILL leaves no process behind and the history so far can
-still be checked.
+"""`splitbrain run` end to end with real node processes: every fault kind against the bundled Raft
+is valid; every deliberately unsafe variant is caught (exit 1) by the checker that should,
+provoked as splitbrain.testing.unsafe says; killing the driver with SIGKILL leaves no process
+behind and the history so far can still be checked.
 
 Each run is a subprocess with a hard timeout; every process it started is reaped at teardown.
 """
@@ -18,8 +18,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from splitbrain.config import UNSAFE_FLAGS
 from splitbrain.history import read_jsonl
+from splitbrain.nemesis.schedule import FAULTS
 from splitbrain.store import RunDir
+from splitbrain.testing.unsafe import PROVOCATIONS
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +79,7 @@ def results(run: RunDir) -> dict:
     return json.loads(run.results.read_text())
 
 
-@pytest.mark.parametrize("fault", ["partition", "kill", "pause", "restart", "net"])
+@pytest.mark.parametrize("fault", FAULTS)
 def test_every_fault_kind_against_the_bundled_raft_is_valid(tmp_path, fault):
     code, run, out = splitbrain_run(
         tmp_path, "--nodes", "3", "--time-limit", "8", "--nemesis", fault,
@@ -133,28 +136,21 @@ def test_driver_killed_with_sigkill_leaves_no_process_and_a_checkable_history(tm
     assert json.loads((history.parent / "results.json").read_text())["valid"] is not None
 
 
-# Each deliberately unsafe variant: a configuration that provokes its bug quickly, and the
-# checker that must report it (bench/unsafe.py measures catch rates and times to detection).
-# stale-reads: followers lag the leader by a few ms, so local reads are stale within a second.
-# no-log-check: a node left behind by a partition or a kill wins an election and overwrites
-# committed entries; nemesis changes every 0.5 s make that likely (5/5 seeds, 1-15 s).
-UNSAFE = {
-    "stale-reads": (["--nemesis", "partition", "--nemesis-interval", "1.5", "--seed", "1"],
-                    "linearizable"),
-    # 30 s (the last --time-limit wins): 9 of 10 seeds are caught within 15 s, the 10th at 26 s.
-    "no-log-check": (["--nemesis", "partition,kill", "--nemesis-interval", "0.5", "--seed", "1",
-                      "--time-limit", "30"], "log-agreement"),
-}
-# commit-old-terms and no-vote-persist are not here: no configuration tried catches them in a
-# bounded random run (bench/unsafe.py keeps measuring them); tests/raft/test_core_unsafe.py
-# scripts the interleaving each needs and shows the invariant checks catch it.
+# Each deliberately unsafe variant is run as testing/unsafe.py provokes it, on a seed that
+# bench/unsafe.py found caught (it measures the catch rates over more seeds).
+SEEDS = {"stale-reads": 1, "commit-old-terms": 1, "no-vote-persist": 1, "no-log-check": 1}
 
 
-@pytest.mark.parametrize("flag", sorted(UNSAFE))
+def test_every_unsafe_variant_has_a_provocation_and_a_seed():
+    assert set(PROVOCATIONS) == set(UNSAFE_FLAGS) == set(SEEDS)
+
+
+@pytest.mark.parametrize("flag", sorted(SEEDS))
 def test_unsafe_variant_is_caught(tmp_path, flag):
-    args, checker = UNSAFE[flag]
+    provocation = PROVOCATIONS[flag]
+    checker = provocation.checker
     code, run, out = splitbrain_run(
-        tmp_path, "--nodes", "5", "--time-limit", "20", "--unsafe", flag, *args,
+        tmp_path, "--nodes", "5", "--unsafe", flag, *provocation.args, "--seed", str(SEEDS[flag]),
     )
     assert code == 1, out
     res = results(run)

@@ -13,7 +13,8 @@ Rules it keeps:
 - The schedule keeps its spacing: when applying runs late, later events shift by as much.
 - "leader" targets are resolved when applied; with no leader known, the plan's seeded fallback
   node is used and the record says so ("leader": null).
-- Two faults react while in force, each in its own task, cancelled by their stop:
+- Two faults react while in force, each in its own task, which their stop asks to finish
+  (never cancels: what a task does is done and recorded, or not begun):
   churn isolates the leader, then every new leader the plan's `lead` seconds after its role
   event is written (one churn-isolate event each, whose grudge replaces the one before; see
   cluster/roles.py), and its stop heals; crash arms a crash point on its targets
@@ -26,7 +27,6 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import inspect
 import itertools
@@ -53,6 +53,7 @@ class _Active:
     label: str
     nodes: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None  # churn and crash react while in force
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # tells the task to finish
 
 
 class Nemesis:
@@ -149,7 +150,7 @@ class Nemesis:
             return _Active(plan, label) if ok else None
         if plan.fault == "churn":
             active = _Active(plan, "churn")
-            active.task = asyncio.create_task(self._churn(plan.lead, record))
+            active.task = asyncio.create_task(self._churn(active, record))
             return active
         info = {"target": plan.kind, **extra}
         if plan.fault == "crash":
@@ -173,7 +174,9 @@ class Nemesis:
 
     async def _stop(self, active: _Active, record: Record) -> None:
         plan = active.plan
-        await _cancel(active.task)
+        if active.task is not None:
+            active.stopping.set()
+            await active.task
         if plan.fault == "churn":
             healed = [list(link) for link in sorted(self.cluster.network.cut)]
             await _attempt(self.cluster.network.heal(), record, "stop-churn",
@@ -224,15 +227,16 @@ class Nemesis:
 
     # The faults that react while in force.
 
-    async def _churn(self, lead: float, record: Record) -> None:
+    async def _churn(self, active: _Active, record: Record) -> None:
         """Isolate the current leader, then each new leader `lead` seconds after its role event
         appears."""
+        lead = active.plan.lead
         watch = self.cluster.watch_leaders()
-        await _call(record, "start-churn", {"kind": "new-leaders", "lead": lead})
+        await _call(record, "start-churn", {"kind": active.plan.kind, "lead": lead})
         newest = 0  # the highest term isolated so far: each leadership once, newest first
         leader = await self._leader()
         pending = [(leader, 0)] if leader is not None else []
-        while True:
+        while not active.stopping.is_set():
             pending += watch.poll()
             if pending:
                 node, term = max(pending, key=lambda lt: lt[1])
@@ -240,6 +244,8 @@ class Nemesis:
                 if term >= newest:
                     newest = term
                     await asyncio.sleep(lead)  # let it lead a little: see schedule.LEAD_TIMES
+                    if active.stopping.is_set():
+                        break
                     grudge = grudges.isolate(self.cluster.nodes, node)  # heals the one before
                     value = {"leader": node, "term": term or None,
                              "grudge": grudges.to_json(grudge)}  # fmt: skip
@@ -249,22 +255,21 @@ class Nemesis:
 
     async def _restart_crashed(self, active: _Active, record: Record) -> None:
         """Record each armed node that killed itself at the crash point and start it again."""
-        while active.nodes:
-            crashed = [n for n in active.nodes if self.cluster.crashed(n)]
-            if crashed:
-                active.nodes = [n for n in active.nodes if n not in crashed]
-                await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
-                await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
+        while active.nodes and not active.stopping.is_set():
+            await self._start_crashed(active, record)
             await asyncio.sleep(WATCH_INTERVAL)
 
-    async def _disarm(self, active: _Active, record: Record) -> None:
-        """Disarm the nodes still armed; start any that crashed and was not started yet."""
+    async def _start_crashed(self, active: _Active, record: Record) -> None:
         crashed = [n for n in active.nodes if self.cluster.crashed(n)]
         if crashed:
+            active.nodes = [n for n in active.nodes if n not in crashed]
             await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
             await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
-        armed = [n for n in active.nodes if n not in crashed]
-        await self._each(lambda n: self.cluster.arm_crash_point(n, None), armed, record,
+
+    async def _disarm(self, active: _Active, record: Record) -> None:
+        """Start the targets that crashed and were not started yet; disarm the others."""
+        await self._start_crashed(active, record)
+        await self._each(lambda n: self.cluster.arm_crash_point(n, None), active.nodes, record,
                          "stop-crash", {"point": active.plan.point})  # fmt: skip
         active.nodes = []
 
@@ -284,15 +289,6 @@ async def _attempt(action: Any, record: Record, f: str, value: dict[str, Any]) -
         return False
     await _call(record, f, value)
     return True
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    """Cancel a reacting fault's task and wait for it; its errors end the run here."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def _call(record: Record, f: str, value: Any) -> None:
