@@ -12,25 +12,11 @@ import pytest
 
 from splitbrain.raft import codec, kv
 from splitbrain.raft.client import Client, arm_crash_point, node_status
-from splitbrain.raft.local import LocalCluster, free_ports
+from splitbrain.raft.local import free_ports
 from splitbrain.raft.wal import WAL
+from tests.raft.nodes import run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with LocalCluster(tmp_path) as c:
-        c.start_all()
-        yield c
-
-
-def run(coro, timeout=30.0):
-    async def bounded():
-        async with asyncio.timeout(timeout):
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 def events(cluster, node):

@@ -17,23 +17,9 @@ from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
 from splitbrain.raft.messages import HardState
 from splitbrain.raft.wal import FILE_NAME, WAL
+from tests.raft.nodes import run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with LocalCluster(tmp_path) as c:
-        c.start_all()
-        yield c
-
-
-def run(coro, timeout=30.0):
-    async def bounded():
-        async with asyncio.timeout(timeout):
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 def applied(cluster, node):
