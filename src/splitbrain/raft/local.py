@@ -115,12 +115,16 @@ class LocalCluster:
         return dict(zip(self.names, replies, strict=True))
 
     async def wait_leader(self, timeout: float = 10.0, *, exclude: str | None = None) -> str:
-        """The node that is leader and that every other live node follows; TimeoutError if none."""
+        """The node that is leader and that every other live node follows (each running node
+        must answer: one still starting does not count as following); TimeoutError if none."""
         async with asyncio.timeout(timeout):
             while True:
                 statuses = await self.status()
                 leaders = {s["id"] for s in statuses.values() if s and s["role"] == "leader"}
-                live = [s for n, s in statuses.items() if s and self.alive(n)]
+                live = [s for n, s in statuses.items() if self.alive(n)]
+                if None in live:
+                    await asyncio.sleep(0.02)
+                    continue
                 if len(leaders) == 1 and (leader := leaders.pop()) != exclude:
                     term = statuses[leader]["term"]  # type: ignore[index]
                     if all(s["leader"] == leader and s["term"] == term for s in live):
@@ -128,12 +132,15 @@ class LocalCluster:
                 await asyncio.sleep(0.02)
 
     async def wait_caught_up(self, node: str, timeout: float = 10.0) -> None:
-        """Until `node` has applied everything the leader had committed when we asked."""
+        """Until `node` has applied every entry the leader's log held when we asked. (Its
+        commit index is no target: right after an election it lags until the no-op commits.)"""
         async with asyncio.timeout(timeout):
             leader = await self.wait_leader(timeout)
-            target = (await node_status(self.client_addresses[leader], 0.5) or {}).get("commit")
+            while (st := await node_status(self.client_addresses[leader], 0.5)) is None:
+                await asyncio.sleep(0.02)
+            target = st["last_index"]
             while True:
                 st = await node_status(self.client_addresses[node], 0.5)
-                if st and target is not None and st["applied"] >= target:
+                if st and st["applied"] >= target:
                     return
                 await asyncio.sleep(0.02)
