@@ -10,11 +10,11 @@ import signal
 
 import pytest
 
-from splitbrain.raft import codec, kv
+from splitbrain.raft import kv
 from splitbrain.raft.client import Client, arm_crash_point, node_status
 from splitbrain.raft.local import free_ports
 from splitbrain.raft.wal import WAL
-from tests.raft.nodes import run
+from tests.raft.nodes import raw_request, run
 
 pytestmark = pytest.mark.slow
 
@@ -177,11 +177,3 @@ def test_a_bad_crash_point_is_refused_and_disarming_keeps_the_node_alive(cluster
     assert out.type == "ok" and cluster.alive(leader)
     assert "crash" not in [e["event"] for e in events(cluster, leader)]
 
-
-async def raw_request(addr, req):
-    reader, writer = await asyncio.open_connection(*addr)
-    writer.write(codec.frame(codec.encode_json(req)))
-    size = int.from_bytes(await reader.readexactly(4), "big")
-    reply = codec.decode_json(await reader.readexactly(size))
-    writer.close()
-    return reply

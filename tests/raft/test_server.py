@@ -17,7 +17,7 @@ from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
 from splitbrain.raft.messages import HardState
 from splitbrain.raft.wal import FILE_NAME, WAL
-from tests.raft.nodes import run
+from tests.raft.nodes import raw_request, run
 
 pytestmark = pytest.mark.slow
 
@@ -110,14 +110,6 @@ def test_every_acknowledged_write_survives_kill_9_of_all_nodes_mid_stream(cluste
     for write in acked:
         assert text.count(write) == 1, write
 
-
-async def raw_request(addr, req):
-    reader, writer = await asyncio.open_connection(*addr)
-    writer.write(codec.frame(codec.encode_json(req)))
-    size = int.from_bytes(await reader.readexactly(4), "big")
-    reply = codec.decode_json(await reader.readexactly(size))
-    writer.close()
-    return reply
 
 
 def test_a_retried_request_is_applied_once_and_returns_its_first_result(cluster):

@@ -186,19 +186,24 @@ class Client:
         return self._order[(self._order.index(node) + 1) % len(self._order)]
 
 
-async def node_status(addr: tuple[str, int], timeout: float) -> dict[str, Any] | None:
-    """{"id","role","term","leader","commit","applied","last_index"} of a node; None if down."""
+async def _ask(addr: tuple[str, int], request: dict[str, Any], timeout: float
+               ) -> dict[str, Any] | None:  # fmt: skip
+    """One request on a connection of its own; None if the node is down or did not answer."""
     conn: _Connection | None = None
     try:
         async with asyncio.timeout(timeout):
             conn = await _connect(addr)
-            reply = await conn.request({"seq": 0, "f": "status"})
+            return await conn.request({"seq": 0, **request})
     except (OSError, TimeoutError, ConnectionError, codec.CodecError):
         return None
     finally:
         if conn is not None:
             conn.close()
-    status = reply.get("status")
+
+
+async def node_status(addr: tuple[str, int], timeout: float) -> dict[str, Any] | None:
+    """{"id","role","term","leader","commit","applied","last_index"} of a node; None if down."""
+    status = (await _ask(addr, {"f": "status"}, timeout) or {}).get("status")
     return status if isinstance(status, dict) else None
 
 
@@ -206,14 +211,5 @@ async def arm_crash_point(
     address: tuple[str, int], point: str | None, timeout: float = 1.0
 ) -> bool:
     """Arm crash point `point` on a node (None disarms); False if it is down or refused."""
-    conn: _Connection | None = None
-    try:
-        async with asyncio.timeout(timeout):
-            conn = await _connect(address)
-            reply = await conn.request({"seq": 0, "f": "crash-point", "value": point})
-    except (OSError, TimeoutError, ConnectionError, codec.CodecError):
-        return False
-    finally:
-        if conn is not None:
-            conn.close()
-    return reply.get("ok") is True
+    reply = await _ask(address, {"f": "crash-point", "value": point}, timeout)
+    return reply is not None and reply.get("ok") is True
