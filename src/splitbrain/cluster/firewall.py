@@ -62,10 +62,10 @@ def update(rid: str, node: str, cut: Iterable[Link], loss: Mapping[Link, float],
         lines.append(f"add element inet {t} cut {{ {', '.join(pairs)} }}")
     lines.append(f"flush chain inet {t} loss")
     for (src, dst), p in sorted(loss.items()):
-        if src == node and p > 0:
-            threshold = round(p * LOSS_SCALE)
-            lines.append(f"add rule inet {t} loss ip daddr {address[dst]} "
-                         f"numgen random mod {LOSS_SCALE} < {threshold} drop")  # fmt: skip
+        threshold = round(p * LOSS_SCALE)
+        if src == node and threshold > 0:
+            chance = f"numgen random mod {LOSS_SCALE} < {threshold} " if p < 1 else ""
+            lines.append(f"add rule inet {t} loss ip daddr {address[dst]} {chance}drop")
     return "\n".join(lines) + "\n"
 
 
