@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     lacking = target.missing() or (netns.missing() if config.network == "netns" else None)
     if lacking:
         console.print(f"splitbrain run: cannot run target {target.name}: {lacking}",
-                      markup=False)
+                      markup=False, soft_wrap=True)
         return COULD_NOT_RUN
     try:
         run_dir = create_run(config.out, config.run_name)
@@ -247,9 +247,9 @@ def run(args: argparse.Namespace) -> int:
                                         "target_capabilities": list(target.capabilities)})
     console.print(f"[bold]splitbrain run[/] {run_dir.path}  seed {config.seed}")
     console.print(f"  target {target.name} ({config.network}); reproduce: {config.command()}",
-                  highlight=False, markup=False)
+                  highlight=False, markup=False, soft_wrap=True)
     for note in notes:
-        console.print(f"  nemesis: {note}", markup=False)
+        console.print(f"  nemesis: {note}", markup=False, soft_wrap=True)
     try:
         tally = asyncio.run(_execute_with_signals(config, run_dir, console, target))
     except (KeyboardInterrupt, asyncio.CancelledError):
