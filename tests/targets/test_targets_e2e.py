@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from splitbrain.cli import main
-from splitbrain.testing.unsafe import PROVOCATIONS
+from splitbrain.testing.unsafe import CONFIGURATIONS, PROVOCATIONS
 from tests.netns import needs_etcd, needs_netns
 from tests.targets.test_tomlfile import KVD
 from tests.test_run_e2e import UNSAFE_SEED, results, splitbrain_run
@@ -122,8 +122,7 @@ def test_etcd_is_valid_under_every_fault_it_takes(tmp_path):
 @needs_netns
 @needs_etcd
 def test_etcd_serializable_reads_are_caught_under_partitions(tmp_path):
-    code, run, out = splitbrain_run(
-        tmp_path, "--target", "etcd", "--target-arg", "reads=serializable", "--nodes", "5",
-        "--nemesis", "partition", "--nemesis-interval", "1.5", "--time-limit", "12", "--seed", "1")
+    provocation = CONFIGURATIONS["etcd-serializable-reads"]
+    code, run, out = splitbrain_run(tmp_path, "--nodes", "5", *provocation.args, "--seed", "1")
     assert code == 1, out
     assert results(run)["checkers"]["linearizable"]["valid"] is False
