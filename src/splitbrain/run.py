@@ -192,7 +192,7 @@ async def execute(config: RunConfig, run: RunDir, console: Console, target: Targ
     )
     with HistoryWriter(run.history) as writer:
         async with Cluster(run, nodes, unsafe=config.unsafe, node_args=config.node_args,
-                           target=target, network=config.network, seed=config.seed) as cluster:
+                           target=target, network=config.network) as cluster:
             def client(process: int, home: str) -> Client:
                 return target.client(cluster.client_addresses, home, f"c{process}",
                                      config.op_timeout)

@@ -57,6 +57,8 @@ GOOD = 'name = "x"\n[start]\ncommand = ["true", "{node}"]\n'
      r"t\.toml: \[start\] ready: give one of port, http, command"),
     (GOOD + 'ready = { port = "admin" }\n',
      r"t\.toml: \[start\] ready port: must be client or peer"),
+    (GOOD + 'peer = "{name}@{host}"\n',
+     r"t\.toml: \[start\] peer: bad template '\{name\}@\{host\}' \(placeholders: node, host"),
     (GOOD + '[client]\nprotocol = "grpc"\n', r"t\.toml: \[client\] protocol: must be http or tcp"),
     (GOOD + '[capabilities]\ncrash-points = true\n',
      r"t\.toml: \[capabilities\] crash-points: unknown key \(known: events, leader\)"),

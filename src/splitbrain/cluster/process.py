@@ -122,7 +122,7 @@ def stop_all(procs: Iterable[psutil.Popen], grace: float = 2.0) -> None:
 
 async def wait_ready(
     proc: psutil.Popen, ready: Callable[[], Awaitable[bool]], timeout: float, name: str,
-    output: Path | None, what: str = "become ready",
+    output: Path | None,
 ) -> None:
     """Poll `ready()` until it says yes; NodeError if the process exits or the time runs out."""
     loop = asyncio.get_running_loop()
@@ -131,7 +131,7 @@ async def wait_ready(
         if proc.poll() is not None:
             raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")
         if loop.time() > deadline:
-            raise NodeError(f"{name} did not {what} within {timeout}s{_tail(output)}")
+            raise NodeError(f"{name} was not up within {timeout}s{_tail(output)}")
         await asyncio.sleep(POLL * 2)
     if proc.poll() is not None:  # something else answered for it
         raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")

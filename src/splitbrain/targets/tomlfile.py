@@ -55,6 +55,7 @@ from splitbrain.targets.target import (
     Role,
     Target,
 )
+from splitbrain.workloads.registry import WORKLOADS
 
 PLACEHOLDERS = {
     "node": "the node's name (n1, n2, ...)",
@@ -115,10 +116,9 @@ class _Loader:
     def string(self, table: dict[str, Any], key: str, where: str, default: str | None = None
                ) -> str:  # fmt: skip
         value = table.get(key, default)
-        if not isinstance(value, str) or (default is None and not value):
-            raise self.error(f"{where}{key}", "must be a non-empty string"
-                             if value is None or isinstance(value, str) else "must be a string")
-        return value
+        if isinstance(value, str) and (value or default is not None):
+            return value
+        raise self.error(f"{where}{key}", "must be a non-empty string")
 
     def strings(self, table: dict[str, Any], key: str, where: str,
                 default: list[str] | None = None) -> list[str]:  # fmt: skip
@@ -133,10 +133,11 @@ class _Loader:
         self.no_unknown(data, _TOP, "top level:")
         name = self.string(data, "name", "")
         description = self.string(data, "description", "", default="")
-        workloads = self.strings(data, "workloads", "", ["register", "kv"])
+        workloads = self.strings(data, "workloads", "", list(WORKLOADS))
         for w in workloads:
-            if w not in ("register", "kv"):
-                raise self.error("workloads", f"unknown workload {w!r} (known: register, kv)")
+            if w not in WORKLOADS:
+                raise self.error("workloads", f"unknown workload {w!r} (known: "
+                                 f"{', '.join(WORKLOADS)})")  # fmt: skip
         networks = self.strings(data, "networks", "", list(NETWORKS))
         for n in networks:
             if n not in NETWORKS:
@@ -160,6 +161,11 @@ class _Loader:
         cwd = self.base / self.string(start, "cwd", "[start] ", default=".")
         peer = self.string(start, "peer", "[start] ", default="{node}={host}:{port}")
         sep = self.string(start, "peer_separator", "[start] ", default=",")
+        try:
+            peer.format_map({"node": "n1", "host": "127.0.0.1", "port": 7001})
+        except (KeyError, ValueError, IndexError, AttributeError) as exc:
+            raise self.error("[start] peer", f"bad template {peer!r} (placeholders: node, host, "
+                             f"port): {type(exc).__name__}: {exc}") from None
         requires = self.strings(start, "requires", "[start] ", [command[0]])
         render = _Renderer(args, peer, sep)
         self.check_templates(render, {f"[start] command[{i}]": t for i, t in enumerate(command)})
