@@ -3,9 +3,10 @@ of its own. Made and removed with iproute2's `ip`; filtered with nftables (clust
 
 Names carry the run's network id RID (6 hex digits), so leftovers can be told apart and swept:
 
-    sb-RID-net      the bridge namespace: bridge sbRIDbr with 10.77.0.254/24, the driver's address
+    sb-RID-_net     the bridge namespace: bridge sbRIDbr with 10.77.0.254/24, the driver's address
+                    (node names cannot start with "_", so it never clashes with a node's)
     sb-RID-NODE     one per node: veth sbRIDn<i> with 10.77.0.<i>/24 and lo, both up
-    veth pairs      sbRIDh<i> (a port of the bridge, in sb-RID-net) <-> sbRIDn<i> (in the node's)
+    veth pairs      sbRIDh<i> (a port of the bridge, in sb-RID-_net) <-> sbRIDn<i> (in the node's)
     nftables        table inet splitbrain_RID in every node namespace (firewall.py)
 
 Nothing is created in the root namespace, so every address exists only inside the run's
@@ -33,6 +34,7 @@ import fcntl
 import os
 import re
 import secrets
+import select
 import shlex
 import shutil
 import signal
@@ -49,6 +51,7 @@ from splitbrain.cluster.nsenter import EnteredNetns
 
 SUBNET = "10.77.0"  # node i is SUBNET.i; the bridge (the driver) is SUBNET.254
 BRIDGE_HOST = 254
+MAX_NODES = 253
 NETNS_DIR = Path("/run/netns")  # where `ip netns` binds named namespaces
 LOCK_DIR = Path("/run/splitbrain/netns")
 NAME = re.compile(r"^sb-([0-9a-f]{6})-(.+)$")
@@ -87,7 +90,7 @@ def ns_name(rid: str, node: str) -> str:
 
 
 def bridge_ns(rid: str) -> str:
-    return f"sb-{rid}-net"
+    return f"sb-{rid}-_net"
 
 
 def node_address(index: int) -> str:
@@ -110,6 +113,8 @@ class Namespaces:
     async def create(cls, nodes: Sequence[str], lifeline: Lifeline, log: Path | None = None
                      ) -> Namespaces:  # fmt: skip
         """Sweep leftovers, then make the run's namespaces and start its keeper."""
+        if len(nodes) > MAX_NODES:
+            raise ValueError(f"netns mode takes at most {MAX_NODES} nodes (one /24 subnet)")
         await asyncio.to_thread(sweep)
         rid, lock_fd = _new_lock()
         ns = cls(rid, nodes, lock_fd, log)
@@ -294,7 +299,7 @@ def sweep(rid: str | None = None) -> list[str]:
     for run in sorted(set(by_run) | (locks if rid is None else locks & {rid})):
         if driver_alive(run):
             continue
-        for name in sorted(by_run.get(run, []), key=lambda n: n.endswith("-net")):
+        for name in sorted(by_run.get(run, []), key=lambda n: n == bridge_ns(run)):
             delete(name)  # the nodes' first, the bridge's last
             removed.append(name)
         with contextlib.suppress(OSError):
@@ -303,17 +308,16 @@ def sweep(rid: str | None = None) -> list[str]:
 
 
 def keep(rid: str, lifeline_fd: int) -> None:
-    """The keeper: wait for the driver to die (lifeline EOF or SIGTERM), then sweep its run."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    """The keeper: wait for the driver to die (lifeline EOF) or to ask (SIGTERM), then sweep its
+    run (nothing, if the driver is alive). The SIGTERM handler only wakes the wait up, so a
+    signal arriving with the EOF can never cut the sweep short."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        while os.read(lifeline_fd, 1):
-            pass
-    except OSError:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut it short
-        sweep(rid)
+    select.select([lifeline_fd, wake_r], [], [])
+    sweep(rid)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-READS = frozenset({"read", "get"})  # the operations that change nothing, in every workload
+from splitbrain.raft.kv import READS  # the operations that change nothing (pure; no runtime)
 
 
 @dataclass(frozen=True, slots=True)

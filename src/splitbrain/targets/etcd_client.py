@@ -19,12 +19,13 @@ all lost their compare, then whose read was lost, wrote nothing: `fail`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from splitbrain.targets.client import Lost, Outcome, RoutedClient
+from splitbrain.targets.client import Lost, NotSent, Outcome, RoutedClient
 from splitbrain.targets.http import HttpConnection
 
 REGISTER = frozenset({"read", "write", "cas"})  # values are JSON (ints); kv values are strings
@@ -92,8 +93,9 @@ class EtcdClient(RoutedClient):
         try:
             if f in ("read", "get"):
                 text, _ = await self._range(node, k, deadline)
-                read: object = (json.loads(text) if text is not None else None) if f == "read" \
-                    else (text or "")
+                if f == "get":
+                    return Outcome("ok", value=text or "", node=node, request=request)
+                read = None if text is None else json.loads(text)
                 return Outcome("ok", value=read, node=node, request=request)
             if f in ("write", "put"):
                 await self._call(node, "/v3/kv/put", {"key": b64(k), "value": b64(
@@ -130,10 +132,6 @@ class EtcdClient(RoutedClient):
 
 async def member_role(address: tuple[str, int], timeout: float) -> tuple[bool, int] | None:
     """(is leader, raft term) from the member's maintenance status; None if it does not answer."""
-    import asyncio
-
-    from splitbrain.targets.client import NotSent
-
     conn = HttpConnection(address)
     try:
         deadline = asyncio.get_running_loop().time() + timeout
