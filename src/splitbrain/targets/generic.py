@@ -9,8 +9,9 @@ over HTTP (POST to one path) or newline-delimited JSON over TCP. docs/targets.md
 
 Operations: register read (value null; ok value = the value, null if never written), write v,
 cas [expected, new] (a failed compare is fail "cas-mismatch"); kv get (ok value = the string,
-"" or null if never written), put v, append v (v appended to the string). The id is unique per
-operation: a system may use it to apply a retried request once, and put it in its node events.
+"" or null if never written), put v, append v (v appended to the string); with the leader
+capability, role (ok value {"leader": bool, "term": int}). The id is unique per operation: a
+system may use it to apply a retried request once, and put it in its node events.
 Transport failures follow targets/client.py: nothing sent -> the next node; sent and no reply
 (timeout, connection lost, a reply that is not one of the above) -> info, or fail for a read.
 Over HTTP a reply comes with a 2xx status; any other status without a reply body is "no reply".
