@@ -8,8 +8,8 @@ any linearization of the whole history, restricted to a closed subset, is a line
 the subset, so a closed subset that is not linearizable proves the whole is not. Without it,
 a lone read of a value written elsewhere would be "invalid" and say nothing.
 
-The result is the closure of a 1-minimal failing subset (no single call of it can go), unless
-the time budget ran out first, which it says.
+The result is 1-minimal — no call of it can go (with what only it needed) and leave it
+failing — unless the time budget ran out first, which it says.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def closure(model: Model, chosen: Sequence[Call], pool: Sequence[Call],
     """`chosen` plus, from `pool`, every write a chosen call may have observed (transitively).
 
     A write w may have been observed by c if it could come before c in a linearization
-    (invoked before c completed) and wrote what c saw. With all of those kept, any
+    (invoked before c completed, in history order as the checker reads it) and wrote what c
+    saw. With all of those kept, any
     linearization of the whole restricts to one of the subset: if the subset is not
     linearizable, neither is the whole."""
     kept = {id(c): c for c in chosen}
@@ -95,7 +96,8 @@ def closure(model: Model, chosen: Sequence[Call], pool: Sequence[Call],
             continue
         for w in pool:
             if id(w) not in kept and _writes(model, w) and w is not c \
-                    and (c.end is None or w.start < c.end) and needs(w):
+                    and (c.complete_index is None or w.invoke_index < c.complete_index) \
+                    and needs(w):
                 kept[id(w)] = w
                 todo.append(w)
     return sorted(kept.values(), key=lambda c: c.invoke_index)
@@ -162,12 +164,22 @@ def shrink(calls: Sequence[Call], model: Model | str | None, *, key: Any = None,
     items = mine
     # Calls invoked after the failing op completed rarely matter: try without them at once.
     op = last.get("failure", {}).get("op")
-    if op and op.get("end") is not None:
-        early = [c for c in mine if c.start <= op["end"]]
+    if op and op.get("complete_index") is not None:
+        early = [c for c in mine if c.invoke_index < op["complete_index"]]
         if len(early) < len(mine) and failing(early):
             items = early
     items, minimal = ddmin(items, failing, deadline)
     items = closure(chosen, items, mine, fail_means_no_effect)
+    # ddmin was 1-minimal over the calls it chose; their closure may still lose one
+    changed = minimal
+    while changed and time.monotonic() < deadline:
+        changed = False
+        for c in items:
+            rest = closure(chosen, [k for k in items if k is not c], mine, fail_means_no_effect)
+            if len(rest) < len(items) and failing(rest):
+                items, changed = rest, True
+                break
+    minimal = minimal and time.monotonic() < deadline
     final = check(items, chosen, initial=initial, fail_means_no_effect=fail_means_no_effect)
     return Shrunk(key, tuple(items), len(mine), len(items), checks + 1,
                   time.monotonic() - started, minimal, final)
