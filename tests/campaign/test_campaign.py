@@ -74,6 +74,18 @@ def test_junit_has_one_valid_testcase_per_run_with_verdict_explanation_and_repor
     assert tree["@tests"] == "8" and tree["@failures"] == "2" and tree["@errors"] == "4"
 
 
+def test_the_local_cluster_listens_on_loopback_only():
+    import psutil
+
+    from splitbrain.campaign.driver import dask_client
+
+    me = psutil.Process()
+    with dask_client(Options(workers=2)) as client:
+        assert client.submit(abs, -1).result() == 1
+        listening = {c.laddr.ip for c in me.net_connections() if c.status == psutil.CONN_LISTEN}
+    assert listening <= {"127.0.0.1"}
+
+
 def test_junit_survives_characters_xml_cannot_carry(tmp_path):
     xmlschema = pytest.importorskip("xmlschema")
     cdir, doc, _ = campaign(tmp_path, (INVALID,))

@@ -30,6 +30,7 @@ from splitbrain.campaign.directory import CampaignDir
 from splitbrain.campaign.matrix import RunSpec
 from splitbrain.campaign.outcome import RunOutcome, without_verdict
 from splitbrain.campaign.task import Launcher, Place, execute, stop_active, unpack
+from splitbrain.cluster.ports import HOST
 
 CONNECT_TIMEOUT = 30  # seconds to reach an existing scheduler
 
@@ -67,8 +68,12 @@ def dask_client(options: Options) -> Iterator[object]:
         with Client(options.scheduler, timeout=CONNECT_TIMEOUT) as client:
             yield client
         return
+    # Scheduler and workers always serve HTTP (metrics, health); left to themselves they bind
+    # port 8787 on the host's address. Pin them to free loopback ports.
+    loopback = f"{HOST}:0"
     with LocalCluster(n_workers=options.workers or local_workers(), threads_per_worker=1,
-                      processes=False, dashboard_address=None) as cluster, \
+                      processes=False, dashboard_address=loopback,
+                      worker_dashboard_address=loopback) as cluster, \
             Client(cluster) as client:
         yield client
 
