@@ -58,3 +58,10 @@ def test_bad_toml_names_file_key_and_problem(tmp_path, toml, message):
     path.write_text(toml)
     with pytest.raises(MatrixError, match=message.replace("(", r"\(").replace(")", r"\)")):
         from_toml(path)
+
+
+def test_a_single_mode_other_than_run_is_in_the_label():
+    (spec,) = with_overrides(Matrix(), modes=["sim"]).expand()
+    assert spec.mode == "sim" and spec.configuration == "mode=sim"
+    (spec,) = Matrix().expand()
+    assert spec.configuration == "default" and spec.argv("O", "n")[0] == "run"

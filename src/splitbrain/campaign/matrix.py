@@ -88,7 +88,7 @@ class Matrix:
     def expand(self) -> list[RunSpec]:
         """Every run, configuration by configuration, seeds innermost."""
         axes = list(self.axes)
-        if len(self.modes) > 1:
+        if self.modes != MODES:  # a sim configuration must never share a run's label
             axes.insert(0, ("mode", self.modes))
         specs: list[RunSpec] = []
         seen: set[str] = set()

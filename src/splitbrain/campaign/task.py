@@ -125,8 +125,9 @@ def execute(spec: RunSpec, place: Place, launcher: Launcher | None = None) -> De
 def run_in(spec: RunSpec, out: Path, root: Path, launcher: Launcher | None = None,
            keep_nodes: bool = False) -> RunOutcome:
     """Run `spec` writing into out/ (console.log, and run/<timestamp>/, the run directory);
-    paths in the outcome are relative to `root`."""
-    out.mkdir(parents=True, exist_ok=True)
+    paths in the outcome are relative to `root`. What a killed attempt left there goes first."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     console = out / "console.log"
     started = time.monotonic()
     code = (launcher or launch)(spec.argv(out, RUN_NAME), console, run_timeout(spec))
