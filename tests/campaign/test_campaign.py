@@ -4,6 +4,7 @@ validated against the JUnit schema, the summary, resume, files sent through Dask
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,22 @@ def test_junit_has_one_valid_testcase_per_run_with_verdict_explanation_and_repor
     assert cases["seed 4"]["error"][0]["@type"] == "could not run"
     assert "NodeError: n1 did not start" in cases["seed 4"]["error"][0]["@message"]
     assert tree["@tests"] == "8" and tree["@failures"] == "2" and tree["@errors"] == "4"
+
+
+@pytest.mark.parametrize(("mode", "axes", "message"), [
+    ("campaign", (), "mode 'campaign' is not a kind of run"),
+    ("run", (("nemesis", ("kill:frob",)),), "nemesis=kill:frob: --nemesis: "),
+    ("run", (("workload", ("queue",)),),
+     "workload=queue: splitbrain run: error: argument --workload: invalid choice"),
+])
+def test_run_arguments_are_checked_by_the_run_command_before_anything_starts(mode, axes,
+                                                                                message):
+    from splitbrain.campaign.command import check_runs
+    from splitbrain.exitcodes import UsageError
+
+    specs = Matrix(axes=axes, modes=(mode,)).expand()
+    with pytest.raises(UsageError, match=re.escape(message)):
+        check_runs(specs)
 
 
 def test_the_local_cluster_listens_on_loopback_only():

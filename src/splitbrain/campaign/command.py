@@ -30,6 +30,7 @@ from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
 from splitbrain.store import RunDir
 
 AXIS_FLAGS = ("nemesis", "workload", "target", "unsafe")  # repeatable flags that are axes
+NOT_RUNS = ("campaign", "check", "report", "serve", "node")  # commands that are no kind of run
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,7 +97,7 @@ def check_runs(specs: Sequence[RunSpec]) -> None:
         if (spec.mode, spec.args) in checked:
             continue
         checked.add((spec.mode, spec.args))
-        if spec.mode not in COMMANDS or spec.mode in ("campaign", "serve", "report", "check"):
+        if spec.mode not in COMMANDS or spec.mode in NOT_RUNS:
             raise UsageError(f"mode {spec.mode!r} is not a kind of run")
         argv = spec.argv("OUT", "NAME")
         err = io.StringIO()
