@@ -17,7 +17,14 @@ from typing import Any
 
 from splitbrain.checker.explain import explain
 from splitbrain.checker.models import MODELS, Input, Model, freeze, infer_model
-from splitbrain.checker.search import REDUCTIONS, Outcome, compile_problem, search, to_input
+from splitbrain.checker.search import (
+    REDUCTIONS,
+    Outcome,
+    compile_problem,
+    search,
+    tables,
+    to_input,
+)
 from splitbrain.history import Call, History, pair_calls
 
 DEFAULT_MEMORY_LIMIT = 1 << 30  # bytes the search caches may use together
@@ -109,7 +116,7 @@ def _schedule(problems: dict, started: float, time_limit: float | None, memory_l
     ("unknown", (undecided keys, cause))."""
     running: dict[Any, list[Any]] = {}  # key -> [search, bytes it holds]
     for key, problem in problems.items():
-        gen = search(problem)
+        gen = search(tables(problem))
         running[key] = [gen, next(gen)]
     abandoned: dict[Any, str] = {}
     budget = FIRST_BUDGET
