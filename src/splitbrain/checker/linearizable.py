@@ -18,9 +18,11 @@ from typing import Any
 from splitbrain.checker.explain import explain
 from splitbrain.checker.models import MODELS, Input, Model, freeze, infer_model
 from splitbrain.checker.search import (
+    ENGINES,
     REDUCTIONS,
     Outcome,
     compile_problem,
+    compiled_search,
     search,
     tables,
     to_input,
@@ -76,12 +78,17 @@ def check(
     time_limit: float | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     reductions: frozenset[str] = REDUCTIONS,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Check a history (or its calls) for linearizability; a JSON-able result.
 
     `{"valid": true|false|"unknown", "cause": ..., "model", "keys", "calls", "failure"?,
-    "undecided"?}`; raises ModelError when the history does not fit the model.
+    "undecided"?, "engine"}`; raises ModelError when the history does not fit the model.
+    `engine` picks the search engine ("compiled" or "python"; default: the first of ENGINES).
     """
+    engine = engine or ENGINES[0]
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not available here (have: {', '.join(ENGINES)})")
     started = time.perf_counter()
     calls = pair_calls(history.ops) if isinstance(history, History) else list(history)
     chosen = resolve_model(calls, model)
@@ -91,13 +98,14 @@ def check(
     for c in calls:
         by_key.setdefault(c.key, []).append(c)
     keys = sorted(by_key, key=lambda k: (k is not None, _natural(k)))
-    result: dict[str, Any] = {"model": chosen.name, "keys": len(keys), "calls": len(calls)}
+    result: dict[str, Any] = {"model": chosen.name, "keys": len(keys), "calls": len(calls),
+                              "engine": engine}
     if not calls:
         return {"valid": "unknown", "cause": "no client operations to check", **result}
     problems = {k: compile_problem(k, by_key[k], chosen, initial,
                                    fail_means_no_effect=fail_means_no_effect,
                                    reductions=reductions) for k in keys}
-    verdict, detail = _schedule(problems, started, time_limit, memory_limit)
+    verdict, detail = _schedule(problems, engine, started, time_limit, memory_limit)
     result["check_time_s"] = round(time.perf_counter() - started, 6)
     if verdict is True:
         return {"valid": True, **result}
@@ -111,12 +119,14 @@ def check(
     return {"valid": "unknown", "cause": why, "undecided": [str(k) for k in undecided], **result}
 
 
-def _schedule(problems: dict, started: float, time_limit: float | None, memory_limit: int):
+def _schedule(problems: dict, engine: str, started: float, time_limit: float | None,
+              memory_limit: int):
     """Round-robin over the keys' searches. Returns (True, None), (False, (key, outcome)) or
     ("unknown", (undecided keys, cause))."""
     running: dict[Any, list[Any]] = {}  # key -> [search, bytes it holds]
     for key, problem in problems.items():
-        gen = search(tables(problem))
+        t = tables(problem)
+        gen = compiled_search(t) if engine == "compiled" else search(t)
         running[key] = [gen, next(gen)]
     abandoned: dict[Any, str] = {}
     budget = FIRST_BUDGET

@@ -38,7 +38,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checker.models import ILLEGAL, NOWHERE, Input, Model, freeze
+from splitbrain.checker.models import ILLEGAL, NOWHERE, Input, Model, _register_step, freeze
 from splitbrain.history import Call
 
 REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model",
@@ -459,3 +459,53 @@ def _unchain(chain: tuple) -> list[int]:
         chain = chain[1]
     order.reverse()
     return order
+
+
+try:  # built by `pip install` where a C compiler exists (setup.py); optional
+    from splitbrain.checker import _core
+except ImportError:  # pragma: no cover - exercised on machines without a compiler
+    _core = None
+
+# The engines this install has, preferred first: "compiled" (_core.Search) and "python".
+ENGINES: tuple[str, ...] = ("compiled", "python") if _core is not None else ("python",)
+
+
+def compiled_search(t: Tables, native: Any = None) -> Generator[int, int, Outcome]:
+    """_core.Search behind search()'s generator protocol (the same steps per budget)."""
+    s = _core.Search(t, native)
+    budget = yield s.held + t.state_bytes()
+    while True:
+        done = s.run(budget)
+        if done is not None:
+            return Outcome(done[0], done[1])
+        budget = yield s.held + t.state_bytes()
+
+
+_FLAGS = {"info-reads": 1, "info-no-ops": 2, "info-blind": 4, "info-classes": 8, "model": 16,
+          "greedy-stutter": 32, "ok-classes": 64}
+
+
+def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
+                    fail_means_no_effect: bool = False,
+                    reductions: frozenset[str] = REDUCTIONS) -> tuple[Tables, Any] | None:
+    """compile_problem + tables() in C for the built-in register models: (tables, native
+    transitions), or None when the C path does not apply (another model, no compiled core, or
+    a value of unusual shape: the Python path then handles or reports it)."""
+    if _core is None or model.step is not _register_step:
+        return None
+    flags = sum(_FLAGS[r] for r in reductions)
+    made = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs)
+    if made is None:
+        return None
+    invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start, native = made
+    return Tables(invoke_at, return_at, optional, tclass, [-1] * len(optional), blind, stutter,
+                  iclass, group, start, "info-no-ops" in reductions,
+                  "greedy-stutter" in reductions, _no_transition, _no_bytes), native
+
+
+def _no_transition(c: int, sid: int) -> int:
+    raise AssertionError("native transitions need no callback")
+
+
+def _no_bytes() -> int:
+    return 0
