@@ -921,7 +921,47 @@ done:
     return result;
 }
 
+/* register_fits(calls, fs) -> True if compile_register takes every one of these calls (so
+ * none needs the Python path's checks), else False */
+static PyObject *register_fits(PyObject *self, PyObject *args) {
+    PyObject *calls, *fs;
+    if (!PyArg_ParseTuple(args, "OO", &calls, &fs)) return NULL;
+    PyObject *fast = PySequence_Fast(calls, "calls");
+    if (fast == NULL) return NULL;
+    int fits = 1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast) && fits == 1; i++) {
+        PyObject *call = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *f = PyObject_GetAttr(call, S_f), *value = PyObject_GetAttr(call, S_value);
+        PyObject *output = PyObject_GetAttr(call, S_output), *type = PyObject_GetAttr(call, S_type);
+        if (!f || !value || !output || !type) fits = -1;
+        else {
+            int in = PySet_Contains(fs, f);
+            if (in < 0) fits = -1;
+            else if (!in) fits = 0;
+            else {
+                PyObject *v = frozen_pair(value), *o = frozen_pair(output);
+                int cas = PyUnicode_Compare(f, S_cas) == 0;
+                if (!v || !o) fits = 0;
+                else if (cas) fits = PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2;
+                else if (PyUnicode_Compare(f, S_write) == 0) fits = is_scalar(value);
+                else if (PyUnicode_Compare(f, S_read) == 0)
+                    fits = PyUnicode_Compare(type, S_ok) != 0 || is_scalar(output);
+                else fits = 0;
+                Py_XDECREF(v);
+                Py_XDECREF(o);
+                if (PyErr_Occurred()) fits = -1;
+            }
+        }
+        Py_XDECREF(f); Py_XDECREF(value); Py_XDECREF(output); Py_XDECREF(type);
+    }
+    Py_DECREF(fast);
+    if (fits < 0) return NULL;
+    return PyBool_FromLong(fits);
+}
+
 static PyMethodDef core_functions[] = {
+    {"register_fits", register_fits, METH_VARARGS,
+     "register_fits(calls, fs) -> whether compile_register takes every call"},
     {"compile_register", compile_register, METH_VARARGS,
      "compile_register(calls, initial, fail_means_no_effect, flags, fs) -> tables or None"},
     {NULL}

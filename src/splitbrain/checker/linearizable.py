@@ -11,10 +11,13 @@ always with a stated cause — never a wrong verdict.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
+from splitbrain.checker import parallel
 from splitbrain.checker.explain import explain
 from splitbrain.checker.models import MODELS, Input, Model, freeze, infer_model
 from splitbrain.checker.search import (
@@ -23,6 +26,8 @@ from splitbrain.checker.search import (
     Outcome,
     compile_problem,
     compiled_search,
+    compiled_tables,
+    register_fits,
     search,
     tables,
     to_input,
@@ -30,7 +35,9 @@ from splitbrain.checker.search import (
 from splitbrain.history import Call, History, pair_calls
 
 DEFAULT_MEMORY_LIMIT = 1 << 30  # bytes the search caches may use together
-FIRST_BUDGET = 2_000  # steps per key in the first round
+FIRST_BUDGET = 2_000  # steps per key in the first round, plus STEPS_PER_CALL per call
+STEPS_PER_CALL = 4  # enough for most linearizable keys to finish in their first slice
+PARALLEL_CALLS = 20_000  # histories this large are checked on every core
 MAX_BUDGET = 50_000  # steps per slice: bounds how far memory and time can overshoot
 _DEFAULT: Any = object()
 
@@ -39,19 +46,25 @@ class ModelError(ValueError):
     """The history does not fit the model (an unknown function, no model fits)."""
 
 
-def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:
+def choose_model(calls: Sequence[Call], model: Model | str | None) -> Model:
+    """The model named, or the built-in one whose functions cover the history's."""
     if isinstance(model, Model):
-        chosen = model
-    elif model is not None:
+        return model
+    if model is not None:
         if model not in MODELS:
             raise ModelError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
-        chosen = MODELS[model]
-    else:
-        fs = {c.f for c in calls}
-        found = infer_model(fs)
-        if found is None:
-            raise ModelError(f"no model understands functions {sorted(fs)}; pass --model")
-        chosen = found
+        return MODELS[model]
+    fs = {c.f for c in calls}
+    found = infer_model(fs)
+    if found is None:
+        raise ModelError(f"no model understands functions {sorted(fs)}; pass --model")
+    return found
+
+
+def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:
+    """choose_model, then every call tried against it: ModelError names the first that does
+    not fit (an unknown function, a value of the wrong shape)."""
+    chosen = choose_model(calls, model)
     state = chosen.init(freeze(chosen.initial))
     tried: set[Input] = set()
     for c in calls:
@@ -79,19 +92,21 @@ def check(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     reductions: frozenset[str] = REDUCTIONS,
     engine: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Check a history (or its calls) for linearizability; a JSON-able result.
 
     `{"valid": true|false|"unknown", "cause": ..., "model", "keys", "calls", "failure"?,
     "undecided"?, "engine"}`; raises ModelError when the history does not fit the model.
-    `engine` picks the search engine ("compiled" or "python"; default: the first of ENGINES).
+    `engine` picks the search engine ("compiled" or "python"; default: the first of ENGINES);
+    `workers` the processes keys are spread over (default: one per core for large histories).
     """
     engine = engine or ENGINES[0]
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is not available here (have: {', '.join(ENGINES)})")
     started = time.perf_counter()
     calls = pair_calls(history.ops) if isinstance(history, History) else list(history)
-    chosen = resolve_model(calls, model)
+    chosen = choose_model(calls, model)
     if initial is _DEFAULT:
         initial = chosen.initial
     by_key: dict[str | None, list[Call]] = {}
@@ -102,16 +117,22 @@ def check(
                               "engine": engine}
     if not calls:
         return {"valid": "unknown", "cause": "no client operations to check", **result}
-    problems = {k: compile_problem(k, by_key[k], chosen, initial,
-                                   fail_means_no_effect=fail_means_no_effect,
-                                   reductions=reductions) for k in keys}
-    verdict, detail = _schedule(problems, engine, started, time_limit, memory_limit)
+    compiler = _Compiler(chosen, initial, fail_means_no_effect, reductions, engine)
+    if not compiler.native(calls):
+        resolve_model(calls, chosen)  # the calls fit the model, or ModelError says where not
+    jobs = [(k, by_key[k]) for k in keys]
+    if workers is None:
+        workers = default_workers(len(calls), len(keys))
+    verdict, detail = run_keys(jobs, compiler, started, time_limit, memory_limit, workers)
     result["check_time_s"] = round(time.perf_counter() - started, 6)
     if verdict is True:
         return {"valid": True, **result}
     if verdict is False:
-        key, outcome = detail
-        failure = explain(problems[key], outcome)
+        key, outcome, _ = detail
+        problem = compile_problem(key, by_key[key], chosen, initial,
+                                  fail_means_no_effect=fail_means_no_effect,
+                                  reductions=reductions)
+        failure = explain(problem, outcome)
         where = "" if key is None else f"key {key}: "
         return {"valid": False, "cause": f"{where}{failure['reason']}", "failure": failure,
                 **result}
@@ -119,31 +140,98 @@ def check(
     return {"valid": "unknown", "cause": why, "undecided": [str(k) for k in undecided], **result}
 
 
-def _schedule(problems: dict, engine: str, started: float, time_limit: float | None,
-              memory_limit: int):
-    """Round-robin over the keys' searches. Returns (True, None), (False, (key, outcome)) or
-    ("unknown", (undecided keys, cause))."""
+class _Compiler:
+    """Makes the search of one key: compiled tables where the C path applies, else Python."""
+
+    def __init__(self, model: Model, initial: Any, fail_means_no_effect: bool,
+                 reductions: frozenset[str], engine: str) -> None:
+        self.model, self.initial, self.reductions = model, initial, reductions
+        self.fail_means_no_effect, self.engine = fail_means_no_effect, engine
+
+    def native(self, calls: Sequence[Call]) -> bool:
+        """True if every call takes the C compile, which checks they fit the model (the Python
+        path checks with resolve_model)."""
+        return self.engine == "compiled" and register_fits(calls, self.model)
+
+    def _native(self, calls: Sequence[Call]) -> Any:
+        if self.engine != "compiled":
+            return None
+        return compiled_tables(calls, self.model, self.initial,
+                               fail_means_no_effect=self.fail_means_no_effect,
+                               reductions=self.reductions)
+
+    def search(self, key: Any, calls: Sequence[Call]) -> Generator[int, int, Outcome]:
+        made = self._native(calls)
+        if made is not None:
+            return compiled_search(*made)
+        t = tables(compile_problem(key, calls, self.model, self.initial,
+                                   fail_means_no_effect=self.fail_means_no_effect,
+                                   reductions=self.reductions))
+        return compiled_search(t) if self.engine == "compiled" else search(t)
+
+
+def default_workers(calls: int, keys: int) -> int:
+    """Processes for a check: one per core for large histories of several keys, else one."""
+    if calls < PARALLEL_CALLS or keys < 2 or threading.active_count() > 1:
+        return 1  # forking a threaded process is unsafe; small histories gain nothing
+    return max(1, min(len(os.sched_getaffinity(0)), keys))
+
+
+def run_keys(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: float,
+             time_limit: float | None, memory_limit: int, workers: int = 1):
+    """Search every key; the verdict of the serial round-robin (_schedule), with the keys
+    spread over `workers` processes. Returns what _schedule returns."""
+    if workers <= 1 or not hasattr(os, "fork"):
+        return _schedule(jobs, compiler, started, time_limit, memory_limit)
+    return parallel.run(jobs, workers, lambda part, board: _schedule(
+        part, compiler, started, time_limit, memory_limit // workers, board))
+
+
+def _schedule(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: float,
+              time_limit: float | None, memory_limit: int, board: Any = None):
+    """Round-robin over the keys' searches, in key order. Returns (True, None), (False, (key,
+    outcome, when)) or ("unknown", (undecided keys, cause)); `when` is (round, position) of the
+    step that decided, so that several workers' first findings merge into the serial one.
+
+    A key's first slice is FIRST_BUDGET plus a few steps per call, so most keys finish in it
+    and their memory goes at once; later slices double up to MAX_BUDGET. `board`, when given,
+    tells parallel workers the earliest finding so far (parallel.Board).
+    """
     running: dict[Any, list[Any]] = {}  # key -> [search, bytes it holds]
-    for key, problem in problems.items():
-        t = tables(problem)
-        gen = compiled_search(t) if engine == "compiled" else search(t)
-        running[key] = [gen, next(gen)]
     abandoned: dict[Any, str] = {}
     budget = FIRST_BUDGET
-    while running:
-        for key in list(running):
-            gen = running[key][0]
+    queue = list(enumerate(jobs))
+    position = {key: i for i, (key, _) in queue}
+    rnd = 0
+    while running or queue:
+        if board is not None and board.decided_before(rnd):
+            return True, None  # an earlier finding elsewhere wins; this part cannot beat it
+        order = list(running) if rnd else [key for _, (key, _) in queue]
+        for key in order:
+            if rnd == 0:
+                _, (_, calls) = queue.pop(0)
+                gen = compiler.search(key, calls)
+                held = next(gen)
+                running[key] = [gen, held]
+                slice_ = budget + STEPS_PER_CALL * len(calls)
+            else:
+                gen = running[key][0]
+                slice_ = budget
             try:
-                running[key][1] = gen.send(budget)
+                running[key][1] = gen.send(slice_)
             except StopIteration as stop:
                 outcome: Outcome = stop.value
                 del running[key]
                 if not outcome.valid:
-                    return False, (key, outcome)
+                    when = (rnd, position[key])
+                    if board is not None:
+                        board.post(when)
+                    return False, (key, outcome, when)
                 continue
             if time_limit is not None and time.perf_counter() - started > time_limit:
                 causes = dict(abandoned)
-                causes.update({k: f"time limit of {time_limit:g} s reached" for k in running})
+                causes.update({k: f"time limit of {time_limit:g} s reached"
+                               for k in [*running, *(k for _, (k, _) in queue)]})
                 return "unknown", _unknown(causes)
             if sum(held for _, held in running.values()) > memory_limit:
                 worst = max(running, key=lambda k: running[k][1])
@@ -152,6 +240,7 @@ def _schedule(problems: dict, engine: str, started: float, time_limit: float | N
                 running[worst][0].close()
                 del running[worst]
         budget = min(budget * 2, MAX_BUDGET)
+        rnd += 1
     if abandoned:
         return "unknown", _unknown(abandoned)
     return True, None

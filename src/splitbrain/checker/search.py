@@ -503,6 +503,12 @@ def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
                   "greedy-stutter" in reductions, _no_transition, _no_bytes), native
 
 
+def register_fits(calls: Sequence[Call], model: Model) -> bool:
+    """Whether compiled_tables takes every one of these calls."""
+    return (_core is not None and model.step is _register_step
+            and _core.register_fits(calls, model.fs))
+
+
 def _no_transition(c: int, sid: int) -> int:
     raise AssertionError("native transitions need no callback")
 
