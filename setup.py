@@ -4,5 +4,5 @@ says which ran)."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("splitbrain.checker._core", ["src/splitbrain/checker/_core.c"],
+setup(ext_modules=[Extension("splitbrain._core", ["src/splitbrain/_core.c"],
                              optional=True, extra_compile_args=["-O2"])])

@@ -23,8 +23,9 @@ from splitbrain.checker.linearizable import DEFAULT_MEMORY_LIMIT, ModelError, ch
 from splitbrain.checker.models import MODELS
 from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
-from splitbrain.history import HistoryError, pair_calls, read_jsonl
-from splitbrain.history.formats import SUFFIXES, load_history
+from splitbrain.history import HistoryError
+from splitbrain.history.formats import SUFFIXES, load_calls
+from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
 from splitbrain.workloads.registry import WORKLOADS
 
@@ -65,8 +66,8 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     """
     started = time.perf_counter()
     options = dict(options or {})
-    history = read_jsonl(run.history)
-    calls = pair_calls(history.ops)
+    history = read_calls(run.history)
+    calls = history.calls
     warnings = list(history.warnings)
     if options.get("model") is None:
         workload = _config(run).get("workload")
@@ -86,7 +87,7 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         return result
 
     checkers = {"linearizable": linear, "log-agreement": _guard(agreement_),
-                "stats": _guard(lambda: stats(calls, history.nemesis_ops))}
+                "stats": _guard(lambda: stats(calls, history.nemesis))}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
     return results
@@ -171,8 +172,8 @@ def _walk(directory: Path) -> Iterator[Path]:
 def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     if path.is_dir():
         return check_run(RunDir(path), time_limit=args.time_limit, options=options)
-    history = load_history(path)
-    result = _linearizable(pair_calls(history.ops), args.time_limit, options)
+    history = load_calls(path)
+    result = _linearizable(history.calls, args.time_limit, options)
     if history.warnings:
         result["warnings"] = list(history.warnings)
     return result

@@ -26,8 +26,8 @@ from splitbrain.checker.search import (
     Outcome,
     compile_problem,
     compiled_search,
-    compiled_tables,
-    register_fits,
+    group_calls,
+    native_search,
     search,
     tables,
     to_input,
@@ -46,15 +46,14 @@ class ModelError(ValueError):
     """The history does not fit the model (an unknown function, no model fits)."""
 
 
-def choose_model(calls: Sequence[Call], model: Model | str | None) -> Model:
-    """The model named, or the built-in one whose functions cover the history's."""
+def choose_model(fs: set[str], model: Model | str | None) -> Model:
+    """The model named, or the built-in one whose functions cover the history's (`fs`)."""
     if isinstance(model, Model):
         return model
     if model is not None:
         if model not in MODELS:
             raise ModelError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
         return MODELS[model]
-    fs = {c.f for c in calls}
     found = infer_model(fs)
     if found is None:
         raise ModelError(f"no model understands functions {sorted(fs)}; pass --model")
@@ -64,7 +63,7 @@ def choose_model(calls: Sequence[Call], model: Model | str | None) -> Model:
 def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:
     """choose_model, then every call tried against it: ModelError names the first that does
     not fit (an unknown function, a value of the wrong shape)."""
-    chosen = choose_model(calls, model)
+    chosen = choose_model({c.f for c in calls}, model)
     state = chosen.init(freeze(chosen.initial))
     tried: set[Input] = set()
     for c in calls:
@@ -106,20 +105,16 @@ def check(
         raise ValueError(f"engine {engine!r} is not available here (have: {', '.join(ENGINES)})")
     started = time.perf_counter()
     calls = pair_calls(history.ops) if isinstance(history, History) else list(history)
-    chosen = choose_model(calls, model)
+    by_key, fs = group_calls(calls)
+    chosen = choose_model(fs, model)
     if initial is _DEFAULT:
         initial = chosen.initial
-    by_key: dict[str | None, list[Call]] = {}
-    for c in calls:
-        by_key.setdefault(c.key, []).append(c)
     keys = sorted(by_key, key=lambda k: (k is not None, _natural(k)))
     result: dict[str, Any] = {"model": chosen.name, "keys": len(keys), "calls": len(calls),
                               "engine": engine}
     if not calls:
         return {"valid": "unknown", "cause": "no client operations to check", **result}
-    compiler = _Compiler(chosen, initial, fail_means_no_effect, reductions, engine)
-    if not compiler.native(calls):
-        resolve_model(calls, chosen)  # the calls fit the model, or ModelError says where not
+    compiler = _Compiler(calls, chosen, initial, fail_means_no_effect, reductions, engine)
     jobs = [(k, by_key[k]) for k in keys]
     if workers is None:
         workers = default_workers(len(calls), len(keys))
@@ -141,29 +136,26 @@ def check(
 
 
 class _Compiler:
-    """Makes the search of one key: compiled tables where the C path applies, else Python."""
+    """Makes the search of one key: compiled in C where that path applies (it checks that
+    every call fits the model), else in Python, after resolve_model has checked the whole
+    history once (ModelError names its first call that does not fit)."""
 
-    def __init__(self, model: Model, initial: Any, fail_means_no_effect: bool,
-                 reductions: frozenset[str], engine: str) -> None:
-        self.model, self.initial, self.reductions = model, initial, reductions
+    def __init__(self, calls: Sequence[Call], model: Model, initial: Any,
+                 fail_means_no_effect: bool, reductions: frozenset[str], engine: str) -> None:
+        self.calls, self.model, self.initial, self.reductions = calls, model, initial, reductions
         self.fail_means_no_effect, self.engine = fail_means_no_effect, engine
-
-    def native(self, calls: Sequence[Call]) -> bool:
-        """True if every call takes the C compile, which checks they fit the model (the Python
-        path checks with resolve_model)."""
-        return self.engine == "compiled" and register_fits(calls, self.model)
-
-    def _native(self, calls: Sequence[Call]) -> Any:
-        if self.engine != "compiled":
-            return None
-        return compiled_tables(calls, self.model, self.initial,
-                               fail_means_no_effect=self.fail_means_no_effect,
-                               reductions=self.reductions)
+        self.resolved = False
 
     def search(self, key: Any, calls: Sequence[Call]) -> Generator[int, int, Outcome]:
-        made = self._native(calls)
-        if made is not None:
-            return compiled_search(*made)
+        if self.engine == "compiled":
+            made = native_search(calls, self.model, self.initial,
+                                 fail_means_no_effect=self.fail_means_no_effect,
+                                 reductions=self.reductions)
+            if made is not None:
+                return made
+        if not self.resolved:
+            resolve_model(self.calls, self.model)
+            self.resolved = True
         t = tables(compile_problem(key, calls, self.model, self.initial,
                                    fail_means_no_effect=self.fail_means_no_effect,
                                    reductions=self.reductions))

@@ -462,9 +462,11 @@ def _unchain(chain: tuple) -> list[int]:
 
 
 try:  # built by `pip install` where a C compiler exists (setup.py); optional
-    from splitbrain.checker import _core
+    from splitbrain import _core
 except ImportError:  # pragma: no cover - exercised on machines without a compiler
     _core = None
+else:
+    _core.use_call(Call)
 
 # The engines this install has, preferred first: "compiled" (_core.Search) and "python".
 ENGINES: tuple[str, ...] = ("compiled", "python") if _core is not None else ("python",)
@@ -472,13 +474,28 @@ ENGINES: tuple[str, ...] = ("compiled", "python") if _core is not None else ("py
 
 def compiled_search(t: Tables, native: Any = None) -> Generator[int, int, Outcome]:
     """_core.Search behind search()'s generator protocol (the same steps per budget)."""
-    s = _core.Search(t, native)
-    budget = yield s.held + t.state_bytes()
+    return _drive(_core.Search(t, native), t.state_bytes)
+
+
+def _drive(s: Any, state_bytes: Callable[[], int]) -> Generator[int, int, Outcome]:
+    budget = yield s.held + state_bytes()
     while True:
         done = s.run(budget)
         if done is not None:
             return Outcome(done[0], done[1])
-        budget = yield s.held + t.state_bytes()
+        budget = yield s.held + state_bytes()
+
+
+def native_search(calls: Sequence[Call], model: Model, initial: Any, *,
+                  fail_means_no_effect: bool = False, reductions: frozenset[str] = REDUCTIONS
+                  ) -> Generator[int, int, Outcome] | None:
+    """The compiled search of one key of a built-in register model, compiled in C straight
+    from its calls; None when that path does not apply (see compiled_tables)."""
+    if _core is None or model.step is not _register_step:
+        return None
+    flags = sum(_FLAGS[r] for r in reductions)
+    s = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs, True)
+    return None if s is None else _drive(s, _no_bytes)
 
 
 _FLAGS = {"info-reads": 1, "info-no-ops": 2, "info-blind": 4, "info-classes": 8, "model": 16,
@@ -503,10 +520,14 @@ def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
                   "greedy-stutter" in reductions, _no_transition, _no_bytes), native
 
 
-def register_fits(calls: Sequence[Call], model: Model) -> bool:
-    """Whether compiled_tables takes every one of these calls."""
-    return (_core is not None and model.step is _register_step
-            and _core.register_fits(calls, model.fs))
+def group_calls(calls: Sequence[Call]) -> tuple[dict[Any, list[Call]], set[str]]:
+    """The calls of each key (in the order given) and the functions the history uses."""
+    if _core is not None:
+        return _core.group_calls(calls)
+    by_key: dict[Any, list[Call]] = {}
+    for c in calls:
+        by_key.setdefault(c.key, []).append(c)
+    return by_key, {c.f for c in calls}
 
 
 def _no_transition(c: int, sid: int) -> int:

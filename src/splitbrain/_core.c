@@ -16,6 +16,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 
 typedef int32_t i32;
 typedef int64_t i64;
@@ -310,6 +311,9 @@ static int by_key(const void *a, const void *b) {
     return *(const i32 *)a - *(const i32 *)b;
 }
 
+static int search_build(Search *s);
+static PyTypeObject SearchType;
+
 static int Search_init(Search *s, PyObject *args, PyObject *kw) {
     PyObject *t, *native = NULL;
     static char *names[] = {"tables", "native", NULL};
@@ -362,6 +366,12 @@ static int Search_init(Search *s, PyObject *args, PyObject *kw) {
         s->memo_cap = xcalloc(s->nclasses, sizeof(i32));
         if (s->memo == NULL || s->memo_cap == NULL) return -1;
     }
+    return search_build(s);
+}
+
+/* Everything the loop derives from the per-call arrays (set before, owned by s) */
+static int search_build(Search *s) {
+    i64 n = s->n;
     /* numbering */
     s->number = xcalloc(n, sizeof(i32));
     s->placed = xcalloc(n, 1);
@@ -692,7 +702,7 @@ static PyGetSetDef Search_getset[] = {
 
 static PyTypeObject SearchType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "splitbrain.checker._core.Search",
+    .tp_name = "splitbrain._core.Search",
     .tp_basicsize = sizeof(Search),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Search(tables, native=None): the search of one key (search.py's loop, compiled)",
@@ -704,6 +714,45 @@ static PyTypeObject SearchType = {
 };
 
 /* ---- compile_register ------------------------------------------------------------------ */
+
+/* Attribute reads by slot offset: Call and the decoded lines are classes with __slots__, and
+ * one read per field per call is the hot path of reading and compiling. Objects of any other
+ * type are read with getattr. Every read returns a new reference. */
+typedef struct {
+    PyTypeObject *type;
+    int n;
+    Py_ssize_t off[16];
+    PyObject *names[16];
+} Fields;
+
+static int fields_init(Fields *fl, PyObject *type, PyObject **names, int n) {
+    fl->type = NULL;
+    fl->n = n;
+    for (int i = 0; i < n; i++) {
+        fl->names[i] = names[i];
+        PyObject *d = PyDict_GetItem(((PyTypeObject *)type)->tp_dict, names[i]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)
+            || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+            PyErr_Format(PyExc_TypeError, "%R is not a slot of %R", names[i], type);
+            return -1;
+        }
+        fl->off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+    }
+    fl->type = (PyTypeObject *)type;
+    return 0;
+}
+
+static PyObject *fget(Fields *fl, PyObject *obj, int i) {
+    if (Py_TYPE(obj) == fl->type) {
+        PyObject *v = *(PyObject **)((char *)obj + fl->off[i]);
+        if (v != NULL) { Py_INCREF(v); return v; }
+    }
+    return PyObject_GetAttr(obj, fl->names[i]);
+}
+
+/* Call's fields in compile order; set by use_call(Call) */
+enum { C_TYPE, C_F, C_VALUE, C_OUTPUT, C_ERROR, C_INVOKE_INDEX, C_COMPLETE_INDEX, C_KEY };
+static Fields call_fields_ = {0};
 
 static PyObject *S_type, *S_f, *S_value, *S_output, *S_error, *S_invoke_index, *S_complete_index;
 static PyObject *S_ok, *S_fail, *S_read, *S_write, *S_cas, *S_cas_mismatch;
@@ -729,241 +778,539 @@ static i64 value_id(PyObject *ids, PyObject *v) {
     return id;
 }
 
-/* models.freeze for the shapes registers use: a scalar, or a list of scalars as a tuple;
- * NULL (no exception) for anything else */
-static PyObject *frozen_pair(PyObject *v) {
-    if (is_scalar(v)) { Py_INCREF(v); return v; }
-    if (!PyList_CheckExact(v) && !PyTuple_CheckExact(v)) return NULL;
-    Py_ssize_t len = PySequence_Size(v);
-    PyObject *t = PyTuple_New(len);
-    if (t == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *item = PyList_CheckExact(v) ? PyList_GET_ITEM(v, i) : PyTuple_GET_ITEM(v, i);
-        if (!is_scalar(item)) { Py_DECREF(t); return NULL; }
-        Py_INCREF(item);
-        PyTuple_SET_ITEM(t, i, item);
+/* A value as the register models see it: a scalar (its id) or a list of two scalars (a cas's
+ * [expected, new]: two ids). Ids come from one dict, so they are equal exactly when the values
+ * are equal in Python (1, 1.0 and true included), as the Python path compares them. */
+typedef struct { i64 kind, a, b; } Val;  /* kind: 0 none (not looked at), 1 scalar, 2 pair */
+
+/* 1 done, 0 unusual (the Python path must take it), -1 error */
+static int val_of(PyObject *ids, PyObject *v, Val *out) {
+    if (is_scalar(v)) {
+        out->kind = 1;
+        out->b = -1;
+        return (out->a = value_id(ids, v)) < 0 ? -1 : 1;
     }
-    return t;
+    int list = PyList_CheckExact(v);
+    if (!list && !PyTuple_CheckExact(v)) return 0;
+    if (Py_SIZE(v) != 2) return 0;
+    PyObject *x = list ? PyList_GET_ITEM(v, 0) : PyTuple_GET_ITEM(v, 0);
+    PyObject *y = list ? PyList_GET_ITEM(v, 1) : PyTuple_GET_ITEM(v, 1);
+    if (!is_scalar(x) || !is_scalar(y)) return 0;
+    out->kind = 2;
+    if ((out->a = value_id(ids, x)) < 0 || (out->b = value_id(ids, y)) < 0) return -1;
+    return 1;
 }
 
-typedef struct { i64 invoke, ret; i32 cls; uint8_t optional, blind, stutter; } Kept;
+enum { F_READ, F_WRITE, F_CAS };
+enum { O_OK, O_FAIL, O_INFO, O_DROPPED };
 
-/* compile_register(calls, initial, fail_means_no_effect, flags, fs) -> None, or a tuple
+typedef struct {
+    int f, outcome;
+    Val value, output;
+    i64 invoke, ret;
+} Desc;
+
+/* One call as the search sees it (search.kept_outcome, to_input). 1 done, 0 unusual, -1 error */
+static int describe(PyObject *call, PyObject *ids, PyObject *fs, int fmne, int flags, Desc *d) {
+    Fields *cf = &call_fields_;
+    PyObject *type = fget(cf, call, C_TYPE), *f = fget(cf, call, C_F);
+    PyObject *value = fget(cf, call, C_VALUE), *output = fget(cf, call, C_OUTPUT);
+    PyObject *error = fget(cf, call, C_ERROR);
+    PyObject *inv = fget(cf, call, C_INVOKE_INDEX), *ret = fget(cf, call, C_COMPLETE_INDEX);
+    int r = -1;
+    if (!type || !f || !value || !output || !error || !inv || !ret) goto out;
+    int in = PySet_Contains(fs, f);
+    if (in <= 0) { r = in; goto out; }
+    if (PyUnicode_Compare(f, S_read) == 0) d->f = F_READ;
+    else if (PyUnicode_Compare(f, S_write) == 0) d->f = F_WRITE;
+    else if (PyUnicode_Compare(f, S_cas) == 0) d->f = F_CAS;
+    else { r = 0; goto out; }
+    if ((r = val_of(ids, value, &d->value)) <= 0) goto out;
+    if ((d->f == F_CAS && d->value.kind != 2) || (d->f == F_WRITE && d->value.kind != 1)) { r = 0; goto out; }
+    d->output.kind = 0;
+    d->output.a = d->output.b = -1;
+    if (PyUnicode_Compare(type, S_ok) == 0) {
+        d->outcome = O_OK;
+        if ((r = val_of(ids, output, &d->output)) <= 0) goto out;
+        if (d->f == F_READ && d->output.kind != 1) { r = 0; goto out; }
+    } else if (PyUnicode_Compare(type, S_fail) == 0) {
+        int observing = d->f == F_CAS && (error == Py_None || (PyUnicode_Check(error)
+                                           && PyUnicode_Compare(error, S_cas_mismatch) == 0));
+        d->outcome = observing && !fmne ? O_FAIL : O_DROPPED;
+    } else {
+        d->outcome = d->f == F_READ && (flags & R_INFO_READS) ? O_DROPPED : O_INFO;
+    }
+    d->invoke = PyLong_AsLongLong(inv);
+    d->ret = ret == Py_None ? FAR : PyLong_AsLongLong(ret);
+    r = PyErr_Occurred() ? -1 : 1;
+out:
+    Py_XDECREF(type); Py_XDECREF(f); Py_XDECREF(value); Py_XDECREF(output);
+    Py_XDECREF(error); Py_XDECREF(inv); Py_XDECREF(ret);
+    return r;
+}
+
+/* input classes: identical (f, value, output, outcome) share one, numbered by first use */
+typedef struct { i64 *keys; i32 *ids; i64 cap, count; } ClassTable;
+
+static i64 class_of(ClassTable *t, const i64 *k, int *is_new) {
+    if ((t->count + 1) * 2 > t->cap) {
+        i64 cap = t->cap ? t->cap * 2 : 64;
+        i64 *keys = xcalloc(cap * 8, sizeof(i64));
+        i32 *ids = xcalloc(cap, sizeof(i32));
+        if (!keys || !ids) { PyMem_Free(keys); PyMem_Free(ids); return -1; }
+        for (i64 i = 0; i < cap; i++) ids[i] = -1;
+        for (i64 i = 0; i < t->cap; i++) {
+            if (t->ids[i] < 0) continue;
+            u64 h = hash_words((const u64 *)(t->keys + 8 * i), 8);
+            i64 j = (i64)(h & (u64)(cap - 1));
+            while (ids[j] >= 0) j = (j + 1) & (cap - 1);
+            memcpy(keys + 8 * j, t->keys + 8 * i, 8 * sizeof(i64));
+            ids[j] = t->ids[i];
+        }
+        PyMem_Free(t->keys); PyMem_Free(t->ids);
+        t->keys = keys; t->ids = ids; t->cap = cap;
+    }
+    u64 h = hash_words((const u64 *)k, 8);
+    i64 j = (i64)(h & (u64)(t->cap - 1));
+    while (t->ids[j] >= 0) {
+        if (memcmp(t->keys + 8 * j, k, 8 * sizeof(i64)) == 0) { *is_new = 0; return t->ids[j]; }
+        j = (j + 1) & (t->cap - 1);
+    }
+    memcpy(t->keys + 8 * j, k, 8 * sizeof(i64));
+    t->ids[j] = (i32)t->count;
+    *is_new = 1;
+    return t->count++;
+}
+
+/* compile_register(calls, initial, fail_means_no_effect, flags, fs, as_search=False) -> None
+ * when a call needs the Python path; else a Search, or (as_search False) the tuple
  * (invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start,
- *  (kinds, a, b)) for search.Tables and Search's native transitions */
+ *  (kinds, a, b)) that search.tables() would make, for the tests */
 static PyObject *compile_register(PyObject *self, PyObject *args) {
     PyObject *calls, *initial, *fs;
-    int fmne, flags;
-    if (!PyArg_ParseTuple(args, "OOpiO", &calls, &initial, &fmne, &flags, &fs)) return NULL;
+    int fmne, flags, as_search = 0;
+    if (!PyArg_ParseTuple(args, "OOpiO|p", &calls, &initial, &fmne, &flags, &fs, &as_search)) return NULL;
+    if (call_fields_.type == NULL) { PyErr_SetString(PyExc_RuntimeError, "use_call(Call) first"); return NULL; }
     if (!is_scalar(initial)) Py_RETURN_NONE;
     PyObject *fast = PySequence_Fast(calls, "calls");
     if (fast == NULL) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    PyObject *result = NULL, *ids = PyDict_New(), *classes = PyDict_New(), *observed = PySet_New(NULL);
-    PyObject *ckinds = PyList_New(0), *ca = PyList_New(0), *cb = PyList_New(0), *cread = PyList_New(0);
-    Kept *kept = xcalloc(n, sizeof(Kept));
+    PyObject *result = NULL, *ids = PyDict_New();
+    ClassTable ct = {0};
+    i64 *cls_kind = NULL, *cls_a = NULL, *cls_b = NULL, ccap = 0;
+    uint8_t *observed = NULL;
+    i64 *canon = NULL;
+    Search *srch = NULL;
+    /* per kept call */
+    i64 *invoke_at = xcalloc(n, sizeof(i64)), *return_at = xcalloc(n, sizeof(i64));
+    uint8_t *optional = xcalloc(n, 1), *blind = xcalloc(n, 1), *stutter = xcalloc(n, 1);
+    i32 *tclass = xcalloc(n, sizeof(i32)), *iclass = xcalloc(n, sizeof(i32)), *group = xcalloc(n, sizeof(i32));
+    i64 *observe = xcalloc(n, sizeof(i64));  /* the value id each kept call makes observed, or -1 */
     i64 nk = 0;
-    int unusual = 0;
-    if (!ids || !classes || !observed || !ckinds || !ca || !cb || !cread || !kept) goto done;
-    for (Py_ssize_t i = 0; i < n && !unusual; i++) {
-        PyObject *call = PySequence_Fast_GET_ITEM(fast, i);
-        PyObject *type = PyObject_GetAttr(call, S_type), *f = PyObject_GetAttr(call, S_f);
-        PyObject *value = PyObject_GetAttr(call, S_value), *output = PyObject_GetAttr(call, S_output);
-        PyObject *error = PyObject_GetAttr(call, S_error);
-        PyObject *inv = PyObject_GetAttr(call, S_invoke_index), *ret = PyObject_GetAttr(call, S_complete_index);
-        PyObject *key = NULL;
-        int ok = type && f && value && output && error && inv && ret;
-        if (!ok) goto fail_call;
-        int contains = PySet_Contains(fs, f);
-        if (contains < 0) goto fail_call;
-        int is_read = PyUnicode_Compare(f, S_read) == 0, is_write = PyUnicode_Compare(f, S_write) == 0;
-        int is_cas = PyUnicode_Compare(f, S_cas) == 0;
-        if (!contains || !(is_read || is_write || is_cas)) { unusual = 1; goto next_call; }
-        PyObject *exp = NULL, *neu = NULL;
-        if (is_cas) {
-            if (!(PyList_CheckExact(value) || PyTuple_CheckExact(value)) || PySequence_Size(value) != 2) { unusual = 1; goto next_call; }
-            neu = PyList_CheckExact(value) ? PyList_GET_ITEM(value, 1) : PyTuple_GET_ITEM(value, 1);
-            exp = PyList_CheckExact(value) ? PyList_GET_ITEM(value, 0) : PyTuple_GET_ITEM(value, 0);
-            if (!is_scalar(exp) || !is_scalar(neu)) { unusual = 1; goto next_call; }
-        } else if (is_write && !is_scalar(value)) { unusual = 1; goto next_call; }
-        /* what the search sees of it: ok, an observing fail, info; or nothing */
-        int outcome;  /* 0 ok, 1 fail, 2 info */
-        if (PyUnicode_Compare(type, S_ok) == 0) outcome = 0;
-        else if (PyUnicode_Compare(type, S_fail) == 0) {
-            int observing = is_cas && (error == Py_None || (PyUnicode_Check(error) && PyUnicode_Compare(error, S_cas_mismatch) == 0));
-            if (!observing || fmne) goto next_call;
-            outcome = 1;
-        } else outcome = 2;
-        if (outcome == 2 && is_read && (flags & R_INFO_READS)) goto next_call;
-        if (outcome == 0 && is_read && !is_scalar(output)) { unusual = 1; goto next_call; }
-        PyObject *ofrozen = Py_None;
-        if (outcome == 0) {
-            ofrozen = frozen_pair(output);
-            if (ofrozen == NULL) { if (PyErr_Occurred()) goto fail_call; unusual = 1; goto next_call; }
-        } else Py_INCREF(ofrozen);
-        PyObject *vfrozen = frozen_pair(value);  /* a read's invoke value counts too */
-        if (vfrozen == NULL) { Py_DECREF(ofrozen); if (PyErr_Occurred()) goto fail_call; unusual = 1; goto next_call; }
-        key = Py_BuildValue("(OOOi)", f, vfrozen, ofrozen, outcome);
-        Py_DECREF(vfrozen);
-        Py_DECREF(ofrozen);
-        if (key == NULL) goto fail_call;
-        PyObject *cls = PyDict_GetItemWithError(classes, key);
-        i64 c;
-        if (cls != NULL) c = PyLong_AsLongLong(cls);
-        else {
-            if (PyErr_Occurred()) goto fail_call;
-            c = PyDict_GET_SIZE(classes);
-            PyObject *num = PyLong_FromLongLong(c);
-            if (num == NULL || PyDict_SetItem(classes, key, num) < 0) { Py_XDECREF(num); goto fail_call; }
-            Py_DECREF(num);
-            /* the class's native transition, values as ids (made canonical below) */
+    if (!ids || !invoke_at || !return_at || !optional || !blind || !stutter || !tclass || !iclass
+        || !group || !observe) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Desc d;
+        int r = describe(PySequence_Fast_GET_ITEM(fast, i), ids, fs, fmne, flags, &d);
+        if (r < 0) goto done;
+        if (r == 0) { result = Py_None; Py_INCREF(result); goto done; }
+        if (d.outcome == O_DROPPED) continue;
+        i64 key[8] = {d.f, d.value.kind, d.value.a, d.value.b, d.output.kind, d.output.a,
+                      d.output.b, d.outcome};
+        int is_new;
+        i64 c = class_of(&ct, key, &is_new);
+        if (c < 0) goto done;
+        if (is_new) {
+            if (grow((void **)&cls_kind, &ccap, c + 1, sizeof(i64)) < 0) goto done;
+            i64 cap2 = 0, cap3 = 0;
+            (void)cap2; (void)cap3;
+            cls_a = PyMem_Realloc(cls_a, (size_t)ccap * sizeof(i64));
+            cls_b = PyMem_Realloc(cls_b, (size_t)ccap * sizeof(i64));
+            if (!cls_a || !cls_b) { PyErr_NoMemory(); goto done; }
             i64 kind, a = -1, b = -1;
-            if (is_read) {
-                kind = outcome == 0 ? K_READ_OK : K_SAME;
-                if (outcome == 0 && (a = value_id(ids, output)) < 0) goto fail_call;
-            } else if (is_write) {
+            if (d.f == F_READ) {
+                kind = d.outcome == O_OK ? K_READ_OK : K_SAME;
+                a = d.output.a;
+            } else if (d.f == F_WRITE) {
                 kind = K_WRITE;
-                if ((b = value_id(ids, value)) < 0) goto fail_call;
+                b = d.value.a;
             } else {
-                kind = outcome == 0 ? K_CAS_OK : outcome == 1 ? K_CAS_FAIL : K_CAS_INFO;
-                if ((a = value_id(ids, exp)) < 0 || (b = value_id(ids, neu)) < 0) goto fail_call;
+                kind = d.outcome == O_OK ? K_CAS_OK : d.outcome == O_FAIL ? K_CAS_FAIL : K_CAS_INFO;
+                a = d.value.a;
+                b = d.value.b;
             }
-            PyObject *k_ = PyLong_FromLongLong(kind), *a_ = PyLong_FromLongLong(a), *b_ = PyLong_FromLongLong(b);
-            int bad = !k_ || !a_ || !b_ || PyList_Append(ckinds, k_) < 0 || PyList_Append(ca, a_) < 0 || PyList_Append(cb, b_) < 0;
-            Py_XDECREF(k_); Py_XDECREF(a_); Py_XDECREF(b_);
-            if (bad) goto fail_call;
+            cls_kind[c] = kind; cls_a[c] = a; cls_b[c] = b;
         }
         /* observed values: what ok reads returned, what every kept cas compared against */
-        if ((is_read && outcome == 0 && PySet_Add(observed, output) < 0) || (is_cas && PySet_Add(observed, exp) < 0))
-            goto fail_call;
-        Kept *k = &kept[nk++];
-        k->invoke = PyLong_AsLongLong(inv);
-        k->ret = ret == Py_None ? FAR : PyLong_AsLongLong(ret);
-        k->cls = (i32)c;
-        k->optional = outcome == 2;
-        k->blind = is_write && (flags & R_INFO_BLIND);
-        k->stutter = outcome != 2 && (is_read || outcome == 1);
-        if (PyErr_Occurred()) goto fail_call;
-    next_call:
-        Py_XDECREF(key); Py_DECREF(type); Py_DECREF(f); Py_DECREF(value); Py_DECREF(output);
-        Py_DECREF(error); Py_DECREF(inv); Py_DECREF(ret);
-        continue;
-    fail_call:
-        Py_XDECREF(key); Py_XDECREF(type); Py_XDECREF(f); Py_XDECREF(value); Py_XDECREF(output);
-        Py_XDECREF(error); Py_XDECREF(inv); Py_XDECREF(ret);
-        goto done;
+        observe[nk] = d.f == F_READ && d.outcome == O_OK ? d.output.a : d.f == F_CAS ? d.value.a : -1;
+        invoke_at[nk] = d.invoke;
+        return_at[nk] = d.ret;
+        tclass[nk] = (i32)c;
+        optional[nk] = d.outcome == O_INFO;
+        blind[nk] = d.f == F_WRITE && (flags & R_INFO_BLIND);
+        stutter[nk] = d.outcome != O_INFO && (d.f == F_READ || d.outcome == O_FAIL);
+        nk++;
     }
-    if (unusual) { result = Py_None; Py_INCREF(result); goto done; }
     {
-        /* canonical value ids: unobserved values are one state (models._register_reduce) */
-        i64 nv = PyDict_GET_SIZE(ids);
         i64 start = value_id(ids, initial);
         if (start < 0) goto done;
-        if (start == nv) nv++;
-        i64 unobserved = nv;
-        i64 *canon = xcalloc(nv, sizeof(i64));
-        if (canon == NULL) goto done;
-        PyObject *v, *num;
-        Py_ssize_t pos = 0;
-        while (PyDict_Next(ids, &pos, &v, &num)) {
-            i64 id = PyLong_AsLongLong(num);
-            int seen_ = (flags & R_MODEL) ? PySet_Contains(observed, v) : 1;
-            if (seen_ < 0) { PyMem_Free(canon); goto done; }
-            canon[id] = seen_ ? id : unobserved;
-        }
-        i64 nc = PyList_GET_SIZE(ckinds);
-        for (i64 c = 0; c < nc; c++) {
-            i64 b = PyLong_AsLongLong(PyList_GET_ITEM(cb, c));
-            if (b >= 0) {
-                PyObject *nb = PyLong_FromLongLong(canon[b]);
-                if (nb == NULL) { PyMem_Free(canon); goto done; }
-                PyList_SetItem(cb, c, nb);
-            }
-        }
-        i64 start_state = canon[start];
-        PyMem_Free(canon);
-        /* per kept call, as search.tables() makes them */
-        PyObject *lists[8];
-        for (int j = 0; j < 8; j++) lists[j] = PyList_New(nk);
+        i64 nv = PyDict_GET_SIZE(ids), unobserved = nv, nc = ct.count;
+        observed = xcalloc(nv, 1);
+        canon = xcalloc(nv, sizeof(i64));
+        if (!observed || !canon) goto done;
+        for (i64 i = 0; i < nk; i++) if (observe[i] >= 0) observed[observe[i]] = 1;
+        for (i64 v = 0; v < nv; v++) canon[v] = observed[v] || !(flags & R_MODEL) ? v : unobserved;
+        for (i64 c = 0; c < nc; c++) if (cls_b[c] >= 0) cls_b[c] = canon[cls_b[c]];
+        /* info classes (by input class, or one per call) and ok-classes */
         i32 *icl = xcalloc(nc, sizeof(i32));
-        int bad = icl == NULL;
-        for (int j = 0; j < 8; j++) bad |= lists[j] == NULL;
+        if (icl == NULL) goto done;
+        for (i64 c = 0; c < nc; c++) icl[c] = -1;
         i32 nicl = 0;
-        for (i64 c = 0; c < nc && !bad; c++) icl[c] = -1;
+        for (i64 i = 0; i < nk; i++) {
+            iclass[i] = group[i] = -1;
+            if (optional[i]) {
+                if (!(flags & R_INFO_CLASSES)) iclass[i] = nicl++;
+                else {
+                    if (icl[tclass[i]] < 0) icl[tclass[i]] = nicl++;
+                    iclass[i] = icl[tclass[i]];
+                }
+            } else if (flags & R_OK_CLASSES) group[i] = tclass[i];
+        }
+        PyMem_Free(icl);
+        if (as_search) {
+            srch = (Search *)SearchType.tp_alloc(&SearchType, 0);
+            if (srch == NULL) goto done;
+            srch->n = (i32)nk;
+            srch->invoke_at = invoke_at; srch->return_at = return_at; srch->optional = optional;
+            srch->tclass = tclass; srch->blind = blind; srch->stutter = stutter;
+            srch->iclass = iclass; srch->group = group;
+            invoke_at = return_at = NULL; optional = blind = stutter = NULL;
+            tclass = iclass = group = NULL;
+            srch->required = xcalloc(nk, sizeof(i32));
+            srch->nkind = xcalloc(nc, sizeof(i32));
+            srch->na = xcalloc(nc, sizeof(i32));
+            srch->nb = xcalloc(nc, sizeof(i32));
+            if (!srch->required || !srch->nkind || !srch->na || !srch->nb) goto done;
+            for (i64 i = 0; i < nk; i++) srch->required[i] = -1;
+            for (i64 c = 0; c < nc; c++) {
+                srch->nkind[c] = (i32)cls_kind[c]; srch->na[c] = (i32)cls_a[c]; srch->nb[c] = (i32)cls_b[c];
+            }
+            srch->nclasses = (i32)nc;
+            srch->state = (i32)canon[start];
+            srch->skip_no_ops = (flags & R_INFO_NO_OPS) != 0;
+            srch->greedy = (flags & R_GREEDY) != 0;
+            if (search_build(srch) < 0) goto done;
+            result = (PyObject *)srch;
+            srch = NULL;
+            goto done;
+        }
+        PyObject *lists[11];
+        for (int j = 0; j < 11; j++) lists[j] = PyList_New(j < 8 ? nk : nc);
+        int bad = 0;
+        for (int j = 0; j < 11; j++) bad |= lists[j] == NULL;
         for (i64 i = 0; i < nk && !bad; i++) {
-            Kept *k = &kept[i];
-            i64 iclass = -1, group = -1;
-            if (k->optional) {
-                if (flags & R_INFO_CLASSES) {
-                    if (icl[k->cls] < 0) icl[k->cls] = nicl++;
-                    iclass = icl[k->cls];
-                } else iclass = nicl++;
-            } else if (flags & R_OK_CLASSES) group = k->cls;
-            PyObject *items[8] = {PyLong_FromLongLong(k->invoke), PyLong_FromLongLong(k->ret),
-                                  PyBool_FromLong(k->optional), PyLong_FromLong(k->cls),
-                                  PyBool_FromLong(k->blind), PyBool_FromLong(k->stutter),
-                                  PyLong_FromLongLong(iclass), PyLong_FromLongLong(group)};
+            PyObject *items[8] = {PyLong_FromLongLong(invoke_at[i]), PyLong_FromLongLong(return_at[i]),
+                                  PyBool_FromLong(optional[i]), PyLong_FromLong(tclass[i]),
+                                  PyBool_FromLong(blind[i]), PyBool_FromLong(stutter[i]),
+                                  PyLong_FromLong(iclass[i]), PyLong_FromLong(group[i])};
             for (int j = 0; j < 8; j++) {
                 if (items[j] == NULL) bad = 1;
                 else PyList_SET_ITEM(lists[j], i, items[j]);
             }
         }
-        PyMem_Free(icl);
-        if (bad) { for (int j = 0; j < 8; j++) Py_XDECREF(lists[j]); goto done; }
-        result = Py_BuildValue("(NNNNNNNNL(OOO))", lists[0], lists[1], lists[2], lists[3], lists[4],
-                               lists[5], lists[6], lists[7], (long long)start_state, ckinds, ca, cb);
+        for (i64 c = 0; c < nc && !bad; c++) {
+            PyObject *items[3] = {PyLong_FromLongLong(cls_kind[c]), PyLong_FromLongLong(cls_a[c]),
+                                  PyLong_FromLongLong(cls_b[c])};
+            for (int j = 0; j < 3; j++) {
+                if (items[j] == NULL) bad = 1;
+                else PyList_SET_ITEM(lists[8 + j], c, items[j]);
+            }
+        }
+        if (bad) { for (int j = 0; j < 11; j++) Py_XDECREF(lists[j]); goto done; }
+        result = Py_BuildValue("(NNNNNNNNL(NNN))", lists[0], lists[1], lists[2], lists[3], lists[4],
+                               lists[5], lists[6], lists[7], (long long)canon[start], lists[8],
+                               lists[9], lists[10]);
     }
 done:
-    PyMem_Free(kept);
-    Py_XDECREF(ids); Py_XDECREF(classes); Py_XDECREF(observed);
-    Py_XDECREF(ckinds); Py_XDECREF(ca); Py_XDECREF(cb); Py_XDECREF(cread);
+    Py_XDECREF((PyObject *)srch);
+    PyMem_Free(invoke_at); PyMem_Free(return_at); PyMem_Free(optional); PyMem_Free(blind);
+    PyMem_Free(stutter); PyMem_Free(tclass); PyMem_Free(iclass); PyMem_Free(group);
+    PyMem_Free(observe); PyMem_Free(observed); PyMem_Free(canon);
+    PyMem_Free(cls_kind); PyMem_Free(cls_a); PyMem_Free(cls_b);
+    PyMem_Free(ct.keys); PyMem_Free(ct.ids);
+    Py_XDECREF(ids);
     Py_DECREF(fast);
     return result;
 }
 
-/* register_fits(calls, fs) -> True if compile_register takes every one of these calls (so
- * none needs the Python path's checks), else False */
-static PyObject *register_fits(PyObject *self, PyObject *args) {
-    PyObject *calls, *fs;
-    if (!PyArg_ParseTuple(args, "OO", &calls, &fs)) return NULL;
-    PyObject *fast = PySequence_Fast(calls, "calls");
+/* ---- Pairer: decoded history.jsonl lines -> Calls ------------------------------------------ */
+
+/* history/stream.py feeds it the lines msgspec decoded, chunk by chunk; it checks what
+ * history/jsonl.py checks (index, time, process, f, nesting, the invoke/complete discipline)
+ * and pairs as history/calls.py pairs. It reports only WHERE the first problem is: the
+ * caller rereads the file with the Python reader, which says what it is. */
+
+static PyObject *S_index, *S_time, *S_process, *S_key, *S_node, *S_request, *S_invoke, *S_info,
+    *S_nemesis, *S_no_completion;
+
+#define CALL_FIELDS 13
+static const char *call_fields[CALL_FIELDS] = {
+    "process", "f", "key", "value", "output", "type", "start", "end", "invoke_index",
+    "complete_index", "node", "error", "request"};
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *call_type;
+    Py_ssize_t off[CALL_FIELDS];
+    i64 expected, last_time;
+    int max_depth;
+    Fields lf;  /* the decoded line's fields */
+    PyObject *open, *crashed, *calls, *nemesis, *strings;
+} Pairer;
+
+static int Pairer_init(Pairer *p, PyObject *args, PyObject *kw) {
+    PyObject *type, *line_type;
+    if (!PyArg_ParseTuple(args, "OOi", &type, &line_type, &p->max_depth)) return -1;
+    PyObject *lnames[10] = {S_index, S_time, S_process, S_type, S_f, S_key, S_value, S_node, S_error, S_request};
+    if (!PyType_Check(line_type) || fields_init(&p->lf, line_type, lnames, 10) < 0) return -1;
+    Py_INCREF(line_type);
+    if (!PyType_Check(type)) { PyErr_SetString(PyExc_TypeError, "expected the Call class"); return -1; }
+    for (int i = 0; i < CALL_FIELDS; i++) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, call_fields[i]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+            PyErr_Format(PyExc_TypeError, "Call.%s is not a slot", call_fields[i]);
+            return -1;
+        }
+        p->off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+    }
+    Py_INCREF(type);
+    p->call_type = (PyTypeObject *)type;
+    p->open = PyDict_New();
+    p->crashed = PySet_New(NULL);
+    p->calls = PyList_New(0);
+    p->nemesis = PyList_New(0);
+    p->strings = PyDict_New();
+    return (p->open && p->crashed && p->calls && p->nemesis && p->strings) ? 0 : -1;
+}
+
+static void Pairer_dealloc(Pairer *p) {
+    Py_XDECREF(p->call_type); Py_XDECREF(p->lf.type); Py_XDECREF(p->open); Py_XDECREF(p->crashed);
+    Py_XDECREF(p->calls); Py_XDECREF(p->nemesis); Py_XDECREF(p->strings);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+/* 1 if a JSON value is nested no deeper than `room` containers */
+static int shallow(PyObject *v, int room) {
+    if (PyList_CheckExact(v)) {
+        if (room == 0) return 0;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
+            if (!shallow(PyList_GET_ITEM(v, i), room - 1)) return 0;
+    } else if (PyDict_CheckExact(v)) {
+        if (room == 0) return 0;
+        PyObject *k, *item;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(v, &pos, &k, &item)) if (!shallow(item, room - 1)) return 0;
+    }
+    return 1;
+}
+
+/* one shared object per distinct string (keys and functions repeat on every line) */
+static PyObject *shared(Pairer *p, PyObject *text) {
+    if (text == Py_None) return text;
+    PyObject *one = PyDict_SetDefault(p->strings, text, text);
+    return one;  /* borrowed */
+}
+
+static PyObject *request_of(PyObject *rid) {
+    if (rid == Py_None || PyUnicode_CheckExact(rid)) { Py_INCREF(rid); return rid; }
+    return PyObject_Str(rid);
+}
+
+/* a Call from its fields (new references are stolen) */
+static PyObject *make_call(Pairer *p, PyObject **fields) {
+    PyObject *call = p->call_type->tp_alloc(p->call_type, 0);
+    if (call == NULL) {
+        for (int i = 0; i < CALL_FIELDS; i++) Py_XDECREF(fields[i]);
+        return NULL;
+    }
+    for (int i = 0; i < CALL_FIELDS; i++) *(PyObject **)((char *)call + p->off[i]) = fields[i];
+    return call;
+}
+
+#define NEWREF(o) (Py_INCREF(o), (o))
+
+/* feed(lines) -> None, or the position in `lines` of the first line with a problem */
+static PyObject *Pairer_feed(Pairer *p, PyObject *lines) {
+    PyObject *fast = PySequence_Fast(lines, "lines");
     if (fast == NULL) return NULL;
-    int fits = 1;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast) && fits == 1; i++) {
-        PyObject *call = PySequence_Fast_GET_ITEM(fast, i);
-        PyObject *f = PyObject_GetAttr(call, S_f), *value = PyObject_GetAttr(call, S_value);
-        PyObject *output = PyObject_GetAttr(call, S_output), *type = PyObject_GetAttr(call, S_type);
-        if (!f || !value || !output || !type) fits = -1;
-        else {
-            int in = PySet_Contains(fs, f);
-            if (in < 0) fits = -1;
-            else if (!in) fits = 0;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast), bad = -1;
+    for (Py_ssize_t i = 0; i < n && bad < 0; i++) {
+        PyObject *line = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *a[10];
+        int got = 1;
+        for (int j = 0; j < 10; j++) { a[j] = fget(&p->lf, line, j); got &= a[j] != NULL; }
+        PyObject *index = a[0], *time = a[1], *process = a[2], *type = a[3], *f = a[4], *key = a[5];
+        PyObject *value = a[6], *node = a[7], *error = a[8], *request = a[9];
+        if (!got) goto error;
+        i64 idx = PyLong_AsLongLong(index), t = PyLong_AsLongLong(time);
+        if (PyErr_Occurred()) { PyErr_Clear(); bad = i; goto next; }
+        int nemesis = PyUnicode_Check(process);
+        if (idx != p->expected || t < 0 || t < p->last_time || PyUnicode_GET_LENGTH(f) == 0
+            || (nemesis && PyUnicode_Compare(process, S_nemesis) != 0)
+            || !shallow(value, p->max_depth) || !shallow(error, p->max_depth)
+            || !shallow(request, p->max_depth)) { bad = i; goto next; }
+        if (PyErr_Occurred()) goto error;
+        p->expected++;
+        p->last_time = t;
+        if (nemesis) {
+            if (PyList_Append(p->nemesis, line) < 0) goto error;
+            goto next;
+        }
+        if (PyUnicode_Compare(type, S_invoke) == 0) {
+            int opened = PyDict_Contains(p->open, process), crashed = PySet_Contains(p->crashed, process);
+            if (opened < 0 || crashed < 0) goto error;
+            if (opened || crashed) { bad = i; goto next; }
+            PyObject *entry = Py_BuildValue("(On)", line, PyList_GET_SIZE(p->calls));
+            int failed = entry == NULL || PyDict_SetItem(p->open, process, entry) < 0
+                         || PyList_Append(p->calls, Py_None) < 0;
+            Py_XDECREF(entry);
+            if (failed) goto error;
+            goto next;
+        }
+        PyObject *entry = PyDict_GetItemWithError(p->open, process);  /* borrowed */
+        if (entry == NULL) { if (PyErr_Occurred()) goto error; bad = i; goto next; }
+        Py_INCREF(entry);
+        PyObject *inv = PyTuple_GET_ITEM(entry, 0);
+        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+        PyObject *ivals[8] = {0};
+        static const int inames[8] = {4, 5, 6, 1, 0, 7, 9, 2};  /* f key value time index node request process */
+        int ok = 1;
+        for (int j = 0; j < 8; j++) { ivals[j] = fget(&p->lf, inv, inames[j]); ok &= ivals[j] != NULL; }
+        if (ok) {
+            int same_f = PyUnicode_Compare(ivals[0], f) == 0;
+            int same_key = ivals[1] == Py_None || key == Py_None ? ivals[1] == key
+                                                                : PyUnicode_Compare(ivals[1], key) == 0;
+            if (!same_f || !same_key) bad = i;
+            else if (PyDict_DelItem(p->open, process) < 0) ok = 0;
+            else if (PyUnicode_Compare(type, S_info) == 0 && PySet_Add(p->crashed, process) < 0) ok = 0;
             else {
-                PyObject *v = frozen_pair(value), *o = frozen_pair(output);
-                int cas = PyUnicode_Compare(f, S_cas) == 0;
-                if (!v || !o) fits = 0;
-                else if (cas) fits = PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2;
-                else if (PyUnicode_Compare(f, S_write) == 0) fits = is_scalar(value);
-                else if (PyUnicode_Compare(f, S_read) == 0)
-                    fits = PyUnicode_Compare(type, S_ok) != 0 || is_scalar(output);
-                else fits = 0;
-                Py_XDECREF(v);
-                Py_XDECREF(o);
-                if (PyErr_Occurred()) fits = -1;
+                int is_ok = PyUnicode_Compare(type, S_ok) == 0;
+                PyObject *used_node = (node == Py_None || PyUnicode_GET_LENGTH(node) == 0) ? ivals[5] : node;
+                PyObject *rid = request != Py_None ? request : ivals[6];
+                PyObject *fields[CALL_FIELDS] = {
+                    NEWREF(process), NEWREF(shared(p, ivals[0])), NEWREF(shared(p, ivals[1])),
+                    NEWREF(ivals[2]), NEWREF(is_ok ? value : Py_None), NEWREF(shared(p, type)),
+                    NEWREF(ivals[3]), NEWREF(time), NEWREF(ivals[4]), NEWREF(index),
+                    NEWREF(used_node), NEWREF(error), request_of(rid)};
+                PyObject *call = fields[12] ? make_call(p, fields) : NULL;
+                if (call == NULL || PyList_SetItem(p->calls, pos, call) < 0) ok = 0;
             }
         }
-        Py_XDECREF(f); Py_XDECREF(value); Py_XDECREF(output); Py_XDECREF(type);
+        for (int j = 0; j < 8; j++) Py_XDECREF(ivals[j]);
+        Py_DECREF(entry);
+        if (!ok) goto error;
+    next:
+        for (int j = 0; j < 10; j++) Py_XDECREF(a[j]);
+        continue;
+    error:
+        for (int j = 0; j < 10; j++) Py_XDECREF(a[j]);
+        Py_DECREF(fast);
+        return NULL;
     }
     Py_DECREF(fast);
-    if (fits < 0) return NULL;
-    return PyBool_FromLong(fits);
+    if (bad >= 0) return PyLong_FromSsize_t(bad);
+    Py_RETURN_NONE;
+}
+
+/* finish() -> (calls in invoke order, nemesis lines): an invoke still open is an info call */
+static PyObject *Pairer_finish(Pairer *p, PyObject *unused) {
+    PyObject *process, *entry;
+    Py_ssize_t it = 0;
+    while (PyDict_Next(p->open, &it, &process, &entry)) {
+        PyObject *inv = PyTuple_GET_ITEM(entry, 0);
+        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+        static const int names[7] = {4, 5, 6, 1, 0, 7, 9};  /* f key value time index node request */
+        PyObject *v[7];
+        int ok = 1;
+        for (int j = 0; j < 7; j++) { v[j] = fget(&p->lf, inv, names[j]); ok &= v[j] != NULL; }
+        if (ok) {
+            PyObject *fields[CALL_FIELDS] = {
+                NEWREF(process), NEWREF(shared(p, v[0])), NEWREF(shared(p, v[1])), NEWREF(v[2]),
+                NEWREF(Py_None), NEWREF(S_info), NEWREF(v[3]), NEWREF(Py_None), NEWREF(v[4]),
+                NEWREF(Py_None), NEWREF(v[5]), NEWREF(S_no_completion), request_of(v[6])};
+            PyObject *call = fields[12] ? make_call(p, fields) : NULL;
+            if (call == NULL || PyList_SetItem(p->calls, pos, call) < 0) ok = 0;
+        }
+        for (int j = 0; j < 7; j++) Py_XDECREF(v[j]);
+        if (!ok) return NULL;
+    }
+    PyDict_Clear(p->open);
+    return PyTuple_Pack(2, p->calls, p->nemesis);
+}
+
+static PyMethodDef Pairer_methods[] = {
+    {"feed", (PyCFunction)Pairer_feed, METH_O,
+     "feed(lines) -> None, or the position of the first line with a problem"},
+    {"finish", (PyCFunction)Pairer_finish, METH_NOARGS,
+     "finish() -> (calls in invoke order, nemesis lines)"},
+    {NULL}
+};
+
+static PyTypeObject PairerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "splitbrain._core.Pairer",
+    .tp_basicsize = sizeof(Pairer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Pairer(Call, Line, max_depth): history.jsonl lines to calls, checked on the way",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Pairer_init,
+    .tp_dealloc = (destructor)Pairer_dealloc,
+    .tp_methods = Pairer_methods,
+};
+
+/* use_call(Call): the class whose slots the functions here read directly */
+static PyObject *use_call(PyObject *self, PyObject *type) {
+    PyObject *names[8] = {S_type, S_f, S_value, S_output, S_error, S_invoke_index, S_complete_index, S_key};
+    if (!PyType_Check(type) || fields_init(&call_fields_, type, names, 8) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* group_calls(calls) -> ({key: [calls in order]}, {f...}) */
+static PyObject *group_calls(PyObject *self, PyObject *calls) {
+    if (call_fields_.type == NULL) { PyErr_SetString(PyExc_RuntimeError, "use_call(Call) first"); return NULL; }
+    PyObject *fast = PySequence_Fast(calls, "calls");
+    if (fast == NULL) return NULL;
+    PyObject *groups = PyDict_New(), *fs = PySet_New(NULL);
+    int ok = groups && fs;
+    PyObject *last_key = NULL, *last_list = NULL;  /* borrowed: runs of one key are common */
+    for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(fast); i++) {
+        PyObject *call = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *key = fget(&call_fields_, call, C_KEY), *f = fget(&call_fields_, call, C_F);
+        if (key == NULL || f == NULL || PySet_Add(fs, f) < 0) ok = 0;
+        else {
+            PyObject *list = key == last_key ? last_list : PyDict_GetItemWithError(groups, key);
+            if (list == NULL && !PyErr_Occurred()) {
+                list = PyList_New(0);
+                if (list == NULL || PyDict_SetItem(groups, key, list) < 0) ok = 0;
+                Py_XDECREF(list);  /* the dict holds it */
+            }
+            if (ok && (list == NULL || PyList_Append(list, call) < 0)) ok = 0;
+            last_key = key;
+            last_list = list;
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(f);
+    }
+    Py_DECREF(fast);
+    if (!ok) { Py_XDECREF(groups); Py_XDECREF(fs); return NULL; }
+    return Py_BuildValue("(NN)", groups, fs);
 }
 
 static PyMethodDef core_functions[] = {
-    {"register_fits", register_fits, METH_VARARGS,
-     "register_fits(calls, fs) -> whether compile_register takes every call"},
+    {"use_call", use_call, METH_O, "use_call(Call): read its slots directly"},
+    {"group_calls", group_calls, METH_O, "group_calls(calls) -> ({key: calls}, functions)"},
     {"compile_register", compile_register, METH_VARARGS,
-     "compile_register(calls, initial, fail_means_no_effect, flags, fs) -> tables or None"},
+     "compile_register(calls, initial, fail_means_no_effect, flags, fs, as_search=False)"},
     {NULL}
 };
 
@@ -972,12 +1319,15 @@ static struct PyModuleDef core_module = {
 };
 
 PyMODINIT_FUNC PyInit__core(void) {
-    if (PyType_Ready(&SearchType) < 0) return NULL;
+    if (PyType_Ready(&SearchType) < 0 || PyType_Ready(&PairerType) < 0) return NULL;
     PyObject **names[] = {&S_type, &S_f, &S_value, &S_output, &S_error, &S_invoke_index,
                           &S_complete_index, &S_ok, &S_fail, &S_read, &S_write, &S_cas,
-                          &S_cas_mismatch};
+                          &S_cas_mismatch, &S_index, &S_time, &S_process, &S_key, &S_node,
+                          &S_request, &S_invoke, &S_info, &S_nemesis, &S_no_completion};
     const char *texts[] = {"type", "f", "value", "output", "error", "invoke_index",
-                           "complete_index", "ok", "fail", "read", "write", "cas", "cas-mismatch"};
+                           "complete_index", "ok", "fail", "read", "write", "cas", "cas-mismatch",
+                           "index", "time", "process", "key", "node", "request", "invoke",
+                           "info", "nemesis", "no completion"};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         *names[i] = PyUnicode_InternFromString(texts[i]);
         if (*names[i] == NULL) return NULL;
@@ -985,8 +1335,9 @@ PyMODINIT_FUNC PyInit__core(void) {
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL) return NULL;
     Py_INCREF(&SearchType);
-    if (PyModule_AddObject(m, "Search", (PyObject *)&SearchType) < 0) {
-        Py_DECREF(&SearchType);
+    Py_INCREF(&PairerType);
+    if (PyModule_AddObject(m, "Search", (PyObject *)&SearchType) < 0
+        || PyModule_AddObject(m, "Pairer", (PyObject *)&PairerType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
