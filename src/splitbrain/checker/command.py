@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.checker.agreement import check_agreement, read_events
-from splitbrain.checker.linearizable import DEFAULT_MEMORY_LIMIT, ModelError, check
+from splitbrain.checker.linearizable import (
+    DEFAULT_MEMORY_LIMIT,
+    ModelError,
+    check,
+    knossos_reads,
+)
 from splitbrain.checker.models import MODELS
 from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
@@ -46,7 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'for registers, "" for kv); Jepsen CAS-register histories start at 0')
     parser.add_argument("--fail-means-no-effect", action="store_true",
                         help="treat every fail as 'did not happen' (Knossos); by default a failed "
-                             "cas observes that the value differed (etcd/Porcupine)")
+                             "cas observes that the value differed (etcd/Porcupine). For Jepsen "
+                             "EDN histories also Knossos's reads: an ok read of nil matches any "
+                             "value")
     parser.add_argument("--time-limit", type=float, metavar="SECONDS",
                         help="give up on a history after this long: verdict unknown")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
@@ -173,7 +180,14 @@ def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) ->
     if path.is_dir():
         return check_run(RunDir(path), time_limit=args.time_limit, options=options)
     history = load_calls(path)
-    result = _linearizable(history.calls, args.time_limit, options)
+    calls = history.calls
+    knossos = history.format == "jepsen-edn" and options["fail_means_no_effect"]
+    if knossos:
+        calls = knossos_reads(calls)
+    result = _linearizable(calls, args.time_limit, options)
+    if knossos:
+        result["semantics"] = (f"Knossos: every fail had no effect; an ok read of nil matches "
+                               f"any value ({len(history.calls) - len(calls)} such reads)")
     if history.warnings:
         result["warnings"] = list(history.warnings)
     return result
@@ -240,6 +254,8 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         facts.append(f"{result['check_time_s']:.3f} s")
     if facts:
         line += f" ({'; '.join(facts)})"
+    if result.get("semantics"):
+        line += f"\n    {result['semantics']}"
     failure = lin.get("failure")
     if failure:
         line += "\n" + "\n".join("    " + s for s in failure_story(failure))

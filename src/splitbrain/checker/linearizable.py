@@ -81,6 +81,13 @@ def resolve_model(calls: Sequence[Call], model: Model | str | None) -> Model:
     return chosen
 
 
+def knossos_reads(calls: Sequence[Call]) -> list[Call]:
+    """Knossos's reading of its register models: an ok read of nil means the value is unknown
+    and matches any state, so it constrains nothing and is left out. Histories written for
+    Knossos rely on it; in history.jsonl a null read means "no value" and is kept."""
+    return [c for c in calls if not (c.f == "read" and c.type == "ok" and c.output is None)]
+
+
 def check(
     history: History | Sequence[Call],
     model: Model | str | None = None,
@@ -112,6 +119,9 @@ def check(
     keys = sorted(by_key, key=lambda k: (k is not None, _natural(k)))
     result: dict[str, Any] = {"model": chosen.name, "keys": len(keys), "calls": len(calls),
                               "engine": engine}
+    if "compiled" not in ENGINES:
+        result["engine_note"] = ("the compiled core was not built (no C compiler when "
+                                 "splitbrain was installed): the pure-Python search ran")
     if not calls:
         return {"valid": "unknown", "cause": "no client operations to check", **result}
     compiler = _Compiler(calls, chosen, initial, fail_means_no_effect, reductions, engine)
@@ -175,25 +185,28 @@ def run_keys(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: f
     spread over `workers` processes. Returns what _schedule returns."""
     if workers <= 1 or not hasattr(os, "fork"):
         return _schedule(jobs, compiler, started, time_limit, memory_limit)
+    order = {key: i for i, (key, _) in enumerate(jobs)}
     return parallel.run(jobs, workers, lambda part, board: _schedule(
-        part, compiler, started, time_limit, memory_limit // workers, board))
+        part, compiler, started, time_limit, memory_limit // workers, board, order))
 
 
 def _schedule(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: float,
-              time_limit: float | None, memory_limit: int, board: Any = None):
+              time_limit: float | None, memory_limit: int, board: Any = None,
+              order: dict[Any, int] | None = None):
     """Round-robin over the keys' searches, in key order. Returns (True, None), (False, (key,
     outcome, when)) or ("unknown", (undecided keys, cause)); `when` is (round, position) of the
     step that decided, so that several workers' first findings merge into the serial one.
 
     A key's first slice is FIRST_BUDGET plus a few steps per call, so most keys finish in it
     and their memory goes at once; later slices double up to MAX_BUDGET. `board`, when given,
-    tells parallel workers the earliest finding so far (parallel.Board).
+    tells parallel workers the earliest finding so far (parallel.Board); `order` gives each
+    key's position among all keys (default: its position in `jobs`).
     """
     running: dict[Any, list[Any]] = {}  # key -> [search, bytes it holds]
     abandoned: dict[Any, str] = {}
     budget = FIRST_BUDGET
     queue = list(enumerate(jobs))
-    position = {key: i for i, (key, _) in queue}
+    position = order or {key: i for i, (key, _) in queue}
     rnd = 0
     while running or queue:
         if board is not None and board.decided_before(rnd):

@@ -59,8 +59,9 @@ class Calls:
     """What the checkers need of a history: its calls and its nemesis ops."""
 
     calls: list[Call]  # in invoke order
-    nemesis: tuple[Op, ...]
+    nemesis: tuple[Op, ...]  # their known fields (the fast path keeps no unknown ones)
     source: str
+    format: str = "jsonl"  # as History.format
     warnings: tuple[str, ...] = ()
 
 
@@ -82,7 +83,8 @@ def read_calls(path: str | os.PathLike[str]) -> Calls:
 
 
 def from_history(history: History) -> Calls:
-    return Calls(pair_calls(history.ops), history.nemesis_ops, history.source, history.warnings)
+    return Calls(pair_calls(history.ops), history.nemesis_ops, history.source, history.format,
+                 history.warnings)
 
 
 def _fast(path: str | os.PathLike[str], name: str) -> Calls:
@@ -109,7 +111,7 @@ def _fast(path: str | os.PathLike[str], name: str) -> Calls:
     calls, nemesis = pairer.finish()
     ops = tuple(Op(n.index, n.time, n.process, n.type, n.f, n.value, n.key, n.node, n.error,
                    {} if n.request is None else {"request": n.request}) for n in nemesis)
-    return Calls(calls, ops, name, tuple(warnings))
+    return Calls(calls, ops, name, "jsonl", tuple(warnings))
 
 
 def _feed(pairer: Any, data: Any) -> None:
