@@ -141,3 +141,14 @@ def test_random_damage_is_read_alike(tmp_path):
             del lines[i]
         path.write_text("".join(lines))
         _same(path)
+
+
+def test_without_the_compiled_core_read_jsonl_does_the_job(tmp_path, monkeypatch):
+    from splitbrain.history import stream
+
+    path = tmp_path / "history.jsonl"
+    path.write_text(_history(80))
+    expected = read_calls(path)
+    monkeypatch.setattr(stream, "_core", None)
+    got = read_calls(path)
+    assert got.calls == expected.calls and got.warnings == expected.warnings

@@ -1,12 +1,15 @@
 """The linearizability search for one key: Wing–Gong with Lowe's just-in-time restriction.
 
-The calls of one key become a doubly linked list of invoke and return events in history order;
-a linearized call is lifted out of it. At each node of the search the window is the invokes
-before the first pending return (the just-in-time restriction: nothing invoked after a
-pending call returned may go before it). Each call of the window is tried next, the ones that
-return soonest first (a large saving over list order on busy keys): step the model, skip the
-node if it was seen before (a node is the linearized set and the state), else go deeper. When
-every candidate fails the node fails and the search backs up.
+The completed calls of one key become a doubly linked list of invoke and return events in
+history order; a linearized call is lifted out of it. At each node of the search the window is
+the invokes before the first pending return (the just-in-time restriction: nothing invoked
+after a pending call returned may go before it), then the info calls invoked before it that
+head their class (below). Each call of the window is tried next, the ones that return soonest
+first (a large saving over list order on busy keys): step the model, skip the node if it was
+seen before (a node is the linearized set and the state), else go deeper. When every candidate
+fails the node fails and the search backs up. Info calls stay out of the list: a long history
+gathers thousands of them, and walking them all at every node made the time per call grow
+with the history.
 
 Rules kept (each checked against a brute-force search by tests/checker/test_reductions.py):
 - the goal is every *completed* call linearized; an `info` call may take effect any time after
@@ -26,8 +29,11 @@ Rules kept (each checked against a brute-force search by tests/checker/test_redu
   ("ok-classes").
 Fails are dropped unless they observe the state (a cas-mismatch under the default semantics).
 
-The hot loop touches only ints and lists so it can move to compiled code unchanged: states and
-inputs are interned, transitions memoised per (input class, state).
+The pipeline: compile_problem (the calls the search sees, as model Inputs) -> tables() (the
+Tables both engines read: ints per call, interned states and input classes) -> search() here
+or compiled_search(), the same loop in C (_core.Search), step for step. For the built-in
+register models native_search() does all of it in C from the calls (_core.compile_register),
+with no Python object per call; anything of unusual shape takes the Python compile.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from splitbrain.gcpause import paused
 from splitbrain.history.calls import Call, pair_calls
 from splitbrain.history.errors import HistoryError
 from splitbrain.history.jsonl import MAX_DEPTH, read_jsonl
@@ -74,12 +75,14 @@ def read_calls(path: str | os.PathLike[str]) -> Calls:
     name = str(path)
     if _core is not None:
         try:
-            return _fast(path, name)
+            with paused():
+                return _fast(path, name)
         except _Stricter:
             pass
         except OSError as exc:
             raise HistoryError(name, None, f"cannot read: {exc.strerror or exc}") from None
-    return from_history(read_jsonl(path))
+    with paused():
+        return from_history(read_jsonl(path))
 
 
 def from_history(history: History) -> Calls:
