@@ -5,8 +5,10 @@ Three parts, each skippable:
   read/write/cas; linearizable by construction) at --sizes calls. Each size is checked with
   `splitbrain check --json FILE` in a fresh process --repeats times: the whole process's wall
   time and peak RSS (the largest process of its tree, from wait4) and the check time it prints;
-  medians reported. Time per call is whole-process time over calls. One corrupted history
-  (--corrupt reads given a value never written) shows an invalid verdict's cost.
+  medians reported, with the CPU time of the process tree (user + system, from wait4: on a
+  shared machine it moves less than wall time). Time per call is whole-process time over
+  calls. One corrupted history (--corrupt reads given a value never written) shows an invalid
+  verdict's cost.
 - corpus: Porcupine's etcd logs and kv histories, read and paired once (parse_s), then checked
   in process (check_s: the minimum of --repeats, as Porcupine's reference timings are), in
   each engine; every key of c50-ok/c50-bad also alone.
@@ -74,7 +76,8 @@ def whole_process(path: Path) -> dict:
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     result = json.loads(out)["files"][0]["result"]
-    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024, "exit": child.returncode,
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024, "exit": child.returncode,
             "check_s": result.get("check_time_s"), "valid": result["valid"],
             "engine": result.get("engine")}
 
@@ -88,6 +91,7 @@ def bench_scale(sizes: list[int], repeats: int, workdir: Path, corrupt: int) -> 
         rows[str(calls)] = {
             "whole_process_s": round(wall, 3),
             "check_s": round(statistics.median(r["check_s"] for r in runs), 4),
+            "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
             "rss_mb": round(statistics.median(r["rss_mb"] for r in runs)),
             "us_per_call": round(wall / calls * 1e6, 2),
             "valid": runs[0]["valid"], "engine": runs[0]["engine"],

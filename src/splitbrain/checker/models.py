@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class _Marker:
@@ -34,9 +34,9 @@ ILLEGAL: Any = _Marker("ILLEGAL")  # step's answer when the call cannot happen i
 NOWHERE: Any = _Marker("NOWHERE")  # a placement no state satisfies (observations contradict)
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    """What a model sees of one call. Values are frozen (lists become tuples) so it hashes."""
+class Input(NamedTuple):
+    """What a model sees of one call. Values are frozen (lists become tuples) so it hashes.
+    A NamedTuple: one is made per call, and a frozen dataclass costs five times as much."""
 
     f: str
     value: Any  # the invocation's argument
@@ -71,9 +71,10 @@ class Model:
 
 def freeze(value: Any) -> Any:
     """A hashable copy of a JSON value: lists become tuples, objects sorted item tuples."""
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return tuple([freeze(v) for v in value])
+    if kind is dict:
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     return value
 
