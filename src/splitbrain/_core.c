@@ -547,6 +547,7 @@ static PyObject *Search_run(Search *s, PyObject *arg) {
                 forced = 1;
                 s->entry = node_;
             } else {
+                if (node_ != s->end && s->required[~op] == -2) return finish(s, 0);
                 s->frontier = node_ == s->end ? FAR : s->return_at[~op];
                 /* stable sort by due: insertion sort, windows are small */
                 i32 *cs = s->cands + s->coff;
@@ -885,7 +886,7 @@ static i64 class_of(ClassTable *t, const i64 *k, int *is_new) {
 /* compile_register(calls, initial, fail_means_no_effect, flags, fs, as_search=False) -> None
  * when a call needs the Python path; else a Search, or (as_search False) the tuple
  * (invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start,
- *  (kinds, a, b)) that search.tables() would make, for the tests */
+ *  (kinds, a, b), required) that search.tables() would make, for the tests */
 static PyObject *compile_register(PyObject *self, PyObject *args) {
     PyObject *calls, *initial, *fs;
     int fmne, flags, as_search = 0;
@@ -906,9 +907,10 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
     uint8_t *optional = xcalloc(n, 1), *blind = xcalloc(n, 1), *stutter = xcalloc(n, 1);
     i32 *tclass = xcalloc(n, sizeof(i32)), *iclass = xcalloc(n, sizeof(i32)), *group = xcalloc(n, sizeof(i32));
     i64 *observe = xcalloc(n, sizeof(i64));  /* the value id each kept call makes observed, or -1 */
+    uint8_t *nowhere = xcalloc(n, 1);  /* kept calls that can happen in no state */
     i64 nk = 0;
     if (!ids || !invoke_at || !return_at || !optional || !blind || !stutter || !tclass || !iclass
-        || !group || !observe) goto done;
+        || !group || !observe || !nowhere) goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         Desc d;
         int r = describe(PySequence_Fast_GET_ITEM(fast, i), ids, fs, fmne, flags, &d);
@@ -959,6 +961,18 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
         canon = xcalloc(nv, sizeof(i64));
         if (!observed || !canon) goto done;
         for (i64 i = 0; i < nk; i++) if (observe[i] >= 0) observed[observe[i]] = 1;
+        /* written values (and the initial one): an ok read or cas that needs another value
+         * can happen in no state (models._register_reduce) */
+        uint8_t *written = xcalloc(nv, 1);
+        if (written == NULL) goto done;
+        written[start] = 1;
+        for (i64 c = 0; c < nc; c++)
+            if (cls_kind[c] == K_WRITE || cls_kind[c] == K_CAS_OK || cls_kind[c] == K_CAS_INFO) written[cls_b[c]] = 1;
+        for (i64 i = 0; i < nk; i++) {
+            i64 k = cls_kind[tclass[i]];
+            nowhere[i] = (flags & R_MODEL) && (k == K_READ_OK || k == K_CAS_OK) && !written[cls_a[tclass[i]]];
+        }
+        PyMem_Free(written);
         for (i64 v = 0; v < nv; v++) canon[v] = observed[v] || !(flags & R_MODEL) ? v : unobserved;
         for (i64 c = 0; c < nc; c++) if (cls_b[c] >= 0) cls_b[c] = canon[cls_b[c]];
         /* info classes (by input class, or one per call) and ok-classes */
@@ -991,7 +1005,7 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
             srch->na = xcalloc(nc, sizeof(i32));
             srch->nb = xcalloc(nc, sizeof(i32));
             if (!srch->required || !srch->nkind || !srch->na || !srch->nb) goto done;
-            for (i64 i = 0; i < nk; i++) srch->required[i] = -1;
+            for (i64 i = 0; i < nk; i++) srch->required[i] = nowhere[i] ? -2 : -1;
             for (i64 c = 0; c < nc; c++) {
                 srch->nkind[c] = (i32)cls_kind[c]; srch->na[c] = (i32)cls_a[c]; srch->nb[c] = (i32)cls_b[c];
             }
@@ -1004,10 +1018,15 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
             srch = NULL;
             goto done;
         }
-        PyObject *lists[11];
-        for (int j = 0; j < 11; j++) lists[j] = PyList_New(j < 8 ? nk : nc);
+        PyObject *lists[12];
+        for (int j = 0; j < 12; j++) lists[j] = PyList_New(j < 8 || j == 11 ? nk : nc);
         int bad = 0;
-        for (int j = 0; j < 11; j++) bad |= lists[j] == NULL;
+        for (int j = 0; j < 12; j++) bad |= lists[j] == NULL;
+        for (i64 i = 0; i < nk && !bad; i++) {
+            PyObject *r = PyLong_FromLong(nowhere[i] ? -2 : -1);
+            if (r == NULL) bad = 1;
+            else PyList_SET_ITEM(lists[11], i, r);
+        }
         for (i64 i = 0; i < nk && !bad; i++) {
             PyObject *items[8] = {PyLong_FromLongLong(invoke_at[i]), PyLong_FromLongLong(return_at[i]),
                                   PyBool_FromLong(optional[i]), PyLong_FromLong(tclass[i]),
@@ -1026,16 +1045,16 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
                 else PyList_SET_ITEM(lists[8 + j], c, items[j]);
             }
         }
-        if (bad) { for (int j = 0; j < 11; j++) Py_XDECREF(lists[j]); goto done; }
-        result = Py_BuildValue("(NNNNNNNNL(NNN))", lists[0], lists[1], lists[2], lists[3], lists[4],
+        if (bad) { for (int j = 0; j < 12; j++) Py_XDECREF(lists[j]); goto done; }
+        result = Py_BuildValue("(NNNNNNNNL(NNN)N)", lists[0], lists[1], lists[2], lists[3], lists[4],
                                lists[5], lists[6], lists[7], (long long)canon[start], lists[8],
-                               lists[9], lists[10]);
+                               lists[9], lists[10], lists[11]);
     }
 done:
     Py_XDECREF((PyObject *)srch);
     PyMem_Free(invoke_at); PyMem_Free(return_at); PyMem_Free(optional); PyMem_Free(blind);
     PyMem_Free(stutter); PyMem_Free(tclass); PyMem_Free(iclass); PyMem_Free(group);
-    PyMem_Free(observe); PyMem_Free(observed); PyMem_Free(canon);
+    PyMem_Free(observe); PyMem_Free(observed); PyMem_Free(canon); PyMem_Free(nowhere);
     PyMem_Free(cls_kind); PyMem_Free(cls_a); PyMem_Free(cls_b);
     PyMem_Free(ct.keys); PyMem_Free(ct.ids);
     Py_XDECREF(ids);

@@ -118,8 +118,9 @@ def check(
                       reductions, engine, workers)
 
 
-def _check(history, model, initial, fail_means_no_effect, time_limit, memory_limit,
-           reductions, engine, workers) -> dict[str, Any]:
+def _check(history: History | Sequence[Call], model: Model | str | None, initial: Any,
+           fail_means_no_effect: bool, time_limit: float | None, memory_limit: int,
+           reductions: frozenset[str], engine: str, workers: int | None) -> dict[str, Any]:
     started = time.perf_counter()
     calls = pair_calls(history.ops) if isinstance(history, History) else list(history)
     by_key, fs = group_calls(calls)

@@ -114,11 +114,17 @@ def _register_reason(state: Any, op: Input) -> str:
 
 
 def _register_reduce(inputs: Sequence[Input], initial: Any) -> Reduction:
-    """Values no call compares against are interchangeable: collapse them into one."""
+    """Values no call compares against are interchangeable: collapse them into one. An ok read
+    or cas that needs a value no call writes (and not the initial one) can happen nowhere."""
     observed = {op.output for op in inputs if op.f == "read" and op.outcome == "ok"}
     observed |= {op.value[0] for op in inputs if op.f == "cas"}
     unobserved = _Marker("unobserved value")
-    return Reduction(canonical=lambda state: state if state in observed else unobserved)
+    written = {initial} | {op.value for op in inputs if op.f == "write"}
+    written |= {op.value[1] for op in inputs if op.f == "cas" and op.outcome != "fail"}
+    placement = {i: NOWHERE for i, op in enumerate(inputs) if op.outcome == "ok" and (
+        op.output if op.f == "read" else op.value[0] if op.f == "cas" else initial) not in written}
+    return Reduction(canonical=lambda state: state if state in observed else unobserved,
+                     placement=placement)
 
 
 _REGISTER_FIELDS: dict[str, Any] = {

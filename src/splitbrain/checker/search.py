@@ -21,6 +21,7 @@ Rules kept (each checked against a brute-force search by tests/checker/test_redu
 - `info` calls with identical inputs are interchangeable, so only the earliest-invoked one not
   yet linearized is a candidate ("info-classes");
 - the model's own reduction: equivalent states merged, calls pinned to one state ("model");
+  a completed call pinned to no state fails the key as soon as it is the next to return;
 - a completed call that never changes the state (a read, a failed cas) and is legal now is
   linearized now without trying alternatives: every call that had to precede it is already
   placed, and taking it out of a later place changes no state after it ("greedy-stutter");
@@ -349,6 +350,10 @@ def search(t: Tables) -> Generator[int, int, Outcome]:
                 forced = True
                 entry = node_
             else:
+                if node_ != end and required[~op] == -2:
+                    # the call that must go next can happen in no state: no order will do,
+                    # and the calls placed so far are the prefix that explains it
+                    return Outcome(False, _unchain(best))
                 frontier = _FAR if node_ == end else return_at[~op]
                 cands.sort(key=due_of)
                 for c in heads:
@@ -520,8 +525,9 @@ def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
     made = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs)
     if made is None:
         return None
-    invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start, native = made
-    return Tables(invoke_at, return_at, optional, tclass, [-1] * len(optional), blind, stutter,
+    invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start, native, \
+        required = made
+    return Tables(invoke_at, return_at, optional, tclass, required, blind, stutter,
                   iclass, group, start, "info-no-ops" in reductions,
                   "greedy-stutter" in reductions, _no_transition, _no_bytes), native
 
