@@ -150,3 +150,13 @@ def test_parallel_workers_on_a_generated_history(tmp_path, corrupt):
     serial.pop("check_time_s")
     parallel.pop("check_time_s")
     assert parallel == serial
+
+
+def test_the_verdict_alone_skips_the_explanation():
+    calls = [Call(0, "write", "k", 1, 1, "ok", 0, 1, 0, 1),
+             Call(0, "read", "k", None, 2, "ok", 2, 3, 2, 3)]
+    full = check(calls, "cas-register")
+    bare = check(calls, "cas-register", describe_failure=False)
+    assert full["valid"] is bare["valid"] is False
+    assert bare["failure"] == {"key": "k"} and full["failure"]["key"] == "k"
+    assert "can't read 2" in full["cause"]

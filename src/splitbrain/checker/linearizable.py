@@ -102,6 +102,7 @@ def check(
     reductions: frozenset[str] = REDUCTIONS,
     engine: str | None = None,
     workers: int | None = None,
+    describe_failure: bool = True,
 ) -> dict[str, Any]:
     """Check a history (or its calls) for linearizability; a JSON-able result.
 
@@ -109,18 +110,22 @@ def check(
     "undecided"?, "engine"}`; raises ModelError when the history does not fit the model.
     `engine` picks the search engine ("compiled" or "python"; default: the first of ENGINES);
     `workers` the processes keys are spread over (default: one per core for large histories).
+    `describe_failure=False` leaves out the explanation of an invalid key (its prefix, the op to
+    blame): `failure` is then `{"key"}` alone, for callers that need only the verdict (shrinking
+    a history, benchmarks against checkers that give only that).
     """
     engine = engine or ENGINES[0]
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is not available here (have: {', '.join(ENGINES)})")
     with paused():
         return _check(history, model, initial, fail_means_no_effect, time_limit, memory_limit,
-                      reductions, engine, workers)
+                      reductions, engine, workers, describe_failure)
 
 
 def _check(history: History | Sequence[Call], model: Model | str | None, initial: Any,
            fail_means_no_effect: bool, time_limit: float | None, memory_limit: int,
-           reductions: frozenset[str], engine: str, workers: int | None) -> dict[str, Any]:
+           reductions: frozenset[str], engine: str, workers: int | None,
+           describe_failure: bool) -> dict[str, Any]:
     started = time.perf_counter()
     calls = pair_calls(history.ops) if isinstance(history, History) else list(history)
     by_key, fs = group_calls(calls)
@@ -145,11 +150,12 @@ def _check(history: History | Sequence[Call], model: Model | str | None, initial
         return {"valid": True, **result}
     if verdict is False:
         key, outcome, _ = detail
-        problem = compile_problem(key, by_key[key], chosen, initial,
-                                  fail_means_no_effect=fail_means_no_effect,
-                                  reductions=reductions)
-        failure = explain(problem, outcome)
         where = "" if key is None else f"key {key}: "
+        if not describe_failure:
+            return {"valid": False, "cause": f"{where}no linearization", "failure": {"key": key},
+                    **result}
+        failure = explain(key, by_key[key], chosen, initial, outcome,
+                          fail_means_no_effect=fail_means_no_effect, reductions=reductions)
         return {"valid": False, "cause": f"{where}{failure['reason']}", "failure": failure,
                 **result}
     undecided, why = detail

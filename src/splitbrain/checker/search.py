@@ -84,6 +84,19 @@ def to_input(call: Call, outcome: str) -> Input:
                  outcome)
 
 
+def kept_calls(calls: Sequence[Call], model: Model, fail_means_no_effect: bool,
+               reductions: frozenset[str]) -> list[tuple[Call, str]]:
+    """The calls the search places, with what it sees of each (kept_outcome)."""
+    kept = []
+    for call in calls:
+        outcome = kept_outcome(call, model, fail_means_no_effect)
+        if outcome is None or (outcome == "info" and call.f in model.reads
+                               and "info-reads" in reductions):
+            continue
+        kept.append((call, outcome))
+    return kept
+
+
 def compile_problem(
     key: str | None,
     calls: Sequence[Call],
@@ -93,15 +106,9 @@ def compile_problem(
     fail_means_no_effect: bool = False,
     reductions: frozenset[str] = REDUCTIONS,
 ) -> Problem:
-    kept: list[Call] = []
-    inputs: list[Input] = []
-    for call in calls:
-        outcome = kept_outcome(call, model, fail_means_no_effect)
-        if outcome is None or (outcome == "info" and call.f in model.reads
-                               and "info-reads" in reductions):
-            continue
-        kept.append(call)
-        inputs.append(to_input(call, outcome))
+    pairs = kept_calls(calls, model, fail_means_no_effect, reductions)
+    kept = [call for call, _ in pairs]
+    inputs = [to_input(call, outcome) for call, outcome in pairs]
     state0 = model.init(freeze(initial))
     canonical = None
     placement: list[Any] = [None] * len(kept)
