@@ -10,7 +10,8 @@ are split between the workers and a time limit applies to each; either can make 
 "unknown" (with its cause) where the serial run would have decided it.
 
 Workers are forked (the histories are already in memory, nothing is pickled on the way in)
-and send their result back through a pipe; a worker that dies leaves its keys to the parent.
+and send their result back through a pipe; a worker that dies leaves its keys to the parent,
+and a worker whose parent dies is killed (the parent-death signal).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def split(jobs: list[tuple[Any, list]], workers: int) -> list[list[tuple[Any, li
 def run(jobs: list[tuple[Any, list]], workers: int,
         schedule: Callable[[list[tuple[Any, list]], Board], tuple[Any, Any]]) -> tuple[Any, Any]:
     """schedule(part, board) on each part in its own process; the merged verdict."""
+    from splitbrain.cluster.lifeline import set_parent_death_signal  # ctypes: only when forking
+
     parts = split(jobs, workers)
     board = Board(len(parts))
     children: list[tuple[int, int, list]] = []
@@ -67,6 +70,7 @@ def run(jobs: list[tuple[Any, list]], workers: int,
         if pid == 0:  # the worker: compute, report, and leave without running any cleanup
             code = 0
             try:
+                set_parent_death_signal()  # never outlive the check that wanted the answer
                 os.close(read_fd)
                 board.slot = slot
                 data = pickle.dumps(schedule(part, board), pickle.HIGHEST_PROTOCOL)
