@@ -45,7 +45,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checker.models import ILLEGAL, NOWHERE, Input, Model, _register_step, freeze
+from splitbrain.checker.models import CAS_REGISTER, ILLEGAL, NOWHERE, Input, Model, freeze
 from splitbrain.history import Call
 
 REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model",
@@ -509,7 +509,7 @@ def native_search(calls: Sequence[Call], model: Model, initial: Any, *,
                   ) -> Generator[int, int, Outcome] | None:
     """The compiled search of one key of a built-in register model, compiled in C straight
     from its calls; None when that path does not apply (see compiled_tables)."""
-    if _core is None or model.step is not _register_step:
+    if _core is None or model.step is not CAS_REGISTER.step:
         return None
     flags = sum(_FLAGS[r] for r in reductions)
     s = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs, True)
@@ -526,7 +526,7 @@ def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
     """compile_problem + tables() in C for the built-in register models: (tables, native
     transitions), or None when the C path does not apply (another model, no compiled core, or
     a value of unusual shape: the Python path then handles or reports it)."""
-    if _core is None or model.step is not _register_step:
+    if _core is None or model.step is not CAS_REGISTER.step:
         return None
     flags = sum(_FLAGS[r] for r in reductions)
     made = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs)
