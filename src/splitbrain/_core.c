@@ -813,13 +813,23 @@ typedef struct {
 
 /* One call as the search sees it (search.kept_outcome, to_input). 1 done, 0 unusual, -1 error */
 static int describe(PyObject *call, PyObject *ids, PyObject *fs, int fmne, int flags, Desc *d) {
+    /* A Call's fields are read borrowed: no reference count is written, so a forked worker
+     * (checker/parallel.py) shares the parent's pages instead of copying them. */
     Fields *cf = &call_fields_;
-    PyObject *type = fget(cf, call, C_TYPE), *f = fget(cf, call, C_F);
-    PyObject *value = fget(cf, call, C_VALUE), *output = fget(cf, call, C_OUTPUT);
-    PyObject *error = fget(cf, call, C_ERROR);
-    PyObject *inv = fget(cf, call, C_INVOKE_INDEX), *ret = fget(cf, call, C_COMPLETE_INDEX);
-    int r = -1;
-    if (!type || !f || !value || !output || !error || !inv || !ret) goto out;
+    static const int which[7] = {C_TYPE, C_F, C_VALUE, C_OUTPUT, C_ERROR, C_INVOKE_INDEX, C_COMPLETE_INDEX};
+    int owned = Py_TYPE(call) != cf->type;
+    PyObject *v[7];
+    int r = -1, got = 1;
+    for (int j = 0; j < 7; j++) {
+        v[j] = owned ? fget(cf, call, which[j]) : *(PyObject **)((char *)call + cf->off[which[j]]);
+        got &= v[j] != NULL;
+    }
+    PyObject *type = v[0], *f = v[1], *value = v[2], *output = v[3], *error = v[4], *inv = v[5];
+    PyObject *ret = v[6];
+    if (!got) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_AttributeError, "a Call field is unset");
+        goto out;
+    }
     int in = PySet_Contains(fs, f);
     if (in <= 0) { r = in; goto out; }
     if (PyUnicode_Compare(f, S_read) == 0) d->f = F_READ;
@@ -845,8 +855,7 @@ static int describe(PyObject *call, PyObject *ids, PyObject *fs, int fmne, int f
     d->ret = ret == Py_None ? FAR : PyLong_AsLongLong(ret);
     r = PyErr_Occurred() ? -1 : 1;
 out:
-    Py_XDECREF(type); Py_XDECREF(f); Py_XDECREF(value); Py_XDECREF(output);
-    Py_XDECREF(error); Py_XDECREF(inv); Py_XDECREF(ret);
+    if (owned) for (int j = 0; j < 7; j++) Py_XDECREF(v[j]);
     return r;
 }
 
