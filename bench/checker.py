@@ -6,9 +6,10 @@ Three parts, each skippable:
   `splitbrain check --json FILE` in a fresh process --repeats times: the whole process's wall
   time and peak RSS (the largest process of its tree, from wait4) and the check time it prints;
   medians reported, with the CPU time of the process tree (user + system, from wait4: on a
-  shared machine it moves less than wall time). Time per call is whole-process time over
-  calls. One corrupted history (--corrupt reads given a value never written) shows an invalid
-  verdict's cost.
+  shared machine it moves less than wall time). Time per call is the check time over the
+  calls (as issue 13 measured its growth; the whole process adds a fixed start-up). One
+  corrupted history (--corrupt reads given a value never written) shows an invalid verdict's
+  cost.
 - corpus: Porcupine's etcd logs and kv histories, read and paired once (parse_s), then checked
   in process (check_s: the minimum of --repeats, as Porcupine's reference timings are), in
   each engine; every key of c50-ok/c50-bad also alone. verdict_s is the check without the
@@ -95,14 +96,16 @@ def bench_scale(sizes: list[int], repeats: int, workdir: Path, corrupt: int) -> 
             "check_s": round(statistics.median(r["check_s"] for r in runs), 4),
             "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
             "rss_mb": round(statistics.median(r["rss_mb"] for r in runs)),
-            "us_per_call": round(wall / calls * 1e6, 2),
+            "check_us_per_call": round(statistics.median(r["check_s"] for r in runs)
+                                       / calls * 1e6, 3),
+            "whole_us_per_call": round(wall / calls * 1e6, 2),
             "valid": runs[0]["valid"], "engine": runs[0]["engine"],
             "runs_wall_s": [round(r["wall_s"], 3) for r in runs],
             "porcupine_check_s_process_s_rss_mb": PORCUPINE.get(calls),
         }
-    per_call = [r["us_per_call"] for r in rows.values()]
+    per_call = [r["check_us_per_call"] for r in rows.values()]
     out: dict = {"keys": 100, "processes": 50, "info": 0.05, "sizes": rows,
-                 "us_per_call_spread": round(max(per_call) / min(per_call) - 1, 3)}
+                 "check_us_per_call_spread": round(max(per_call) / min(per_call) - 1, 3)}
     if corrupt:
         path = history_file(workdir, sizes[min(1, len(sizes) - 1)], corrupt)
         runs = [whole_process(path) for _ in range(repeats)]
@@ -119,7 +122,7 @@ def bench_scale(sizes: list[int], repeats: int, workdir: Path, corrupt: int) -> 
         goals["1M_whole_process_s<=8"] = rows["1000000"]["whole_process_s"] <= 8
         goals["1M_rss_mb<=1024"] = rows["1000000"]["rss_mb"] <= 1024
     if "10000" in rows and "1000000" in rows:
-        goals["us_per_call_within_25%"] = out["us_per_call_spread"] <= 0.25
+        goals["check_us_per_call_within_25%"] = out["check_us_per_call_spread"] <= 0.25
     out["goals_met"] = goals
     return out
 
