@@ -768,14 +768,32 @@ static int is_scalar(PyObject *v) {
 }
 
 /* the id of a (frozen, scalar) value; -1 on error */
-static i64 value_id(PyObject *ids, PyObject *v) {
-    PyObject *found = PyDict_GetItemWithError(ids, v);
-    if (found != NULL) return PyLong_AsLongLong(found);
-    if (PyErr_Occurred()) return -1;
-    i64 id = PyDict_GET_SIZE(ids);
-    PyObject *num = PyLong_FromLongLong(id);
-    if (num == NULL || PyDict_SetItem(ids, v, num) < 0) { Py_XDECREF(num); return -1; }
-    Py_DECREF(num);
+/* Value ids for one compile, with a small cache by address in front of the dict: the same
+ * objects (small ints, None, the pairer's shared strings) come back on most calls. Every
+ * object seen is held by the calls for the whole compile, so an address names one object. */
+typedef struct {
+    PyObject *ids;  /* value -> id */
+    PyObject *seen[64];
+    i64 id[64];
+    PyObject *f[4], *type[4];  /* functions and completion types met, with their codes */
+    int fcode[4], tcode[4];
+} Interner;
+
+static i64 value_id(Interner *in, PyObject *v) {
+    size_t slot = ((uintptr_t)v >> 4) & 63;
+    if (in->seen[slot] == v) return in->id[slot];
+    PyObject *found = PyDict_GetItemWithError(in->ids, v);
+    i64 id;
+    if (found != NULL) id = PyLong_AsLongLong(found);
+    else {
+        if (PyErr_Occurred()) return -1;
+        id = PyDict_GET_SIZE(in->ids);
+        PyObject *num = PyLong_FromLongLong(id);
+        if (num == NULL || PyDict_SetItem(in->ids, v, num) < 0) { Py_XDECREF(num); return -1; }
+        Py_DECREF(num);
+    }
+    in->seen[slot] = v;
+    in->id[slot] = id;
     return id;
 }
 
@@ -785,7 +803,7 @@ static i64 value_id(PyObject *ids, PyObject *v) {
 typedef struct { i64 kind, a, b; } Val;  /* kind: 0 none (not looked at), 1 scalar, 2 pair */
 
 /* 1 done, 0 unusual (the Python path must take it), -1 error */
-static int val_of(PyObject *ids, PyObject *v, Val *out) {
+static int val_of(Interner *ids, PyObject *v, Val *out) {
     if (is_scalar(v)) {
         out->kind = 1;
         out->b = -1;
@@ -812,7 +830,7 @@ typedef struct {
 } Desc;
 
 /* One call as the search sees it (search.kept_outcome, to_input). 1 done, 0 unusual, -1 error */
-static int describe(PyObject *call, PyObject *ids, PyObject *fs, int fmne, int flags, Desc *d) {
+static int describe(PyObject *call, Interner *ids, PyObject *fs, int fmne, int flags, Desc *d) {
     /* A Call's fields are read borrowed: no reference count is written, so a forked worker
      * (checker/parallel.py) shares the parent's pages instead of copying them. */
     Fields *cf = &call_fields_;
@@ -830,21 +848,36 @@ static int describe(PyObject *call, PyObject *ids, PyObject *fs, int fmne, int f
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_AttributeError, "a Call field is unset");
         goto out;
     }
-    int in = PySet_Contains(fs, f);
-    if (in <= 0) { r = in; goto out; }
-    if (PyUnicode_Compare(f, S_read) == 0) d->f = F_READ;
-    else if (PyUnicode_Compare(f, S_write) == 0) d->f = F_WRITE;
-    else if (PyUnicode_Compare(f, S_cas) == 0) d->f = F_CAS;
-    else { r = 0; goto out; }
+    int j = 0;
+    while (j < 4 && ids->f[j] != NULL && ids->f[j] != f) j++;
+    if (j == 4 || ids->f[j] == NULL) {  /* not met yet (or the cache is full) */
+        int code = PySet_Contains(fs, f);
+        if (code < 0) goto out;
+        if (code == 0) code = -1;
+        else if (PyUnicode_Compare(f, S_read) == 0) code = F_READ;
+        else if (PyUnicode_Compare(f, S_write) == 0) code = F_WRITE;
+        else if (PyUnicode_Compare(f, S_cas) == 0) code = F_CAS;
+        else code = -1;
+        if (j < 4) { ids->f[j] = f; ids->fcode[j] = code; }
+        d->f = code;
+    } else d->f = ids->fcode[j];
+    if (d->f < 0) { r = 0; goto out; }
     if ((r = val_of(ids, value, &d->value)) <= 0) goto out;
     if ((d->f == F_CAS && d->value.kind != 2) || (d->f == F_WRITE && d->value.kind != 1)) { r = 0; goto out; }
     d->output.kind = 0;
     d->output.a = d->output.b = -1;
-    if (PyUnicode_Compare(type, S_ok) == 0) {
+    j = 0;
+    while (j < 4 && ids->type[j] != NULL && ids->type[j] != type) j++;
+    int tcode;
+    if (j == 4 || ids->type[j] == NULL) {
+        tcode = PyUnicode_Compare(type, S_ok) == 0 ? 0 : PyUnicode_Compare(type, S_fail) == 0 ? 1 : 2;
+        if (j < 4) { ids->type[j] = type; ids->tcode[j] = tcode; }
+    } else tcode = ids->tcode[j];
+    if (tcode == 0) {
         d->outcome = O_OK;
         if ((r = val_of(ids, output, &d->output)) <= 0) goto out;
         if (d->f == F_READ && d->output.kind != 1) { r = 0; goto out; }
-    } else if (PyUnicode_Compare(type, S_fail) == 0) {
+    } else if (tcode == 1) {
         int observing = d->f == F_CAS && (error == Py_None || (PyUnicode_Check(error)
                                            && PyUnicode_Compare(error, S_cas_mismatch) == 0));
         d->outcome = observing && !fmne ? O_FAIL : O_DROPPED;
@@ -905,7 +938,10 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
     PyObject *fast = PySequence_Fast(calls, "calls");
     if (fast == NULL) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    PyObject *result = NULL, *ids = PyDict_New();
+    PyObject *result = NULL;
+    Interner in_ = {0};
+    Interner *ids = &in_;
+    ids->ids = PyDict_New();
     ClassTable ct = {0};
     i64 *cls_kind = NULL, *cls_a = NULL, *cls_b = NULL, ccap = 0;
     uint8_t *observed = NULL;
@@ -918,7 +954,7 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
     i64 *observe = xcalloc(n, sizeof(i64));  /* the value id each kept call makes observed, or -1 */
     uint8_t *nowhere = xcalloc(n, 1);  /* kept calls that can happen in no state */
     i64 nk = 0;
-    if (!ids || !invoke_at || !return_at || !optional || !blind || !stutter || !tclass || !iclass
+    if (!ids->ids || !invoke_at || !return_at || !optional || !blind || !stutter || !tclass || !iclass
         || !group || !observe || !nowhere) goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         Desc d;
@@ -965,7 +1001,7 @@ static PyObject *compile_register(PyObject *self, PyObject *args) {
     {
         i64 start = value_id(ids, initial);
         if (start < 0) goto done;
-        i64 nv = PyDict_GET_SIZE(ids), unobserved = nv, nc = ct.count;
+        i64 nv = PyDict_GET_SIZE(ids->ids), unobserved = nv, nc = ct.count;
         observed = xcalloc(nv, 1);
         canon = xcalloc(nv, sizeof(i64));
         if (!observed || !canon) goto done;
@@ -1066,7 +1102,7 @@ done:
     PyMem_Free(observe); PyMem_Free(observed); PyMem_Free(canon); PyMem_Free(nowhere);
     PyMem_Free(cls_kind); PyMem_Free(cls_a); PyMem_Free(cls_b);
     PyMem_Free(ct.keys); PyMem_Free(ct.ids);
-    Py_XDECREF(ids);
+    Py_XDECREF(ids->ids);
     Py_DECREF(fast);
     return result;
 }
