@@ -1,16 +1,22 @@
-/* The compiled core of the linearizability checker (optional: the pure-Python path is the
- * reference and the fallback).
+/* The compiled core of the checker (optional: the pure-Python code is the reference and the
+ * fallback; setup.py builds this where a C compiler exists).
  *
- * Search: the loop of search.py's search(), step for step: the same candidates in the same
- * order, the same nodes remembered, the same budget accounting, so both engines give the same
- * outcome after the same budgets (tests/checker/test_core.py runs both against brute force).
- * It reads a search.Tables object; transitions come from its Python callable (any model,
- * memoised here) or, for the register models, from a native table made by compile_register.
+ * Search: the loop of checker/search.py's search(), step for step: the same candidates in the
+ * same order, the same nodes remembered, the same budget accounting, so both engines give the
+ * same outcome after the same budgets (tests/checker/test_core.py and test_reductions.py run
+ * both, against brute force). It reads a search.Tables object; transitions come from its
+ * Python callable (any model, memoised here) or, for the register models, from the native
+ * table compile_register makes.
  *
- * compile_register: search.compile_problem + search.tables for the built-in register models,
- * from a key's Calls, without a Python object per call. It returns None for anything unusual
- * (a cas that is not a pair, a dict value, a function the model does not know); the caller
- * then takes the Python path, which reports the problem.
+ * compile_register: search.compile_problem + search.tables (and the register model's
+ * reduction) for the built-in register models, from a key's Calls, with no Python object per
+ * call. It returns None for anything unusual (a cas that is not a pair, a list written, a
+ * function the model does not know); the caller then takes the Python path, which handles
+ * or reports it.
+ *
+ * group_calls: a history's calls by key. Pairer: history/stream.py's decoded lines checked
+ * and paired into Calls. Calls and decoded lines are read by slot offset (Fields), so both
+ * classes must keep __slots__ (a dataclass with slots=True, a msgspec Struct).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
