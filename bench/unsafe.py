@@ -65,11 +65,11 @@ def main() -> None:
         for variant in variants:
             run_args = [*PROVOCATIONS[variant].args, *extra]
             runs = [run_one(variant, seed, run_args, base) for seed in seeds]
-            detect = [r["detect_s"] for r in runs if r.get("caught") and r.get("detect_s")]
+            times = [r["detect_s"] for r in runs if r.get("caught") and r.get("detect_s")]
             report["variants"][variant] = {
                 "args": ["--nodes", "5", *run_args],
                 "caught": f"{sum(r['caught'] for r in runs)}/{len(runs)}",
-                "detect_s_median": statistics.median(detect) if detect else None,
+                "detect_s_median": statistics.median(times) if times else None,
                 "runs": runs,
             }
             print(json.dumps({variant: report["variants"][variant]["caught"]}), file=sys.stderr)
