@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from splitbrain.store import RunDir
 from splitbrain.testing.detection import detect
@@ -160,7 +160,7 @@ class Configuration:
     name: str
     argv: Callable[[int, Path], list[str]]  # (seed, output dir) -> splitbrain arguments
     timeout: float  # seconds before the bench gives up on one run (recorded as "timeout")
-    kind: str  # "run": time to detection from the run directory; "sim": from the printed seeds
+    kind: Literal["run", "sim"]  # how detection is timed: from the run directory, or the output
 
 
 def _run(*extra: str) -> Callable[[int, Path], list[str]]:
