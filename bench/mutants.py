@@ -163,7 +163,7 @@ class Configuration:
     kind: Literal["run", "sim"]  # how detection is timed: from the run directory, or the output
 
 
-def _run(*extra: str) -> Callable[[int, Path], list[str]]:
+def run_argv(*extra: str) -> Callable[[int, Path], list[str]]:
     return lambda seed, out: ["run", *extra, "--seed", str(seed), "--out", str(out)]
 
 
@@ -171,8 +171,8 @@ SIM_SEEDS = 100_000  # more than 60 s can explore: the wall budget decides
 SIM_BUDGET = 60.0
 
 CONFIGURATIONS: dict[str, Configuration] = {
-    "default": Configuration("default", _run(), timeout=300, kind="run"),
-    "all": Configuration("all", _run("--nemesis", "all", "--time-limit", "60"), timeout=400,
+    "default": Configuration("default", run_argv(), timeout=300, kind="run"),
+    "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60"), timeout=400,
                          kind="run"),
     "sim": Configuration(
         "sim",
@@ -295,14 +295,14 @@ def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict
         control = [r for r in mine if r["mutant"] == CONTROL]
         ids = sorted({r["mutant"] for r in mutants})
         caught = sorted({r["mutant"] for r in mutants if r["caught"]})
-        detect = [r["detect_s"] for r in mutants if r["caught"] and r["detect_s"] is not None]
+        times = [r["detect_s"] for r in mutants if r["caught"] and r["detect_s"] is not None]
         out[config] = {
             "mutants": len(ids),
             "mutants_caught": len(caught),
             "mutant_rate": round(len(caught) / len(ids), 3) if ids else None,
             "runs": len(mutants),
             "runs_caught": sum(r["caught"] for r in mutants),
-            "detect_s_median": statistics.median(detect) if detect else None,
+            "detect_s_median": statistics.median(times) if times else None,
             "escaped": [i for i in ids if i not in caught],
             "control_runs": len(control),
             "false_alarms": sum(r["caught"] for r in control),
@@ -313,8 +313,8 @@ def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict
 
 
 def cell(records: Sequence[dict[str, Any]]) -> str:
-    """One table cell: `caught`/`valid`/… (one seed) or `k/n caught` (several), with the median
-    time to detection and the kind of the first catch."""
+    """One table cell: the outcome (one seed) or `caught/runs` (several seeds), then the median
+    time to detection and the violation kind of the first catch."""
     if not records:
         return "-"
     caught = [r for r in records if r["caught"]]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 M = bench_module("mutants")
 MUTANT = "apply-ack-on-append"  # acknowledged on append: a read soon misses an acked write
 SHORT = M.Configuration(
-    "short", M._run("--nodes", "3", "--time-limit", "5", "--nemesis", "none"), timeout=120,
+    "short", M.run_argv("--nodes", "3", "--time-limit", "5", "--nemesis", "none"), timeout=120,
     kind="run")
 
 
