@@ -397,6 +397,8 @@ def main() -> int:
         parser.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")
 
     skipped = {c: why for c in configs if (why := unavailable(CONFIGURATIONS[c]))}
     subjects: list[Mutant | None] = ([] if args.no_control else [None]) + chosen
