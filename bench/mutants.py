@@ -6,12 +6,12 @@
 The corpus is bench/mutants/<category>.toml: each mutant is one realistic bug in the bundled
 Raft, written as an exact snippet of src/splitbrain/<file> that must occur exactly once and its
 replacement (so a mutant survives unrelated edits, and a refactor that breaks one fails
-tests/bench/test_mutants.py rather than silently testing nothing). Nothing in src/ can switch a
-mutant on: the bench copies src/splitbrain into a temporary directory, applies one mutant there
-and runs each configuration with that copy first on PYTHONPATH, which every process the run
-spawns (nodes, proxies) inherits; before running, it checks that a child interpreter imports
-the copy. The unmutated copy runs as the `control` row: any catch there is a false alarm and
-invalidates the measurement.
+tests/bench/test_mutants_apply.py rather than silently testing nothing). Nothing in src/ can
+switch a mutant on: the bench copies src/splitbrain into a temporary directory, applies one
+mutant there and runs each configuration with that copy first on PYTHONPATH, which every
+process the run spawns (nodes, proxies) inherits; before running, it checks that a child
+interpreter imports the copy. The unmutated copy runs as the `control` row: any catch there
+is a false alarm and invalidates the measurement.
 
 Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s), `all`
 (`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N` with its
