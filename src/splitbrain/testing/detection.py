@@ -131,7 +131,7 @@ def _agreement_sign(v: Mapping[str, Any], events: NodeEvents,
     return sign
 
 
-def signs(results: Mapping[str, Any], events: NodeEvents, calls: list[Call]) -> list[_Sign]:
+def _signs(results: Mapping[str, Any], events: NodeEvents, calls: list[Call]) -> list[_Sign]:
     """Every first sign of invalidity the results name, in the checkers' order."""
     found: list[_Sign] = []
     by_request = {c.request: c for c in calls if c.request}
@@ -163,7 +163,7 @@ def detect(run: RunDir) -> Detection:
     except (OSError, HistoryError):
         calls = []
     events = node_events(run)
-    found = signs(results, events, calls)
+    found = _signs(results, events, calls)
     offset = clock_offset(events, calls)
     best: tuple[float, _Sign] | None = None
     for sign in found:
