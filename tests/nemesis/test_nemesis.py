@@ -12,6 +12,7 @@ from splitbrain.cluster.network import grudge_links
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis.grudges import isolate
 from splitbrain.nemesis.nemesis import Nemesis
+from splitbrain.nemesis.pulse import RequestPulse
 from splitbrain.nemesis.schedule import Plan
 
 pytestmark = pytest.mark.timeout(30)
@@ -111,7 +112,9 @@ class FakeCluster:
         return self.current_leader
 
 
-def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int) -> list[tuple[str, Any]]:
+def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int,
+          requests: RequestPulse | None = None, request_at: float | None = None,
+          ) -> list[tuple[str, Any]]:  # fmt: skip
     """Run the nemesis over `plans` until it has recorded `stop_after` events (or 10 s have
     passed), then heal_all. Stopping on a count, not a time, keeps the test deterministic."""
     events: list[tuple[str, Any]] = []
@@ -123,8 +126,10 @@ def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int) -> list[tupl
             stop.set()
 
     async def main() -> None:
-        nemesis = Nemesis(cluster, plans)  # type: ignore[arg-type]
+        nemesis = Nemesis(cluster, plans, requests)  # type: ignore[arg-type]
         asyncio.get_running_loop().call_later(10, stop.set)
+        if requests is not None and request_at is not None:
+            asyncio.get_running_loop().call_later(request_at, requests.note)
         await nemesis.run(record, stop)
         events.append(("in-force", nemesis.in_force()))
         await nemesis.heal_all(record)
@@ -287,13 +292,13 @@ def test_stop_ends_run_promptly_even_with_plans_far_ahead() -> None:
     assert asyncio.run(main()) < 5  # returns on stop, not when the plan comes due
 
 
-def test_a_late_start_shifts_the_rest_of_the_schedule() -> None:
+def test_a_late_start_shifts_only_its_own_timeline_and_node_verbs_never_overlap() -> None:
     class SlowStart(FakeCluster):
         async def start(self, n: str) -> bool:
             await asyncio.sleep(0.3)  # a node that takes long to come up
             return await super().start(n)
 
-    times: list[tuple[str, float]] = []
+    times: list[tuple[str, Any, float]] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -302,20 +307,61 @@ def test_a_late_start_shifts_the_rest_of_the_schedule() -> None:
             [
                 Plan(0.0, 0.0, "restart", "one", nodes=("n1",)),
                 Plan(0.1, 0.2, "pause", "one", nodes=("n2",)),
+                Plan(0.15, 0.15, "restart", "one", nodes=("n3",)),  # due while n1 starts
+                Plan(0.2, 0.25, "kill", "one", nodes=("n1",)),  # n1 is still starting
             ],
         )  # type: ignore[arg-type]
         stop = asyncio.Event()
         began = loop.time()
 
         def record(f: str, value: Any) -> None:
-            times.append((f, loop.time() - began))
-            if f == "resume":
+            times.append((f, value["nodes"], loop.time() - began))
+            if len(times) == 8:
                 stop.set()
 
         loop.call_later(10, stop.set)
         await nemesis.run(record, stop)
 
     asyncio.run(main())
-    at = dict(times)
-    assert at["start"] >= 0.3
-    assert at["resume"] - at["pause"] >= 0.1  # the pause was held for its full duration
+    at: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for f, nodes, t in times:
+        at.setdefault((f, tuple(nodes)), []).append(t)
+    kill_n1, (start_n1, _) = at.pop(("kill", ("n1",))), at[("start", ("n1",))]
+    at = {k: v[0] for k, v in at.items()}
+    assert at[("pause", ("n2",))] < 0.3  # not held up by n1's slow start
+    assert at[("resume", ("n2",))] - at[("pause", ("n2",))] >= 0.1  # held in full
+    assert at[("start", ("n1",))] >= 0.3
+    assert at[("kill", ("n3",))] >= start_n1  # the restarts run one after another
+    assert kill_n1[1] >= start_n1  # the kill planned at 0.2 waited for n1's start to finish
+
+
+def test_new_leaders_are_paused_right_after_their_election_a_minority_at_a_time() -> None:
+    cluster = FakeCluster(leader="n1")
+    # n3 wins term 5; n2 wins term 6 while n3 is still paused (3 nodes: one pause at a time);
+    # then n1 wins term 8 once n3 is back; the stale (n2, 7) comes too late.
+    cluster.leaderships = [[], [("n3", 5)], [("n2", 6)], *[[]] * 30, [("n1", 8), ("n2", 7)]]
+    plan = Plan(0.01, 5, "pause", "new-leader", lead=0.001, pause_for=0.03)
+    events = drive(cluster, [plan], stop_after=5)
+    assert events[:5] == [
+        ("start-leader-pauses", {"kind": "new-leader", "lead": 0.001, "for": 0.03}),
+        ("pause", {"nodes": ["n3"], "target": "new-leader", "leader": "n3", "term": 5}),
+        ("resume", {"nodes": ["n3"]}),
+        ("pause", {"nodes": ["n1"], "target": "new-leader", "leader": "n1", "term": 8}),
+        ("resume", {"nodes": ["n1"]}),
+    ]
+    assert [f for f, _ in events[5:] if f != "in-force"] == ["stop-leader-pauses"]
+    assert set(cluster.state.values()) == {"up"}
+
+
+def test_the_leader_is_paused_right_after_a_client_request_is_sent() -> None:
+    cluster = FakeCluster(leader="n2")
+    plan = Plan(0.01, 5, "pause", "after-request", pause_for=0.02)
+    events = drive(cluster, [plan], stop_after=3, requests=RequestPulse(), request_at=0.1)
+    assert events[0] == ("start-leader-pauses", {"kind": "after-request", "lead": 0.0,
+                                                 "for": 0.02})  # fmt: skip
+    f, value = events[1]
+    assert f == "pause" and value.pop("after_ms") < 1000  # within a poll, even on a busy box
+    assert value == {"nodes": ["n2"], "target": "after-request", "leader": "n2"}
+    assert events[2] == ("resume", {"nodes": ["n2"]})
+    assert [f for f, _ in events[3:] if f != "in-force"] == ["stop-leader-pauses"]
+    assert cluster.state["n2"] == "up"
