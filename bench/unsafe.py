@@ -1,17 +1,21 @@
 """How fast splitbrain catches each deliberately unsafe Raft variant: prints one JSON object.
 
-    python bench/unsafe.py [--seeds 1,2,3,4,5] [--variants stale-reads,no-log-check]
-                           [--extra "--nemesis-interval 0.5"] [--keep DIR]
+    python bench/unsafe.py [--config generic|provoked] [--seeds 1,2,3] [--correct N]
+                           [--variants stale-reads,no-log-check] [--extra "..."] [--keep DIR]
 
-Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` with the arguments that provoke it
-(splitbrain.testing.unsafe, as tests/test_run_e2e.py does) on every seed. Per run: the exit code
-(1 = caught), the wall time of the whole run, and the time to detection: seconds since the run
-started (history.jsonl `time`) of the first operation or event that makes it invalid — the
-completion of the op the linearizability checker could not linearize, an acknowledged write the
-log lost, or the first node event that breaks log agreement (an apply that contradicts an
-earlier one, a second leader of one term). Node events carry wall-clock times: they are placed
-on the run's clock by the first applies of acknowledged client writes, each of which happened
-between the write's invoke and its completion.
+Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` on every seed, with one
+configuration for all (`generic`: splitbrain.testing.unsafe.GENERIC, `--nemesis all
+--time-limit 60`) or with the arguments written to provoke each (`provoked`: PROVOCATIONS, as
+tests/test_run_e2e.py runs them). `--correct N` also runs the correct Raft on N seeds with the
+same configuration: every run that is not valid is listed (a false alarm if invalid).
+Per run: the exit code (1 = caught), the wall time of the whole run, and the time to
+detection: seconds since the run started (history.jsonl `time`) of the first operation or event
+that makes it invalid — the completion of the op the linearizability checker could not
+linearize, an acknowledged write the log lost, or the first node event that breaks log
+agreement (an apply that contradicts an earlier one, a second leader of one term, a lost vote
+or another broken invariant a node reported). Node events carry wall-clock times: they are
+placed on the run's clock by the first applies of acknowledged client writes, each of which
+happened between the write's invoke and its completion.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from splitbrain.config import UNSAFE_FLAGS
 from splitbrain.history import Call, pair_calls, read_jsonl
 from splitbrain.reports.nodes import events as read_events
 from splitbrain.store import RunDir
-from splitbrain.testing.unsafe import PROVOCATIONS
+from splitbrain.testing.unsafe import GENERIC, PROVOCATIONS
 
 RUN_TIMEOUT = 300  # seconds for one whole run
 
@@ -88,6 +93,8 @@ def violating_events(results: dict[str, Any], events: dict[str, list[dict[str, A
                            if e.get("event") == "role" and e.get("role") == "leader"
                            and e.get("term") == v["term"])
             found.append((kind, None, times[1] if len(times) > 1 else None))
+        elif isinstance(v.get("time"), int):  # a node's own event: durable state, invariants
+            found.append((kind, None, v["time"]))
     return found
 
 
@@ -110,9 +117,11 @@ def detection(run: RunDir) -> dict[str, Any]:
     }
 
 
-def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, Any]:
-    out = base / f"{variant}-{seed}"
-    cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", "--unsafe", variant, *args,
+def run_one(variant: str | None, seed: int, args: list[str], base: Path) -> dict[str, Any]:
+    """One `splitbrain run` of `variant` (None: the correct Raft)."""
+    out = base / f"{variant or 'correct'}-{seed}"
+    unsafe = ["--unsafe", variant] if variant else []
+    cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", *unsafe, *args,
            "--seed", str(seed), "--out", str(out)]
     began = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
@@ -127,32 +136,53 @@ def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--variants", default=",".join(PROVOCATIONS))
+    parser.add_argument("--config", choices=("generic", "provoked"), default="generic")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--variants", default=",".join(UNSAFE_FLAGS),
+                        help="comma-separated; empty for none")
+    parser.add_argument("--correct", type=int, default=0, metavar="N",
+                        help="also run the correct Raft on N seeds (1000, 1001, ...)")
     parser.add_argument("--extra", default="",
                         help="more `splitbrain run` arguments, after the variant's (they win)")
     parser.add_argument("--keep", default=None, help="keep the run directories here")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in PROVOCATIONS]
+    unknown = [v for v in variants if v not in UNSAFE_FLAGS]
     if unknown:
-        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(PROVOCATIONS)})")
+        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(UNSAFE_FLAGS)})")
     extra = shlex.split(args.extra)
-    report: dict[str, Any] = {"nodes": 5, "variants": {}}
+
+    def arguments(variant: str | None) -> list[str]:
+        base = GENERIC if args.config == "generic" or variant is None else (
+            PROVOCATIONS[variant].args)
+        return [*base, *extra]
+
+    report: dict[str, Any] = {"nodes": 5, "config": args.config, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-unsafe-") as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
         for variant in variants:
-            run_args = [*PROVOCATIONS[variant].args, *extra]
-            runs = [run_one(variant, seed, run_args, base) for seed in seeds]
+            runs = [run_one(variant, seed, arguments(variant), base) for seed in seeds]
             detect = [r["detect_s"] for r in runs if r.get("caught") and r.get("detect_s")]
             report["variants"][variant] = {
-                "args": ["--nodes", "5", *run_args],
+                "args": ["--nodes", "5", *arguments(variant)],
                 "caught": f"{sum(r['caught'] for r in runs)}/{len(runs)}",
                 "detect_s_median": statistics.median(detect) if detect else None,
+                "detected_by": sorted({r["detected_by"] for r in runs if r.get("detected_by")}),
                 "runs": runs,
             }
             print(json.dumps({variant: report["variants"][variant]["caught"]}), file=sys.stderr)
+        if args.correct:
+            runs = [run_one(None, 1000 + i, arguments(None), base) for i in range(args.correct)]
+            report["correct"] = {
+                "args": ["--nodes", "5", *arguments(None)],
+                "runs": len(runs),
+                "valid": sum(r["exit"] == 0 for r in runs),
+                "false_alarms": [r for r in runs if r["exit"] == 1],
+                "not_valid": [r for r in runs if r["exit"] != 0],
+            }
+            print(json.dumps({"correct valid": f"{report['correct']['valid']}/{len(runs)}"}),
+                  file=sys.stderr)
     print(json.dumps(report, indent=2))
 
 

@@ -144,11 +144,12 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
     g = isolate(NODES, "n3")
     faults = LinkFaults(drop=0.25)
     plans = [
-        Plan(0.01, 0.05, "partition", "isolate-one", grudge=g),
-        Plan(0.02, 0.06, "kill", "one", nodes=("n1",)),
-        Plan(0.03, 0.07, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
-        Plan(0.08, 0.08, "restart", "minority", nodes=("n3",)),
-        Plan(0.09, 0.12, "pause", "one", nodes=("n2",)),
+        # 50 ms apart: each plan runs in its own task, ordered by its timer alone.
+        Plan(0.05, 0.25, "partition", "isolate-one", grudge=g),
+        Plan(0.1, 0.3, "kill", "one", nodes=("n1",)),
+        Plan(0.15, 0.35, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
+        Plan(0.4, 0.4, "restart", "minority", nodes=("n3",)),
+        Plan(0.45, 0.6, "pause", "one", nodes=("n2",)),
     ]
     events = drive(cluster, plans, stop_after=10)
     assert events[:-2] == [
@@ -172,9 +173,9 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:
     cluster = FakeCluster(leader="n2")
     plans = [
-        Plan(0.01, 0.02, "partition", "isolate-leader", grudge=isolate(NODES, "n1"),
+        Plan(0.05, 0.1, "partition", "isolate-leader", grudge=isolate(NODES, "n1"),
              nodes=("n1",)),
-        Plan(0.03, 0.04, "kill", "leader", nodes=("n1",)),
+        Plan(0.15, 0.2, "kill", "leader", nodes=("n1",)),
     ]  # fmt: skip
     events = drive(cluster, plans, stop_after=4)
     start_partition = events[0][1]
@@ -191,8 +192,8 @@ def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> 
 def test_a_stop_undoes_only_what_its_start_did() -> None:
     cluster = FakeCluster()
     plans = [
-        Plan(0.01, 0.05, "pause", "one", nodes=("n1",)),
-        Plan(0.02, 0.03, "kill", "majority", nodes=("n1", "n2")),  # n1 paused, then killed
+        Plan(0.05, 0.25, "pause", "one", nodes=("n1",)),
+        Plan(0.1, 0.15, "kill", "majority", nodes=("n1", "n2")),  # n1 paused, then killed
     ]
     events = drive(cluster, plans, stop_after=4)
     assert events[:4] == [
@@ -206,10 +207,10 @@ def test_a_stop_undoes_only_what_its_start_did() -> None:
 def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
     cluster = FakeCluster()
     plans = [
-        Plan(0.01, 10, "partition", "isolate-one", grudge=isolate(NODES, "n1")),
-        Plan(0.02, 10, "kill", "one", nodes=("n3",)),
-        Plan(0.03, 10, "pause", "one", nodes=("n2",)),
-        Plan(0.04, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
+        Plan(0.05, 10, "partition", "isolate-one", grudge=isolate(NODES, "n1")),
+        Plan(0.1, 10, "kill", "one", nodes=("n3",)),
+        Plan(0.15, 10, "pause", "one", nodes=("n2",)),
+        Plan(0.2, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
     ]
     events = drive(cluster, plans, stop_after=4)
     in_force = events[4][1]
@@ -365,3 +366,19 @@ def test_the_leader_is_paused_right_after_a_client_request_is_sent() -> None:
     assert events[2] == ("resume", {"nodes": ["n2"]})
     assert [f for f, _ in events[3:] if f != "in-force"] == ["stop-leader-pauses"]
     assert cluster.state["n2"] == "up"
+
+
+def test_an_error_applying_a_plan_ends_the_run_and_is_raised() -> None:
+    class Broken(FakeCluster):
+        async def pause(self, n: str) -> bool:
+            raise RuntimeError("a harness bug")
+
+    async def main() -> None:
+        nemesis = Nemesis(Broken(), [Plan(0.01, 5, "pause", "one", nodes=("n1",)),
+                                     Plan(0.02, 9, "kill", "one", nodes=("n2",))])  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(10, stop.set)
+        await nemesis.run(lambda f, v: None, stop)
+
+    with pytest.raises(RuntimeError, match="a harness bug"):
+        asyncio.run(asyncio.wait_for(main(), 5))

@@ -80,28 +80,41 @@ class Nemesis:
 
     async def run(self, record: Record, stop: asyncio.Event) -> None:
         """Apply the plans on schedule until `stop` is set; faults still in force then are
-        left to heal_all. Each plan runs in a task of its own, after its timeline's previous."""
+        left to heal_all. Each plan runs in a task of its own, after its timeline's previous.
+        An error applying a plan (a harness bug) ends the run and is raised."""
         began = asyncio.get_running_loop().time()
         late: dict[str, float] = {}  # timeline -> seconds it runs behind the schedule
         latest: dict[str, asyncio.Task[None]] = {}  # timeline -> the task of its latest plan
         tasks: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+        halt = asyncio.Event()  # stop, or a plan failed
+        relay = asyncio.create_task(_relay(stop, halt))
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
+                halt.set()
+
         try:
             for plan in self.plans:
-                if await _stopped(stop, began + plan.start):
+                if await _stopped(halt, began + plan.start):
                     break
                 line = timeline(plan.fault)
                 task = asyncio.create_task(
-                    self._run_plan(plan, record, stop, began, late, line, latest.get(line)))
+                    self._run_plan(plan, record, halt, began, late, line, latest.get(line)))
                 latest[line] = task
                 tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                task.add_done_callback(done)
             else:
-                await stop.wait()
-        except asyncio.CancelledError:
+                await halt.wait()
+            await asyncio.gather(*list(tasks), return_exceptions=True)  # prompt once halted
+        finally:
+            relay.cancel()
             for task in tasks:
                 task.cancel()
-            raise
-        await asyncio.gather(*list(tasks))  # each ends promptly once stop is set
+        if failed:
+            raise failed[0]
 
     async def _run_plan(self, plan: Plan, record: Record, stop: asyncio.Event, began: float,
                         late: dict[str, float], line: str, before: asyncio.Task[None] | None,
@@ -360,6 +373,11 @@ class Nemesis:
             return await self.cluster.leader()
         except APPLY_ERRORS:
             return None
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 async def _stopped(stop: asyncio.Event, at: float) -> bool:

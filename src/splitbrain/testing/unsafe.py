@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# One configuration for every variant, and for the correct Raft: what a user runs nightly.
+GENERIC = ("--nemesis", "all", "--time-limit", "60")
+
 
 @dataclass(frozen=True, slots=True)
 class Provocation:
