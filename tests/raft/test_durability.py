@@ -29,6 +29,12 @@ def test_an_ack_may_promise_only_what_the_log_durably_holds() -> None:
     assert d.broken_promise(ack(4))["durable"] == 3  # type: ignore[index]
     d.saved(None, entries(4, 4, term=4))
     assert d.broken_promise(ack(4)) is None and d.broken_promise(ack(5)) is not None
+    # One Ready answered the term-3 leader (up to 8), then a term-4 leader replaced 5..: the
+    # term-3 ack was true when sent in order, and its leader is deposed.
+    d.saved(HardState(term=4, vote=None), entries(5, 5, term=4))
+    assert d.broken_promise(ack(8)) is None
+    assert d.broken_promise(Message(MessageType.APP_RESP, "n2", "n1", term=4, index=8)) == {
+        "rule": "ack-before-durable", "to": "n1", "term": 4, "index": 8, "durable": 5}
 
 
 def test_a_granted_vote_must_be_durable_first() -> None:
@@ -40,6 +46,10 @@ def test_a_granted_vote_must_be_durable_first() -> None:
     d.saved(HardState(term=4, vote="n3"), ())
     assert d.broken_promise(vote(4, "n3")) is None
     assert d.broken_promise(vote(4, "n1")) is not None  # a second vote in one term
+    # Voted in term 4, then moved to term 5 in the same Ready: a restart is in term 5 and can
+    # never vote in 4 again.
+    d.saved(HardState(term=5, vote="n1"), ())
+    assert d.broken_promise(vote(4, "n3")) is None
     assert {MessageType.APP_RESP, MessageType.VOTE_RESP} == PROMISES
 
 

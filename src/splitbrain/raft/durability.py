@@ -3,7 +3,10 @@
 Raft's persistence rule (Figure 2: persistent state is "updated on stable storage before
 responding to RPCs") is a promise some messages make about the sender's disk:
 - an append response that is no rejection says the log holds entries up to its `index`;
-- a granted vote says the vote is recorded.
+- a granted vote says the vote is recorded, so that a restart cannot vote again in its term.
+One Ready may answer several RPCs: a response of an older term than the durable one was true
+when its RPC was handled (a newer leader may since have replaced entries, or the node moved on
+to a newer term, which makes the old vote unrepeatable) and is not held to what is durable now.
 `Durability` follows the durable end of the log and the durable (term, vote) as the server saves
 them, and `broken_promise(msg)` names a message that promises more; `commit(c)` checks that a
 node's commit index never goes backwards within a life. Each finding is a dict for an
@@ -48,7 +51,7 @@ class Durability:
     def broken_promise(self, msg: Message) -> dict[str, Any] | None:
         """The finding if sending `msg` now would promise what is not durable (callers test
         `msg.type in PROMISES` first: that is the whole cost for other messages)."""
-        if msg.reject:
+        if msg.reject or msg.term < self.term_vote[0]:
             return None
         if msg.type is MessageType.APP_RESP and msg.index > self.last:
             return {"rule": "ack-before-durable", "to": msg.dst, "term": msg.term,
