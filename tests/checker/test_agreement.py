@@ -233,3 +233,14 @@ def test_malformed_durability_events_name_the_line(tmp_path):
                                            "commit": 0}])
     with pytest.raises(HistoryError, match=r":1: field 'rule' must be a string"):
         _write(tmp_path, "n2", [{"event": "invariant", "rule": 3}])
+
+
+def test_a_refused_overwrite_of_a_committed_entry_names_its_index(tmp_path):
+    events = [_start(), *_log(3),
+              {"time": 9, "event": "invariant", "rule": "overwrite-committed", "index": 3,
+               "from": "n5", "term": 7}]
+    result = check_agreement([_write(tmp_path, "n1", events)])
+    (v,) = result["violations"]
+    assert (v["kind"], v["index"], v["node"]) == ("overwrite-committed", 3, "n1")
+    assert v["message"] == ("n1 was told by n5 in term 7 to overwrite entry 3, which it knew "
+                            "committed")

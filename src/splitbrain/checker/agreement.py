@@ -19,7 +19,8 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
   had recorded).
 - Broken invariants a node reports itself (`invariant` events, raft/durability.py), one
   violation of kind `rule` each: `ack-before-durable`, `vote-before-durable`,
-  `commit-regress` (within a life); other rules are reported under their own names.
+  `commit-regress` (within a life), `overwrite-committed` (with the `index`); other rules are
+  reported under their own names.
 A torn last line (a node killed mid-write) is dropped with a warning; unknown events are skipped.
 """
 
@@ -38,7 +39,7 @@ WRITES = frozenset({"put", "append", "write", "cas"})
 MAX_VIOLATIONS = 200  # per kind: enough to debug, bounded for results.json
 # Violations about one node's own durable state or invariants, rather than logs compared.
 NODE_KINDS = frozenset({"term-regress", "double-vote", "lost-vote", "commit-regress",
-                        "ack-before-durable", "vote-before-durable"})
+                        "ack-before-durable", "vote-before-durable", "overwrite-committed"})
 
 
 class Apply(NamedTuple):
@@ -238,8 +239,10 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
         _check_hard_states(events, report)
         for line, event in events.invariants:
             rule = event["rule"]
+            at = {"index": event["index"]} if rule == "overwrite-committed" and type(
+                event.get("index")) is int else {}  # the report shows the entries around it
             report(rule, f"{events.node} {_broken(rule, event)}", node=events.node, line=line,
-                   time=event.get("time"), event=event)
+                   time=event.get("time"), event=event, **at)
 
     found = [v for kind in sorted(violations) for v in violations[kind]]
     result: dict[str, Any] = {
@@ -296,6 +299,9 @@ def _broken(rule: str, e: dict[str, Any]) -> str:
                 f"it (durable: term {e.get('durable_term')}, vote {e.get('durable_vote')})")
     if rule == "commit-regress":
         return f"moved its commit index back from {e.get('before')} to {e.get('commit')}"
+    if rule == "overwrite-committed":
+        return (f"was told by {e.get('from')} in term {e.get('term')} to overwrite entry "
+                f"{e.get('index')}, which it knew committed")
     details = {k: v for k, v in e.items() if k not in ("time", "event", "rule")}
     return f"broke invariant {rule}: {json.dumps(details, sort_keys=True)}"
 

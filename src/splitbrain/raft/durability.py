@@ -26,7 +26,9 @@ from typing import Any
 from splitbrain.raft.messages import Entry, HardState, Message, MessageType
 
 PROMISES = frozenset({MessageType.APP_RESP, MessageType.VOTE_RESP})  # messages that may promise
-RULES = ("ack-before-durable", "vote-before-durable", "commit-regress")
+# The rules of `invariant` events; server.py adds "overwrite-committed" (the core refused to let
+# a leader replace an entry it knew committed: rawnode.LogCorruption).
+RULES = ("ack-before-durable", "vote-before-durable", "commit-regress", "overwrite-committed")
 
 
 class Durability:

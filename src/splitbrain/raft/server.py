@@ -23,7 +23,8 @@ Rules it keeps:
   node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
   attribute check per Ready.
 - White-box invariants (durability.py) are checked as it runs: no message promises what is
-  not durable, and the commit index never goes backwards. A broken one is logged and written
+  not durable, the commit index never goes backwards, and no leader makes it overwrite an
+  entry it knows committed (the core's LogCorruption). A broken one is logged and written
   as an `invariant` event; the node goes on. `recovered` (what a life starts from) and
   `persisted` (a new term or vote is durable) events let the checker compare lives.
 """
@@ -203,8 +204,10 @@ class Server:
     def on_message(self, msg: Message) -> None:
         try:
             self.node.step(msg)
-        except LogCorruption as exc:  # only reachable with --unsafe flags
+        except LogCorruption as exc:  # only reachable with --unsafe flags (or a bug)
             log.error("refused %s from %s: %s", msg.type.name, msg.src, exc)
+            self._check({"rule": "overwrite-committed", "index": exc.index, "from": exc.leader,
+                         "term": msg.term})
         self._wake.set()
 
     def on_request(self, conn: _ClientConnection, req: dict[str, Any]) -> None:
