@@ -242,14 +242,14 @@ def test_churn_isolates_the_leader_then_each_newer_leader_and_heals_at_its_stop(
     cluster = FakeCluster(leader="n2")
     # n3 wins term 5; then two leaderships in one poll: only the newer one (n1, 7) is cut off.
     cluster.leaderships = [[], [("n3", 5)], [], [("n2", 6), ("n1", 7)], [("n3", 4)]]
-    plan = Plan(0.01, 0.3, "churn", "new-leaders", lead=0.001)
+    plan = Plan(0.01, 0.3, "churn", "isolate", lead=0.001)
     events = drive(cluster, [plan], stop_after=5)
-    assert events[0] == ("start-churn", {"kind": "new-leaders", "lead": 0.001})
+    assert events[0] == ("start-churn", {"kind": "isolate", "lead": 0.001})
     isolations = [(isolated(v["grudge"]), v["term"]) for f, v in events[1:4]]
     assert [f for f, _ in events[1:4]] == ["churn-isolate"] * 3
     assert isolations == [("n2", None), ("n3", 5), ("n1", 7)]  # (n3, 4) is stale
     f, value = events[4]
-    assert f == "stop-churn" and value["kind"] == "new-leaders"
+    assert f == "stop-churn" and value["kind"] == "isolate"
     assert sorted(map(tuple, value["healed"])) == sorted(
         {("n1", "n2"), ("n1", "n3"), ("n2", "n1"), ("n3", "n1")})
     assert not cluster.network.cut
@@ -257,7 +257,7 @@ def test_churn_isolates_the_leader_then_each_newer_leader_and_heals_at_its_stop(
 
 def test_churn_in_force_at_the_end_is_stopped_and_healed_by_heal_all() -> None:
     cluster = FakeCluster(leader="n1")
-    events = drive(cluster, [Plan(0.01, 10, "churn", "new-leaders")], stop_after=2)
+    events = drive(cluster, [Plan(0.01, 10, "churn", "isolate")], stop_after=2)
     assert events[2] == ("in-force", ["churn"])
     assert [f for f, _ in events[3:-1]] == ["stop-churn"]
     assert not cluster.network.cut

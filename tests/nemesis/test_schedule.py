@@ -9,6 +9,7 @@ import random
 import pytest
 
 from splitbrain.nemesis.schedule import (
+    CHURNS,
     CRASH_POINTS,
     EPOCH_STEPS,
     FAULTS,
@@ -62,8 +63,9 @@ def test_a_fault_can_be_narrowed_to_some_of_its_variants() -> None:
     assert parse_faults("kill:leader,kill") == ("kill",)
     with pytest.raises(ValueError, match="kill has no variant 'bridge' \\(known: one, "):
         parse_faults("kill:bridge")
-    with pytest.raises(ValueError, match="churn has no variant 'x' \\(known: none\\)"):
+    with pytest.raises(ValueError, match="churn has no variant 'x' \\(known: isolate, minority\\)"):
         parse_faults("churn:x")
+    assert {p.kind for p in plans(("churn:minority",), count=20)} == {"minority"}
     with pytest.raises(ValueError, match="partition:bridge needs at least 3 nodes"):
         parse_faults("partition:bridge", nodes=2)
     ps = plans(("partition:bridge+one-way", "crash:after-vote", "kill:leader"), count=300)
@@ -112,6 +114,7 @@ def test_every_variant_is_reachable_with_the_right_targets() -> None:
     assert {("pause", k) for k in LEADER_PAUSES} <= seen
     assert {p.point for p in ps if p.fault == "crash"} == set(CRASH_POINTS)
     assert {p.lead for p in ps if p.fault == "churn"} == set(LEAD_TIMES)
+    assert {p.kind for p in ps if p.fault == "churn"} == set(CHURNS)
     leader_pauses = [p for p in ps if p.kind in LEADER_PAUSES]
     assert {p.pause_for for p in leader_pauses} == set(PAUSE_TIMES)
     assert all(p.lead in LEAD_TIMES and not p.nodes for p in leader_pauses)

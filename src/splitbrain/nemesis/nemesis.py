@@ -19,8 +19,9 @@ Rules it keeps:
   node is used and the record says so ("leader": null).
 - Some faults react while in force, each in its own task, which their stop asks to finish
   (never cancels: what a task does is done and recorded, or not begun):
-  churn isolates the leader, then every new leader the plan's `lead` seconds after its role
-  event is written (one churn-isolate event each, whose grudge replaces the one before; see
+  churn isolates the leader (or cuts it off with a minority of followers: plan kind
+  "minority"), then every new leader the plan's `lead` seconds after its role event is
+  written (one churn-isolate event each, whose grudge replaces the one before; see
   cluster/roles.py), and its stop heals; crash arms a crash point on its targets
   (start-crash), then records each node that killed itself there (crash) and starts it again
   at once (start). Its stop disarms the nodes still armed (stop-crash). Leader pauses
@@ -297,7 +298,9 @@ class Nemesis:
                     await asyncio.sleep(lead)  # let it lead a little: see schedule.LEAD_TIMES
                     if active.stopping.is_set():
                         break
-                    grudge = grudges.isolate(self.cluster.nodes, node)  # heals the one before
+                    shape = grudges.minority_with if active.plan.kind == "minority" else (
+                        grudges.isolate)
+                    grudge = shape(self.cluster.nodes, node)  # heals the one before
                     value = {"leader": node, "term": term or None,
                              "grudge": grudges.to_json(grudge)}  # fmt: skip
                     await _attempt(self.cluster.network.apply_grudge(grudge), record,

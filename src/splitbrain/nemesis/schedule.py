@@ -38,6 +38,9 @@ FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
 TARGETS = ("one", "minority", "majority", "all", "leader")
+# churn: each new leader is isolated, or cut off with a minority of followers (it then
+# replicates to them only: competing uncommitted suffixes, the raw material of Figure 8).
+CHURNS = ("isolate", "minority")
 # Pauses timed by role events: the leader right after its election, or right after a client
 # request was sent to the cluster (it reached the leader or is about to).
 LEADER_PAUSES = ("new-leader", "after-request")
@@ -74,7 +77,7 @@ class Plan:
     stop: float  # == start for an instantaneous fault (restart)
     fault: str  # one of FAULTS
     kind: str  # partition: one of PARTITIONS; kill/restart/crash: TARGETS; pause: TARGETS or
-    # LEADER_PAUSES; net: NET_FAULTS; churn: "new-leaders"
+    # LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS
     grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
     nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
     links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
@@ -95,7 +98,7 @@ class Plan:
 
 def variants(fault: str) -> tuple[str, ...]:
     """What `fault:VARIANT` may name: the kinds of a fault, or for crash its points and targets."""
-    return {"partition": PARTITIONS, "net": NET_FAULTS, "churn": (),
+    return {"partition": PARTITIONS, "net": NET_FAULTS, "churn": CHURNS,
             "crash": CRASH_POINTS + TARGETS, "pause": TARGETS + LEADER_PAUSES,
             }.get(fault, TARGETS)  # fmt: skip
 
@@ -215,7 +218,7 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
         links = tuple((s, d) for s in nodes for d in nodes if s != d)
         return Plan(start, stop, fault, kind, links=links, link_faults=net_faults(kind, rng))
     if fault == "churn":
-        return Plan(start, stop, fault, "new-leaders", lead=rng.choice(LEAD_TIMES))
+        return Plan(start, stop, fault, pick(CHURNS), lead=rng.choice(LEAD_TIMES))
     targets_ = [t for t in TARGETS if t != "minority" or len(nodes) >= 3]
     if fault == "pause":
         kind = pick(targets_ + list(LEADER_PAUSES))
