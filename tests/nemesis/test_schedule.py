@@ -115,6 +115,9 @@ def test_every_variant_is_reachable_with_the_right_targets() -> None:
     assert {p.point for p in ps if p.fault == "crash"} == set(CRASH_POINTS)
     assert {p.lead for p in ps if p.fault == "churn"} == set(LEAD_TIMES)
     assert {p.kind for p in ps if p.fault == "churn"} == set(CHURNS)
+    kills = [p for p in ps if p.fault in ("kill", "restart", "crash")]
+    down = sum(p.kind in ("majority", "all") for p in kills) / len(kills)
+    assert 0.15 < down < 0.35  # a quorum stays up in three kills of four (TARGET_WEIGHTS)
     leader_pauses = [p for p in ps if p.kind in LEADER_PAUSES]
     assert {p.pause_for for p in leader_pauses} == set(PAUSE_TIMES)
     assert all(p.lead in LEAD_TIMES and not p.nodes for p in leader_pauses)
