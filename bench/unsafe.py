@@ -1,7 +1,7 @@
 """How fast splitbrain catches each deliberately unsafe Raft variant: prints one JSON object.
 
-    python bench/unsafe.py [--config generic|provoked] [--seeds 1,2,3] [--correct N]
-                           [--variants stale-reads,no-log-check] [--extra "..."] [--keep DIR]
+    python bench/unsafe.py [--config generic|provoked] [--seeds 1,2,3] [--variants a,b]
+                           [--correct N [--correct-seed S]] [--extra "..."] [--keep DIR]
 
 Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` on every seed, with one
 configuration for all (`generic`: splitbrain.testing.unsafe.GENERIC, `--nemesis all
@@ -142,6 +142,8 @@ def main() -> None:
                         help="comma-separated; empty for none")
     parser.add_argument("--correct", type=int, default=0, metavar="N",
                         help="also run the correct Raft on N seeds (1000, 1001, ...)")
+    parser.add_argument("--correct-seed", type=int, default=1000, metavar="S",
+                        help="the first seed of the correct runs (%(default)s)")
     parser.add_argument("--extra", default="",
                         help="more `splitbrain run` arguments, after the variant's (they win)")
     parser.add_argument("--keep", default=None, help="keep the run directories here")
@@ -173,7 +175,8 @@ def main() -> None:
             }
             print(json.dumps({variant: report["variants"][variant]["caught"]}), file=sys.stderr)
         if args.correct:
-            runs = [run_one(None, 1000 + i, arguments(None), base) for i in range(args.correct)]
+            runs = [run_one(None, args.correct_seed + i, arguments(None), base)
+                    for i in range(args.correct)]
             report["correct"] = {
                 "args": ["--nodes", "5", *arguments(None)],
                 "runs": len(runs),
