@@ -1,21 +1,24 @@
-"""How fast splitbrain catches each deliberately unsafe Raft variant: prints one JSON object.
+"""How fast splitbrain catches each deliberately unsafe Raft variant and each unsafe target
+configuration: prints one JSON object.
 
     python bench/unsafe.py [--config generic|provoked] [--seeds 1,2,3] [--variants a,b]
                            [--correct N [--correct-seed S]] [--extra "..."] [--keep DIR]
+    sudo python bench/unsafe.py --variants etcd-serializable-reads --seeds 1,2,3,4,5,6,7,8,9,10
 
-Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` on every seed, with one
-configuration for all (`generic`: splitbrain.testing.unsafe.GENERIC, `--nemesis all
---time-limit 60`) or with the arguments written to provoke each (`provoked`: PROVOCATIONS, as
-tests/test_run_e2e.py runs them). `--correct N` also runs the correct Raft on N seeds with the
-same configuration: every run that is not valid is listed (a false alarm if invalid).
-Per run: the exit code (1 = caught), the wall time of the whole run, and the time to
-detection: seconds since the run started (history.jsonl `time`) of the first operation or event
-that makes it invalid — the completion of the op the linearizability checker could not
-linearize, an acknowledged write the log lost, or the first node event that breaks log
-agreement (an apply that contradicts an earlier one, a second leader of one term, a lost vote
-or another broken invariant a node reported). Node events carry wall-clock times: they are
-placed on the run's clock by the first applies of acknowledged client writes, each of which
-happened between the write's invoke and its completion.
+Each variant of the bundled Raft runs `splitbrain run --nodes 5 --unsafe VARIANT` on every seed,
+with one configuration for all (`generic`, the default: splitbrain.testing.unsafe.GENERIC,
+`--nemesis all --time-limit 60`) or with the arguments written to provoke each (`provoked`:
+PROVOCATIONS, as the end-to-end tests run them); a configuration of another target
+(CONFIGURATIONS) runs `splitbrain run --nodes 5` with its own arguments. `--correct N` also runs
+the correct Raft on N seeds with the generic configuration: every run that is not valid is
+listed (a false alarm if invalid). Per run: the exit code (1 = caught), the wall time of the
+whole run, and the time to detection: seconds since the run started (history.jsonl `time`) of
+the first operation or event that makes it invalid — the completion of the op the
+linearizability checker could not linearize, an acknowledged write the log lost, or the first
+node event that breaks log agreement (an apply that contradicts an earlier one, a second leader
+of one term, a lost vote or another broken invariant a node reported). Node events carry
+wall-clock times: they are placed on the run's clock by the first applies of acknowledged client
+writes, each of which happened between the write's invoke and its completion.
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from splitbrain.config import UNSAFE_FLAGS
 from splitbrain.history import Call, pair_calls, read_jsonl
 from splitbrain.reports.nodes import events as read_events
 from splitbrain.store import RunDir
-from splitbrain.testing.unsafe import GENERIC, PROVOCATIONS
+from splitbrain.testing.unsafe import CONFIGURATIONS, GENERIC, PROVOCATIONS
+
+KNOWN = {**PROVOCATIONS, **CONFIGURATIONS}
 
 RUN_TIMEOUT = 300  # seconds for one whole run
 
@@ -120,7 +124,7 @@ def detection(run: RunDir) -> dict[str, Any]:
 def run_one(variant: str | None, seed: int, args: list[str], base: Path) -> dict[str, Any]:
     """One `splitbrain run` of `variant` (None: the correct Raft)."""
     out = base / f"{variant or 'correct'}-{seed}"
-    unsafe = ["--unsafe", variant] if variant else []
+    unsafe = ["--unsafe", variant] if variant in PROVOCATIONS else []
     cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", *unsafe, *args,
            "--seed", str(seed), "--out", str(out)]
     began = time.monotonic()
@@ -136,10 +140,11 @@ def run_one(variant: str | None, seed: int, args: list[str], base: Path) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", choices=("generic", "provoked"), default="generic")
+    parser.add_argument("--config", choices=("generic", "provoked"), default="generic",
+                        help="generic: one configuration for every Raft variant (%(default)s)")
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--variants", default=",".join(UNSAFE_FLAGS),
-                        help="comma-separated; empty for none")
+    parser.add_argument("--variants", default=",".join(PROVOCATIONS),
+                        help=f"any of {', '.join(KNOWN)}; empty for none")
     parser.add_argument("--correct", type=int, default=0, metavar="N",
                         help="also run the correct Raft on N seeds (1000, 1001, ...)")
     parser.add_argument("--correct-seed", type=int, default=1000, metavar="S",
@@ -150,15 +155,14 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in UNSAFE_FLAGS]
+    unknown = [v for v in variants if v not in KNOWN]
     if unknown:
-        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(UNSAFE_FLAGS)})")
+        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(KNOWN)})")
     extra = shlex.split(args.extra)
 
     def arguments(variant: str | None) -> list[str]:
-        base = GENERIC if args.config == "generic" or variant is None else (
-            PROVOCATIONS[variant].args)
-        return [*base, *extra]
+        generic = variant is None or (args.config == "generic" and variant in PROVOCATIONS)
+        return [*(GENERIC if generic else KNOWN[variant].args), *extra]
 
     report: dict[str, Any] = {"nodes": 5, "config": args.config, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-unsafe-") as tmp:
@@ -167,7 +171,8 @@ def main() -> None:
             runs = [run_one(variant, seed, arguments(variant), base) for seed in seeds]
             detect = [r["detect_s"] for r in runs if r.get("caught") and r.get("detect_s")]
             report["variants"][variant] = {
-                "args": ["--nodes", "5", *arguments(variant)],
+                "args": ["--nodes", "5", *(["--unsafe", variant] if variant in PROVOCATIONS
+                                           else []), *arguments(variant)],
                 "caught": f"{sum(r['caught'] for r in runs)}/{len(runs)}",
                 "detect_s_median": statistics.median(detect) if detect else None,
                 "detected_by": sorted({r["detected_by"] for r in runs if r.get("detected_by")}),

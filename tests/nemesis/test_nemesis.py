@@ -144,7 +144,6 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
     g = isolate(NODES, "n3")
     faults = LinkFaults(drop=0.25)
     plans = [
-        # 50 ms apart: each plan runs in its own task, ordered by its timer alone.
         Plan(0.05, 0.25, "partition", "isolate-one", grudge=g),
         Plan(0.1, 0.3, "kill", "one", nodes=("n1",)),
         Plan(0.15, 0.35, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
@@ -152,20 +151,22 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         Plan(0.45, 0.6, "pause", "one", nodes=("n2",)),
     ]
     events = drive(cluster, plans, stop_after=10)
-    assert events[:-2] == [
-        ("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
-                                                               "n3": ["n1", "n2"]}}),
-        ("kill", {"nodes": ["n1"], "target": "one"}),
-        ("start-net-fault", {"kind": "drop", "drop": 0.25, "links": [["n1", "n2"]]}),
-        ("stop-partition", {"kind": "isolate-one", "healed": [["n1", "n3"], ["n2", "n3"],
-                                                               ["n3", "n1"], ["n3", "n2"]]}),
-        ("start", {"nodes": ["n1"]}),
-        ("stop-net-fault", {"kind": "drop", "links": [["n1", "n2"]]}),
-        ("kill", {"nodes": ["n3"], "target": "minority"}),
-        ("start", {"nodes": ["n3"], "fault": "restart"}),
-        ("pause", {"nodes": ["n2"], "target": "one"}),
-        ("resume", {"nodes": ["n2"]}),
+    each = [  # what each plan recorded, in order; plans run concurrently, so they interleave
+        [("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
+                                                                "n3": ["n1", "n2"]}}),
+         ("stop-partition", {"kind": "isolate-one", "healed": [["n1", "n3"], ["n2", "n3"],
+                                                                ["n3", "n1"], ["n3", "n2"]]})],
+        [("kill", {"nodes": ["n1"], "target": "one"}), ("start", {"nodes": ["n1"]})],
+        [("start-net-fault", {"kind": "drop", "drop": 0.25, "links": [["n1", "n2"]]}),
+         ("stop-net-fault", {"kind": "drop", "links": [["n1", "n2"]]})],
+        [("kill", {"nodes": ["n3"], "target": "minority"}),
+         ("start", {"nodes": ["n3"], "fault": "restart"})],
+        [("pause", {"nodes": ["n2"], "target": "one"}), ("resume", {"nodes": ["n2"]})],
     ]  # fmt: skip
+    recorded = events[:-2]
+    assert sorted(map(repr, recorded)) == sorted(repr(e) for plan in each for e in plan)
+    for first, then in each:
+        assert recorded.index(first) < recorded.index(then)
     assert events[-2:] == [("in-force", []), ("in-force", [])]
     assert set(cluster.state.values()) == {"up"}
 

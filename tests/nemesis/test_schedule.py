@@ -20,7 +20,6 @@ from splitbrain.nemesis.schedule import (
     NET_FAULTS,
     PARTITIONS,
     PAUSE_TIMES,
-    RAFT_ONLY,
     TARGETS,
     Plan,
     parse_faults,
@@ -36,9 +35,8 @@ def plans(
     interval: float = 2.0,
     seed: int = 1,
     count: int = 200,
-    raft: bool = True,
 ) -> list[Plan]:
-    schedule = plan_schedule(faults, nodes, interval, random.Random(seed), raft=raft)
+    schedule = plan_schedule(faults, nodes, interval, random.Random(seed))
     return list(itertools.islice(schedule, count))
 
 
@@ -153,14 +151,6 @@ def test_bad_interval_and_names_are_refused() -> None:
         plans(interval=0)
     with pytest.raises(ValueError, match="unknown fault 'x'"):
         plans(faults=("x",))
-
-
-def test_a_target_other_than_the_bundled_raft_gets_no_raft_only_fault() -> None:
-    ps = plans(count=2000, raft=False)
-    assert {p.fault for p in ps} == {"partition", "kill", "pause", "restart", "net"}
-    assert not {p.kind for p in ps} & RAFT_ONLY
-    assert not any(p.link_faults and p.link_faults.reads_headers() for p in ps)
-    assert plans(faults=("crash", "kill:leader"), raft=False) == []
 
 
 # Density and swarm: properties over many seeds, pure and fast.

@@ -3,8 +3,10 @@
 A file in any supported format (history.jsonl, Jepsen EDN, Porcupine etcd log) gets the
 linearizability checker. A run directory (one holding history.jsonl) gets every checker —
 linearizability with the model its config.json's workload implies, log agreement over
-nodes/*/events.jsonl, stats — and its results.json is (re)written. Any other directory is walked
-for both. One verdict line per file, a summary, and the exit code of the worst verdict:
+nodes/*/events.jsonl, stats — and its results.json is (re)written; a checker that needs what
+the run's target lacks (config.json "target_capabilities") is "not-run" with a reason, named in
+the verdict line and never counted as valid. Any other directory is walked for both. One
+verdict line per file, a summary, and the exit code of the worst verdict:
 invalid (1) outranks could-not-check (3), which outranks unknown (2), then valid (0).
 """
 
@@ -28,7 +30,7 @@ from splitbrain.history.formats import SUFFIXES, load_history
 from splitbrain.store import RunDir
 from splitbrain.workloads.registry import WORKLOADS
 
-# workload in config.json -> (model, initial value)
+NOT_RUN = "not-run"  # a checker's "valid" when the target lacks what it needs
 _SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
 _UNSET: Any = object()
 
@@ -52,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=DEFAULT_MEMORY_LIMIT >> 20,
                         help="bound on what the search holds (visited nodes, interned states) "
                              "per history (default %(default)s MiB)")
+    parser.add_argument("--shrink", action="store_true",
+                        help="for an invalid history, find the fewest calls of the failing key "
+                             "that are still invalid (delta debugging); a run's report shows "
+                             "them first")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -64,15 +70,11 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
     started = time.perf_counter()
-    options = dict(options or {})
+    options = run_options(run, options)
     history = read_jsonl(run.history)
     calls = pair_calls(history.ops)
     warnings = list(history.warnings)
-    if options.get("model") is None:
-        workload = _config(run).get("workload")
-        if workload in WORKLOADS:
-            options["model"] = WORKLOADS[workload].model
-            options.setdefault("initial", WORKLOADS[workload].initial)
+    config = _config(run)
     linear = _guard(lambda: _linearizable(calls, time_limit, options))
 
     def agreement_() -> dict[str, Any]:
@@ -85,11 +87,30 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         warnings.extend(result.pop("warnings"))
         return result
 
-    checkers = {"linearizable": linear, "log-agreement": _guard(agreement_),
+    capabilities = config.get("target_capabilities")
+    if isinstance(capabilities, list) and "events" not in capabilities:
+        name = config.get("target_name") or config.get("target")
+        agreement = {"valid": NOT_RUN,
+                     "reason": f"target {name} writes no node events (events.jsonl)"}
+    else:
+        agreement = _guard(agreement_)
+    checkers = {"linearizable": linear, "log-agreement": agreement,
                 "stats": _guard(lambda: stats(calls, history.nemesis_ops))}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
     return results
+
+
+def run_options(run: RunDir, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The checker options for a run: the model and initial value its workload implies,
+    unless `options` say otherwise."""
+    options = dict(options or {})
+    if options.get("model") is None:
+        workload = _config(run).get("workload")
+        if workload in WORKLOADS:
+            options["model"] = WORKLOADS[workload].model
+            options.setdefault("initial", WORKLOADS[workload].initial)
+    return options
 
 
 def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -107,8 +128,9 @@ def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def compose(checkers: dict[str, dict[str, Any]], warnings: list[str], seconds: float
             ) -> dict[str, Any]:
-    """results.json from the checkers' results: invalid outranks unknown outranks valid."""
-    valid = merge([c["valid"] for c in checkers.values()])
+    """results.json from the checkers' results: invalid outranks unknown outranks valid; a
+    checker that was not run does not count."""
+    valid = merge([c["valid"] for c in checkers.values() if c["valid"] != NOT_RUN])
     results: dict[str, Any] = {"valid": valid}
     if valid is not True:
         results["cause"] = next(f"{name}: {c.get('cause')}" for name, c in checkers.items()
@@ -170,12 +192,43 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     if path.is_dir():
-        return check_run(RunDir(path), time_limit=args.time_limit, options=options)
+        run = RunDir(path)
+        results = check_run(run, time_limit=args.time_limit, options=options)
+        linear = results["checkers"].get("linearizable")
+        if args.shrink and _shrink_into(linear, lambda: pair_calls(read_jsonl(run.history).ops),
+                                        run_options(run, options)):
+            from splitbrain.reports import render_report
+
+            run.write_json(run.results, results)
+            render_report(run, results)  # it shows the minimal failing set first
+        return results
     history = load_history(path)
-    result = _linearizable(pair_calls(history.ops), args.time_limit, options)
+    calls = pair_calls(history.ops)
+    result = _linearizable(calls, args.time_limit, options)
+    if args.shrink:
+        _shrink_into(result, lambda: calls, options)
     if history.warnings:
         result["warnings"] = list(history.warnings)
     return result
+
+
+def _shrink_into(linear: dict[str, Any] | None, calls: Callable[[], list],
+                 options: dict[str, Any]) -> bool:
+    """Add `shrunk` (the minimal failing set) to an invalid linearizability result."""
+    from splitbrain.checker.shrink import shrink
+
+    failure = linear.get("failure") if linear else None
+    if not linear or linear.get("valid") is not False or not isinstance(failure, dict):
+        return False
+    kwargs: dict[str, Any] = {"fail_means_no_effect": options.get("fail_means_no_effect", False)}
+    if options.get("initial", _UNSET) is not _UNSET:
+        kwargs["initial"] = options["initial"]
+    try:
+        linear["shrunk"] = shrink(calls(), linear.get("model"), key=failure.get("key"),
+                                  **kwargs).to_json()
+    except ValueError:  # not invalid on its own (a result from elsewhere): nothing to shrink
+        return False
+    return True
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -229,6 +282,13 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         return f"{path}: error: {result['error']}"
     verdict = {True: "valid", False: "INVALID"}.get(result["valid"], "unknown")
     line = f"{path}: {verdict}"
+    checkers = result.get("checkers", {})
+    if any(c.get("valid") == NOT_RUN for c in checkers.values()):
+        ran = [name for name, c in checkers.items() if c.get("valid") not in (NOT_RUN, None)
+               and name != "stats"]  # fmt: skip
+        skipped = [f"{name} not run: {c.get('reason')}" for name, c in checkers.items()
+                   if c.get("valid") == NOT_RUN]  # fmt: skip
+        line += f" ({'; '.join([*ran, *skipped])})"
     if result.get("cause"):
         line += f" - {result['cause']}"
     facts = []
@@ -240,6 +300,13 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
     if facts:
         line += f" ({'; '.join(facts)})"
     failure = lin.get("failure")
+    shrunk = lin.get("shrunk")
+    if shrunk:
+        line += (f"\n    minimal failing set: {shrunk['after']} of {shrunk['before']} calls on "
+                 f"key {shrunk['key']} ({shrunk['checks']} checks, {shrunk['seconds']:.2f} s"
+                 f"{'' if shrunk['minimal'] else '; time ran out before it was minimal'})")
+        line += "".join(f"\n      {describe_call(c)}" for c in shrunk["calls"])
+        line += f"\n      <- {shrunk.get('cause')}\n    the full history's failure:"
     if failure:
         line += "\n" + "\n".join("    " + s for s in failure_story(failure))
     return line

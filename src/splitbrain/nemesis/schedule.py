@@ -18,8 +18,8 @@ differ in their mixes and rates. Every kind dealt to an epoch starts in that epo
 All choices — mixes, rates, which fault, which variant, which nodes, which probabilities —
 come from the rng passed in, so one seed gives one schedule. Targets that can only be known
 while running (the current leader, the next leader) are marked as such and carry a seeded
-fallback node. Some faults need the bundled Raft (its frames, events, status and crash points:
-RAFT_ONLY); `raft=False` plans only the others.
+fallback node. Which faults and variants a target can take is decided before (targets/faults.py
+narrows them; the aimed net faults, AIMED_NET, need the bundled Raft's message format).
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ CHURNS = ("isolate", "minority")
 # Pauses timed by role events: the leader right after its election, or right after a client
 # request was sent to the cluster (it reached the leader or is about to).
 LEADER_PAUSES = ("new-leader", "after-request")
-# Net faults; all but the first four read Raft headers (cluster/faults.py): acks are append
-# responses, heartbeats include their responses (ReadIndex rounds).
-NET_FAULTS = ("drop", "delay", "duplicate", "reorder", "drop-acks", "delay-acks",
-              "drop-heartbeats", "delay-heartbeats", "replay-appends", "term-reorder")  # fmt: skip
+# Net faults; AIMED_NET read the bundled Raft's message headers (cluster/faults.py): acks are
+# append responses, heartbeats include their responses (ReadIndex rounds).
+AIMED_NET = ("drop-acks", "delay-acks", "drop-heartbeats", "delay-heartbeats", "replay-appends",
+             "term-reorder")  # fmt: skip
+NET_FAULTS = ("drop", "delay", "duplicate", "reorder", *AIMED_NET)
 CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
 # churn: how long each new leader leads before it is isolated. 10-20 ms: long enough to commit
 # what it brings (its first quorum round, a few ms), mostly too short for clients to have found
@@ -62,9 +63,6 @@ LEAD_TIMES = (0.01, 0.02)
 # a client's op timeout (1 s), so requests queued at the paused leader are answered by it,
 # deposed or not, once it resumes.
 PAUSE_TIMES = (0.2, 0.5, 0.8)
-# Variants that need the bundled Raft: its frames, role events, status or crash points.
-RAFT_ONLY = frozenset({"churn", "crash", "leader", "isolate-leader", *LEADER_PAUSES,
-                       *NET_FAULTS[4:]})  # fmt: skip
 EPOCH_STEPS = 5  # intervals per swarm epoch
 MIX_MAX = 3  # with more kinds selected, each epoch runs a mix of MIX_SIZES of them
 MIX_SIZES = (2, 3)
@@ -134,18 +132,12 @@ def parse_faults(text: str, nodes: int | None = None) -> tuple[str, ...]:
 
 
 def plan_schedule(
-    faults: Iterable[str], nodes: Sequence[str], interval: float, rng: random.Random, *,
-    raft: bool = True,
+    faults: Iterable[str], nodes: Sequence[str], interval: float, rng: random.Random
 ) -> Iterator[Plan]:
     """An endless sequence of plans, in order of start time (empty if no faults). `faults` as
-    parse_faults returns them: a fault narrowed to variants ('kill:leader') plans only those.
-    `raft`: the target is the bundled Raft (else RAFT_ONLY faults and variants are left out)."""
+    parse_faults returns them: a fault narrowed to variants ('kill:leader') plans only those."""
     narrowed = {f: set(v.split("+")) if v else None
                 for f, _, v in (spec.partition(":") for spec in parse_faults(",".join(faults)))}
-    if not raft:
-        narrowed = {f: None if only is None else only - RAFT_ONLY
-                    for f, only in narrowed.items() if f not in RAFT_ONLY}
-        narrowed = {f: only for f, only in narrowed.items() if only is None or only}
     kinds = tuple(narrowed)
     if kinds and not interval > 0:
         raise ValueError(f"the nemesis interval must be positive, got {interval}")
@@ -168,8 +160,7 @@ def plan_schedule(
             while t < t1:
                 fault = rng.choice(candidates)
                 stop = t if fault == "restart" else t + hold
-                plans.append(_plan(fault, t, _round(stop), list(nodes), rng, narrowed[fault],
-                                   raft))  # fmt: skip
+                plans.append(_plan(fault, t, _round(stop), list(nodes), rng, narrowed[fault]))
                 t = free[resource] = _round(stop + gap)
         yield from sorted(plans, key=lambda p: (p.start, FAULTS.index(p.fault)))
 
@@ -200,10 +191,9 @@ def _round(t: float) -> float:
 
 
 def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random,
-          only: set[str] | None = None, raft: bool = True) -> Plan:  # fmt: skip
+          only: set[str] | None = None) -> Plan:  # fmt: skip
     def pick(choices: Sequence[str]) -> str:
-        allowed = [c for c in choices if raft or c not in RAFT_ONLY]
-        allowed = [c for c in allowed if only is None or c in only] or allowed
+        allowed = [c for c in choices if only is None or c in only] or list(choices)
         return rng.choices(allowed, [TARGET_WEIGHTS.get(c, 2) for c in allowed])[0]
 
     if fault == "partition":

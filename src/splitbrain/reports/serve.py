@@ -2,7 +2,8 @@
 
 Binds 127.0.0.1 only: reports contain whatever a history held, and this is a developer's
 viewer, not a service. The index is rewritten whenever it is requested, so runs that finished
-after the server started appear. Raw logs and histories are served as text to read in the
+after the server started appear; so is /campaigns.html, the trends of every campaign under RUNS
+(campaign/pages.py). Raw logs and histories are served as text to read in the
 browser. Files outside RUNS are never served (the standard handler confines paths).
 """
 
@@ -46,6 +47,13 @@ class Handler(SimpleHTTPRequestHandler):
                 write_index(self.directory)
             except Exception as exc:
                 self.log_message("index not refreshed: %s", exc)
+        if path == "/campaigns.html":
+            from splitbrain.campaign.pages import write_campaigns_page
+
+            try:
+                write_campaigns_page(self.directory)
+            except Exception as exc:
+                self.log_message("campaigns page not refreshed: %s", exc)
         super().do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
@@ -70,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return COULD_NOT_RUN
     write_index(runs)
-    print(f"serving {runs} at http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops)",
-          flush=True)
+    url = f"http://{HOST}:{server.server_address[1]}/"
+    print(f"serving {runs} at {url} (campaigns: {url}campaigns.html; Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
