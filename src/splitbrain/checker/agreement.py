@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
+from splitbrain.gcpause import paused
 from splitbrain.history import Call, HistoryError
 
 WRITES = frozenset({"put", "append", "write", "cas"})
@@ -76,21 +79,58 @@ class NodeEvents:
     invariants: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, event) broken in the node
 
 
-def _int_field(obj: dict[str, Any], name: str) -> int:
-    value = obj.get(name)
+def _int_field(obj: Any, name: str) -> int:
+    value = getattr(obj, name)
     if type(value) is not int:
         raise ValueError(f"field {name!r} must be an integer, got {json.dumps(value)}")
     return value
+
+
+class _Event(msgspec.Struct, gc=False):
+    """The fields of an event line the checker reads; the rest are skipped while decoding."""
+
+    event: Any = None
+    index: Any = None
+    term: Any = None
+    id: Any = None
+    role: Any = None
+    repeat: Any = None
+    vote: Any = None
+    commit: Any = None
+    time: Any = None
+    rule: Any = None
+
+
+_EVENTS = msgspec.json.Decoder(_Event)
 
 
 def read_events(node: str, path: str | os.PathLike[str]) -> NodeEvents:
     """One node's events. Raises HistoryError (`file:line: problem`) on a bad line.
 
     A node that restarts re-applies its whole log, so these files run to millions of lines:
-    they are decoded as one JSON array, and only a file that fails that is read line by line
-    to find the bad line (or a torn last line, which is dropped with a warning).
+    msgspec decodes the whole file into records in C (only the fields read here), and only a
+    file that fails that, or has blank lines, is read line by line to find the bad line (or a
+    torn last line, which is dropped with a warning).
     """
     name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise HistoryError(name, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        events = _EVENTS.decode_lines(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        events = None
+    with paused():
+        if events is not None and len(events) == data.count(b"\n") + (not data.endswith(b"\n")):
+            lines = data.split(b"\n") if any(e.event == "invariant" for e in events) else []
+            return _node_events(node, name, events, 1, (), lambda i: json.loads(lines[i]))
+        return _read_events_slowly(node, name)
+
+
+def _read_events_slowly(node: str, name: str) -> NodeEvents:
+    """read_events line by line: exact line numbers, the bad line named, a torn tail dropped."""
+    path = name
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -112,42 +152,53 @@ def read_events(node: str, path: str | os.PathLike[str]) -> NodeEvents:
                     numbers = numbers[:len(objs)]
                     break
                 raise HistoryError(name, number, f"bad JSON: {exc.msg}") from None
+    for number, obj in zip(numbers, objs, strict=True):
+        if type(obj) is not dict:
+            raise HistoryError(name, number, "expected a JSON object")
+    events = [_Event(**{k: obj.get(k) for k in _Event.__struct_fields__}) for obj in objs]
+    return _node_events(node, name, events, numbers, tuple(warnings), objs.__getitem__)
+
+
+def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] | int,
+                 warnings: tuple[str, ...], raw: Callable[[int], Any]) -> NodeEvents:
+    """The applies, leaderships, durable states and broken invariants of decoded events;
+    `numbers` are their lines, or the line of the first when they follow one another;
+    `raw(i)` is the i-th event whole (an invariant event keeps every field)."""
     applies: list[Apply] = []
     leaders: list[int] = []
     hard_states: list[HardStateEvent] = []
     invariants: list[tuple[int, dict[str, Any]]] = []
     life = 0
-    for number, obj in zip(numbers, objs, strict=True):
+    lines = range(numbers, numbers + len(events)) if isinstance(numbers, int) else numbers
+    for i, (number, e) in enumerate(zip(lines, events, strict=True)):
+        event = e.event
         try:
-            if type(obj) is not dict:
-                raise ValueError("expected a JSON object")
-            event = obj.get("event")
             if event == "apply":
-                index, term, rid = obj.get("index"), obj.get("term"), obj.get("id")
+                index, term, rid = e.index, e.term, e.id
                 if type(index) is not int or type(term) is not int:  # the hot loop: check inline
-                    _int_field(obj, "index"), _int_field(obj, "term")
+                    _int_field(e, "index"), _int_field(e, "term")
                 if rid is not None and type(rid) is not str:
                     rid = str(rid)
-                applies.append(Apply(index, term, rid, life, number, obj.get("repeat") is True))
+                applies.append(Apply(index, term, rid, life, number, e.repeat is True))
             elif event == "start":
                 life += 1
-            elif event == "role" and obj.get("role") == "leader":
-                leaders.append(_int_field(obj, "term"))
+            elif event == "role" and e.role == "leader":
+                leaders.append(_int_field(e, "term"))
             elif event in ("recovered", "persisted"):
-                vote = obj.get("vote")
+                vote = e.vote
                 if vote is not None and type(vote) is not str:
                     raise ValueError(f"field 'vote' must be a string or null, got {vote!r}")
-                when = obj.get("time")
+                when = e.time if type(e.time) is int else None
                 hard_states.append(HardStateEvent(
-                    event, _int_field(obj, "term"), vote, _int_field(obj, "commit"), life,
-                    number, when if type(when) is int else None))  # fmt: skip
+                    event, _int_field(e, "term"), vote, _int_field(e, "commit"), life, number,
+                    when))  # fmt: skip
             elif event == "invariant":
-                if type(obj.get("rule")) is not str:
+                if type(e.rule) is not str:
                     raise ValueError("field 'rule' must be a string")
-                invariants.append((number, obj))
+                invariants.append((number, raw(i)))
         except ValueError as exc:
             raise HistoryError(name, number, str(exc)) from None
-    return NodeEvents(node, tuple(applies), tuple(leaders), tuple(warnings), tuple(hard_states),
+    return NodeEvents(node, tuple(applies), tuple(leaders), warnings, tuple(hard_states),
                       tuple(invariants))
 
 

@@ -21,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.checker.agreement import check_agreement, read_events
-from splitbrain.checker.linearizable import DEFAULT_MEMORY_LIMIT, ModelError, check
+from splitbrain.checker.linearizable import (
+    DEFAULT_MEMORY_LIMIT,
+    ModelError,
+    check,
+    knossos_reads,
+)
 from splitbrain.checker.models import MODELS
 from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
-from splitbrain.history import HistoryError, pair_calls, read_jsonl
-from splitbrain.history.formats import SUFFIXES, load_history
+from splitbrain.history import HistoryError
+from splitbrain.history.formats import SUFFIXES, load_calls
+from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
 from splitbrain.workloads.registry import WORKLOADS
 
@@ -47,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'for registers, "" for kv); Jepsen CAS-register histories start at 0')
     parser.add_argument("--fail-means-no-effect", action="store_true",
                         help="treat every fail as 'did not happen' (Knossos); by default a failed "
-                             "cas observes that the value differed (etcd/Porcupine)")
+                             "cas observes that the value differed (etcd/Porcupine). For Jepsen "
+                             "EDN histories also Knossos's reads: an ok read of nil matches any "
+                             "value")
     parser.add_argument("--time-limit", type=float, metavar="SECONDS",
                         help="give up on a history after this long: verdict unknown")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
@@ -71,8 +79,8 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     """
     started = time.perf_counter()
     options = run_options(run, options)
-    history = read_jsonl(run.history)
-    calls = pair_calls(history.ops)
+    history = read_calls(run.history)
+    calls = history.calls
     warnings = list(history.warnings)
     config = _config(run)
     linear = _guard(lambda: _linearizable(calls, time_limit, options))
@@ -95,7 +103,7 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     else:
         agreement = _guard(agreement_)
     checkers = {"linearizable": linear, "log-agreement": agreement,
-                "stats": _guard(lambda: stats(calls, history.nemesis_ops))}
+                "stats": _guard(lambda: stats(calls, history.nemesis))}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
     return results
@@ -195,16 +203,22 @@ def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) ->
         run = RunDir(path)
         results = check_run(run, time_limit=args.time_limit, options=options)
         linear = results["checkers"].get("linearizable")
-        if args.shrink and _shrink_into(linear, lambda: pair_calls(read_jsonl(run.history).ops),
+        if args.shrink and _shrink_into(linear, lambda: read_calls(run.history).calls,
                                         run_options(run, options)):
             from splitbrain.reports import render_report
 
             run.write_json(run.results, results)
             render_report(run, results)  # it shows the minimal failing set first
         return results
-    history = load_history(path)
-    calls = pair_calls(history.ops)
+    history = load_calls(path)
+    calls = history.calls
+    knossos = history.format == "jepsen-edn" and options["fail_means_no_effect"]
+    if knossos:
+        calls = knossos_reads(calls)
     result = _linearizable(calls, args.time_limit, options)
+    if knossos:
+        result["semantics"] = (f"Knossos: every fail had no effect; an ok read of nil matches "
+                               f"any value ({len(history.calls) - len(calls)} such reads)")
     if args.shrink:
         _shrink_into(result, lambda: calls, options)
     if history.warnings:
@@ -299,6 +313,8 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         facts.append(f"{result['check_time_s']:.3f} s")
     if facts:
         line += f" ({'; '.join(facts)})"
+    if result.get("semantics"):
+        line += f"\n    {result['semantics']}"
     failure = lin.get("failure")
     shrunk = lin.get("shrunk")
     if shrunk:
