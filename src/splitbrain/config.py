@@ -30,7 +30,8 @@ class RunConfig:
     out: str = "runs"  # base directory of run directories
     name: str = ""  # runs/<name>/...; defaults to the workload name
     unsafe: tuple[str, ...] = ()  # deliberately unsafe node variants
-    op_timeout: float = 1.0  # seconds before an operation is recorded as info
+    op_timeout: float = 1.0  # seconds per attempt of an operation
+    retries: int = 2  # attempts after one that may have taken effect, same (client id, seq)
     check_time_limit: float = 60.0  # seconds the linearizability search may take
     node_args: tuple[str, ...] = ()  # extra arguments for every node
     target: str = "raft"  # the system under test: a built-in or plugin name, or a TOML file
@@ -57,6 +58,7 @@ class RunConfig:
             "--nemesis", ",".join(self.nemesis) or "none",
             "--nemesis-interval", f"{self.nemesis_interval:g}",
             "--op-timeout", f"{self.op_timeout:g}",
+            "--retries", str(self.retries),
             "--check-time-limit", f"{self.check_time_limit:g}",
             "--seed", str(self.seed),
         ]

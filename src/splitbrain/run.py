@@ -87,7 +87,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
     p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout, metavar="S",
-                   help="seconds before an operation is recorded as indeterminate (%(default)s)")
+                   help="seconds each attempt of an operation may take (%(default)s)")
+    p.add_argument("--retries", type=_positive(int), default=d.retries, metavar="N",
+                   help="times a client retries a request that may have taken effect, under the "
+                        "same client id and sequence number, before recording it indeterminate "
+                        "(%(default)s)")
     p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
                    metavar="S",
                    help="seconds the linearizability checker may search (%(default)s)")
@@ -152,6 +156,7 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         name=args.name,
         unsafe=tuple(dict.fromkeys(args.unsafe)),
         op_timeout=args.op_timeout,
+        retries=args.retries,
         check_time_limit=args.check_time_limit,
         node_args=tuple(args.node_arg),
         target=spec,
@@ -179,6 +184,7 @@ async def execute(config: RunConfig, run: RunDir, console: Console, target: Targ
     """Cluster up, interpreter, teardown. Raises on a harness failure; cancellable."""
     from splitbrain.cluster.cluster import Cluster
     from splitbrain.nemesis.nemesis import Nemesis
+    from splitbrain.nemesis.pulse import RequestPulse
     from splitbrain.nemesis.schedule import plan_schedule
 
     workload = WORKLOADS[config.workload]
@@ -194,14 +200,19 @@ async def execute(config: RunConfig, run: RunDir, console: Console, target: Targ
         async with Cluster(run, nodes, unsafe=config.unsafe, node_args=config.node_args,
                            target=target, network=config.network) as cluster:
             def client(process: int, home: str) -> Client:
+                if target.retrying_client is not None and config.retries:
+                    return target.retrying_client(cluster.client_addresses, home, f"c{process}",
+                                                  config.op_timeout, config.retries)
                 return target.client(cluster.client_addresses, home, f"c{process}",
                                      config.op_timeout)
 
             plans = plan_schedule(config.nemesis, nodes, config.nemesis_interval,
                                   random.Random(f"{config.seed}:nemesis"))
-            nemesis = Nemesis(cluster, plans) if config.nemesis else None
+            requests = RequestPulse()  # the nemesis times some pauses by client requests
+            nemesis = Nemesis(cluster, plans, requests) if config.nemesis else None
             interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
-                                      leader=cluster.leader if target.leader else None)
+                                      leader=cluster.leader if target.leader else None,
+                                      on_invoke=requests.note)
             in_force = nemesis.in_force if nemesis else list
             progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
             try:

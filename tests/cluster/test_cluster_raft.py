@@ -77,7 +77,7 @@ def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster
     async def main() -> None:
         async with Cluster(run, NODES) as cluster:
             await until(cluster.leader, bool, 20)
-            plans = plan_schedule(FAULTS, NODES, 0.4, random.Random(9))  # every kind by 3.2 s
+            plans = plan_schedule(FAULTS, NODES, 0.4, random.Random(9))  # every kind by 4.2 s
             nemesis = Nemesis(cluster, plans)
             stop = asyncio.Event()
 

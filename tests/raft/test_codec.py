@@ -100,3 +100,14 @@ def test_json_objects_only():
     }
     with pytest.raises(codec.CodecError, match="JSON object"):
         codec.decode_json(b"[1]")
+
+
+def test_peek_reads_kind_and_term_from_the_header_alone():
+    body = codec.encode_message(Message(MessageType.APP_RESP, "n1", "n2", term=2**35, index=9))
+    assert codec.peek(body) == ("app-resp", 2**35)
+    assert codec.peek(body[:9]) == ("app-resp", 2**35)
+    assert set(codec.MESSAGE_KINDS) >= {"app", "app-resp", "heartbeat", "vote-resp"}
+    with pytest.raises(codec.CodecError, match="truncated"):
+        codec.peek(body[:8])
+    with pytest.raises(codec.CodecError, match="unknown message type 99"):
+        codec.peek(bytes([99]) + body[1:])

@@ -125,11 +125,18 @@ def test_a_retried_request_is_applied_once_and_returns_its_first_result(cluster)
         client = Client(cluster.client_addresses, leader, "y", 5.0)
         r, s = await client.invoke("read", "r", None), await client.invoke("get", "s", None)
         await client.close()
-        return first, again, r, s
+        return leader, first, again, r, s
 
-    first, again, r, s = run(scenario())
+    leader, first, again, r, s = run(scenario())
     assert first["ok"] and again["ok"], (first, again)
     assert r.value == 1 and s.value == "a"
+    # Both copies are in the log; the node events say which one was executed.
+    lines = (cluster.node_dir(leader) / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    applies = [(e["id"], e.get("repeat", False)) for e in events if e["event"] == "apply"]
+    assert [a for a in applies if a[0].startswith("x:")] == [
+        ("x:1", False), ("x:1", True), ("x:2", False), ("x:2", True)]
+    assert "invariant" not in {e["event"] for e in events}
 
 
 def test_node_recovers_from_a_torn_last_record(cluster):
@@ -277,6 +284,10 @@ def test_no_vote_persist_forgets_the_vote_on_restart(tmp_path):
     log = (c.node_dir("n1") / "node.log").read_text()
     assert log.count("forgetting my vote for n2") == 1
     assert "recovered term 3 vote n2" in log
+    # The events show each life's start: without the vote, then (safe) with it.
+    lines = (c.node_dir("n1") / "events.jsonl").read_text().splitlines()
+    lives = [e for e in map(json.loads, lines) if e["event"] == "recovered"]
+    assert [(e["term"], e["vote"], e["last"]) for e in lives] == [(3, None, 0), (3, "n2", 0)]
 
 
 async def wait_serving(cluster, node):

@@ -178,3 +178,24 @@ def test_a_long_prefix_is_listed_from_its_end_and_points_to_results_json(invalid
     full = html.split('class="steps"')[2]
     assert [int(i) for i in re.findall(r"<tr><td>(\d+)</td><td>", full)] == list(
         range(total - 29, total + 1))
+
+
+def test_a_broken_node_invariant_is_explained_with_the_nodes_logs_around_it(valid_run):
+    from splitbrain.checker.command import check_run
+
+    events = [json.loads(line) for line in valid_run.node_events("n2").read_text().splitlines()]
+    when = events[len(events) // 2]["time"]  # a moment the node logs cover
+    lost = [{"time": when - 1, "event": "persisted", "term": 9, "vote": "n3", "commit": 0},
+            {"time": when, "event": "start"},
+            {"time": when, "event": "recovered", "term": 9, "vote": None, "commit": 0,
+             "last": 0}]
+    with valid_run.node_events("n2").open("a") as f:
+        f.write("".join(json.dumps(e) + "\n" for e in lost))
+    results = check_run(valid_run)
+    assert results["checkers"]["log-agreement"]["valid"] is False
+    write_report(valid_run, results)
+    html = valid_run.report.read_text()
+    message = "n2 had recorded its vote for n3 in term 9, then restarted without it"
+    assert f"<li><b>lost-vote</b> {message}</li>" in html
+    assert f"A node broke a Raft invariant: {message}." in html
+    assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)

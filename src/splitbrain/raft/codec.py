@@ -26,6 +26,11 @@ _MSG = struct.Struct(">BQQQQBQQHHII")
 _ENTRY = struct.Struct(">QQBI")  # term, index, type, len(data)
 _HARD = struct.Struct(">QQH")  # term, commit, len(vote) (0xFFFF = no vote)
 _NO_VOTE = 0xFFFF
+_PEEK = struct.Struct(">BQ")  # the head of _MSG: type, term
+
+# The names a link proxy's kind filter uses for the message types (cluster/faults.py).
+MESSAGE_KINDS: dict[str, MessageType] = {t.name.lower().replace("_", "-"): t for t in MessageType}
+_KIND_NAMES = {t: name for name, t in MESSAGE_KINDS.items()}
 
 # The codec must carry every field of Message; a test checks this list against messages.py.
 MESSAGE_FIELDS = (
@@ -165,6 +170,20 @@ def encode_message(m: Message) -> bytes:
         parts.append(_ENTRY.pack(e.term, e.index, e.type, len(e.data)))
         parts.append(e.data)
     return b"".join(parts)
+
+
+def peek(body: bytes | memoryview) -> tuple[str, int]:
+    """(kind, term) of an encoded message from its header alone, kind as in MESSAGE_KINDS
+    ("app", "app-resp", "heartbeat", ...): what a link proxy needs to aim faults at message
+    kinds without decoding whole messages. CodecError if `body` is not one of our messages."""
+    try:
+        mtype, term = _PEEK.unpack_from(body, 0)
+    except struct.error:
+        raise CodecError("truncated message header") from None
+    try:
+        return _KIND_NAMES[MessageType(mtype)], term
+    except ValueError:
+        raise CodecError(f"unknown message type {mtype}") from None
 
 
 def decode_message(body: bytes) -> Message:

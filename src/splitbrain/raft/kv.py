@@ -16,7 +16,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 READS = frozenset({"get", "read"})
@@ -47,6 +47,7 @@ class Result:
     ok: bool
     value: Any = None  # the value read (reads), or the input value (writes)
     error: str | None = None  # e.g. "cas-mismatch"
+    repeat: bool = False  # a repeated (client id, seq): not executed again (exactly once)
 
 
 def validate(f: str, key: Any, value: Any) -> None:
@@ -106,10 +107,10 @@ class KV:
             session = self._sessions[cmd.client_id] = _Session()
         first = session.results.get(cmd.seq)
         if first is not None:
-            return first
+            return replace(first, repeat=True)
         if cmd.seq <= session.forgotten:
             # At or below a result already forgotten: it may have been applied.
-            return Result(False, None, "stale-request")
+            return Result(False, None, "stale-request", repeat=True)
         result = self._execute(cmd)
         session.results[cmd.seq] = result
         if len(session.results) > SESSION_WINDOW:

@@ -106,6 +106,11 @@ class LogCorruption(Exception):
     """A committed entry would be overwritten. A defensive check: appends start above the
     commit index, so only a bug in this core could raise it."""
 
+    def __init__(self, node: str, index: int, leader: str) -> None:
+        super().__init__(f"{node}: entry {index} is committed but {leader} overwrote it")
+        self.index = index  # the committed entry
+        self.leader = leader  # who sent the entries that replace it
+
 
 @dataclass(slots=True)
 class _PendingRead:
@@ -454,9 +459,7 @@ class Raft:
             last_new, truncated = result
             if truncated:
                 if truncated <= committed:
-                    raise LogCorruption(
-                        f"{self.id}: entry {truncated} is committed but {m.src} overwrote it"
-                    )
+                    raise LogCorruption(self.id, truncated, m.src)
                 self._drop_acks_from(truncated)
             self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=last_new))
             return

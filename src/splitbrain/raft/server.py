@@ -22,6 +22,11 @@ Rules it keeps:
 - Crash points (crashpoints.py), armed by a client request, are checked in the Ready loop: the
   node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
   attribute check per Ready.
+- White-box invariants (durability.py) are checked as it runs: no message promises what is
+  not durable, the commit index never goes backwards, and no leader makes it overwrite an
+  entry it knows committed (the core's LogCorruption). A broken one is logged and written
+  as an `invariant` event; the node goes on. `recovered` (what a life starts from) and
+  `persisted` (a new term or vote is durable) events let the checker compare lives.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.raft import codec, crashpoints, kv
+from splitbrain.raft.durability import PROMISES, Durability
 from splitbrain.raft.events import EventLog
-from splitbrain.raft.messages import EntryType, HardState, Message, MessageType, Ready
+from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType, Ready
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
 from splitbrain.raft.wal import WAL
@@ -113,6 +119,10 @@ class Server:
             hard_state.commit,
             len(recovered.entries),
         )
+        last = len(recovered.entries)
+        self.events.emit("recovered", term=hard_state.term, vote=hard_state.vote,
+                         commit=hard_state.commit, last=last)  # fmt: skip
+        self.durable = Durability(hard_state, last)
         core = Config(
             id=config.id,
             peers=tuple(config.cluster),
@@ -194,8 +204,10 @@ class Server:
     def on_message(self, msg: Message) -> None:
         try:
             self.node.step(msg)
-        except LogCorruption as exc:  # only reachable with --unsafe flags
+        except LogCorruption as exc:  # only reachable with --unsafe flags (or a bug)
             log.error("refused %s from %s: %s", msg.type.name, msg.src, exc)
+            self._check({"rule": "overwrite-committed", "index": exc.index, "from": exc.leader,
+                         "term": msg.term})
         self._wake.set()
 
     def on_request(self, conn: _ClientConnection, req: dict[str, Any]) -> None:
@@ -271,14 +283,18 @@ class Server:
                 new_vote = hs is not None and (hs.term, hs.vote) != self._term_vote
                 if hs is not None:
                     self._term_vote = (hs.term, hs.vote)
+                    self._check(self.durable.commit_to(hs.commit))
+                self.durable.writing(rd.entries)
                 sync = self.config.fsync and self.wal.must_save(hs, rd.entries)
                 if not sync:
                     self.wal.save(hs, rd.entries)  # no I/O, or no fsync to wait for
-                    if armed and rd.entries:
-                        self._crash_at("after-append")
+                    self._saved(hs, rd.entries, new_vote, armed)
                     send(rd.messages)
-                elif not new_vote:  # only the entries are being synced: see _MUST_WAIT
-                    send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                else:
+                    if not new_vote:  # only the entries are being synced: see _MUST_WAIT
+                        send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                    if armed:
+                        self._crash_at("before-save")
                 # Committed entries are durable on a quorum already: apply them (and answer
                 # clients) while our own disk syncs the new entries, as etcd's server does.
                 if rd.committed_entries:
@@ -291,21 +307,44 @@ class Server:
                 if was_leader and self.role != "leader":  # after applying what did commit
                     self._abandon_leadership()
                 if sync:
+                    if armed and self.crash_point == "torn-write":
+                        self.wal.save_torn(hs, rd.entries)
+                        self._crash_at("torn-write")
                     # In a worker thread: the loop keeps reading and stepping meanwhile.
                     await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
                     self._fsyncs += 1
                     self._synced_entries += len(rd.entries)
-                    if armed and rd.entries:
-                        self._crash_at("after-append")
+                    self._saved(hs, rd.entries, new_vote, armed)
                     send(m for m in rd.messages if new_vote or m.type is _MUST_WAIT)
                 if armed and self._vote_sent:
                     self._vote_sent = False
                     self._crash_at("after-vote")
                 node.advance(rd)
 
+    def _saved(self, hs: HardState | None, entries: tuple[Entry, ...], new_vote: bool,
+               armed: bool) -> None:  # fmt: skip
+        """A Ready's save returned: what is durable now, and the crash points right after."""
+        self.durable.saved(hs, entries)
+        if new_vote:
+            assert hs is not None
+            self.events.emit("persisted", term=hs.term, vote=hs.vote, commit=hs.commit)
+            if armed:
+                self._crash_at("after-term")
+        if armed and entries:
+            self._crash_at("after-append")
+
+    def _check(self, finding: dict[str, Any] | None) -> None:
+        """Record a broken invariant (durability.py) in the log and the events, at once."""
+        if finding is not None:
+            log.error("invariant %s broken: %s", finding["rule"], finding)
+            self.events.emit("invariant", **finding)
+            self.events.flush()
+
     def _send(self, messages: Iterable[Message]) -> None:
         links = self._links
         for msg in messages:
+            if msg.type in PROMISES:
+                self._check(self.durable.broken_promise(msg))
             link = links.get(msg.dst)
             if link is not None:
                 link.send(codec.encode_message(msg))
@@ -314,6 +353,8 @@ class Server:
         """`_send` while a crash point is armed: notes a granted vote written to its link."""
         links = self._links
         for msg in messages:
+            if msg.type in PROMISES:
+                self._check(self.durable.broken_promise(msg))
             link = links.get(msg.dst)
             if link is not None and link.send(codec.encode_message(msg)):
                 self._vote_sent |= msg.type is MessageType.VOTE_RESP and not msg.reject
@@ -331,7 +372,11 @@ class Server:
     def _apply(self, rd: Ready) -> None:
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
         record_apply = self.events.apply
-        for entry in rd.committed_entries:
+        entries = rd.committed_entries
+        halfway = self.crash_point == "mid-apply" and len(entries) >= 2
+        if halfway:
+            entries = entries[: len(entries) // 2]
+        for entry in entries:
             result: kv.Result | None = None
             if entry.type == EntryType.NOOP or not entry.data:
                 record_apply(entry.index, entry.term, "noop")
@@ -343,7 +388,7 @@ class Server:
                     record_apply(entry.index, entry.term, "invalid")
                 else:
                     result = self.kv.apply(cmd)
-                    record_apply(entry.index, entry.term, cmd.request_id)
+                    record_apply(entry.index, entry.term, cmd.request_id, result.repeat)
             waiting = self._proposals.pop(entry.index, None)
             if waiting is None:
                 continue
@@ -355,8 +400,10 @@ class Server:
                 replies.append((waiting.conn, {"seq": waiting.seq, "ok": True}))
             else:
                 replies.append((waiting.conn, _error(waiting.seq, str(result.error))))
-        self._applied = rd.committed_entries[-1].index
+        self._applied = entries[-1].index
         self.events.flush()  # the events record every apply before a client hears of it
+        if halfway:
+            self._crash_at("mid-apply")
         if self.crash_point is not None:
             self._crash_at("after-apply")
         for conn, reply in replies:

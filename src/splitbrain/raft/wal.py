@@ -113,17 +113,33 @@ class WAL:
         the log until it returns): the disk write itself can block, e.g. while an earlier
         fsync still holds the last page.
         """
+        data = self._encode(hard_state, entries)
+        if data:
+            self._write(data)
+            if self._fsync:
+                os.fdatasync(self._fd)
+
+    def save_torn(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
+        """Write only the first half of the bytes `save` would write, and no fsync: the torn
+        write a power loss can leave behind (crash point torn-write: the node dies next)."""
+        data = self._encode(hard_state, entries)
+        self._write(data[: len(data) // 2])
+
+    def _encode(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bytes:
+        """The records `save` writes (b"" when nothing must be saved)."""
         if hard_state is not None:
             self._hard_state = hard_state
         hs = self._hard_state
         if not self.must_save(hs, entries):
-            return
+            return b""
         records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
         if hs != self._written:
             records.append(_record(_HARD_STATE, codec.encode_hard_state(hs)))
             self._written = hs
             self._vote = (hs.term, hs.vote)
-        data = b"".join(records)
+        return b"".join(records)
+
+    def _write(self, data: bytes) -> None:
         if self._end + len(data) > self._size:
             self._preallocate(self._end + len(data))
         view = memoryview(data)
@@ -131,8 +147,6 @@ class WAL:
             written = os.pwrite(self._fd, view, self._end)
             self._end += written
             view = view[written:]
-        if self._fsync:
-            os.fdatasync(self._fd)
 
     def _preallocate(self, needed: int) -> None:
         """Extend the file with written zeros, so that appending changes no metadata and an

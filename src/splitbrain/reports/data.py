@@ -88,9 +88,11 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
                          key=lambda r: (len(r[0]), r[0]))
     indexed = [v for v in violations if isinstance(v.get("index"), int)]
     first = min(indexed, key=lambda v: v["index"]) if indexed else None
+    # Durable state and the nodes' own invariants carry when they broke, not an index.
+    timed = [v["time"] for v in violations if type(v.get("time")) is int and v["time"] > 0]
     out: dict[str, Any] = {"violations": [(str(v.get("kind", "?")), str(v.get("message", "")))
                                           for v in violations],
-                           "leaders": leader_rows}
+                           "leaders": leader_rows, "when": min(timed) if timed else None}
     if first is not None:
         index = first["index"]
         names = list(node_names)

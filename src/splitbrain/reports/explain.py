@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.checker.agreement import NODE_KINDS
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -94,6 +96,8 @@ def _log_agreement(result: Mapping[str, Any]) -> str:
             return f"Logs disagree at index {first.get('index', '?')}: {sides}."
         more = f" ({len(violations)} violations)" if len(violations) > 1 else ""
         msg = first.get("message") or result.get("cause", "no cause given")
+        if first.get("kind") in NODE_KINDS or "event" in first:
+            return f"A node broke a Raft invariant: {msg}{more}."
         return f"Logs disagree: {msg}{more}."
     return f"Log agreement could not be decided: {result.get('cause', 'no cause given')}."
 

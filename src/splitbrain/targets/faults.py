@@ -11,7 +11,7 @@ narrowing is returned as a note, so the run says what it left out. Pure.
 
 from __future__ import annotations
 
-from splitbrain.nemesis.schedule import parse_faults, variants
+from splitbrain.nemesis.schedule import AIMED_NET, LEADER_PAUSES, parse_faults, variants
 from splitbrain.targets.target import CAPABILITIES, Target
 
 # (fault, variant or None for the whole fault) -> capability it needs
@@ -20,6 +20,8 @@ REQUIRES: dict[tuple[str, str | None], str] = {
     ("crash", None): "crash-points",
     ("partition", "isolate-leader"): "leader",
     **{(fault, "leader"): "leader" for fault in ("kill", "pause", "restart", "crash")},
+    **{("pause", kind): "events" for kind in LEADER_PAUSES},  # timed by role events
+    **{("net", kind): "raft-messages" for kind in AIMED_NET},  # read message kinds and terms
 }
 # network mode -> fault -> the only variants it can do
 LIMITS: dict[str, dict[str, frozenset[str]]] = {"netns": {"net": frozenset({"drop"})}}

@@ -1,7 +1,8 @@
 """The bundled Raft as a target (`--target raft`, the default): every capability there is.
 
 Its nodes write events.jsonl (log agreement, churn), answer a status request (leader lookup),
-take crash points (raft/crashpoints.py) and frame every peer message (per-message net faults),
+take crash points (raft/crashpoints.py), frame every peer message (per-message net faults) and
+keep exactly-once sessions (clients retry under one request id),
 so every fault and every checker applies. It runs in both network modes, proxy by default.
 raft/ is imported when a function runs, not when this module is, so `cluster/` and `check`
 import without it.
@@ -21,10 +22,11 @@ def command(launch: NodeLaunch) -> Command:
     return Command(tuple(bundled_raft(launch)))
 
 
-def client(addresses: Mapping[str, Address], home: str, client_id: str, timeout: float) -> Client:
+def client(addresses: Mapping[str, Address], home: str, client_id: str, timeout: float,
+           retries: int = 0) -> Client:  # fmt: skip
     from splitbrain.raft.client import Client as RaftClient
 
-    return RaftClient(addresses, home, client_id, timeout)
+    return RaftClient(addresses, home, client_id, timeout, retries)
 
 
 async def role(address: Address, timeout: float) -> Role | None:
@@ -60,4 +62,6 @@ def target(args: Mapping[str, str]) -> Target:
         framed=True,
         leader=role,
         crash_points=CrashPoints(tuple(POINTS), arm),
+        retrying_client=client,  # kv.py: a repeated (client id, seq) is applied once
+        raft_messages=True,
     )

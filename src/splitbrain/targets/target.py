@@ -37,6 +37,10 @@ CAPABILITIES = {
     "crash-points": "crash points: the crash fault",
     "framed": "framed peer messages: per-message net faults (delay, duplicate, reorder, drop) "
               "in proxy mode",
+    "sessions": "exactly-once sessions: clients retry an indeterminate request under the same "
+                "request id (--retries)",
+    "raft-messages": "Raft message headers (the bundled Raft's peer format): net faults aimed at "
+                     "message kinds and terms (drop-acks, term-reorder...)",
 }
 
 
@@ -93,6 +97,8 @@ class CrashPoints:
 
 ClientFactory = Callable[[Mapping[str, Address], str, str, float], Client]
 # (client address of every node, home node, client id, operation timeout) -> a fresh client
+RetryingClientFactory = Callable[[Mapping[str, Address], str, str, float, int], Client]
+# the same, and how many times an indeterminate request is retried under its request id
 
 
 def _nothing_missing() -> str | None:
@@ -117,6 +123,10 @@ class Target:
     leader: Callable[[Address, float], Awaitable[Role | None]] | None = None  # (client address,
     # timeout) -> what the node says it is; None if it does not answer
     crash_points: CrashPoints | None = None
+    # The nodes apply a request id at most once (exactly-once sessions), so a client may retry
+    # an indeterminate request under the same id: this factory builds one that does.
+    retrying_client: RetryingClientFactory | None = None
+    raft_messages: bool = False  # peer frames are raft/codec.py messages (codec.peek reads them)
     missing: Callable[[], str | None] = _nothing_missing  # what this machine lacks to run it
     # (an executable, a package): checked before a run, which then exits 3 with the message
 
@@ -127,7 +137,8 @@ class Target:
     @property
     def capabilities(self) -> tuple[str, ...]:
         have = {"events": self.events, "leader": self.leader is not None,
-                "crash-points": self.crash_points is not None, "framed": self.framed}
+                "crash-points": self.crash_points is not None, "framed": self.framed,
+                "sessions": self.retrying_client is not None, "raft-messages": self.raft_messages}
         return tuple(c for c in CAPABILITIES if have[c])
 
     @property

@@ -11,7 +11,9 @@ makes it invalid:
   the first one applied there;
 - `two-leaders`: the second node to become leader of that term;
 - `duplicate-apply`: the first apply of the request at a second index;
-- `apply-gap`, `apply-reorder`, and any kind naming a `node` and a `line`: that event.
+- `apply-gap`, `apply-reorder`, and any kind naming a `node` and a `line`: that event;
+- any other kind carrying a node event's `time` (durable state, invariants a node reported):
+  that time.
 
 Node events carry wall-clock times: they are placed on the run's clock by the first applies of
 acknowledged client writes, each of which happened between the write's invoke and completion.
@@ -128,6 +130,8 @@ def _agreement_sign(v: Mapping[str, Any], events: NodeEvents,
     for number, e in events.get(str(v.get("node")), ()):
         if number == line:
             return _Sign(sign.checker, kind, wall_ns=e["time"])
+    if isinstance(v.get("time"), int):  # a node's own event: durable state, invariants
+        return _Sign(sign.checker, kind, wall_ns=v["time"])
     return sign
 
 

@@ -9,7 +9,9 @@ Phases (DESIGN.md, data flow of one run):
 
 Every invocation and completion is appended to history.jsonl as it happens. After an `info`
 completion a worker's process is finished: the worker continues as process `p + concurrency`
-with a fresh client (DESIGN.md).
+with a fresh client (DESIGN.md). The interpreter feeds the workload the seconds since a fault
+last healed (a nemesis event in HEALS), and tells `on_invoke` (a nemesis's RequestPulse) right
+before each request is sent.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Nemesis(Protocol):
 
 
 ClientFactory = Callable[[int, str], Client]  # (process, home node) -> a fresh client
+# Nemesis events after which the cluster is whole again somewhere: the workload runs hot.
+HEALS = frozenset({"stop-partition", "stop-churn", "stop-net-fault", "start", "resume"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class Interpreter:
         *,
         leader: Callable[[], Any] | None = None,  # async () -> node | None
         clock: Callable[[], int] = time.monotonic_ns,
+        on_invoke: Callable[[], None] | None = None,  # told right before each request
     ) -> None:
         self.workload = workload
         self.nodes = list(nodes)
@@ -90,7 +95,9 @@ class Interpreter:
         self.writer = writer
         self.options = options
         self.leader = leader
+        self.on_invoke = on_invoke
         self._clock = clock
+        self._healed: int | None = None  # when a fault last healed (self.now())
         self._t0 = clock()
         self._n = 0  # operations issued so far (drives key rotation and unique tokens)
         self._next_slot = 0.0  # rate limiter: monotonic time of the next free slot
@@ -102,8 +109,15 @@ class Interpreter:
         return self._clock() - self._t0
 
     def record_fault(self, f: str, value: Any) -> None:
-        self.writer.record(self.now(), "nemesis", "info", f, value)
+        now = self.now()
+        self.writer.record(now, "nemesis", "info", f, value)
         self.tally.faults += 1
+        if f in HEALS:
+            self._healed = now
+
+    def heal_age(self) -> float | None:
+        """Seconds since a fault last healed, or None if none has."""
+        return None if self._healed is None else (self.now() - self._healed) / 1e9
 
     async def run(self) -> Tally:
         await self._main()
@@ -157,7 +171,7 @@ class Interpreter:
                 await self._pace()
                 if stop.is_set():
                     break
-                op = self.workload.next_op(rng, process, self._n)
+                op = self.workload.next_op(rng, process, self._n, self.heal_age())
                 self._n += 1
                 outcome = await self._invoke(client, process, op)
                 if outcome == "info":
@@ -173,6 +187,8 @@ class Interpreter:
         if op.key is not None:
             self.keys.setdefault(op.key)
         self.writer.record(self.now(), process, "invoke", op.f, op.value, key=op.key)
+        if self.on_invoke is not None:
+            self.on_invoke()
         try:
             out = await client.invoke(op.f, op.key, op.value)
         except asyncio.CancelledError:
