@@ -204,7 +204,7 @@ def test_peer_port_refuses_a_wrong_cluster_id(cluster):
     async def scenario():
         await cluster.wait_leader()
         reader, writer = await asyncio.open_connection(*cluster.peer_addresses["n1"])
-        writer.write(codec.frame(codec.encode_hello("other-cluster", "n2", "n1")))
+        writer.write(codec.frame(codec.encode_hello(codec.Hello("other-cluster", "n2", "n1"))))
         closed = await reader.read()  # EOF: the node hung up
         writer.close()
         return closed

@@ -8,6 +8,8 @@ Rules it keeps:
 - Each node gets its own peer and client port on 127.0.0.1 and its data, events and log under
   nodes/<node>/ in the run directory; a restart reuses all of them (that is what a crash is).
 - Node i reaches node j only through the link proxy i->j (network.py), so the network can be cut.
+- Peer links are authenticated with a secret made for this run (secret.py): a file in the run
+  directory that only its owner can read, handed to each node by path and removed at teardown.
 - Teardown always runs — normal end, exception, Ctrl-C (asyncio cancels the task), SIGTERM (if
   nobody else handles it, the owning task is cancelled) — and is synchronous so it cannot be cut
   short. Were the driver SIGKILLed, every child still dies: lifeline pipe + PR_SET_PDEATHSIG.
@@ -44,6 +46,8 @@ from splitbrain.cluster.process import (
     wait_stopped,
 )
 from splitbrain.cluster.roles import LeaderWatch
+from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
+from splitbrain.cluster.secret import write_secret
 from splitbrain.cluster.targets import NodeLaunch, Target, bundled_raft
 from splitbrain.store import RunDir
 
@@ -96,11 +100,13 @@ class Cluster:
         self._lifeline: Lifeline | None = None
         self._network: Network | None = None
         self._sigterm_loop: asyncio.AbstractEventLoop | None = None
+        self._secret: Path | None = None
 
     async def __aenter__(self) -> Cluster:
         self._lifeline = Lifeline()
         try:
             self._catch_sigterm()
+            self._secret = write_secret(self.run.path / SECRET_FILE)
             ports = free_ports(2 * len(self.nodes))
             peer = {n: (HOST, ports[i]) for i, n in enumerate(self.nodes)}
             client = {n: ports[len(self.nodes) + i] for i, n in enumerate(self.nodes)}
@@ -147,6 +153,7 @@ class Cluster:
             lifeline_fd=self._lifeline.fd,
             unsafe=self.unsafe,
             extra_args=self.node_args,
+            secret_file=self._secret,
         )
         output = self.run.node_dir(name) / "output.log"
         return _Node(name, self.target(launch), (peer[name][1], client_port), output)
@@ -284,6 +291,9 @@ class Cluster:
             if self._lifeline is not None:
                 self._lifeline.close()
                 self._lifeline = None
+            if self._secret is not None:  # useless once the nodes are gone: leave no key around
+                self._secret.unlink(missing_ok=True)
+                self._secret = None
             self._release_sigterm()
 
     def _catch_sigterm(self) -> None:

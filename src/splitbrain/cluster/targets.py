@@ -26,6 +26,7 @@ class NodeLaunch:
     lifeline_fd: int
     unsafe: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()  # appended verbatim (Cluster's node_args)
+    secret_file: Path | None = None  # the run's peer-link secret (cluster/secret.py), mode 0600
 
 
 Target = Callable[[NodeLaunch], list[str]]
@@ -45,6 +46,8 @@ def bundled_raft(launch: NodeLaunch) -> list[str]:
         "--cluster-id", launch.cluster_id,
         "--lifeline-fd", str(launch.lifeline_fd),
     ]  # fmt: skip
+    if launch.secret_file is not None:
+        argv += ["--secret-file", str(launch.secret_file)]
     for name in launch.unsafe:
         argv += ["--unsafe", name]
     return argv + list(launch.extra_args)
