@@ -9,7 +9,8 @@ Request `{"cid", "seq", "f", "key", "value"}`; reply `{"seq", "ok": true, "value
 How errors become outcomes (the rules that keep the history honest):
 - `not-leader` is a definite rejection before anything was appended, so the client follows the
   hint (or tries the next node) within the op's timeout; if no leader answers in time: `fail`.
-- `cas-mismatch` and `bad-request` are definite: `fail`.
+- `cas-mismatch`, `bad-request` and `value-too-large` (the command is over kv.MAX_COMMAND
+  bytes; a string value that long is refused here, without sending it) are definite: `fail`.
 - For a write, anything that may have taken effect — a timeout after the request was sent, the
   connection lost after sending, the leader losing leadership after appending — is `info`.
 - A read (get/read) changes nothing, so a read that did not complete is `fail`, whatever the
@@ -26,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from splitbrain.raft import codec
-from splitbrain.raft.kv import READS
+from splitbrain.raft.kv import MAX_COMMAND, READS
 
-DEFINITE_ERRORS = frozenset({"not-leader", "cas-mismatch", "bad-request", "not-a-string"})
+DEFINITE_ERRORS = frozenset(
+    {"not-leader", "cas-mismatch", "bad-request", "not-a-string", "value-too-large"}
+)
 _RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
 
 
@@ -121,6 +124,8 @@ class Client:
         rid = f"{self.client_id}:{seq}"
         req = {"cid": self.client_id, "seq": seq, "f": f, "key": key or "", "value": value}
         is_read = f in READS
+        if isinstance(value, str) and len(value) > MAX_COMMAND:  # no node would take it
+            return Outcome("fail", error="value-too-large", request=rid)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         target = self.home
