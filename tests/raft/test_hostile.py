@@ -6,6 +6,7 @@ Each test bounds its time; the LocalCluster fixture kills and reaps every node, 
 """
 
 import asyncio
+import re
 import struct
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from splitbrain.raft import codec, kv
 from splitbrain.raft.auth import read_secret, sign
+from splitbrain.raft.buffers import MAX_UNSENT
 from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
 from splitbrain.raft.messages import HardState
@@ -228,3 +230,31 @@ def test_a_follower_that_was_down_catches_up_on_large_values(cluster):
     assert too_large.type == "fail" and too_large.error == "value-too-large"
     log = (cluster.node_dir(follower) / "node.log").read_text()
     assert "Traceback" not in log and " WARNING " not in log
+
+
+def test_a_client_that_never_reads_its_replies_is_shed(cluster):
+    """Issue 10 item 4: replies had no backpressure, so a client pipelining reads of a large
+    value without reading grew the node without limit. Its reading is paused, then it is shed
+    once MAX_UNSENT bytes of replies wait; the node serves the others meanwhile."""
+
+    async def scenario():
+        leader = await cluster.wait_leader(20)
+        writer_client = Client(cluster.client_addresses, leader, "w", 5.0)
+        assert (await writer_client.invoke("put", "big", "v" * 256 * 1024)).type == "ok"
+        await writer_client.close()
+        _, writer = await asyncio.open_connection(*cluster.client_addresses[leader])
+        for seq in range(1, 201):  # 50 MiB of replies
+            req = {"cid": "greedy", "seq": seq, "f": "get", "key": "big", "value": None}
+            writer.write(codec.frame(codec.encode_json(req)))
+        log = cluster.node_dir(leader) / "node.log"
+        while "shedding a client connection" not in log.read_text():
+            await asyncio.sleep(0.05)
+        writer.transport.abort()
+        await still_serving(cluster)
+        return leader
+
+    leader = run(scenario(), timeout=60)
+    [line] = [w.split(" WARNING ")[1] for w in warnings(cluster, leader)]
+    unsent = int(re.fullmatch(r"shedding a client connection: (\d+) bytes of replies unread",
+                              line).group(1))
+    assert MAX_UNSENT < unsent < MAX_UNSENT + 2 * 1024 * 1024
