@@ -46,6 +46,7 @@ _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
 _ENTRY = b"E"
 _HARD_STATE = b"H"
 _KIND = re.compile(b"[" + _ENTRY + _HARD_STATE + b"]")  # where a record's kind byte may be
+_TRAILING_ZEROS = 32  # how many zero bytes a record may end with, as far as recovery looks
 FILE_NAME = "raft.wal"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
@@ -231,10 +232,10 @@ def _tail(data: bytes, pos: int, path: Path | str) -> int:
     elif size and pos + _HEADER.size + size <= written:
         problem = "the record is complete but fails its checksum"
     else:
-        # Complete, but its length was damaged? Its true end is the last byte written, or up
-        # to 4 zero bytes later (an entry with no data ends with a zero length).
+        # Complete, but its length was damaged? Its true end is the last byte written, or a
+        # few zero bytes later (an entry without data ends with its zero type and length).
         start = pos + _HEADER.size
-        for n in range(max(1, written - start), written - start + 5):
+        for n in range(max(1, written - start), written - start + _TRAILING_ZEROS + 1):
             if start + n <= len(data) and zlib.crc32(data[start : start + n]) == crc:
                 problem = f"the record is complete ({n} bytes) but its length reads {size}"
                 break
