@@ -29,8 +29,8 @@ from splitbrain.raft.messages import Entry, EntryType, HardState, Message, Messa
 MAX_FRAME = 64 * 1024 * 1024
 MAX_HELLO = 4096  # a hello is a few names and a MAC: the limit before a peer is known
 MAX_CLIENT_FRAME = 4 * 1024 * 1024  # > kv.MAX_COMMAND written out in JSON, whatever its escapes
-# Terms, indexes and commit indexes are int64 in every Raft we know of; a counter beyond that
-# can only be forged (a term of 2**64 - 1 would make our next election unencodable).
+# No honest cluster gets near 2**63 terms or entries (one a nanosecond for 292 years): a counter
+# beyond it can only be forged, and a term of 2**64 - 1 would make our next election unencodable.
 MAX_COUNTER = 2**63 - 1
 _LEN = struct.Struct(">I")
 # type, term, log_term, index, commit, reject, reject_hint, reject_term,
