@@ -1,10 +1,13 @@
-"""How fast splitbrain catches each deliberately unsafe Raft variant: prints one JSON object.
+"""How fast splitbrain catches each deliberately unsafe Raft variant and each unsafe target
+configuration: prints one JSON object.
 
     python bench/unsafe.py [--seeds 1,2,3,4,5] [--variants stale-reads,no-log-check]
                            [--extra "--nemesis-interval 0.5"] [--keep DIR]
+    sudo python bench/unsafe.py --variants etcd-serializable-reads --seeds 1,2,3,4,5,6,7,8,9,10
 
-Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` with the arguments that provoke it
-(splitbrain.testing.unsafe, as tests/test_run_e2e.py does) on every seed. Per run: the exit code
+Each variant runs `splitbrain run --nodes 5 --unsafe VARIANT` (or, for a configuration of
+another target, `splitbrain run --nodes 5`) with the arguments that provoke it
+(splitbrain.testing.unsafe, as the end-to-end tests do) on every seed. Per run: the exit code
 (1 = caught), the wall time of the whole run, and the time to detection: seconds since the run
 started (history.jsonl `time`) of the first operation or event that makes it invalid — the
 completion of the op the linearizability checker could not linearize, an acknowledged write the
@@ -30,7 +33,9 @@ from typing import Any
 from splitbrain.history import Call, pair_calls, read_jsonl
 from splitbrain.reports.nodes import events as read_events
 from splitbrain.store import RunDir
-from splitbrain.testing.unsafe import PROVOCATIONS
+from splitbrain.testing.unsafe import CONFIGURATIONS, PROVOCATIONS
+
+KNOWN = {**PROVOCATIONS, **CONFIGURATIONS}
 
 RUN_TIMEOUT = 300  # seconds for one whole run
 
@@ -112,7 +117,8 @@ def detection(run: RunDir) -> dict[str, Any]:
 
 def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, Any]:
     out = base / f"{variant}-{seed}"
-    cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", "--unsafe", variant, *args,
+    unsafe = ["--unsafe", variant] if variant in PROVOCATIONS else []
+    cmd = [sys.executable, "-m", "splitbrain", "run", "--nodes", "5", *unsafe, *args,
            "--seed", str(seed), "--out", str(out)]
     began = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
@@ -128,26 +134,28 @@ def run_one(variant: str, seed: int, args: list[str], base: Path) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--variants", default=",".join(PROVOCATIONS))
+    parser.add_argument("--variants", default=",".join(PROVOCATIONS),
+                        help=f"any of {', '.join(KNOWN)}")
     parser.add_argument("--extra", default="",
                         help="more `splitbrain run` arguments, after the variant's (they win)")
     parser.add_argument("--keep", default=None, help="keep the run directories here")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in PROVOCATIONS]
+    unknown = [v for v in variants if v not in KNOWN]
     if unknown:
-        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(PROVOCATIONS)})")
+        parser.error(f"unknown variant {unknown[0]!r} (known: {', '.join(KNOWN)})")
     extra = shlex.split(args.extra)
     report: dict[str, Any] = {"nodes": 5, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-unsafe-") as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
         for variant in variants:
-            run_args = [*PROVOCATIONS[variant].args, *extra]
+            run_args = [*KNOWN[variant].args, *extra]
             runs = [run_one(variant, seed, run_args, base) for seed in seeds]
             detect = [r["detect_s"] for r in runs if r.get("caught") and r.get("detect_s")]
             report["variants"][variant] = {
-                "args": ["--nodes", "5", *run_args],
+                "args": ["--nodes", "5", *(["--unsafe", variant] if variant in PROVOCATIONS
+                                           else []), *run_args],
                 "caught": f"{sum(r['caught'] for r in runs)}/{len(runs)}",
                 "detect_s_median": statistics.median(detect) if detect else None,
                 "runs": runs,

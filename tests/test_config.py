@@ -49,6 +49,17 @@ def test_bad_options_exit_64(argv):
     assert exc.value.code == 64
 
 
+def test_command_round_trips_the_target_its_arguments_and_the_network():
+    from tests.targets.test_tomlfile import KVD
+
+    config = RunConfig(nodes=3, nemesis=("partition", "kill"), seed=5, target=str(KVD),
+                       target_args=(("reads", "local"),), network="netns")
+    argv = shlex.split(config.command())[1:]
+    assert parse_run(argv) == config
+    assert parse_run(["run", "--target", "etcd"]).network == "netns"  # the target's default
+    assert "--target" not in RunConfig().command()  # the default target says nothing
+
+
 @pytest.mark.parametrize("argv, problem", [
     (["run", "--name", "../../x"], "must be one path component"),
     (["run", "--name", "a/b"], "must be one path component"),

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("splitbrain.reports.command", "re-render the HTML report of a stored run"),
     "serve": ("splitbrain.reports.serve", "serve the runs index and reports on 127.0.0.1"),
     "node": ("splitbrain.raft.command", "run one node of the bundled Raft key-value server"),
+    "clean": ("splitbrain.cluster.clean",
+              "remove network namespaces left by netns runs whose driver is gone"),
 }
 
 

@@ -134,6 +134,25 @@ def test_directory_of_runs(tmp_path, capsys):
     assert RunDir(next((tmp_path / "runs" / "other").iterdir())).results.is_file()
 
 
+def test_a_checker_the_target_cannot_feed_is_not_run_and_said_so(tmp_path, capsys):
+    run = build_run(tmp_path, calls=60)
+    config = run.read_json(run.config)
+    run.write_json(run.config, {**config, "target_name": "kvd", "target_capabilities": ["leader"]})
+    assert main(["check", str(run.path)]) == 0  # valid: not-run neither passes nor fails it
+    results = json.loads(run.results.read_text())
+    assert results["valid"] is True
+    assert results["checkers"]["log-agreement"] == {
+        "valid": "not-run", "reason": "target kvd writes no node events (events.jsonl)"}
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"{run.path}: valid (linearizable; log-agreement not run: target kvd "
+                           "writes no node events (events.jsonl)) (")
+
+    from splitbrain.reports import render_report
+
+    render_report(run, results)
+    assert "Not run: target kvd writes no node events (events.jsonl)." in run.report.read_text()
+
+
 def history_lines(*calls) -> str:
     """history.jsonl text: each call is (f, key, value, type, output) for process 0, in order."""
     lines, t = [], 0

@@ -3,12 +3,14 @@
 A file in any supported format (history.jsonl, Jepsen EDN, Porcupine etcd log) gets the
 linearizability checker. A run directory (one holding history.jsonl) gets every checker —
 linearizability with the model its config.json's workload implies, log agreement over
-nodes/*/events.jsonl, stats — and its results.json is (re)written. Any other directory is walked
-for both. One verdict line per file (and its warnings, e.g. a torn last line), a summary, and
-the exit code of the worst verdict: invalid (1) outranks could-not-check (3), which outranks
-unknown (2), then valid (0). A history in which no operation, or no read, succeeded proves
-nothing: it is unknown, never valid. Only regular files are opened (a FIFO or a device is
-"could not read", never waited on).
+nodes/*/events.jsonl, stats — and its results.json is (re)written; a checker that needs what
+the run's target lacks (config.json "target_capabilities") is "not-run" with a reason, named in
+the verdict line and never counted as valid. Any other directory is walked for both. One
+verdict line per file (and its warnings, e.g. a torn last line), a summary, and the exit code
+of the worst verdict: invalid (1) outranks could-not-check (3), which outranks unknown (2),
+then valid (0). A history in which no operation, or no read, succeeded proves nothing: it is
+unknown, never valid. Only regular files are opened (a FIFO or a device is "could not read",
+never waited on).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from splitbrain.history.formats import SUFFIXES, load_history
 from splitbrain.store import RunDir
 from splitbrain.workloads.registry import WORKLOADS
 
-# workload in config.json -> (model, initial value)
+NOT_RUN = "not-run"  # a checker's "valid" when the target lacks what it needs
 _SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
 _UNSET: Any = object()
 
@@ -73,8 +75,9 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     history = read_jsonl(run.history)
     calls = pair_calls(history.ops)
     warnings = list(history.warnings)
+    config = _config(run)
     if options.get("model") is None:
-        workload = _config(run).get("workload")
+        workload = config.get("workload")
         if workload in WORKLOADS:
             options["model"] = WORKLOADS[workload].model
             options.setdefault("initial", WORKLOADS[workload].initial)
@@ -90,7 +93,14 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         warnings.extend(result.pop("warnings"))
         return result
 
-    checkers = {"linearizable": linear, "log-agreement": _guard(agreement_),
+    capabilities = config.get("target_capabilities")
+    if isinstance(capabilities, list) and "events" not in capabilities:
+        name = config.get("target_name") or config.get("target")
+        agreement = {"valid": NOT_RUN,
+                     "reason": f"target {name} writes no node events (events.jsonl)"}
+    else:
+        agreement = _guard(agreement_)
+    checkers = {"linearizable": linear, "log-agreement": agreement,
                 "stats": _guard(lambda: stats(calls, history.nemesis_ops))}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
@@ -112,8 +122,9 @@ def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def compose(checkers: dict[str, dict[str, Any]], warnings: list[str], seconds: float
             ) -> dict[str, Any]:
-    """results.json from the checkers' results: invalid outranks unknown outranks valid."""
-    valid = merge([c["valid"] for c in checkers.values()])
+    """results.json from the checkers' results: invalid outranks unknown outranks valid; a
+    checker that was not run does not count."""
+    valid = merge([c["valid"] for c in checkers.values() if c["valid"] != NOT_RUN])
     results: dict[str, Any] = {"valid": valid}
     if valid is not True:
         results["cause"] = next(f"{name}: {c.get('cause')}" for name, c in checkers.items()
@@ -260,6 +271,13 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         return f"{path}: error: {result['error']}"
     verdict = {True: "valid", False: "INVALID"}.get(result["valid"], "unknown")
     line = f"{path}: {verdict}"
+    checkers = result.get("checkers", {})
+    if any(c.get("valid") == NOT_RUN for c in checkers.values()):
+        ran = [name for name, c in checkers.items() if c.get("valid") not in (NOT_RUN, None)
+               and name != "stats"]  # fmt: skip
+        skipped = [f"{name} not run: {c.get('reason')}" for name, c in checkers.items()
+                   if c.get("valid") == NOT_RUN]  # fmt: skip
+        line += f" ({'; '.join([*ran, *skipped])})"
     if result.get("cause"):
         line += f" - {result['cause']}"
     facts = []

@@ -69,9 +69,12 @@ class Network:
         lifeline: Lifeline,
         seed: int = 0,
         output: Path | None = None,
+        framed: bool = True,
     ) -> Network:
         """Start the proxy process; link i->j forwards to targets[j] (j's real peer address).
-        Its stdout and stderr go to `output` (default: inherited)."""
+        Its stdout and stderr go to `output` (default: inherited). `framed`: the peer traffic is
+        length-prefixed messages the proxies may act on one by one; otherwise they forward
+        bytes as they come and can only cut links."""
         ours, theirs = socket.socketpair()
         try:
             proc = spawn(
@@ -96,7 +99,7 @@ class Network:
         net = cls(list(targets), proc, reader, writer)
         try:
             links = [[s, d, *targets[d]] for s in targets for d in targets if s != d]
-            reply = await net._request({"op": "links", "links": links})
+            reply = await net._request({"op": "links", "links": links, "framed": framed})
         except BaseException:
             net.close()
             raise

@@ -13,6 +13,8 @@ big-endian length, then the body) to j's real peer port. Rules it keeps:
 - Bytes j writes back on the connection are passed through unchanged (Raft replies travel on
   j's own link; this keeps the proxy transparent for anything else).
 - A link without faults takes a fast path: complete frames are written on as they arrive.
+- An unframed link (a target whose peers speak their own protocol) forwards bytes as they come:
+  it can be cut, and takes no message faults.
 """
 
 from __future__ import annotations
@@ -140,6 +142,12 @@ class _Connection:
                 with contextlib.suppress(OSError):
                     await asyncio.wait_for(self.up_writer.wait_closed(), CONNECT_TIMEOUT)
                 return
+            if not link.framed:
+                link.stats.received += 1
+                link.stats.delivered += 1
+                self.up_writer.write(data)
+                await self.up_writer.drain()
+                continue
             buf += data
             end, count = split_frames(buf)
             if not end:
@@ -226,8 +234,10 @@ def _now() -> float:
 class LinkProxy:
     """The proxy of one directed link src -> dst; forwards to `target` (dst's real peer port)."""
 
-    def __init__(self, src: str, dst: str, target: tuple[str, int], rng: random.Random):
+    def __init__(self, src: str, dst: str, target: tuple[str, int], rng: random.Random,
+                 framed: bool = True) -> None:  # fmt: skip
         self.src, self.dst, self.target, self.rng = src, dst, target, rng
+        self.framed = framed  # False: bytes, not messages (counted per chunk read)
         self.cut = False
         self.faults = LinkFaults()
         self.stats = LinkStats()

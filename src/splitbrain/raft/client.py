@@ -23,25 +23,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from splitbrain.raft import codec
 from splitbrain.raft.kv import MAX_COMMAND, READS
+from splitbrain.targets.client import Outcome
 
 DEFINITE_ERRORS = frozenset(
     {"not-leader", "cas-mismatch", "bad-request", "not-a-string", "value-too-large"}
 )
 _RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    type: Literal["ok", "fail", "info"]
-    value: Any = None  # ok read: the value read; ok write: the input value
-    error: str | None = None  # why it failed or is indeterminate
-    node: str | None = None  # the node that answered
-    request: str | None = None  # "<client id>:<seq>"
 
 
 class _Connection(asyncio.Protocol):

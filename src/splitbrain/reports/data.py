@@ -173,6 +173,8 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         "command": _command(config),
         "config": _config_rows(config),
         "summary": {"workload": config.get("workload"), "nodes": node_names,
+                    "target": config.get("target_name") or config.get("target"),
+                    "network": config.get("network"),
                     "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
                     "faults": len(windows),
                     "unsafe": [str(u) for u in config.get("unsafe") or []]},

@@ -18,7 +18,7 @@ class Account:
     """What one checker concluded, for people."""
 
     checker: str
-    verdict: str  # valid, invalid, unknown
+    verdict: str  # valid, invalid, unknown, not-run
     text: str
 
 
@@ -102,7 +102,8 @@ _EXPLAIN = {"linearizable": _linearizable, "log-agreement": _log_agreement}
 
 
 def accounts(results: Mapping[str, Any] | None) -> list[Account]:
-    """One account per checker that reached a verdict (stats and others without one are skipped)."""
+    """One account per checker that reached a verdict or was not run (stats and others without
+    a verdict are skipped)."""
     if not isinstance(results, Mapping):
         return []
     checkers = results.get("checkers")
@@ -111,6 +112,9 @@ def accounts(results: Mapping[str, Any] | None) -> list[Account]:
         if not isinstance(result, Mapping) or "valid" not in result:
             continue
         explain = _EXPLAIN.get(name)
+        if result["valid"] == "not-run":  # the target lacks what it needs: said, never green
+            out.append(Account(name, "not-run", f"Not run: {result.get('reason', 'no reason')}."))
+            continue
         if explain is not None:
             text = explain(result)
         elif result["valid"] is True:

@@ -1,9 +1,10 @@
-"""How to provoke each deliberately unsafe variant of the bundled Raft in a `splitbrain run`.
+"""How to provoke each deliberately unsafe variant of the bundled Raft in a `splitbrain run`,
+and each unsafe configuration of another target.
 
-Shared by tests/test_run_e2e.py (which requires every variant to be caught) and bench/unsafe.py
+Shared by the end-to-end tests (which require every one to be caught) and bench/unsafe.py
 (which measures how often and how fast). Each entry: the `splitbrain run` arguments that make
-the bug likely, after `--nodes 5 --unsafe VARIANT` (the last --time-limit given wins), and the
-checker that must report it.
+the bug likely, after `--nodes 5 --unsafe VARIANT` for PROVOCATIONS and after `--nodes 5` for
+CONFIGURATIONS (the last --time-limit given wins), and the checker that must report it.
 """
 
 from __future__ import annotations
@@ -44,5 +45,16 @@ PROVOCATIONS: dict[str, Provocation] = {
         "log-agreement",
         "a node left behind by a partition or a kill wins an election and overwrites "
         "committed entries",
+    ),
+}
+
+
+CONFIGURATIONS: dict[str, Provocation] = {
+    "etcd-serializable-reads": Provocation(
+        ("--target", "etcd", "--target-arg", "reads=serializable", "--nemesis", "partition",
+         "--nemesis-interval", "1.5", "--time-limit", "12"),
+        "linearizable",
+        "a member cut off from the leader keeps answering serializable reads from its own state, "
+        "which the majority side has overwritten",
     ),
 }
