@@ -36,6 +36,7 @@ ARGV = {
     "run": ["run"],
     "check": ["check", "x"],
     "report": ["report", "x"],
+    "campaign": ["campaign"],
     "serve": ["serve"],
     "clean": ["clean"],
     "node": ["node", "--id", "n1", "--cluster", "n1=127.0.0.1:1", "--client-port", "2",

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("splitbrain.run", "start a cluster, run clients and faults, check and report"),
     "check": ("splitbrain.checker.command", "check histories or run directories"),
     "report": ("splitbrain.reports.command", "re-render the HTML report of a stored run"),
+    "campaign": ("splitbrain.campaign.command",
+                 "run a matrix of seeds, fault mixes and workloads on Dask; one exit code"),
     "serve": ("splitbrain.reports.serve", "serve the runs index and reports on 127.0.0.1"),
     "node": ("splitbrain.raft.command", "run one node of the bundled Raft key-value server"),
     "clean": ("splitbrain.cluster.clean",

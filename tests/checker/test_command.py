@@ -153,6 +153,68 @@ def test_a_checker_the_target_cannot_feed_is_not_run_and_said_so(tmp_path, capsy
     assert "Not run: target kvd writes no node events (events.jsonl)." in run.report.read_text()
 
 
+@pytest.mark.parametrize(("value", "problem"), [
+    ("NaN", "NaN is not allowed"),
+    ("Infinity", "Infinity is not allowed"),
+    ("-Infinity", "-Infinity is not allowed"),
+    ("1e999", "too large for a float"),
+    ("9" * 4301, "4300 digits"),
+    ("[" * 900 + "]" * 900, "nested more than 100 deep"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_values_that_cannot_be_compared_exit_3_naming_file_and_line(tmp_path, capsys, value,
+                                                                    problem):
+    """A write NaN / read NaN pair was reported INVALID, deep or huge values crashed the
+    checker ("unknown - checker crashed"): now each is bad input, exit 3, file:line."""
+    bad = tmp_path / "history.jsonl"
+    lines = [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "write", "value": 1},
+             {"index": 1, "time": 1, "process": 0, "type": "ok", "f": "write", "value": 1}]
+    text = "\n".join(json.dumps(line) for line in lines)
+    text += ('\n{"index": 2, "time": 2, "process": 1, "type": "invoke", "f": "write", '
+             f'"value": {value}}}\n')
+    bad.write_text(text)
+    assert main(["check", str(bad)]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{bad}: error: {bad}:3: ")
+    assert problem in out[0]
+    assert "crashed" not in out[0]
+
+
+def test_edn_under_knossos_semantics_reads_nil_as_unknown(tmp_path, capsys):
+    """Jepsen's independent [key value] tuples are unpacked; with --fail-means-no-effect an ok
+    read of nil matches any value (Knossos), and the output says so."""
+    edn = tmp_path / "h.edn"
+    edn.write_text("\n".join([
+        "{:type :invoke, :f :write, :value [1 3], :process 0}",
+        "{:type :ok, :f :write, :value [1 3], :process 0}",
+        "{:type :invoke, :f :read, :value [1 nil], :process 1}",
+        "{:type :ok, :f :read, :value [1 nil], :process 1}",
+        "{:type :invoke, :f :cas, :value [2 [0 4]], :process 0}",
+        "{:type :ok, :f :cas, :value [2 [0 4]], :process 0}",
+    ]))
+    assert main(["check", "--initial", "0", str(edn)]) == 1  # nil is a value by default
+    assert "key 1: can't read null from register 3" in capsys.readouterr().out
+    assert main(["check", "--initial", "0", "--fail-means-no-effect", str(edn)]) == 0
+    out = capsys.readouterr().out
+    assert "2 keys" in out and "an ok read of nil matches any value (1 such reads)" in out
+
+
+def test_a_null_read_in_history_jsonl_is_still_no_value(tmp_path, capsys):
+    path = tmp_path / "history.jsonl"
+    ops = [("invoke", "write", 3), ("ok", "write", 3), ("invoke", "read", None),
+           ("ok", "read", None)]
+    path.write_text("".join(json.dumps({"index": i, "time": i, "process": 0, "type": t, "f": f,
+                                        "value": v}) + "\n" for i, (t, f, v) in enumerate(ops)))
+    assert main(["check", "--fail-means-no-effect", str(path)]) == 1
+    assert "can't read null from register 3" in capsys.readouterr().out
+
+
+def test_json_output_names_the_engine(capsys):
+    assert main(["check", "--json", str(EXAMPLE)]) == 0
+    result = json.loads(capsys.readouterr().out)["files"][0]["result"]
+    assert result["engine"] in ("compiled", "python")
+
+
 def history_lines(*calls) -> str:
     """history.jsonl text: each call is (f, key, value, type, output) for process 0, in order."""
     lines, t = [], 0

@@ -26,12 +26,18 @@ from typing import Any
 
 from splitbrain.arguments import positive
 from splitbrain.checker.agreement import check_agreement, read_events
-from splitbrain.checker.linearizable import DEFAULT_MEMORY_LIMIT, ModelError, check
+from splitbrain.checker.linearizable import (
+    DEFAULT_MEMORY_LIMIT,
+    ModelError,
+    check,
+    knossos_reads,
+)
 from splitbrain.checker.models import MODELS
 from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
-from splitbrain.history import Call, HistoryError, pair_calls, read_jsonl
-from splitbrain.history.formats import SUFFIXES, load_history
+from splitbrain.history import Call, HistoryError
+from splitbrain.history.formats import SUFFIXES, load_calls
+from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
 from splitbrain.workloads.registry import WORKLOADS
 
@@ -52,13 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'for registers, "" for kv); Jepsen CAS-register histories start at 0')
     parser.add_argument("--fail-means-no-effect", action="store_true",
                         help="treat every fail as 'did not happen' (Knossos); by default a failed "
-                             "cas observes that the value differed (etcd/Porcupine)")
+                             "cas observes that the value differed (etcd/Porcupine). For Jepsen "
+                             "EDN histories also Knossos's reads: an ok read of nil matches any "
+                             "value")
     parser.add_argument("--time-limit", type=positive(float), metavar="SECONDS",
                         help="give up on a history after this long: verdict unknown")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
                         default=DEFAULT_MEMORY_LIMIT >> 20,
                         help="bound on what the search holds (visited nodes, interned states) "
                              "per history (default %(default)s MiB)")
+    parser.add_argument("--shrink", action="store_true",
+                        help="for an invalid history, find the fewest calls of the failing key "
+                             "that are still invalid (delta debugging); a run's report shows "
+                             "them first")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -71,16 +83,11 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
     started = time.perf_counter()
-    options = dict(options or {})
-    history = read_jsonl(run.history)
-    calls = pair_calls(history.ops)
+    options = run_options(run, options)
+    history = read_calls(run.history)
+    calls = history.calls
     warnings = list(history.warnings)
     config = _config(run)
-    if options.get("model") is None:
-        workload = config.get("workload")
-        if workload in WORKLOADS:
-            options["model"] = WORKLOADS[workload].model
-            options.setdefault("initial", WORKLOADS[workload].initial)
     linear = _guard(lambda: _linearizable(calls, time_limit, options))
 
     def agreement_() -> dict[str, Any]:
@@ -101,10 +108,22 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     else:
         agreement = _guard(agreement_)
     checkers = {"linearizable": linear, "log-agreement": agreement,
-                "stats": _guard(lambda: stats(calls, history.nemesis_ops))}
+                "stats": _guard(lambda: stats(calls, history.nemesis))}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
     return results
+
+
+def run_options(run: RunDir, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The checker options for a run: the model and initial value its workload implies,
+    unless `options` say otherwise."""
+    options = dict(options or {})
+    if options.get("model") is None:
+        workload = _config(run).get("workload")
+        if workload in WORKLOADS:
+            options["model"] = WORKLOADS[workload].model
+            options.setdefault("initial", WORKLOADS[workload].initial)
+    return options
 
 
 def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -208,16 +227,53 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
 
 def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     if path.is_dir():
-        return check_run(RunDir(path), time_limit=args.time_limit, options=options)
+        run = RunDir(path)
+        results = check_run(run, time_limit=args.time_limit, options=options)
+        linear = results["checkers"].get("linearizable")
+        if args.shrink and _shrink_into(linear, lambda: read_calls(run.history).calls,
+                                        run_options(run, options)):
+            from splitbrain.reports import render_report
+
+            run.write_json(run.results, results)
+            render_report(run, results)  # it shows the minimal failing set first
+        return results
     mode = path.stat().st_mode  # never open a FIFO or a device: reading one may never end
     if not stat.S_ISREG(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
         raise HistoryError(str(path), None, f"not a history file: {kind}")
-    history = load_history(path)
-    result = _linearizable(pair_calls(history.ops), args.time_limit, options)
+    history = load_calls(path)
+    calls = history.calls
+    knossos = history.format == "jepsen-edn" and options["fail_means_no_effect"]
+    if knossos:
+        calls = knossos_reads(calls)
+    result = _linearizable(calls, args.time_limit, options)
+    if knossos:
+        result["semantics"] = (f"Knossos: every fail had no effect; an ok read of nil matches "
+                               f"any value ({len(history.calls) - len(calls)} such reads)")
+    if args.shrink:
+        _shrink_into(result, lambda: calls, options)
     if history.warnings:
         result["warnings"] = list(history.warnings)
     return result
+
+
+def _shrink_into(linear: dict[str, Any] | None, calls: Callable[[], list],
+                 options: dict[str, Any]) -> bool:
+    """Add `shrunk` (the minimal failing set) to an invalid linearizability result."""
+    from splitbrain.checker.shrink import shrink
+
+    failure = linear.get("failure") if linear else None
+    if not linear or linear.get("valid") is not False or not isinstance(failure, dict):
+        return False
+    kwargs: dict[str, Any] = {"fail_means_no_effect": options.get("fail_means_no_effect", False)}
+    if options.get("initial", _UNSET) is not _UNSET:
+        kwargs["initial"] = options["initial"]
+    try:
+        linear["shrunk"] = shrink(calls(), linear.get("model"), key=failure.get("key"),
+                                  **kwargs).to_json()
+    except ValueError:  # not invalid on its own (a result from elsewhere): nothing to shrink
+        return False
+    return True
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,7 +344,16 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         facts.append(f"{result['check_time_s']:.3f} s")
     if facts:
         line += f" ({'; '.join(facts)})"
+    if result.get("semantics"):
+        line += f"\n    {result['semantics']}"
     failure = lin.get("failure")
+    shrunk = lin.get("shrunk")
+    if shrunk:
+        line += (f"\n    minimal failing set: {shrunk['after']} of {shrunk['before']} calls on "
+                 f"key {shrunk['key']} ({shrunk['checks']} checks, {shrunk['seconds']:.2f} s"
+                 f"{'' if shrunk['minimal'] else '; time ran out before it was minimal'})")
+        line += "".join(f"\n      {describe_call(c)}" for c in shrunk["calls"])
+        line += f"\n      <- {shrunk.get('cause')}\n    the full history's failure:"
     if failure:
         line += "\n" + "\n".join("    " + s for s in failure_story(failure))
     return line

@@ -105,6 +105,18 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
     return out
 
 
+def _minimal(shrunk: Any) -> dict[str, Any] | None:
+    """The minimal failing set `check --shrink` found, laid out like the failure."""
+    if not isinstance(shrunk, Mapping) or not isinstance(shrunk.get("failure"), Mapping):
+        return None
+    calls = [c for c in shrunk.get("calls") or [] if isinstance(c, Mapping)]
+    return {"key": shrunk.get("key"), "before": shrunk.get("before"), "after": len(calls),
+            "minimal": shrunk.get("minimal", True),
+            "view": failure.layout(shrunk["failure"], calls),
+            "calls": [{"what": explain.describe_call(c), "start": c.get("start"),
+                       "end": c.get("end")} for c in calls]}
+
+
 def _log_window(started: datetime | None, fail_view: Mapping[str, Any] | None,
                 divergence: Mapping[str, Any] | None) -> tuple[float, float] | None:
     """Unix seconds of node log to show: around the failing op, else the divergent apply
@@ -150,6 +162,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
     if isinstance(fail_doc, Mapping):
         key = fail_doc.get("key")
         fail_view = failure.layout(fail_doc, [c.to_json() for c in calls if c.key == key])
+    minimal = _minimal(linear.get("shrunk") if isinstance(linear, Mapping) else None)
     agreement = checkers.get("log-agreement")
     divergence = (_divergence(run, agreement, node_names)
                   if isinstance(agreement, Mapping) else None)
@@ -182,6 +195,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         "latency": stats.latency_quantiles(calls),
         "quantiles": stats.QUANTILES,
         "failure": fail_view,
+        "minimal": minimal,
         "divergence": divergence,
         "logs": excerpts,
         "raw": _raw_links(run, node_names),

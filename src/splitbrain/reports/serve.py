@@ -2,9 +2,10 @@
 
 Binds 127.0.0.1 only: reports contain whatever a history held, and this is a developer's
 viewer, not a service. The index is rewritten whenever it is requested, so runs that finished
-after the server started appear. Raw logs and histories are served as text to read in the
-browser. Nothing that resolves outside RUNS is served (the standard handler confines the URL
-path, but would follow a symbolic link inside RUNS to anywhere), nor a run's cluster secret.
+after the server started appear; so is /campaigns.html, the trends of every campaign under RUNS
+(campaign/pages.py). Raw logs and histories are served as text to read in the browser. Nothing
+that resolves outside RUNS is served (the standard handler confines the URL path, but would
+follow a symbolic link inside RUNS to anywhere), nor a run's cluster secret.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ class Handler(SimpleHTTPRequestHandler):
                 write_index(self.directory)
             except Exception as exc:
                 self.log_message("index not refreshed: %s", exc)
+        if path == "/campaigns.html":
+            from splitbrain.campaign.pages import write_campaigns_page
+
+            try:
+                write_campaigns_page(self.directory)
+            except Exception as exc:
+                self.log_message("campaigns page not refreshed: %s", exc)
         super().do_GET()
 
     def send_head(self):  # type: ignore[no-untyped-def]
@@ -84,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return COULD_NOT_RUN
     write_index(runs)
-    print(f"serving {runs} at http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops)",
-          flush=True)
+    url = f"http://{HOST}:{server.server_address[1]}/"
+    print(f"serving {runs} at {url} (campaigns: {url}campaigns.html; Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
