@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from splitbrain.checker.agreement import check_agreement, read_events
 from splitbrain.checker.linearizable import (
     DEFAULT_MEMORY_LIMIT,
     ModelError,
@@ -28,13 +27,11 @@ from splitbrain.checker.linearizable import (
     knossos_reads,
 )
 from splitbrain.checker.models import MODELS
-from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
 from splitbrain.history import HistoryError
 from splitbrain.history.formats import SUFFIXES, load_calls
 from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
-from splitbrain.workloads.registry import WORKLOADS
 
 NOT_RUN = "not-run"  # a checker's "valid" when the target lacks what it needs
 _SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
@@ -77,6 +74,9 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     files). Raises HistoryError if history.jsonl is malformed beyond a torn last line.
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
+    from splitbrain.checker.agreement import check_agreement, read_events  # run dirs only
+    from splitbrain.checker.stats import stats
+
     started = time.perf_counter()
     options = run_options(run, options)
     history = read_calls(run.history)
@@ -112,6 +112,8 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
 def run_options(run: RunDir, options: dict[str, Any] | None) -> dict[str, Any]:
     """The checker options for a run: the model and initial value its workload implies,
     unless `options` say otherwise."""
+    from splitbrain.workloads.registry import WORKLOADS  # run dirs only
+
     options = dict(options or {})
     if options.get("model") is None:
         workload = _config(run).get("workload")

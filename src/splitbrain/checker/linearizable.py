@@ -19,7 +19,6 @@ import time
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from splitbrain.checker import parallel
 from splitbrain.checker.explain import MAX_CONCURRENT, explain
 from splitbrain.checker.models import MODELS, Input, Model, freeze, infer_model
 from splitbrain.checker.search import (
@@ -206,6 +205,8 @@ def run_keys(jobs: list[tuple[Any, int]], compiler: _Compiler, started: float,
     _schedule returns."""
     if workers <= 1 or not hasattr(os, "fork"):
         return _schedule(jobs, compiler, started, time_limit, memory_limit)
+    from splitbrain.checker import parallel  # pickle and ctypes: only when forking
+
     order = {key: i for i, (key, _) in enumerate(jobs)}
     return parallel.run(jobs, workers, lambda part, board: _schedule(
         part, compiler, started, time_limit, memory_limit // workers, board, order))
