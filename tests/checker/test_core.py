@@ -14,11 +14,12 @@ import pytest
 
 from splitbrain.checker import linearizable
 from splitbrain.checker.linearizable import check
-from splitbrain.checker.models import CAS_REGISTER, KV
+from splitbrain.checker.models import CAS_REGISTER, KV, REGISTER
 from splitbrain.checker.search import (
     ENGINES,
     REDUCTIONS,
     KeyedCalls,
+    call_json,
     compile_problem,
     compiled_search,
     search,
@@ -45,7 +46,8 @@ def _run(gen, budget):
 
 
 def _case(rng):
-    model, initial = rng.choice([(CAS_REGISTER, None), (CAS_REGISTER, 0), (KV, ""), (KV, "a")])
+    model, initial = rng.choice([(REGISTER, None), (CAS_REGISTER, None), (CAS_REGISTER, 0),
+                                 (KV, ""), (KV, "a")])
     calls = random_history(rng, model, initial, max_calls=9)
     reductions = REDUCTIONS if rng.random() < 0.5 else frozenset(
         rng.sample(sorted(REDUCTIONS), rng.randint(0, len(REDUCTIONS))))
@@ -56,7 +58,7 @@ def test_native_tables_are_the_python_ones():
     """Registers and kv: the same calls kept, classes, reductions and required states (kv's
     states compared as the strings the ids stand for)."""
     rng = random.Random(11)
-    compared = {CAS_REGISTER: 0, KV: 0}
+    compared = {REGISTER: 0, CAS_REGISTER: 0, KV: 0}
     while min(compared.values()) < 1_000:
         model, initial, calls, reductions, fmne = _case(rng)
         made = KeyedCalls(calls).native_tables("k", model, initial, fail_means_no_effect=fmne,
@@ -167,3 +169,23 @@ def test_the_verdict_alone_skips_the_explanation():
     assert full["valid"] is bare["valid"] is False
     assert bare["failure"] == {"key": "k"} and full["failure"]["key"] == "k"
     assert "can't read 2" in full["cause"]
+
+
+def test_call_json_is_to_json():
+    calls = [Call(3, "cas", "k", [1, 2], None, "fail", 5, 9, 2, 7, "n1", "cas-mismatch"),
+             Call("p", "read", None, None, {"a": [1]}, "ok", 0, None, 0, None, None, None, "c:1")]
+    for call in calls:
+        assert call_json(call) == call.to_json()
+        assert list(call_json(call)) == list(call.to_json())  # the order JSON is written in
+
+
+def test_encoding_keeps_each_keys_calls_in_order():
+    rng = random.Random(5)
+    calls = _keyed_history(rng, 7, set())
+    rng.shuffle(calls)
+    keyed = KeyedCalls(calls)
+    assert keyed.keys == list(dict.fromkeys(c.key for c in calls))
+    assert keyed.functions == {c.f for c in calls}
+    for key in keyed.keys:
+        mine = [c for c in calls if c.key == key]
+        assert keyed.calls(key) == mine and keyed.size(key) == len(mine)
