@@ -71,7 +71,7 @@ SUBSETS = ([frozenset({r}) for r in sorted(REDUCTIONS)]
        st.sampled_from([(REGISTER, None), (CAS_REGISTER, None), (CAS_REGISTER, 0), (KV, ""),
                         (KV, "a")]))
 def test_each_reduction_alone_and_left_out_matches_brute_force(seed, reductions, model_initial):
-    """10,000 histories over (subset, model) pairs: about 770 per subset."""
+    """10,000 histories over (subset, model) pairs: about 670 per subset."""
     model, initial = model_initial
     _agree(seed, model, initial, reductions)
 
