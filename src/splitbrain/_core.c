@@ -1221,7 +1221,7 @@ static inline u64 hash_key(const i32 *k) {
 
 static i64 class_of(ClassTable *t, const i32 *k, int *is_new) {
     if ((t->count + 1) * 2 > t->cap) {
-        i64 cap = t->cap ? t->cap * 2 : 64;
+        i64 cap = t->cap ? t->cap * 2 : 16;
         i32 *keys = xcalloc(cap * CKEY, sizeof(i32));
         i32 *ids = xcalloc(cap, sizeof(i32));
         if (!keys || !ids) { PyMem_Free(keys); PyMem_Free(ids); return -1; }
@@ -1254,7 +1254,7 @@ typedef struct { i32 *keys, *vals; i64 cap, count; } IdMap;
 
 static i32 local_id(IdMap *m, i32 id, i32 **back, i64 *bcap) {
     if ((m->count + 1) * 2 > m->cap) {
-        i64 cap = m->cap ? m->cap * 2 : 64;
+        i64 cap = m->cap ? m->cap * 2 : 16;
         i32 *keys = xcalloc(cap, sizeof(i32)), *vals = xcalloc(cap, sizeof(i32));
         if (!keys || !vals) { PyMem_Free(keys); PyMem_Free(vals); return -1; }
         for (i64 i = 0; i < cap; i++) keys[i] = -1;

@@ -579,7 +579,13 @@ _FLAGS = {"info-reads": 1, "info-no-ops": 2, "info-blind": 4, "info-classes": 8,
 
 
 def _flags(reductions: frozenset[str]) -> int:
-    return sum(_FLAGS[r] for r in reductions)
+    flags = _FLAGS_OF.get(reductions)
+    if flags is None:
+        flags = _FLAGS_OF[reductions] = sum(_FLAGS[r] for r in reductions)
+    return flags
+
+
+_FLAGS_OF: dict[frozenset[str], int] = {}
 
 
 def _no_bytes() -> int:
