@@ -22,10 +22,10 @@ import random
 import signal
 import traceback
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
+from splitbrain.arguments import non_negative, positive
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
@@ -39,30 +39,17 @@ from splitbrain.workloads.registry import WORKLOADS
 DEFAULTS = RunConfig()
 
 
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-        return value
-
-    return parse
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from splitbrain.nemesis.schedule import FAULTS
 
     d = DEFAULTS
-    p.add_argument("--nodes", type=_positive(int), default=d.nodes, metavar="N",
+    p.add_argument("--nodes", type=non_negative(int), default=d.nodes, metavar="N",
                    help="cluster size (%(default)s)")
-    p.add_argument("--time-limit", type=_positive(float), default=d.time_limit, metavar="S",
+    p.add_argument("--time-limit", type=non_negative(float), default=d.time_limit, metavar="S",
                    help="seconds of clients + faults (%(default)s)")
-    p.add_argument("--concurrency", type=_positive(int), default=None, metavar="N",
+    p.add_argument("--concurrency", type=non_negative(int), default=None, metavar="N",
                    help="client workers (default: 2 per node)")
-    p.add_argument("--rate", type=_positive(float), default=d.rate, metavar="OPS",
+    p.add_argument("--rate", type=non_negative(float), default=d.rate, metavar="OPS",
                    help="total operations per second, 0 = unlimited (%(default)s)")
     p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload,
                    help="; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values())
@@ -71,13 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
                         "FAULT:VARIANT[+VARIANT] keeps only those variants, e.g. kill:leader, "
                         "crash:after-vote+all (%(default)s)")
-    p.add_argument("--nemesis-interval", type=_positive(float), default=d.nemesis_interval,
+    p.add_argument("--nemesis-interval", type=non_negative(float), default=d.nemesis_interval,
                    metavar="S",
                    help="seconds between fault changes (%(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice")
     p.add_argument("--out", default=d.out, metavar="DIR",
                    help="base directory of runs (%(default)s)")
-    p.add_argument("--name", default="", help="run name (default: the workload)")
+    p.add_argument("--name", default="",
+                   help="run name, one path component (default: the workload)")
     p.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
                    help="run the nodes with a deliberate bug (repeatable): stale-reads (reads "
                         "from local state), commit-old-terms (count replicas of any term, no "
@@ -86,13 +74,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
-    p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout, metavar="S",
+    p.add_argument("--op-timeout", type=positive(float), default=d.op_timeout, metavar="S",
                    help="seconds each attempt of an operation may take (%(default)s)")
-    p.add_argument("--retries", type=_positive(int), default=d.retries, metavar="N",
+    p.add_argument("--retries", type=non_negative(int), default=d.retries, metavar="N",
                    help="times a client retries a request that may have taken effect, under the "
                         "same client id and sequence number, before recording it indeterminate "
                         "(%(default)s)")
-    p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
+    p.add_argument("--check-time-limit", type=non_negative(float), default=d.check_time_limit,
                    metavar="S",
                    help="seconds the linearizability checker may search (%(default)s)")
     p.add_argument("--target", default=d.target, metavar="NAME|FILE",
@@ -115,6 +103,9 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
 
     if args.nodes < 1:
         raise UsageError("--nodes must be at least 1")
+    problem = name_problem(args.name)
+    if problem:
+        raise UsageError(f"--name {args.name!r}: {problem}")
     spec, target, target_args = _target(args)
     network = args.network or target.default_network
     if network not in target.networks:
@@ -163,6 +154,23 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         target_args=target_args,
         network=network,
     )
+
+
+RESERVED_NAMES = frozenset({"latest", "index.html"})  # what the runs directory itself holds
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name runs (they go to OUT/NAME/...), or None. One path component:
+    no separator, not . or .., nothing the runs directory uses itself, no control characters."""
+    if not name:
+        return None  # the default: the workload's name
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "must be one path component (no '/', not '.' or '..')"
+    if name in RESERVED_NAMES or name.startswith("."):
+        return "is reserved in the runs directory"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name.encode()) > 200:
+        return "must be printable and at most 200 bytes"
+    return None
 
 
 def _target(args: argparse.Namespace) -> tuple[str, Target, tuple[tuple[str, str], ...]]:

@@ -213,3 +213,73 @@ def test_json_output_names_the_engine(capsys):
     assert main(["check", "--json", str(EXAMPLE)]) == 0
     result = json.loads(capsys.readouterr().out)["files"][0]["result"]
     assert result["engine"] in ("compiled", "python")
+
+
+def history_lines(*calls) -> str:
+    """history.jsonl text: each call is (f, key, value, type, output) for process 0, in order."""
+    lines, t = [], 0
+    for f, key, value, type_, output in calls:
+        for kind, v in (("invoke", value), (type_, output)):
+            lines.append(json.dumps({"index": len(lines), "time": t, "process": 0, "type": kind,
+                                     "f": f, "key": key, "value": v}))
+            t += 10
+    return "\n".join(lines) + "\n"
+
+
+def test_a_key_that_cannot_be_printed_is_escaped(tmp_path, capsys):
+    """Issue 10 item 8: a lone surrogate in a key made the printing crash (exit 1)."""
+    path = tmp_path / "h.jsonl"
+    path.write_text(history_lines(("write", "\ud800", 1, "ok", 1),
+                                  ("read", "\ud800", None, "ok", 2)))
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "    key \\ud800\n" in out and "can't read 2" in out
+
+
+def test_a_single_torn_line_is_mentioned_without_json(tmp_path, capsys):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "re')
+    assert main(["check", str(path)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: unknown - no client operations to check (0 calls, 0 keys, register)"
+    assert out[1].startswith("    warning: ") and "torn" in out[1] and ":1" in out[1]
+
+
+@pytest.mark.parametrize("calls, cause", [
+    ([("read", "k", None, "fail", None), ("write", "k", 1, "info", None)],
+     "no operation succeeded (2 calls): nothing could be checked"),
+    ([("write", "k", 1, "ok", 1), ("write", "k", 2, "ok", 2), ("read", "k", None, "fail", None)],
+     "no read succeeded (2 writes did): writes alone cannot show a violation"),
+])
+def test_a_history_in_which_nothing_was_observed_proves_nothing(tmp_path, calls, cause, capsys):
+    """Issue 10 item 9: `--op-timeout 0` made every op fail and the run was 'valid'."""
+    path = tmp_path / "h.jsonl"
+    path.write_text(history_lines(*calls))
+    assert main(["check", str(path)]) == 2
+    assert f"unknown - {cause}" in capsys.readouterr().out
+
+
+def test_devices_and_fifos_are_could_not_read_and_never_opened(tmp_path):
+    """Issue 10 item 8: /dev/null was a traceback read as INVALID, a FIFO hung."""
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "pipe")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    os.mkfifo(runs / "stuck.jsonl")
+    shutil.copy(EXAMPLE, runs / "good.jsonl")
+    cmd = [sys.executable, "-m", "splitbrain", "check", "/dev/null", str(tmp_path / "pipe"),
+           str(runs)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "/dev/null: error: /dev/null: not a history file: a character device",
+        f"{tmp_path / 'pipe'}: error: {tmp_path / 'pipe'}: not a history file: a FIFO",
+        proc.stdout.splitlines()[2],
+        f"{runs / 'stuck.jsonl'}: error: {runs / 'stuck.jsonl'}: not a history file: a FIFO",
+        "checked 4: 1 valid, 0 invalid, 0 unknown, 3 could not be read",
+    ]
+    assert proc.stdout.splitlines()[2].startswith(f"{runs / 'good.jsonl'}: valid")
+    assert proc.stderr == ""

@@ -76,6 +76,7 @@ if __name__ == "__main__":
     parser.add_argument("--client-port", type=int, required=True)
     parser.add_argument("--lifeline-fd", type=int, required=True)
     parser.add_argument("--unsafe", action="append", default=[])
+    parser.add_argument("--secret-file")  # it does not authenticate: the proxies are tested
     args = parser.parse_args()
     watch_lifeline(args.lifeline_fd)
     with open(args.events, "a") as f:

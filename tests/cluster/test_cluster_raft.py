@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from splitbrain.cluster.cluster import Cluster
@@ -63,6 +64,16 @@ def test_leader_moves_when_the_leader_is_isolated_killed_or_paused(run: RunDir) 
             assert await until(lambda: write(cluster, "k", 1), lambda t: t == "ok", 20)
             lines = run.node_events(second).read_text().splitlines()
             assert sum(json.loads(line)["event"] == "start" for line in lines) == 2
+            # Peer links were authenticated through the proxies with the run's secret, which
+            # only its owner can read and which no node saw on its command line.
+            secret = run.path / "cluster.secret"
+            assert secret.stat().st_mode & 0o777 == 0o600
+            for node in NODES:
+                assert "peer links authenticated" in run.node_log(node).read_text()
+                argv = psutil.Process(cluster.pids()[node]).cmdline()
+                assert argv[argv.index("--secret-file") + 1] == str(secret)
+                assert secret.read_text().strip() not in " ".join(argv)
+        assert not secret.exists()  # removed at teardown
 
     asyncio.run(main())
 

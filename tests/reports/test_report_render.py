@@ -98,7 +98,7 @@ def test_node_log_excerpts_come_from_the_window_around_the_failure(invalid_run):
     write_report(invalid_run)
     html = invalid_run.report.read_text()
     assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)
-    assert 'href="nodes/n1/node.log"' in html and 'href="history.jsonl"' in html
+    assert 'href="./nodes/n1/node.log"' in html and 'href="./history.jsonl"' in html
 
 
 def test_hostile_values_are_text_everywhere(tmp_path):
@@ -199,3 +199,27 @@ def test_a_broken_node_invariant_is_explained_with_the_nodes_logs_around_it(vali
     assert f"<li><b>lost-vote</b> {message}</li>" in html
     assert f"A node broke a Raft invariant: {message}." in html
     assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)
+
+
+def test_both_pages_allow_exactly_their_own_inline_styles_and_scripts(valid_run):
+    """Issue 10 item 10: the CSP allowed 'unsafe-inline'; now each inline element is allowed
+    by its SHA-256 and nothing else may run or load."""
+    import base64
+    import hashlib
+    import re
+
+    from splitbrain.reports import write_index
+
+    write_report(valid_run)
+    for page in (valid_run.report, write_index(valid_run.path.parent.parent)):
+        html = page.read_text()
+        policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)[1]
+        assert "unsafe" not in policy and policy.startswith("default-src 'none'; ")
+        allowed = {kind: set(re.findall(r"'sha256-([^']+)'", re.search(
+            rf"{kind}-src ([^;]+)", policy)[1])) for kind in ("style", "script")}
+        inline = {kind: {base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+                         for body in re.findall(rf"<{kind}>(.*?)</{kind}>", html, re.S)}
+                  for kind in ("style", "script")}
+        assert inline == allowed and all(inline.values())
+        markup = re.sub(r"<(script|style)>.*?</\1>", "", html, flags=re.S)
+        assert not re.search(r"<[^>]*\s(style|on[a-z]+)=", markup)  # attributes CSP would block

@@ -6,20 +6,25 @@ linearizability with the model its config.json's workload implies, log agreement
 nodes/*/events.jsonl, stats — and its results.json is (re)written; a checker that needs what
 the run's target lacks (config.json "target_capabilities") is "not-run" with a reason, named in
 the verdict line and never counted as valid. Any other directory is walked for both. One
-verdict line per file, a summary, and the exit code of the worst verdict:
-invalid (1) outranks could-not-check (3), which outranks unknown (2), then valid (0).
+verdict line per file (and its warnings, e.g. a torn last line), a summary, and the exit code
+of the worst verdict: invalid (1) outranks could-not-check (3), which outranks unknown (2),
+then valid (0). A history in which no operation, or no read, succeeded proves nothing: it is
+unknown, never valid. Only regular files are opened (a FIFO or a device is "could not read",
+never waited on).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from splitbrain.arguments import positive
 from splitbrain.checker.linearizable import (
     DEFAULT_MEMORY_LIMIT,
     ModelError,
@@ -28,7 +33,7 @@ from splitbrain.checker.linearizable import (
 )
 from splitbrain.checker.models import MODELS
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
-from splitbrain.history import HistoryError
+from splitbrain.history import Call, HistoryError
 from splitbrain.history.formats import SUFFIXES, load_calls
 from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
@@ -53,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cas observes that the value differed (etcd/Porcupine). For Jepsen "
                              "EDN histories also Knossos's reads: an ok read of nil matches any "
                              "value")
-    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+    parser.add_argument("--time-limit", type=positive(float), metavar="SECONDS",
                         help="give up on a history after this long: verdict unknown")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
                         default=DEFAULT_MEMORY_LIMIT >> 20,
@@ -159,9 +164,30 @@ def _linearizable(calls: list, time_limit: float | None, options: dict[str, Any]
     if options.get("initial", _UNSET) is not _UNSET:
         kwargs["initial"] = options["initial"]
     try:
-        return check(calls, options.get("model"), **kwargs)
+        result = check(calls, options.get("model"), **kwargs)
     except ModelError as exc:
         return {"valid": "unknown", "cause": str(exc)}
+    if result["valid"] is True:
+        why = _proves_nothing(calls, MODELS[result["model"]], kwargs["fail_means_no_effect"])
+        if why:
+            result.update(valid="unknown", cause=why)
+    return result
+
+
+def _proves_nothing(calls: list[Call], model: Any, fail_means_no_effect: bool) -> str | None:
+    """Why a valid verdict would mean nothing: no operation, or no observation, succeeded (a
+    run whose clients all timed out, or that only wrote, cannot show a violation)."""
+    observing = model.reads | model.observing_fails
+    succeeded = 0
+    for c in calls:  # stops at the first observation: a valid history has one at its start
+        if c.type == "ok" or (c.succeeded and not fail_means_no_effect):
+            if c.f in observing:
+                return None
+            succeeded += 1
+    if not succeeded:
+        return f"no operation succeeded ({len(calls)} calls): nothing could be checked"
+    return (f"no read succeeded ({succeeded} writes did): writes alone cannot show "
+            "a violation")
 
 
 def _config(run: RunDir) -> dict[str, Any]:
@@ -181,10 +207,10 @@ def _targets(paths: list[str]) -> Iterator[Path]:
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"no such file or directory: {raw}")
-        if path.is_file() or RunDir(path).is_run():
-            yield path
-            continue
-        yield from _walk(path)
+        if path.is_dir() and not RunDir(path).is_run():
+            yield from _walk(path)
+        else:
+            yield path  # a file of any kind: _check_one refuses what is not a regular file
 
 
 def _walk(directory: Path) -> Iterator[Path]:
@@ -200,6 +226,10 @@ def _walk(directory: Path) -> Iterator[Path]:
             yield child
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
 def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     if path.is_dir():
         run = RunDir(path)
@@ -212,6 +242,10 @@ def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) ->
             run.write_json(run.results, results)
             render_report(run, results)  # it shows the minimal failing set first
         return results
+    mode = path.stat().st_mode  # never open a FIFO or a device: reading one may never end
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise HistoryError(str(path), None, f"not a history file: {kind}")
     history = load_calls(path)
     calls = history.calls
     knossos = history.format == "jepsen-edn" and options["fail_means_no_effect"]
@@ -256,8 +290,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             options["initial"] = json.loads(args.initial)
         except json.JSONDecodeError:
             options["initial"] = args.initial  # a bare word: the string itself
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UsageError("--time-limit must be positive")
     if args.memory_limit <= 0:
         raise UsageError("--memory-limit must be positive")
     return options
@@ -282,6 +314,8 @@ def run(args: argparse.Namespace) -> int:
         reports.append((path, result, code))
         if not args.json:
             print(verdict_line(path, result), flush=True)
+            for warning in result.get("warnings", []):
+                print(f"    warning: {warning}", flush=True)
     if args.json:
         json.dump({"exit_code": worst, "files": [{"path": str(p), "result": r}
                                                  for p, r, _ in reports]},

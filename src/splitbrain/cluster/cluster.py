@@ -14,6 +14,9 @@ Rules it keeps:
   each node runs in a network namespace of its own with its own address (netns.py), cut by
   nftables (firewall.py); the driver's thread enters the run's bridge namespace while the
   cluster is up, so clients reach the nodes' addresses.
+- A secret made for this run (secret.py) is offered to every node (`NodeLaunch.secret_file`;
+  the bundled Raft authenticates its peer links with it): a file in the run directory that
+  only its owner can read, handed over by path and removed at teardown.
 - Teardown always runs — normal end, exception, Ctrl-C (asyncio cancels the task), SIGTERM (if
   nobody else handles it, the owning task is cancelled) — and is synchronous so it cannot be cut
   short. Were the driver SIGKILLed, every child still dies: lifeline pipe + PR_SET_PDEATHSIG.
@@ -51,6 +54,8 @@ from splitbrain.cluster.process import (
     wait_stopped,
 )
 from splitbrain.cluster.roles import LeaderWatch
+from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
+from splitbrain.cluster.secret import write_secret
 from splitbrain.cluster.targets import NodeLaunch
 from splitbrain.store import RunDir
 from splitbrain.targets import raft
@@ -112,11 +117,13 @@ class Cluster:
         self._lifeline: Lifeline | None = None
         self._network: Network | NftNetwork | None = None
         self._sigterm_loop: asyncio.AbstractEventLoop | None = None
+        self._secret: Path | None = None
 
     async def __aenter__(self) -> Cluster:
         self._lifeline = Lifeline()
         try:
             self._catch_sigterm()
+            self._secret = write_secret(self.run.path / SECRET_FILE)
             if self.network_mode == "netns":
                 peer_port, client_port = NETNS_PORTS
                 net = await NftNetwork.start(self.nodes, peer_port, self._lifeline,
@@ -178,6 +185,7 @@ class Cluster:
             host=client[0],
             index=self.nodes.index(name) + 1,
             nodes=self.nodes,
+            secret_file=self._secret,
         )
         output = self.run.node_dir(name) / "output.log"
         netns = self.network.namespaces.path(name) if isinstance(self.network, NftNetwork) else None
@@ -318,6 +326,9 @@ class Cluster:
             if self._lifeline is not None:
                 self._lifeline.close()
                 self._lifeline = None
+            if self._secret is not None:  # useless once the nodes are gone: leave no key around
+                self._secret.unlink(missing_ok=True)
+                self._secret = None
             self._release_sigterm()
 
     def _catch_sigterm(self) -> None:

@@ -30,6 +30,7 @@ class NodeLaunch:
     host: str = "127.0.0.1"  # its own address (its namespace's in netns mode)
     index: int = 1  # its position in the cluster, from 1
     nodes: tuple[str, ...] = ()  # every node of the cluster, in order
+    secret_file: Path | None = None  # the run's peer-link secret (cluster/secret.py), mode 0600
 
     @property
     def peer_port(self) -> int:
@@ -50,6 +51,8 @@ def bundled_raft(launch: NodeLaunch) -> list[str]:
         "--cluster-id", launch.cluster_id,
         "--lifeline-fd", str(launch.lifeline_fd),
     ]  # fmt: skip
+    if launch.secret_file is not None:
+        argv += ["--secret-file", str(launch.secret_file)]
     for name in launch.unsafe:
         argv += ["--unsafe", name]
     return argv + list(launch.extra_args)

@@ -17,6 +17,8 @@ How errors become outcomes (the rules that keep the history honest):
   even after retries: a repeated request is answered with its first result, so the reply is
   the effect of the one application. For a write, if any attempt may have taken effect and
   no reply said what happened: `info`.
+- `value-too-large` (the command is over kv.MAX_COMMAND bytes; a string value that long is
+  refused here, without sending it) is definite like `cas-mismatch` and `bad-request`: `fail`.
 - A read (get/read) changes nothing, so a read that did not complete is `fail`, whatever the
   reason: the checker need not consider it (as Jepsen's etcd client does).
 Every Outcome carries `request` "<client id>:<seq>", the id the node events use for the entry:
@@ -32,10 +34,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from splitbrain.raft import codec
-from splitbrain.raft.kv import READS
+from splitbrain.raft.kv import MAX_COMMAND, READS
 from splitbrain.targets.client import Outcome
 
-DEFINITE_ERRORS = frozenset({"not-leader", "cas-mismatch", "bad-request", "not-a-string"})
+DEFINITE_ERRORS = frozenset(
+    {"not-leader", "cas-mismatch", "bad-request", "not-a-string", "value-too-large"}
+)
 _RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
 
 
@@ -141,6 +145,8 @@ class Client:
         rid = f"{self.client_id}:{seq}"
         req = {"cid": self.client_id, "seq": seq, "f": f, "key": key or "", "value": value}
         is_read = f in READS
+        if isinstance(value, str) and len(value) > MAX_COMMAND:  # no node would take it
+            return Outcome("fail", error="value-too-large", request=rid)
         target = self.home
         maybe: _Attempt | None = None  # the last attempt that may have taken effect
         for attempt in range(1 + self.retries):

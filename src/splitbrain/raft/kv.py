@@ -22,6 +22,10 @@ from typing import Any
 READS = frozenset({"get", "read"})
 WRITES = frozenset({"put", "append", "write", "cas"})
 SESSION_WINDOW = 64
+# Bytes of an encoded command (client id, key, value...): one log entry. etcd's default request
+# limit is 1.5 MiB; ours keeps every entry far below a frame (codec.MAX_FRAME) and lets a
+# follower catch up in messages of raft.Config.max_msg_bytes. Above it: "value-too-large".
+MAX_COMMAND = 1024 * 1024
 
 
 class CommandError(ValueError):
@@ -52,7 +56,7 @@ class Result:
 
 def validate(f: str, key: Any, value: Any) -> None:
     """Raise CommandError unless (f, key, value) is a well-formed operation."""
-    if f not in READS and f not in WRITES:
+    if not isinstance(f, str) or (f not in READS and f not in WRITES):
         raise CommandError(f"unknown operation {f!r}")
     if not isinstance(key, str):
         raise CommandError(f"key must be a string, not {type(key).__name__}")

@@ -11,8 +11,12 @@ entries, already durable on a quorum, are applied while our own disk syncs the n
 Rules it keeps:
 - Peer links (DESIGN.md): node i writes only on its own outbound connection to j, whose first
   frame is a hello (cluster, i, j); inbound connections are read-only and refused on a wrong
-  cluster, sender or receiver. Outbound links reconnect with capped exponential backoff; while
+  cluster, sender or receiver, and, when the node has the cluster's secret, on a hello without
+  a valid, fresh MAC (auth.py). Outbound links reconnect with capped exponential backoff; while
   a link is down or its buffer is full, messages to it are dropped (Raft retransmits).
+- Nothing a connection sends reaches the core or the disk unless it decodes (codec.py refuses
+  out-of-range counters and inconsistent lengths) and validates; a bad frame is one warning line
+  and a closed connection. What connections hold in memory is bounded (buffers.py).
 - Client answers: `not-leader` only before anything was appended; a proposal whose leader lost
   leadership before its entry was applied is answered `leader-lost` (indeterminate); a proposal
   is `ok` only when an entry at its index with its term is applied. Apply events are flushed
@@ -37,12 +41,14 @@ import os
 import random
 import signal
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbrain.raft import codec, crashpoints, kv
+from splitbrain.raft import auth, codec, crashpoints, kv
+from splitbrain.raft.buffers import MAX_UNSENT, BufferBudget
 from splitbrain.raft.durability import PROMISES, Durability
 from splitbrain.raft.events import EventLog
 from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType, Ready
@@ -63,6 +69,7 @@ _MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop inst
 _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 0.5
 _STABLE_LINK = 1.0  # seconds a connection must last before a loss resets the backoff
+_HELLO_TIMEOUT = 10.0  # seconds an inbound peer connection may take to say hello
 
 log = logging.getLogger("splitbrain.node")
 
@@ -80,6 +87,7 @@ class NodeConfig:
     heartbeat_tick: int = 1
     unsafe: frozenset[str] = frozenset()
     fsync: bool = True
+    secret: bytes | None = None  # the cluster's peer-link secret (auth.py); None: no checks
 
 
 @dataclass(slots=True)
@@ -153,6 +161,8 @@ class Server:
         self._wake = asyncio.Event()
         self._stopping = False
         self.crash_point: str | None = None  # armed by a client: see crashpoints.py
+        self.buffers = BufferBudget()  # held by clients and unauthenticated peers
+        self.replays = auth.ReplayGuard()
         self._vote_sent = False  # a granted vote response was written in this Ready (if armed)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -235,6 +245,10 @@ class Server:
                 self._wake.set()
             return
         data = kv.encode_command(kv.Command(cid, seq, f, key, value))  # type: ignore[arg-type]
+        if len(data) > kv.MAX_COMMAND:
+            message = f"the command is {len(data)} bytes, over the {kv.MAX_COMMAND}-byte limit"
+            conn.reply({**_error(seq, "value-too-large"), "message": message})
+            return
         try:
             index, term = self.node.propose(data)
         except NotLeader as exc:
@@ -467,47 +481,122 @@ def _error(seq: int, error: str) -> dict[str, Any]:
 
 
 class _ClientConnection(asyncio.Protocol):
+    """A client: requests in, replies out, with flow control. While the client leaves more
+    replies unread than the transport's high-water mark, its reading is paused and the frames it
+    already sent wait; past MAX_UNSENT it is shed. Its bytes count in the node's budget."""
+
     def __init__(self, server: Server) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self._reader = codec.FrameReader()
+        self._reader = codec.FrameReader(codec.MAX_CLIENT_FRAME)
+        self._waiting: deque[bytes] = deque()  # frames read while replies could not be sent
+        self._waiting_bytes = 0
+        self._paused = False  # the transport asked us to stop writing
+        self._held = 0  # bytes charged to the node's budget
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         try:
-            for body in self._reader.feed(data):
-                self.server.on_request(self, codec.decode_json(body))
+            frames = self._reader.feed(data)
         except codec.CodecError as exc:
-            log.warning("closing a client connection: %s", exc)
-            self.close()
+            self._refuse("value-too-large", exc)
+            return
+        self._waiting.extend(frames)
+        self._waiting_bytes += sum(map(len, frames))
+        self._serve()
+
+    def _serve(self) -> None:
+        """Handle the frames received, unless the client is not reading its replies."""
+        while self._waiting and not self._paused and self.transport is not None:
+            body = self._waiting.popleft()
+            self._waiting_bytes -= len(body)
+            try:
+                request = codec.decode_json(body)
+            except codec.CodecError as exc:
+                self._refuse("bad-request", exc)
+                return
+            self.server.on_request(self, request)
+        self._account()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._account()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._serve()
+        if not self._paused and self.transport is not None:
+            self.transport.resume_reading()
+
+    def _account(self) -> None:
+        """Charge what this connection holds to the node's budget; shed it if over."""
+        if self.transport is None:
+            return
+        unsent = self.transport.get_write_buffer_size() if self._paused else 0
+        if unsent > MAX_UNSENT:
+            self._shed(f"{unsent} bytes of replies unread")
+            return
+        held = self._reader.buffered + self._waiting_bytes + unsent
+        ok = self.server.buffers.charge(self._held, held)
+        self._held = held
+        if not ok:
+            self._shed(f"the node's {self.server.buffers.cap}-byte buffer budget is spent")
+
+    def _refuse(self, error: str, exc: Exception) -> None:
+        """A frame we cannot take: say why (the seq is unknown) and close."""
+        log.warning("closing a client connection: %s", exc)
+        self.reply({"seq": None, "ok": False, "error": error, "message": str(exc)})
+        self.close()
+
+    def _shed(self, why: str) -> None:
+        log.warning("shedding a client connection: %s", why)
+        if self.transport is not None:
+            self.transport.abort()  # its unsent replies are dropped, not flushed
+        self.connection_lost(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Also called by _shed at once: what it held is released there and then."""
         self.transport = None
+        self._waiting.clear()
+        self._waiting_bytes = 0
+        self.server.buffers.charge(self._held, 0)
+        self._held = 0
 
     def reply(self, obj: dict[str, Any]) -> None:
         if self.transport is not None:
             obj["node"] = self.server.id
             self.transport.write(codec.frame(codec.encode_json(obj)))
+            if self._paused:
+                self._account()
 
     def close(self) -> None:
         if self.transport is not None:
-            self.transport.close()
+            self.transport.close()  # flushes what is buffered (a refusal), then connection_lost
             self.transport = None
 
 
 class _PeerInbound(asyncio.Protocol):
-    """A peer's outbound link, seen from our side: a hello, then Raft messages; never written."""
+    """A peer's outbound link, seen from our side: a hello, then Raft messages; never written.
+
+    Until the hello is accepted, frames are limited to codec.MAX_HELLO, the connection counts
+    in the node's budget, and it must say hello within _HELLO_TIMEOUT."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self._reader = codec.FrameReader()
+        self._reader = codec.FrameReader(codec.MAX_FRAME, first_frame=codec.MAX_HELLO)
         self.peer: str | None = None
+        self._held = 0
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(_HELLO_TIMEOUT, self._refuse, "no hello in time")
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -520,25 +609,48 @@ class _PeerInbound(asyncio.Protocol):
                 if msg.src != self.peer or msg.dst != server.id:
                     raise codec.CodecError(f"message {msg.src}->{msg.dst} on link from {self.peer}")
                 server.on_message(msg)
-        except codec.CodecError as exc:
-            log.warning("closing inbound link from %s: %s", self.peer or "unknown peer", exc)
-            if self.transport is not None:
-                self.transport.close()
+        except (codec.CodecError, auth.AuthError) as exc:
+            self._refuse(str(exc))
+            return
+        if self.peer is None:
+            held = self._reader.buffered
+            ok = server.buffers.charge(self._held, held)
+            self._held = held
+            if not ok:
+                self._refuse(f"the node's {server.buffers.cap}-byte buffer budget is spent")
+
+    def _refuse(self, why: str) -> None:
+        log.warning("closing inbound link from %s: %s", self.peer or "unknown peer", why)
+        if self.transport is not None:
+            self.transport.abort()
 
     def _hello(self, body: bytes) -> None:
-        cluster, src, dst = codec.decode_hello(body)
+        hello = codec.decode_hello(body)
         server = self.server
-        if cluster != server.config.cluster_id:
-            expected = server.config.cluster_id
-            raise codec.CodecError(f"hello for cluster {cluster!r}, not {expected!r}")
-        if dst != server.id:
-            raise codec.CodecError(f"hello for node {dst!r}, not {server.id!r}")
-        if src not in server.config.cluster or src == server.id:
-            raise codec.CodecError(f"hello from unknown node {src!r}")
-        self.peer = src
-        log.info("inbound link from %s up", src)
+        config = server.config
+        if hello.cluster != config.cluster_id:
+            expected = config.cluster_id
+            raise codec.CodecError(f"hello for cluster {hello.cluster!r}, not {expected!r}")
+        if hello.dst != server.id:
+            raise codec.CodecError(f"hello for node {hello.dst!r}, not {server.id!r}")
+        if hello.src not in config.cluster or hello.src == server.id:
+            raise codec.CodecError(f"hello from unknown node {hello.src!r}")
+        if config.secret is not None:
+            server.replays.verify(config.secret, hello, time.time_ns())
+        self.peer = hello.src
+        self._release()
+        log.info("inbound link from %s up", hello.src)
+
+    def _release(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.server.buffers.charge(self._held, 0)
+        self._held = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._release()
         if self.peer is not None:
             log.info("inbound link from %s down", self.peer)
 
@@ -588,7 +700,8 @@ class _PeerLink(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         cfg = self.server.config
-        self.transport.write(codec.frame(codec.encode_hello(cfg.cluster_id, cfg.id, self.peer)))
+        hello = auth.sign(cfg.secret, cfg.cluster_id, cfg.id, self.peer, time.time_ns())
+        self.transport.write(codec.frame(codec.encode_hello(hello)))
 
     def data_received(self, data: bytes) -> None:
         pass  # the link is one-way: the peer answers on its own link to us

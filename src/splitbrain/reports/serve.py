@@ -3,8 +3,9 @@
 Binds 127.0.0.1 only: reports contain whatever a history held, and this is a developer's
 viewer, not a service. The index is rewritten whenever it is requested, so runs that finished
 after the server started appear; so is /campaigns.html, the trends of every campaign under RUNS
-(campaign/pages.py). Raw logs and histories are served as text to read in the
-browser. Files outside RUNS are never served (the standard handler confines paths).
+(campaign/pages.py). Raw logs and histories are served as text to read in the browser. Nothing
+that resolves outside RUNS is served (the standard handler confines the URL path, but would
+follow a symbolic link inside RUNS to anywhere), nor a run's cluster secret.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
 from splitbrain.exitcodes import COULD_NOT_RUN, VALID
 from splitbrain.reports.index import write_index
 
@@ -55,6 +57,18 @@ class Handler(SimpleHTTPRequestHandler):
             except Exception as exc:
                 self.log_message("campaigns page not refreshed: %s", exc)
         super().do_GET()
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        """The standard handler's, for what resolves inside the runs directory only."""
+        root = Path(self.directory).resolve()
+        try:
+            real = Path(self.translate_path(self.path)).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            real = None
+        if real is None or not real.is_relative_to(root) or real.name == SECRET_FILE:
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
 
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"serve: {format % args}\n")
