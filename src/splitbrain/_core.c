@@ -1078,6 +1078,7 @@ static PyObject *encode(PyObject *self, PyObject *calls) {
             __builtin_prefetch(*(PyObject **)(ahead + cf->off[C_OUTPUT]));
             __builtin_prefetch(*(PyObject **)(ahead + cf->off[C_INVOKE_INDEX]));
             __builtin_prefetch(*(PyObject **)(ahead + cf->off[C_COMPLETE_INDEX]));
+            __builtin_prefetch(*(PyObject **)(ahead + cf->off[C_ERROR]));
         }
         PyObject *call = items[i];
         int owned = Py_TYPE(call) != cf->type;
