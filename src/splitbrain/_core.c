@@ -2006,6 +2006,70 @@ static PyTypeObject SearchType = {
  * and pairs as history/calls.py pairs. It reports only WHERE the first problem is: the
  * caller rereads the file with the Python reader, which says what it is. */
 
+/* The invokes still open, by process: a table in C (a dict of tuples cost an allocation or
+ * three per invoke). Processes compare as dict keys do: by hash, then identity or equality. */
+typedef struct { PyObject *process, *line; Py_ssize_t pos; Py_hash_t hash; } OpenSlot;
+typedef struct { OpenSlot *slots; i64 cap, count; } OpenTable;
+
+/* the slot of `process` (its hash given), or of the empty place it would take; -2 on error */
+static i64 open_find(OpenTable *t, PyObject *process, Py_hash_t hash) {
+    i64 j = (i64)((u64)hash & (u64)(t->cap - 1));
+    for (; t->slots[j].process != NULL; j = (j + 1) & (t->cap - 1)) {
+        OpenSlot *e = &t->slots[j];
+        if (e->process == process) return j;
+        if (e->hash != hash) continue;
+        int eq = PyObject_RichCompareBool(e->process, process, Py_EQ);
+        if (eq < 0) return -2;
+        if (eq) return j;
+    }
+    return j;
+}
+
+static int open_grow(OpenTable *t) {
+    i64 cap = t->cap ? t->cap * 2 : 64;
+    OpenSlot *slots = xcalloc(cap, sizeof(OpenSlot)), *old = t->slots;
+    if (slots == NULL) return -1;
+    i64 oldcap = t->cap;
+    t->slots = slots;
+    t->cap = cap;
+    for (i64 i = 0; i < oldcap; i++) {
+        if (old[i].process == NULL) continue;
+        i64 j = (i64)((u64)old[i].hash & (u64)(cap - 1));
+        while (slots[j].process != NULL) j = (j + 1) & (cap - 1);
+        slots[j] = old[i];
+    }
+    PyMem_Free(old);
+    return 0;
+}
+
+/* empty slot j, moving later entries of its run back (linear probing keeps no tombstones) */
+static void open_remove(OpenTable *t, i64 j) {
+    OpenSlot *s = t->slots;
+    Py_DECREF(s[j].process);
+    Py_DECREF(s[j].line);
+    s[j].process = NULL;
+    t->count--;
+    for (i64 k = (j + 1) & (t->cap - 1); s[k].process != NULL; k = (k + 1) & (t->cap - 1)) {
+        i64 home = (i64)((u64)s[k].hash & (u64)(t->cap - 1));
+        /* move k into the hole at j if its home is not in (j, k] (cyclically) */
+        if ((j < k) ? (home <= j || home > k) : (home <= j && home > k)) {
+            s[j] = s[k];
+            s[k].process = NULL;
+            j = k;
+        }
+    }
+}
+
+static void open_clear(OpenTable *t) {
+    for (i64 i = 0; i < t->cap; i++) {
+        if (t->slots[i].process == NULL) continue;
+        Py_DECREF(t->slots[i].process);
+        Py_DECREF(t->slots[i].line);
+        t->slots[i].process = NULL;
+    }
+    t->count = 0;
+}
+
 static const char *call_fields[CALL_FIELDS] = {
     "process", "f", "key", "value", "output", "type", "start", "end", "invoke_index",
     "complete_index", "node", "error", "request"};
@@ -2017,7 +2081,10 @@ typedef struct {
     i64 expected, last_time;
     int max_depth;
     Fields lf;  /* the decoded line's fields */
-    PyObject *open, *crashed, *calls, *nemesis, *strings;
+    OpenTable open;  /* process -> its open invoke */
+    PyObject *crashed, *calls, *nemesis, *strings;
+    PyObject *recent[256];  /* strings of `strings` by a hash of their bytes (borrowed) */
+    int plain;  /* the Call class holds its slots and nothing else (see make_call) */
 } Pairer;
 
 static int Pairer_init(Pairer *p, PyObject *args, PyObject *kw) {
@@ -2037,16 +2104,22 @@ static int Pairer_init(Pairer *p, PyObject *args, PyObject *kw) {
     }
     Py_INCREF(type);
     p->call_type = (PyTypeObject *)type;
-    p->open = PyDict_New();
+    PyTypeObject *ct = p->call_type;
+    p->plain = ct->tp_basicsize == (Py_ssize_t)(sizeof(PyObject) + CALL_FIELDS * sizeof(PyObject *))
+               && ct->tp_itemsize == 0 && ct->tp_dictoffset == 0 && ct->tp_weaklistoffset == 0
+               && PyType_IS_GC(ct);
+    if (open_grow(&p->open) < 0) return -1;
     p->crashed = PySet_New(NULL);
     p->calls = PyList_New(0);
     p->nemesis = PyList_New(0);
     p->strings = PyDict_New();
-    return (p->open && p->crashed && p->calls && p->nemesis && p->strings) ? 0 : -1;
+    return (p->crashed && p->calls && p->nemesis && p->strings) ? 0 : -1;
 }
 
 static void Pairer_dealloc(Pairer *p) {
-    Py_XDECREF(p->call_type); Py_XDECREF(p->lf.type); Py_XDECREF(p->open); Py_XDECREF(p->crashed);
+    if (p->open.slots) open_clear(&p->open);
+    PyMem_Free(p->open.slots);
+    Py_XDECREF(p->call_type); Py_XDECREF(p->lf.type); Py_XDECREF(p->crashed);
     Py_XDECREF(p->calls); Py_XDECREF(p->nemesis); Py_XDECREF(p->strings);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
@@ -2079,11 +2152,23 @@ static int shallow(PyObject *v, int room) {
     return 1;
 }
 
-/* one shared object per distinct string (keys and functions repeat on every line) */
+/* One shared object per distinct string (keys and functions repeat on every line; each line
+ * decodes its own copy). Most are found among the recent ones by their bytes, without the
+ * dict's hashing of a new string. Returns a borrowed reference, NULL on error. */
 static PyObject *shared(Pairer *p, PyObject *text) {
     if (text == Py_None) return text;
+    PyObject **slot = NULL;
+    if (PyUnicode_CheckExact(text) && PyUnicode_IS_COMPACT_ASCII(text)) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+        const char *d = (const char *)PyUnicode_DATA(text);
+        slot = &p->recent[hash_bytes(d, n) & 255];
+        PyObject *c = *slot;
+        if (c != NULL && PyUnicode_GET_LENGTH(c) == n && memcmp(PyUnicode_DATA(c), d, (size_t)n) == 0)
+            return c;
+    }
     PyObject *one = PyDict_SetDefault(p->strings, text, text);
-    return one;  /* borrowed */
+    if (one != NULL && slot != NULL && PyUnicode_IS_COMPACT_ASCII(one)) *slot = one;
+    return one;
 }
 
 static PyObject *request_of(PyObject *rid) {
@@ -2094,7 +2179,13 @@ static PyObject *request_of(PyObject *rid) {
 /* a Call from its fields (new references are stolen). It is not tracked by the cycle
  * collector: a frozen record of settled values cannot be part of a cycle (see shallow). */
 static PyObject *make_call(Pairer *p, PyObject **fields) {
-    PyObject *call = p->call_type->tp_alloc(p->call_type, 0);
+    int missing = 0;
+    for (int i = 0; i < CALL_FIELDS; i++) missing |= fields[i] == NULL;  /* request_of failed */
+    PyObject *call = NULL;
+    if (!missing && p->plain)  /* every slot is set below: no zeroing, never tracked */
+        call = (PyObject *)PyObject_GC_New(PyObject, p->call_type);
+    else if (!missing)
+        call = p->call_type->tp_alloc(p->call_type, 0);
     if (call == NULL) {
         for (int i = 0; i < CALL_FIELDS; i++) Py_XDECREF(fields[i]);
         return NULL;
@@ -2107,111 +2198,122 @@ static PyObject *make_call(Pairer *p, PyObject **fields) {
 #define NEWREF(o) (Py_INCREF(o), (o))
 
 /* feed(lines) -> None, or the position in `lines` of the first line with a problem */
+/* two strings (or None) equal */
+static inline int same_text(PyObject *a, PyObject *b) {
+    if (a == b) return 1;
+    if (a == Py_None || b == Py_None) return 0;
+    if (PyUnicode_IS_COMPACT_ASCII(a) && PyUnicode_IS_COMPACT_ASCII(b))
+        return PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b)
+               && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)PyUnicode_GET_LENGTH(a)) == 0;
+    return PyUnicode_Compare(a, b) == 0;
+}
+
+/* 1 if a JSON value is nested no deeper than `room` containers (scalars at once) */
+static inline int shallow_enough(PyObject *v, int room) {
+    return !(PyList_CheckExact(v) || PyDict_CheckExact(v)) || shallow(v, room);
+}
+
+#define LINE(obj, i) (*(PyObject **)((char *)(obj) + p->lf.off[i]))  /* borrowed */
+enum { L_INDEX, L_TIME, L_PROCESS, L_TYPE, L_F, L_KEY, L_VALUE, L_NODE, L_ERROR, L_REQUEST };
+
+/* feed(lines) -> None, or the position in `lines` of the first line with a problem. The lines
+ * are the stream's decoded records (every field set), read borrowed. */
 static PyObject *Pairer_feed(Pairer *p, PyObject *lines) {
-    PyObject *fast = PySequence_Fast(lines, "lines");
-    if (fast == NULL) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast), bad = -1;
-    for (Py_ssize_t i = 0; i < n && bad < 0; i++) {
-        PyObject *line = PySequence_Fast_GET_ITEM(fast, i);
-        PyObject *a[10];
-        int got = 1;
-        for (int j = 0; j < 10; j++) { a[j] = fget(&p->lf, line, j); got &= a[j] != NULL; }
-        PyObject *index = a[0], *time = a[1], *process = a[2], *type = a[3], *f = a[4], *key = a[5];
-        PyObject *value = a[6], *node = a[7], *error = a[8], *request = a[9];
-        if (!got) goto error;
+    if (!PyList_CheckExact(lines)) { PyErr_SetString(PyExc_TypeError, "feed() takes a list"); return NULL; }
+    Py_ssize_t n = PyList_GET_SIZE(lines);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        if (Py_TYPE(line) != p->lf.type) { PyErr_SetString(PyExc_TypeError, "not a decoded line"); return NULL; }
+        PyObject *index = LINE(line, L_INDEX), *time = LINE(line, L_TIME), *process = LINE(line, L_PROCESS);
+        PyObject *type = LINE(line, L_TYPE), *f = LINE(line, L_F), *key = LINE(line, L_KEY);
+        PyObject *value = LINE(line, L_VALUE), *node = LINE(line, L_NODE), *error = LINE(line, L_ERROR);
+        PyObject *request = LINE(line, L_REQUEST);
         i64 idx = PyLong_AsLongLong(index), t = PyLong_AsLongLong(time);
-        if (PyErr_Occurred()) { PyErr_Clear(); bad = i; goto next; }
+        if (PyErr_Occurred()) { PyErr_Clear(); return PyLong_FromSsize_t(i); }
         int nemesis = PyUnicode_Check(process);
         if (idx != p->expected || t < 0 || t < p->last_time || PyUnicode_GET_LENGTH(f) == 0
             || (nemesis && PyUnicode_Compare(process, S_nemesis) != 0)
-            || !shallow(value, p->max_depth) || !shallow(error, p->max_depth)
-            || !shallow(request, p->max_depth)) { bad = i; goto next; }
-        if (PyErr_Occurred()) goto error;
+            || !shallow_enough(value, p->max_depth) || !shallow_enough(error, p->max_depth)
+            || !shallow_enough(request, p->max_depth)) {
+            if (PyErr_Occurred()) return NULL;
+            return PyLong_FromSsize_t(i);
+        }
         p->expected++;
         p->last_time = t;
         if (nemesis) {
-            if (PyList_Append(p->nemesis, line) < 0) goto error;
-            goto next;
+            if (PyList_Append(p->nemesis, line) < 0) return NULL;
+            continue;
         }
-        if (PyUnicode_Compare(type, S_invoke) == 0) {
-            int opened = PyDict_Contains(p->open, process), crashed = PySet_Contains(p->crashed, process);
-            if (opened < 0 || crashed < 0) goto error;
-            if (opened || crashed) { bad = i; goto next; }
-            PyObject *entry = Py_BuildValue("(On)", line, PyList_GET_SIZE(p->calls));
-            int failed = entry == NULL || PyDict_SetItem(p->open, process, entry) < 0
-                         || PyList_Append(p->calls, Py_None) < 0;
-            Py_XDECREF(entry);
-            if (failed) goto error;
-            goto next;
+        Py_hash_t hash = PyObject_Hash(process);
+        if (hash == -1) return NULL;
+        i64 slot = open_find(&p->open, process, hash);
+        if (slot == -2) return NULL;
+        if (type == S_invoke || PyUnicode_Compare(type, S_invoke) == 0) {
+            int crashed = PySet_Contains(p->crashed, process);
+            if (crashed < 0) return NULL;
+            if (p->open.slots[slot].process != NULL || crashed) return PyLong_FromSsize_t(i);
+            if (PyList_Append(p->calls, Py_None) < 0) return NULL;
+            OpenSlot *e = &p->open.slots[slot];
+            Py_INCREF(process);
+            Py_INCREF(line);
+            e->process = process;
+            e->line = line;
+            e->hash = hash;
+            e->pos = PyList_GET_SIZE(p->calls) - 1;
+            if (++p->open.count * 2 > p->open.cap && open_grow(&p->open) < 0) return NULL;
+            continue;
         }
-        PyObject *entry = PyDict_GetItemWithError(p->open, process);  /* borrowed */
-        if (entry == NULL) { if (PyErr_Occurred()) goto error; bad = i; goto next; }
-        Py_INCREF(entry);
-        PyObject *inv = PyTuple_GET_ITEM(entry, 0);
-        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
-        PyObject *ivals[8] = {0};
-        static const int inames[8] = {4, 5, 6, 1, 0, 7, 9, 2};  /* f key value time index node request process */
-        int ok = 1;
-        for (int j = 0; j < 8; j++) { ivals[j] = fget(&p->lf, inv, inames[j]); ok &= ivals[j] != NULL; }
-        if (ok) {
-            int same_f = PyUnicode_Compare(ivals[0], f) == 0;
-            int same_key = ivals[1] == Py_None || key == Py_None ? ivals[1] == key
-                                                                : PyUnicode_Compare(ivals[1], key) == 0;
-            if (!same_f || !same_key) bad = i;
-            else if (PyDict_DelItem(p->open, process) < 0) ok = 0;
-            else if (PyUnicode_Compare(type, S_info) == 0 && PySet_Add(p->crashed, process) < 0) ok = 0;
-            else {
-                int is_ok = PyUnicode_Compare(type, S_ok) == 0;
-                PyObject *used_node = (node == Py_None || PyUnicode_GET_LENGTH(node) == 0) ? ivals[5] : node;
-                PyObject *rid = request != Py_None ? request : ivals[6];
-                PyObject *fields[CALL_FIELDS] = {
-                    NEWREF(process), NEWREF(shared(p, ivals[0])), NEWREF(shared(p, ivals[1])),
-                    NEWREF(ivals[2]), NEWREF(is_ok ? value : Py_None), NEWREF(shared(p, type)),
-                    NEWREF(ivals[3]), NEWREF(time), NEWREF(ivals[4]), NEWREF(index),
-                    NEWREF(used_node), NEWREF(error), request_of(rid)};
-                PyObject *call = fields[12] ? make_call(p, fields) : NULL;
-                if (call == NULL || PyList_SetItem(p->calls, pos, call) < 0) ok = 0;
-            }
-        }
-        for (int j = 0; j < 8; j++) Py_XDECREF(ivals[j]);
-        Py_DECREF(entry);
-        if (!ok) goto error;
-    next:
-        for (int j = 0; j < 10; j++) Py_XDECREF(a[j]);
-        continue;
-    error:
-        for (int j = 0; j < 10; j++) Py_XDECREF(a[j]);
-        Py_DECREF(fast);
-        return NULL;
+        OpenSlot *e = &p->open.slots[slot];
+        if (e->process == NULL) return PyLong_FromSsize_t(i);
+        PyObject *inv = e->line;
+        if (!same_text(LINE(inv, L_F), f) || !same_text(LINE(inv, L_KEY), key))
+            return PyLong_FromSsize_t(i);
+        PyObject *f_ = shared(p, LINE(inv, L_F)), *key_ = shared(p, LINE(inv, L_KEY));
+        /* the completion types are the decoder's literals, the same objects as ours */
+        PyObject *type_ = type == S_ok || type == S_fail || type == S_info ? type : shared(p, type);
+        if (!f_ || !key_ || !type_) return NULL;
+        Py_ssize_t pos = e->pos;
+        int info = type == S_info || PyUnicode_Compare(type, S_info) == 0;
+        if (info && PySet_Add(p->crashed, process) < 0) return NULL;
+        int is_ok = type == S_ok || PyUnicode_Compare(type, S_ok) == 0;
+        PyObject *inode = LINE(inv, L_NODE);
+        PyObject *used_node = (node == Py_None || PyUnicode_GET_LENGTH(node) == 0) ? inode : node;
+        PyObject *rid = request != Py_None ? request : LINE(inv, L_REQUEST);
+        PyObject *fields[CALL_FIELDS] = {
+            NEWREF(process), NEWREF(f_), NEWREF(key_), NEWREF(LINE(inv, L_VALUE)),
+            NEWREF(is_ok ? value : Py_None), NEWREF(type_), NEWREF(LINE(inv, L_TIME)),
+            NEWREF(time), NEWREF(LINE(inv, L_INDEX)), NEWREF(index), NEWREF(used_node),
+            NEWREF(error), request_of(rid)};
+        PyObject *call = make_call(p, fields);
+        if (call == NULL) return NULL;
+        PyList_SET_ITEM(p->calls, pos, call);  /* replaces None: no reference to drop */
+        Py_DECREF(Py_None);
+        open_remove(&p->open, slot);  /* drops the invoke's line: after its fields are taken */
     }
-    Py_DECREF(fast);
-    if (bad >= 0) return PyLong_FromSsize_t(bad);
     Py_RETURN_NONE;
 }
 
 /* finish() -> (calls in invoke order, nemesis lines): an invoke still open is an info call */
 static PyObject *Pairer_finish(Pairer *p, PyObject *unused) {
-    PyObject *process, *entry;
-    Py_ssize_t it = 0;
-    while (PyDict_Next(p->open, &it, &process, &entry)) {
-        PyObject *inv = PyTuple_GET_ITEM(entry, 0);
-        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+    for (i64 i = 0; i < p->open.cap; i++) {
+        OpenSlot *e = &p->open.slots[i];
+        if (e->process == NULL) continue;
         static const int names[7] = {4, 5, 6, 1, 0, 7, 9};  /* f key value time index node request */
         PyObject *v[7];
         int ok = 1;
-        for (int j = 0; j < 7; j++) { v[j] = fget(&p->lf, inv, names[j]); ok &= v[j] != NULL; }
+        for (int j = 0; j < 7; j++) { v[j] = fget(&p->lf, e->line, names[j]); ok &= v[j] != NULL; }
         if (ok) {
             PyObject *fields[CALL_FIELDS] = {
-                NEWREF(process), NEWREF(shared(p, v[0])), NEWREF(shared(p, v[1])), NEWREF(v[2]),
+                NEWREF(e->process), NEWREF(shared(p, v[0])), NEWREF(shared(p, v[1])), NEWREF(v[2]),
                 NEWREF(Py_None), NEWREF(S_info), NEWREF(v[3]), NEWREF(Py_None), NEWREF(v[4]),
                 NEWREF(Py_None), NEWREF(v[5]), NEWREF(S_no_completion), request_of(v[6])};
-            PyObject *call = fields[12] ? make_call(p, fields) : NULL;
-            if (call == NULL || PyList_SetItem(p->calls, pos, call) < 0) ok = 0;
+            PyObject *call = make_call(p, fields);
+            if (call == NULL || PyList_SetItem(p->calls, e->pos, call) < 0) ok = 0;
         }
         for (int j = 0; j < 7; j++) Py_XDECREF(v[j]);
         if (!ok) return NULL;
     }
-    PyDict_Clear(p->open);
+    open_clear(&p->open);
     return PyTuple_Pack(2, p->calls, p->nemesis);
 }
 
