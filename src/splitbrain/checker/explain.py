@@ -140,4 +140,3 @@ def _placement(calls: Sequence[Call], model: Model, initial: Any, fail_means_no_
 def _short(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else f'"{value}"'
     return text if len(text) <= 60 else text[:57] + "..."
-
