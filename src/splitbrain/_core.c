@@ -348,7 +348,7 @@ static i32 transition(Search *s, i32 c, i32 st) {
         if (got == -1 && PyErr_Occurred()) return T_ERROR;
         v = (i32)got;
     }
-    /* the step may have grown the table? no: only this function inserts */
+    /* slot j is still free: a step never writes to the memo */
     s->mkeys[j] = key;
     s->mvals[j] = v;
     s->mcount++;
