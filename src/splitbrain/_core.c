@@ -2197,7 +2197,6 @@ static PyObject *make_call(Pairer *p, PyObject **fields) {
 
 #define NEWREF(o) (Py_INCREF(o), (o))
 
-/* feed(lines) -> None, or the position in `lines` of the first line with a problem */
 /* two strings (or None) equal */
 static inline int same_text(PyObject *a, PyObject *b) {
     if (a == b) return 1;
@@ -2298,13 +2297,15 @@ static PyObject *Pairer_finish(Pairer *p, PyObject *unused) {
     for (i64 i = 0; i < p->open.cap; i++) {
         OpenSlot *e = &p->open.slots[i];
         if (e->process == NULL) continue;
-        static const int names[7] = {4, 5, 6, 1, 0, 7, 9};  /* f key value time index node request */
+        static const int names[7] = {L_F, L_KEY, L_VALUE, L_TIME, L_INDEX, L_NODE, L_REQUEST};
         PyObject *v[7];
         int ok = 1;
         for (int j = 0; j < 7; j++) { v[j] = fget(&p->lf, e->line, names[j]); ok &= v[j] != NULL; }
+        PyObject *f_ = ok ? shared(p, v[0]) : NULL, *key_ = f_ ? shared(p, v[1]) : NULL;
+        ok = key_ != NULL;
         if (ok) {
             PyObject *fields[CALL_FIELDS] = {
-                NEWREF(e->process), NEWREF(shared(p, v[0])), NEWREF(shared(p, v[1])), NEWREF(v[2]),
+                NEWREF(e->process), NEWREF(f_), NEWREF(key_), NEWREF(v[2]),
                 NEWREF(Py_None), NEWREF(S_info), NEWREF(v[3]), NEWREF(Py_None), NEWREF(v[4]),
                 NEWREF(Py_None), NEWREF(v[5]), NEWREF(S_no_completion), request_of(v[6])};
             PyObject *call = make_call(p, fields);
