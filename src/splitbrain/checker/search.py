@@ -41,6 +41,7 @@ anything of unusual shape takes the Python compile.
 from __future__ import annotations
 
 import bisect
+import functools
 import sys
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -578,14 +579,9 @@ _FLAGS = {"info-reads": 1, "info-no-ops": 2, "info-blind": 4, "info-classes": 8,
           "greedy-stutter": 32, "ok-classes": 64}
 
 
+@functools.cache  # once per set: a check of a small history pays for little else
 def _flags(reductions: frozenset[str]) -> int:
-    flags = _FLAGS_OF.get(reductions)
-    if flags is None:
-        flags = _FLAGS_OF[reductions] = sum(_FLAGS[r] for r in reductions)
-    return flags
-
-
-_FLAGS_OF: dict[frozenset[str], int] = {}
+    return sum(_FLAGS[r] for r in reductions)
 
 
 def _no_bytes() -> int:
