@@ -140,6 +140,27 @@ def test_driver_killed_while_its_keeper_starts_is_still_swept() -> None:
         proc.communicate()
 
 
+def test_a_sweeper_probing_a_lock_is_not_taken_for_its_driver() -> None:
+    """Sweepers probe locks while other sweepers (keepers, new runs, `clean`) do the same: a
+    probe in progress must not look like a live driver, or a dead run is left unswept."""
+    import fcntl
+    import os
+
+    netns.LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    rid = "f" + "0" * 5
+    path = netns.LOCK_DIR / f"{rid}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # another sweeper's probe, caught in the act
+        assert not netns.driver_alive(rid)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a driver's lock
+        assert netns.driver_alive(rid)
+    finally:
+        os.close(fd)
+        path.unlink()
+    assert not netns.driver_alive(rid)
+
+
 def test_clean_sweeps_namespaces_whose_driver_is_gone_and_keeps_live_ones() -> None:
     ip = netns.tool("ip")
     assert ip

@@ -262,13 +262,14 @@ def list_namespaces() -> list[str]:
 
 
 def driver_alive(rid: str) -> bool:
-    """Does a process still hold the run's lock?"""
+    """Does a process still hold the run's lock? Probed with a shared lock: the driver's is
+    exclusive, and two sweepers probing at once must not take each other for a driver."""
     try:
         fd = os.open(LOCK_DIR / f"{rid}.lock", os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
