@@ -43,13 +43,12 @@ from splitbrain.cluster.process import (
     wait_listening,
     wait_stopped,
 )
-from splitbrain.cluster.roles import LeaderWatch
+from splitbrain.cluster.queries import NodeQueries
 from splitbrain.cluster.targets import NodeLaunch, Target, bundled_raft
 from splitbrain.store import RunDir
 
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 START_TIMEOUT = 30.0  # a node must listen within this; generous: 2 shared cores, cold imports
-STATUS_TIMEOUT = 1.0
 
 
 @dataclass(slots=True)
@@ -63,8 +62,9 @@ class _Node:
     ended_by_us: bool = False  # killed or stopped by the cluster, so its exit is no crash
 
 
-class Cluster:
-    """Node processes and link proxies of one run; use as `async with`."""
+class Cluster(NodeQueries):
+    """Node processes and link proxies of one run; use as `async with`. The leader lookup,
+    crash-point arming and leader watch come from NodeQueries (queries.py)."""
 
     def __init__(
         self,
@@ -238,35 +238,6 @@ class Cluster:
         if self._network is not None and running(self._network.proc):
             out["proxies"] = self._network.proc.pid
         return out
-
-    async def leader(self, timeout: float = STATUS_TIMEOUT) -> str | None:
-        """The node that says it leads the highest term, among nodes running and not paused."""
-        from splitbrain.raft.client import node_status  # imported late: cluster/ runs without it
-
-        asked = [n for n in self.nodes if self.alive(n) and not self.paused(n)]
-        statuses = await asyncio.gather(
-            *(node_status(self.client_addresses[n], timeout) for n in asked)
-        )
-        leaders = [
-            (st.get("term", 0), n)
-            for n, st in zip(asked, statuses, strict=True)
-            if st and st.get("role") == "leader"
-        ]
-        return max(leaders)[1] if leaders else None
-
-    async def arm_crash_point(self, name: str, point: str | None) -> bool:
-        """Arm a crash point of the bundled Raft on the node (None disarms; raft/crashpoints.py):
-        it SIGKILLs itself when it next reaches that point. False if the node is not running,
-        is paused (it could not answer) or did not acknowledge."""
-        from splitbrain.raft.client import arm_crash_point  # late: cluster/ runs without raft
-
-        if not self.alive(name) or self.paused(name):
-            return False
-        return await arm_crash_point(self.client_addresses[name], point, STATUS_TIMEOUT)
-
-    def watch_leaders(self) -> LeaderWatch:
-        """Leaderships announced in the nodes' role events from now on (see roles.py)."""
-        return LeaderWatch({n: self.run.node_events(n) for n in self.nodes})
 
     # Teardown.
 

@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.cluster.cluster import Cluster
 from splitbrain.cluster.network import NetworkError
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import grudges
+from splitbrain.nemesis.control import ClusterControl
 from splitbrain.nemesis.schedule import Plan
 
 Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
@@ -57,7 +57,7 @@ class _Active:
 
 
 class Nemesis:
-    def __init__(self, cluster: Cluster, plans: Iterable[Plan]) -> None:
+    def __init__(self, cluster: ClusterControl, plans: Iterable[Plan]) -> None:
         self.cluster = cluster
         self.plans = plans
         self._active: dict[int, _Active] = {}

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from splitbrain.exitcodes import UsageError
+from splitbrain.raft.host import NodeHost
 from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
@@ -64,11 +65,9 @@ def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
     return cluster
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.lifeline_fd is not None:
-        from splitbrain.cluster.lifeline import watch_lifeline
-
-        watch_lifeline(args.lifeline_fd)
+def node_config(args: argparse.Namespace) -> NodeConfig:
+    """The node's configuration from its parsed flags; UsageError names a bad one. (The
+    simulator builds its nodes' configurations with this too.)"""
     cluster = parse_cluster(args.cluster)
     if args.id not in cluster:
         raise UsageError(f"--id {args.id!r} is not one of --cluster ({', '.join(cluster)})")
@@ -78,16 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("need 1 <= --heartbeat-tick < --election-tick")
     if args.tick_ms <= 0:
         raise UsageError("--tick-ms must be positive")
-
     data_dir = args.data_dir
-    log_path = args.log or data_dir.parent / "node.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=log_path,
-        level=logging.INFO,
-        format=f"%(asctime)s {args.id} %(levelname)s %(message)s",
-    )
-    config = NodeConfig(
+    return NodeConfig(
         id=args.id,
         cluster=cluster,
         client_port=args.client_port,
@@ -100,11 +91,20 @@ def run(args: argparse.Namespace) -> int:
         unsafe=frozenset(args.unsafe),
         fsync=not args.no_fsync,
     )
-    log.info(
-        "starting node %s of cluster %s (unsafe: %s)",
-        args.id,
-        args.cluster_id,
-        ", ".join(sorted(config.unsafe)) or "none",
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.lifeline_fd is not None:
+        from splitbrain.cluster.lifeline import watch_lifeline
+
+        watch_lifeline(args.lifeline_fd)
+    config = node_config(args)
+    log_path = args.log or args.data_dir.parent / "node.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=log_path,
+        level=logging.INFO,
+        format=f"%(asctime)s {args.id} %(levelname)s %(message)s",
     )
     try:
         asyncio.run(_serve(config))
@@ -123,4 +123,15 @@ async def _serve(config: NodeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await Server(config).run(stop)
+    await serve(config, stop)
+
+
+async def serve(config: NodeConfig, stop: asyncio.Event, host: NodeHost | None = None) -> None:
+    """Say so in the log, then serve until `stop` is set (the simulator runs nodes with this)."""
+    log.info(
+        "starting node %s of cluster %s (unsafe: %s)",
+        config.id,
+        config.cluster_id,
+        ", ".join(sorted(config.unsafe)) or "none",
+    )
+    await Server(config, host).run(stop)

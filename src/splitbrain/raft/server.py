@@ -28,10 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import random
-import signal
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +35,7 @@ from typing import Any
 
 from splitbrain.raft import codec, crashpoints, kv
 from splitbrain.raft.events import EventLog
+from splitbrain.raft.host import NodeHost
 from splitbrain.raft.messages import EntryType, HardState, Message, MessageType, Ready
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
@@ -89,17 +86,23 @@ class _Read:
     seq: int
     f: str
     key: str
+    asked: object = None  # the observer's token (sim only)
 
 
 class Server:
-    """A node: `await Server(config).run(stop)` serves until `stop` is set."""
+    """A node: `await Server(config).run(stop)` serves until `stop` is set. `host` is what it
+    takes from its machine (host.py): the operating system unless the simulator runs it."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, host: NodeHost | None = None) -> None:
+        host = host or NodeHost()
         self.config = config
         self.id = config.id
-        self.events = EventLog(config.events_path)
-        self.events.emit("start", node=config.id, pid=os.getpid())
-        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync)
+        self._die = host.die
+        self._observer = host.observer
+        self.events = EventLog(config.events_path, clock=host.clock,
+                               file=host.files.append(config.events_path))  # fmt: skip
+        self.events.emit("start", node=config.id, pid=host.process_id())
+        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync, files=host.files)
         if recovered.truncated_bytes:
             log.warning("discarded a torn tail of %d bytes from the log", recovered.truncated_bytes)
         hard_state = recovered.hard_state
@@ -120,7 +123,7 @@ class Server:
             heartbeat_tick=config.heartbeat_tick,
             unsafe=config.unsafe & CORE_UNSAFE,
         )
-        rng = random.Random(f"{config.id}:{os.getpid()}:{time.time_ns()}")
+        rng = host.random(config.id)
         self.node = RawNode(core, hard_state=hard_state, entries=recovered.entries, rng=rng)
         self.kv = kv.KV()
         self.role = "follower"
@@ -216,10 +219,13 @@ class Server:
             conn.reply({"seq": seq, "ok": False, "error": "bad-request", "message": str(exc)})
             return
         if f in kv.READS:
+            asked = self._observer and self._observer.read_asked(self.id)
             if self.stale_reads:
+                if self._observer:
+                    self._observer.read_served(self.id, asked, self._applied)
                 conn.reply({"seq": seq, "ok": True, "value": self.kv.read(f, key).value})
             else:
-                self._new_reads.append(_Read(conn, seq, f, key))
+                self._new_reads.append(_Read(conn, seq, f, key, asked))
                 self._wake.set()
             return
         data = kv.encode_command(kv.Command(cid, seq, f, key, value))  # type: ignore[arg-type]
@@ -319,16 +325,18 @@ class Server:
                 self._vote_sent |= msg.type is MessageType.VOTE_RESP and not msg.reject
 
     def _crash_at(self, point: str) -> None:
-        """If `point` is the armed crash point: say so in the log and the events, and SIGKILL
-        this process (the signal is delivered before os.kill returns)."""
+        """If `point` is the armed crash point: say so in the log and the events, and die
+        (SIGKILL this process: nothing after it runs)."""
         if self.crash_point != point:
             return
         log.warning("crash point %s reached: killing myself with SIGKILL", point)
         self.events.emit("crash", point=point)
         self.events.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+        self._die()
 
     def _apply(self, rd: Ready) -> None:
+        if self._observer:
+            self._observer.applying(self.id, rd.committed_entries)
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
         record_apply = self.events.apply
         for entry in rd.committed_entries:
@@ -407,6 +415,8 @@ class Server:
                 waiting.append((index, reads))
                 continue
             for read in reads:
+                if self._observer:
+                    self._observer.read_served(self.id, read.asked, applied)
                 value = self.kv.read(read.f, read.key).value
                 read.conn.reply({"seq": read.seq, "ok": True, "value": value})
         self._reads_at = waiting

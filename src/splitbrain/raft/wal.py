@@ -20,19 +20,19 @@ Rules it keeps:
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.raft import codec
+from splitbrain.raft.host import File, FileSystem, OsFiles
 from splitbrain.raft.messages import Entry, HardState
 
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
-_ENTRY = b"E"
-_HARD_STATE = b"H"
+ENTRY = b"E"  # record kinds
+HARD_STATE = b"H"
 FILE_NAME = "raft.wal"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
@@ -59,10 +59,10 @@ class WAL:
     """An open log file; build one with `WAL.open(dir)`."""
 
     def __init__(
-        self, path: Path, fd: int, *, fsync: bool, hard_state: HardState, end: int, size: int
+        self, path: Path, file: File, *, fsync: bool, hard_state: HardState, end: int, size: int
     ) -> None:
         self.path = path
-        self._fd = fd
+        self._file: File | None = file
         self._fsync = fsync
         self._hard_state = self._written = hard_state  # latest given / latest written
         self._vote = (hard_state.term, hard_state.vote)  # as written
@@ -70,27 +70,30 @@ class WAL:
         self._size = size  # bytes of the file, written (zeros beyond _end)
 
     @classmethod
-    def open(cls, directory: Path, *, fsync: bool = True) -> tuple[WAL, Recovered]:
+    def open(
+        cls, directory: Path, *, fsync: bool = True, files: FileSystem | None = None
+    ) -> tuple[WAL, Recovered]:
         """Open (or create) the log in `directory`, recovering what it durably holds."""
-        directory.mkdir(parents=True, exist_ok=True)
+        files = files or OsFiles()
+        files.mkdir(directory)
         path = directory / FILE_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        file = files.open(path)
         try:
-            with open(fd, "rb", closefd=False) as f:
-                data = f.read()
+            data = file.read()
             recovered, good = replay(data, path)
             tail = len(data) - good
             if data.count(0, good) != tail:  # zero the discarded tail: no stale record may
                 # ever follow records written from here on
                 recovered.truncated_bytes = len(data[good:].rstrip(b"\0"))
-                os.pwrite(fd, bytes(tail), good)
-                os.fsync(fd)
+                file.pwrite(bytes(tail), good)
+                file.fsync()
             if fsync and not data:  # a new file: its directory entry must survive a crash too
-                _fsync_dir(directory)
+                files.sync_dir(directory)
         except BaseException:
-            os.close(fd)
+            file.close()
             raise
-        wal = cls(path, fd, fsync=fsync, hard_state=recovered.hard_state, end=good, size=len(data))
+        wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
+                  size=len(data))
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
@@ -118,21 +121,23 @@ class WAL:
         hs = self._hard_state
         if not self.must_save(hs, entries):
             return
-        records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
+        records = [_record(ENTRY, codec.encode_entry(e)) for e in entries]
         if hs != self._written:
-            records.append(_record(_HARD_STATE, codec.encode_hard_state(hs)))
+            records.append(_record(HARD_STATE, codec.encode_hard_state(hs)))
             self._written = hs
             self._vote = (hs.term, hs.vote)
         data = b"".join(records)
         if self._end + len(data) > self._size:
             self._preallocate(self._end + len(data))
+        file = self._file
+        assert file is not None, "the log is closed"
         view = memoryview(data)
         while view:
-            written = os.pwrite(self._fd, view, self._end)
+            written = file.pwrite(view, self._end)
             self._end += written
             view = view[written:]
         if self._fsync:
-            os.fdatasync(self._fd)
+            file.fdatasync()
 
     def _preallocate(self, needed: int) -> None:
         """Extend the file with written zeros, so that appending changes no metadata and an
@@ -141,33 +146,26 @@ class WAL:
         size = self._size
         while size < needed:
             size += PREALLOCATE
-        os.pwrite(self._fd, bytes(size - self._size), self._size)
+        assert self._file is not None, "the log is closed"
+        self._file.pwrite(bytes(size - self._size), self._size)
         if self._fsync:
-            os.fsync(self._fd)
+            self._file.fsync()
         self._size = size
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
     """The state the records in `data` describe, and the length of its valid prefix."""
     out = Recovered()
     entries = out.entries
-    pos, end = 0, len(data)
-    while pos < end:
-        if end - pos < _HEADER.size:
-            break  # torn header
-        size, crc = _HEADER.unpack_from(data, pos)
-        start = pos + _HEADER.size
-        body = data[start : start + size]
-        if size == 0 or len(body) < size or zlib.crc32(body) != crc:
-            break  # zeros (the end), or a torn or corrupt record: the rest is discarded
-        kind, payload = body[:1], body[1:]
+    end = 0
+    for pos, record_end, kind, payload in records(data):
         try:
-            if kind == _ENTRY:
+            if kind == ENTRY:
                 entry, used = codec.decode_entry_from(payload, 0)
                 if used != len(payload):
                     raise codec.CodecError("bytes after the entry")
@@ -178,24 +176,30 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
                     )
                 del entries[entry.index - 1 :]
                 entries.append(entry)
-            elif kind == _HARD_STATE:
+            elif kind == HARD_STATE:
                 out.hard_state = codec.decode_hard_state(payload)
             else:
                 raise WALError(f"{path}: offset {pos}: unknown record kind {kind!r}")
         except codec.CodecError as exc:
             # The checksum matched, so these bytes were written like this: not a torn tail.
             raise WALError(f"{path}: offset {pos}: {exc}") from None
-        pos = start + size
+        end = record_end
     last = len(entries)
     hs = out.hard_state
     if hs.commit > last:  # cannot happen with entries-before-hard-state; keep it safe anyway
         out.hard_state = HardState(term=hs.term, vote=hs.vote, commit=last)
-    return out, pos
+    return out, end
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def records(data: bytes | bytearray, pos: int = 0) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """(offset, end, kind, payload) of each intact record from `pos` on. Stops at zeros (the
+    end of the log) or at a torn or corrupt record, whatever follows it."""
+    end = len(data)
+    while end - pos >= _HEADER.size:  # else a torn header
+        size, crc = _HEADER.unpack_from(data, pos)
+        start = pos + _HEADER.size
+        body = bytes(data[start : start + size])
+        if size == 0 or len(body) < size or zlib.crc32(body) != crc:
+            return  # zeros (the end), or a torn or corrupt record: the rest is discarded
+        yield pos, start + size, body[:1], body[1:]
+        pos = start + size

@@ -9,7 +9,8 @@ Phases (DESIGN.md, data flow of one run):
 
 Every invocation and completion is appended to history.jsonl as it happens. After an `info`
 completion a worker's process is finished: the worker continues as process `p + concurrency`
-with a fresh client (DESIGN.md).
+with a fresh client (DESIGN.md). Time is read only through the event loop (history times are
+ns since `run()` began), so the simulator's virtual clock drives it as the real one does.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Tally:
     """Live counts for the progress display and the summary."""
 
     phase: str = "starting"
+    clock: Callable[[], float] = time.monotonic  # the event loop's, once the run began
     started: float = field(default_factory=time.monotonic)
     counts: Counter[str] = field(default_factory=Counter)  # ok / fail / info
     faults: int = 0
@@ -65,7 +67,7 @@ class Tally:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
 
 class Interpreter:
@@ -81,7 +83,6 @@ class Interpreter:
         options: Options,
         *,
         leader: Callable[[], Any] | None = None,  # async () -> node | None
-        clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.workload = workload
         self.nodes = list(nodes)
@@ -90,8 +91,8 @@ class Interpreter:
         self.writer = writer
         self.options = options
         self.leader = leader
-        self._clock = clock
-        self._t0 = clock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the running loop, from run() on
+        self._t0 = 0.0
         self._n = 0  # operations issued so far (drives key rotation and unique tokens)
         self._next_slot = 0.0  # rate limiter: monotonic time of the next free slot
         self._top_process = -1  # the highest process number that has invoked an operation
@@ -99,13 +100,22 @@ class Interpreter:
         self.tally = Tally()
 
     def now(self) -> int:
-        return self._clock() - self._t0
+        """ns since the run began, on the event loop's clock."""
+        assert self._loop is not None, "the interpreter is not running"
+        return round((self._loop.time() - self._t0) * 1e9)
+
+    def _time(self) -> float:
+        assert self._loop is not None, "the interpreter is not running"
+        return self._loop.time()
 
     def record_fault(self, f: str, value: Any) -> None:
         self.writer.record(self.now(), "nemesis", "info", f, value)
         self.tally.faults += 1
 
     async def run(self) -> Tally:
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self.tally.started = self._loop.time()
+        self.tally.clock = self._loop.time
         await self._main()
         await self._heal()
         await self._recover()
@@ -141,7 +151,7 @@ class Interpreter:
     async def _pace(self) -> None:
         if self.options.rate <= 0:
             return
-        now = time.monotonic()
+        now = self._time()
         slot = max(self._next_slot, now)
         self._next_slot = slot + 1.0 / self.options.rate
         if slot > now:
@@ -200,8 +210,8 @@ class Interpreter:
         self.tally.phase = "recovery"
         if self.leader is None:
             return
-        deadline = time.monotonic() + self.options.recovery_timeout
-        while time.monotonic() < deadline:
+        deadline = self._time() + self.options.recovery_timeout
+        while self._time() < deadline:
             if await self.leader() is not None:
                 self.tally.leader_after_heal = True
                 return
@@ -215,7 +225,7 @@ class Interpreter:
         self.tally.phase = "final reads"
         pending = list(self.keys)
         self.tally.final_unread = len(pending)
-        deadline = time.monotonic() + self.options.final_timeout
+        deadline = self._time() + self.options.final_timeout
         next_process = self._top_process + 1
 
         def fresh_process() -> int:
@@ -228,9 +238,9 @@ class Interpreter:
             process = fresh_process()
             client = self.clients(process, home)
             try:
-                while pending and time.monotonic() < deadline:
+                while pending and self._time() < deadline:
                     key = pending.pop(0)
-                    while time.monotonic() < deadline:
+                    while self._time() < deadline:
                         outcome = await self._invoke(client, process, self.workload.final_read(key))
                         if outcome == "ok":
                             self.tally.final_unread -= 1
