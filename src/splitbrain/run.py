@@ -17,17 +17,22 @@ import contextlib
 import random
 import signal
 import traceback
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
+from splitbrain.nemesis.control import ClusterControl
 from splitbrain.store import RunDir, create_run
 from splitbrain.workloads.interpreter import Interpreter, Options, Tally
 from splitbrain.workloads.progress import show_progress
 from splitbrain.workloads.registry import WORKLOADS
+
+if TYPE_CHECKING:
+    from splitbrain.nemesis.schedule import Plan
 
 DEFAULTS = RunConfig()
 
@@ -122,6 +127,22 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 async def execute(config: RunConfig, run: RunDir, console: Console) -> Tally:
     """Cluster up, interpreter, teardown. Raises on a harness failure; cancellable."""
     from splitbrain.cluster.cluster import Cluster
+
+    with HistoryWriter(run.history) as writer:
+        async with Cluster(run, config.node_names, unsafe=config.unsafe,
+                           node_args=config.node_args) as cluster:  # fmt: skip
+            return await drive(config, cluster, writer, console=console)
+
+
+class DrivenCluster(ClusterControl, Protocol):
+    client_addresses: dict[str, tuple[str, int]]
+
+
+async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter, *,
+                plans: Iterable[Plan] | None = None, console: Console | None = None
+                ) -> Tally:  # fmt: skip
+    """Clients, nemesis and interpreter on a running cluster, real or simulated (sim/). The
+    fault plans come from the seed unless given (a shrunk simulation replays its own)."""
     from splitbrain.nemesis.nemesis import Nemesis
     from splitbrain.nemesis.schedule import plan_schedule
     from splitbrain.raft.client import Client
@@ -135,23 +156,25 @@ async def execute(config: RunConfig, run: RunDir, console: Console) -> Tally:
         op_timeout=config.op_timeout,
         seed=config.seed,
     )
-    with HistoryWriter(run.history) as writer:
-        async with Cluster(run, nodes, unsafe=config.unsafe, node_args=config.node_args) as cluster:
-            def client(process: int, home: str) -> Client:
-                return Client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
 
-            plans = plan_schedule(config.nemesis, nodes, config.nemesis_interval,
-                                  random.Random(f"{config.seed}:nemesis"))
-            nemesis = Nemesis(cluster, plans) if config.nemesis else None
-            interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
-                                      leader=cluster.leader)
-            in_force = nemesis.in_force if nemesis else list
-            progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
-            try:
-                return await interpreter.run()
-            finally:
-                progress.cancel()
-                await asyncio.gather(progress, return_exceptions=True)
+    def client(process: int, home: str) -> Client:
+        return Client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
+
+    if plans is None:
+        plans = plan_schedule(config.nemesis, nodes, config.nemesis_interval,
+                              random.Random(f"{config.seed}:nemesis"))  # fmt: skip
+    nemesis = Nemesis(cluster, plans) if config.nemesis else None
+    interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
+                              leader=cluster.leader)  # fmt: skip
+    if console is None:
+        return await interpreter.run()
+    in_force = nemesis.in_force if nemesis else list
+    progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
+    try:
+        return await interpreter.run()
+    finally:
+        progress.cancel()
+        await asyncio.gather(progress, return_exceptions=True)
 
 
 async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console) -> Tally:

@@ -66,6 +66,17 @@ def _command(config: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _shrunk_from(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """{"ops", "faults", "run"} of the run a shrunk simulation was minimized from."""
+    shrunk = config.get("shrunk_from")
+    if not isinstance(shrunk, Mapping):
+        return None
+    ops, faults = shrunk.get("ops"), shrunk.get("faults")
+    if not (isinstance(ops, int) and isinstance(faults, int)):
+        return None
+    return {"ops": ops, "faults": faults, "run": str(shrunk.get("run") or "")}
+
+
 def _raw_links(run: RunDir, node_names: list[str]) -> list[str]:
     """The run's files a person may want raw: top level (not the report) and each node's
     (logs, events, captured output; not its data directory)."""
@@ -117,6 +128,15 @@ def _log_window(started: datetime | None, fail_view: Mapping[str, Any] | None,
         t = divergence["when"] / 1e9
         return t - LOG_MARGIN_S, t + LOG_MARGIN_S
     return None
+
+
+def run_size(run: RunDir) -> tuple[int, int]:
+    """(operations, fault windows) of a run, counted as its report counts them (a shrunk
+    simulation's report compares these with the run it was minimized from)."""
+    history = read_jsonl(run.history)
+    calls = pair_calls(history.ops)
+    windows = fault_windows(history.nemesis_ops, stats.history_end(calls, history.nemesis_ops))
+    return len(calls), len(windows)
 
 
 def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict]:
@@ -175,7 +195,9 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         "summary": {"workload": config.get("workload"), "nodes": node_names,
                     "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
                     "faults": len(windows),
-                    "unsafe": [str(u) for u in config.get("unsafe") or []]},
+                    "unsafe": [str(u) for u in config.get("unsafe") or []],
+                    "mode": config.get("mode"),
+                    "shrunk_from": _shrunk_from(config)},
         "availability": stats.availability(calls, windows, end),
         "latency": stats.latency_quantiles(calls),
         "quantiles": stats.QUANTILES,
