@@ -139,10 +139,11 @@ class DrivenCluster(ClusterControl, Protocol):
 
 
 async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter, *,
-                plans: Iterable[Plan] | None = None, console: Console | None = None
-                ) -> Tally:  # fmt: skip
+                plans: Iterable[Plan] | None = None, console: Console | None = None,
+                **phases: float) -> Tally:  # fmt: skip
     """Clients, nemesis and interpreter on a running cluster, real or simulated (sim/). The
-    fault plans come from the seed unless given (a shrunk simulation replays its own)."""
+    fault plans come from the seed unless given (a shrunk simulation replays its own);
+    `phases` may bound the recovery and final phases (Options.recovery_timeout, ...)."""
     from splitbrain.nemesis.nemesis import Nemesis
     from splitbrain.nemesis.schedule import plan_schedule
     from splitbrain.raft.client import Client
@@ -155,6 +156,7 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
         rate=config.rate,
         op_timeout=config.op_timeout,
         seed=config.seed,
+        **phases,
     )
 
     def client(process: int, home: str) -> Client:

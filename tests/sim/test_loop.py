@@ -153,6 +153,19 @@ def test_a_busy_loop_is_reported(monkeypatch):
         run(loop, main())
 
 
+def test_waiting_until_an_instant_closer_than_the_clock_resolution_ends():
+    loop = SimLoop()
+
+    async def main():
+        target = loop.time() + 1.0 + loop._clock_resolution / 3
+        await asyncio.sleep(1.0)
+        while loop.time() < target:  # a timer due within the resolution runs "now"...
+            await asyncio.sleep(target - loop.time())  # ...so time must move to its instant
+        return loop.time()
+
+    assert run(loop, main()) >= 1.0
+
+
 def test_the_same_program_runs_the_same_callbacks_in_the_same_order():
     def trace() -> list:
         loop = SimLoop()

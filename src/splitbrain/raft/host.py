@@ -108,6 +108,7 @@ class NodeHost:
     pid: int | None = None  # None: os.getpid()
     rng: random.Random | None = None  # None: seeded from the node id, pid and time
     observer: Observer | None = None
+    preallocate: int | None = None  # bytes the WAL preallocates at a time (None: its default)
 
     def process_id(self) -> int:
         return os.getpid() if self.pid is None else self.pid

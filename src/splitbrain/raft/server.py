@@ -102,7 +102,8 @@ class Server:
         self.events = EventLog(config.events_path, clock=host.clock,
                                file=host.files.append(config.events_path))  # fmt: skip
         self.events.emit("start", node=config.id, pid=host.process_id())
-        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync, files=host.files)
+        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync, files=host.files,
+                                       preallocate=host.preallocate)
         if recovered.truncated_bytes:
             log.warning("discarded a torn tail of %d bytes from the log", recovered.truncated_bytes)
         hard_state = recovered.hard_state

@@ -68,12 +68,15 @@ class WAL:
         self._vote = (hard_state.term, hard_state.vote)  # as written
         self._end = end  # where the next record goes
         self._size = size  # bytes of the file, written (zeros beyond _end)
+        self._chunk = PREALLOCATE
 
     @classmethod
     def open(
-        cls, directory: Path, *, fsync: bool = True, files: FileSystem | None = None
+        cls, directory: Path, *, fsync: bool = True, files: FileSystem | None = None,
+        preallocate: int | None = None,
     ) -> tuple[WAL, Recovered]:
-        """Open (or create) the log in `directory`, recovering what it durably holds."""
+        """Open (or create) the log in `directory`, recovering what it durably holds.
+        `preallocate`: bytes of zeros to add at a time (default PREALLOCATE)."""
         files = files or OsFiles()
         files.mkdir(directory)
         path = directory / FILE_NAME
@@ -94,6 +97,7 @@ class WAL:
             raise
         wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
                   size=len(data))
+        wal._chunk = preallocate or PREALLOCATE
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
@@ -145,7 +149,7 @@ class WAL:
         file's dirty data, e.g. the events file, on ext4)."""
         size = self._size
         while size < needed:
-            size += PREALLOCATE
+            size += self._chunk
         assert self._file is not None, "the log is closed"
         self._file.pwrite(bytes(size - self._size), self._size)
         if self._fsync:

@@ -181,7 +181,6 @@ def explore_seeds(args: argparse.Namespace, pinned: dict[str, Any], base: RunCon
                   f"process(es){'; pinned: ' + ', '.join(sorted(pinned)) if pinned else ''}")
     began = time.perf_counter()
     results = []
-    out = console.__class__(highlight=False)  # failing seeds and the summary go to stdout
     stopped = ""
     results_iter = explore(seeds, pinned, base, jobs=args.jobs)
     try:
@@ -190,9 +189,9 @@ def explore_seeds(args: argparse.Namespace, pinned: dict[str, Any], base: RunCon
             if result.valid is not True:
                 verdict = {False: "INVALID", "unknown": "unknown", None: "could not run"}.get(
                     result.valid, str(result.valid))  # type: ignore[call-overload]
-                out.print(f"seed {result.seed}: {verdict} ({result.kind}) after "
-                          f"{time.perf_counter() - began:.1f} s\n  reproduce: {result.command}"
-                          f"\n  run: {result.run}", markup=False)
+                print(f"seed {result.seed}: {verdict} ({result.kind}) after "
+                      f"{time.perf_counter() - began:.1f} s\n  reproduce: {result.command}"
+                      f"\n  run: {result.run}", flush=True)
                 if args.stop_on_failure:
                     stopped = "stopped at the first failure"
                     break
@@ -217,11 +216,11 @@ def explore_seeds(args: argparse.Namespace, pinned: dict[str, Any], base: RunCon
     path = Path(base.out) / base.run_name / f"seeds-{timestamp()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    out.print(f"{len(results)} seeds in {wall:.1f} s: {summary['seeds_per_second']} seeds/s, "
-              f"{summary['sim_seconds_per_wall_second']} simulated s per wall s; "
-              f"{counts['invalid']} invalid, {counts['unknown']} unknown, "
-              f"{counts['could_not_run']} could not run"
-              f"{'; ' + stopped if stopped else ''}\n  summary: {path}", markup=False)
+    print(f"{len(results)} seeds in {wall:.1f} s: {summary['seeds_per_second']} seeds/s, "
+          f"{summary['sim_seconds_per_wall_second']} simulated s per wall s; "
+          f"{counts['invalid']} invalid, {counts['unknown']} unknown, "
+          f"{counts['could_not_run']} could not run"
+          f"{'; ' + stopped if stopped else ''}\n  summary: {path}")
     if counts["invalid"]:
         return INVALID
     if counts["unknown"]:
@@ -253,11 +252,10 @@ def replay(path: Path, args: argparse.Namespace, console: Console) -> int:
     if new is None:
         return code
     difference = first_difference(RunDir(path), new)
-    out = Console(highlight=False)
     if difference:
-        out.print(f"replay of {path} DIFFERS: {difference}", markup=False)
+        print(f"replay of {path} DIFFERS: {difference}")
         return COULD_NOT_RUN
-    out.print(f"replay of {path} is byte-identical: history, events, node logs", markup=False)
+    print(f"replay of {path} is byte-identical: history, events, node logs")
     return code
 
 
@@ -311,7 +309,7 @@ def shrink_run(path: Path, args: argparse.Namespace, console: Console) -> int:
     code, new = simulate_one(smaller, console, name=f"{config.run.run_name}-shrunk")
     if new is not None:
         new_ops, new_faults = run_size(new)
-        Console(highlight=False).print(f"minimized from {ops} ops / {faults} faults to "
-                                       f"{new_ops} / {new_faults}: {new.path}", markup=False)
+        print(f"minimized from {ops} ops / {faults} faults to {new_ops} / {new_faults}: "
+              f"{new.path}")
     return code
 

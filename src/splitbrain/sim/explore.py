@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.checker.command import check_run
+from splitbrain.cluster.lifeline import set_parent_death_signal
 from splitbrain.config import RunConfig
-from splitbrain.history import HistoryError
 from splitbrain.sim.config import SimConfig
 from splitbrain.sim.simulate import Simulated, simulate
 from splitbrain.sim.swarm import draw
@@ -89,7 +89,7 @@ def run_seed(config: SimConfig, base: Path, name: str) -> SeedResult:
         valid, kind = results["valid"], failure_kind(results)
         warnings = tuple(results.get("warnings", ()))
         sim_seconds = simulated.sim_seconds
-    except (Exception, HistoryError):
+    except Exception:
         (run.path / "harness-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         valid, kind, warnings = None, "could-not-run", ()
     if valid is True:
@@ -125,7 +125,7 @@ def explore(seeds: Iterable[int], pinned: dict[str, Any], base: RunConfig, *, jo
             shutil.rmtree(scratch, ignore_errors=True)
         return
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(jobs, maxtasksperchild=50)
+    pool = ctx.Pool(jobs, initializer=set_parent_death_signal, maxtasksperchild=50)
     try:
         yield from pool.imap_unordered(_work, jobs_iter)
     finally:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from splitbrain.sim.net import SimNet
 
 RUNNING, PAUSED, DEAD = "running", "paused", "dead"
-MAX_CALLBACKS_AT_ONE_INSTANT = 2_000_000  # more without time moving: a busy loop, not a system
+MAX_CALLBACKS_AT_ONE_INSTANT = 500_000  # more without time moving: a busy loop, not a system
 
 _CURRENT: contextvars.ContextVar[Process | None] = contextvars.ContextVar(
     "splitbrain_sim_process", default=None
@@ -219,13 +219,20 @@ class _Clock:
         loop = self._loop
         if timeout is None:
             raise SimulationStuck(f"deadlock at {loop.time():.6f} s: nothing is ready or due")
-        if timeout > 0:  # then the first timer is due later: jump to it
+        # Jump to the first timer if it is due later, or so soon that it runs now anyway (the
+        # loop runs timers due within its clock resolution): code that reads the time next
+        # must see its timer's instant, or it may wait for it again and again.
+        scheduled = loop._scheduled  # type: ignore[attr-defined]
+        first = scheduled[0]._when if scheduled else loop._now
+        if first > loop._now and (timeout > 0 or first <= loop._now + loop._clock_resolution):
+            loop._now = first
             self._idle_steps = 0
-            loop._now = max(loop._now, loop._scheduled[0]._when)  # type: ignore[attr-defined]
-        else:
+        elif timeout == 0:
             self._idle_steps += 1
             if self._idle_steps > MAX_CALLBACKS_AT_ONE_INSTANT:
-                raise SimulationStuck(f"busy loop at {loop.time():.6f} s: time stopped moving")
+                ready = "; ".join(repr(h) for h in list(loop._ready)[:5])  # type: ignore[attr-defined]
+                raise SimulationStuck(
+                    f"busy loop at {loop.time():.6f} s: time stopped moving (ready: {ready})")
         return []
 
     def close(self) -> None:
@@ -260,11 +267,17 @@ class SimLoop(asyncio.BaseEventLoop):
         self._selector = _Clock(self)  # a fresh count of steps without time moving
         with contextlib.suppress(Exception):
             self.run_until_complete(asyncio.sleep(0))  # the reaps of those kills
-            left = [t for t in asyncio.all_tasks(self)  # the driver's (the others are reaped)
-                    if t._log_destroy_pending]  # type: ignore[attr-defined]
-            for task in left:
-                task.cancel()
+        left = [t for t in asyncio.all_tasks(self)  # the driver's (the others are reaped)
+                if t._log_destroy_pending]  # type: ignore[attr-defined]
+        for task in left:
+            task.cancel()
+        self._selector = _Clock(self)
+        with contextlib.suppress(Exception):
             self.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        for task in left:  # stuck on a dead process: closed like a dead process's own
+            if not task.done():
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                _close(task.get_coro())
         self.close()
 
     # Every handle knows its process (see the module docstring).
