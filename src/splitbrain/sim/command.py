@@ -31,6 +31,7 @@ from splitbrain.run import _positive, finish
 from splitbrain.store import RunDir, create_run, timestamp
 
 NAME = "sim"
+CPU_BUDGET = 20.0  # a seed of a correct Raft takes about 1 s; a broken one may resend forever
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -64,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="--seeds: start no seed after S wall seconds")
     mode.add_argument("--shrink-budget", type=_positive(float), default=60.0, metavar="S",
                       help="wall seconds to spend shrinking (%(default)s)")
+    mode.add_argument("--cpu-budget", type=_positive(float), default=CPU_BUDGET, metavar="S",
+                      help="CPU seconds one simulation may take; then it is stopped and "
+                           "checked as far as it got (%(default)s)")
     pins = p.add_argument_group("settings (each drawn by the seed unless given)")
     pins.add_argument("--nodes", type=_positive(int), metavar="N", help="cluster size")
     pins.add_argument("--time-limit", type=_positive(float), metavar="S",
@@ -142,14 +146,14 @@ def run(args: argparse.Namespace) -> int:
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     config = draw(seed, pinned, base)
-    code, run_dir = simulate_one(config, console)
+    code, run_dir = simulate_one(config, console, cpu_budget=args.cpu_budget)
     if args.shrink and code == INVALID and run_dir is not None:
         return shrink_run(run_dir.path, args, console)
     return code
 
 
-def simulate_one(config: Any, console: Console, name: str | None = None
-                 ) -> tuple[int, RunDir | None]:  # fmt: skip
+def simulate_one(config: Any, console: Console, name: str | None = None,
+                 cpu_budget: float | None = None) -> tuple[int, RunDir | None]:  # fmt: skip
     """Simulate into a new run directory, check, report; (exit code, run dir)."""
     from splitbrain.sim.simulate import simulate
 
@@ -161,7 +165,7 @@ def simulate_one(config: Any, console: Console, name: str | None = None
     console.print(f"[bold]splitbrain sim[/] {run_dir.path}  seed {config.seed}")
     console.print(f"  reproduce: {config.command()}", highlight=False, markup=False)
     try:
-        simulated = simulate(config, run_dir)
+        simulated = simulate(config, run_dir, cpu_budget=cpu_budget)
     except Exception as exc:
         log = run_dir.path / "harness-error.txt"
         log.write_text(traceback.format_exc(), encoding="utf-8")
@@ -182,7 +186,7 @@ def explore_seeds(args: argparse.Namespace, pinned: dict[str, Any], base: RunCon
     began = time.perf_counter()
     results = []
     stopped = ""
-    results_iter = explore(seeds, pinned, base, jobs=args.jobs)
+    results_iter = explore(seeds, pinned, base, jobs=args.jobs, cpu_budget=args.cpu_budget)
     try:
         for result in results_iter:
             results.append(result)
@@ -302,11 +306,13 @@ def shrink_run(path: Path, args: argparse.Namespace, console: Console) -> int:
     began = time.perf_counter()
     smaller, tried = shrink(config.replace_run(out=args.out), kind,
                             scratch=Path(args.out) / SCRATCH, budget=args.shrink_budget,
-                            jobs=args.jobs, say=console.print)  # fmt: skip
+                            jobs=args.jobs, cpu_budget=args.cpu_budget,
+                            say=console.print)  # fmt: skip
     smaller = replace(smaller, shrunk_from={"ops": ops, "faults": faults, "run": str(path),
                                             "kind": kind, "candidates": tried})  # fmt: skip
     console.print(f"  {tried} candidates in {time.perf_counter() - began:.1f} s")
-    code, new = simulate_one(smaller, console, name=f"{config.run.run_name}-shrunk")
+    code, new = simulate_one(smaller, console, name=f"{config.run.run_name}-shrunk",
+                             cpu_budget=args.cpu_budget)
     if new is not None:
         new_ops, new_faults = run_size(new)
         print(f"minimized from {ops} ops / {faults} faults to {new_ops} / {new_faults}: "

@@ -29,6 +29,7 @@ class SimConfig:
     plans: tuple[Plan, ...] | None = None  # the faults, explicitly (a shrunk run); None: the seed's
     swarm: tuple[str, ...] = ()  # the settings the seed drew (swarm.py); the others were given
     shrunk_from: dict[str, Any] | None = None  # {"ops", "faults", "run"} of the original
+    stop_after: int | None = None  # loop iterations it ran before its CPU budget ran out
 
     @property
     def seed(self) -> int:
@@ -51,7 +52,7 @@ class SimConfig:
         for flag in r.unsafe:
             args += ["--unsafe", flag]
         args += [f"--node-arg={arg}" for arg in r.node_args]
-        if self.plans is not None:  # not expressible as flags: replay the run directory
+        if self.plans is not None or self.stop_after is not None:  # not expressible as flags
             return "splitbrain sim --replay RUN_DIR"
         return shlex.join(args)
 
@@ -65,6 +66,8 @@ class SimConfig:
             data["plans"] = [plan_to_json(p) for p in self.plans]
         if self.shrunk_from is not None:
             data["shrunk_from"] = self.shrunk_from
+        if self.stop_after is not None:
+            data["stop_after"] = self.stop_after
         return data
 
     @classmethod
@@ -81,9 +84,14 @@ class SimConfig:
             run = RunConfig(**values)
             physics = Physics.from_json(data.get("physics", {}))
             plans = data.get("plans")
+            stop_after = data.get("stop_after")
+            if stop_after is not None and (type(stop_after) is not int or stop_after < 1):
+                raise ConfigError(f"config.json: stop_after must be a positive integer, "
+                                  f"not {stop_after!r}")  # fmt: skip
             return cls(run, physics,
                        None if plans is None else tuple(plan_from_json(p) for p in plans),
-                       tuple(data.get("swarm", ())), data.get("shrunk_from"))  # fmt: skip
+                       tuple(data.get("swarm", ())), data.get("shrunk_from"),
+                       stop_after)  # fmt: skip
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise ConfigError(f"config.json: {type(exc).__name__}: {exc}") from None
 

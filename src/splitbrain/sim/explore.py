@@ -63,9 +63,10 @@ def failure_kind(results: dict[str, Any]) -> str | None:
     return "unknown"
 
 
-def simulate_and_check(config: SimConfig, run: RunDir) -> tuple[dict[str, Any], Simulated]:
+def simulate_and_check(config: SimConfig, run: RunDir, cpu_budget: float | None = None
+                       ) -> tuple[dict[str, Any], Simulated]:  # fmt: skip
     """Simulate into `run`, then run every checker (results.json has the sim's warnings)."""
-    simulated = simulate(config, run)
+    simulated = simulate(config, run, cpu_budget=cpu_budget)
     results = check_run(run, time_limit=config.run.check_time_limit)
     if simulated.warnings:
         results["warnings"] = [*simulated.warnings, *results.get("warnings", [])]
@@ -73,7 +74,8 @@ def simulate_and_check(config: SimConfig, run: RunDir) -> tuple[dict[str, Any], 
     return results, simulated
 
 
-def run_seed(config: SimConfig, base: Path, name: str) -> SeedResult:
+def run_seed(config: SimConfig, base: Path, name: str, cpu_budget: float | None = None
+             ) -> SeedResult:  # fmt: skip
     """Simulate and check one configuration in a scratch directory below `base`; keep it as
     `base/name/<timestamp>-seed<S>` with its report if it did not pass."""
     from splitbrain.reports import render_report
@@ -85,7 +87,7 @@ def run_seed(config: SimConfig, base: Path, name: str) -> SeedResult:
     (run.path / "nodes").mkdir()
     sim_seconds = 0.0
     try:
-        results, simulated = simulate_and_check(config, run)
+        results, simulated = simulate_and_check(config, run, cpu_budget)
         valid, kind = results["valid"], failure_kind(results)
         warnings = tuple(results.get("warnings", ()))
         sim_seconds = simulated.sim_seconds
@@ -106,16 +108,17 @@ def run_seed(config: SimConfig, base: Path, name: str) -> SeedResult:
                       time.perf_counter() - began, warnings)  # fmt: skip
 
 
-def _work(job: tuple[int, dict[str, Any], RunConfig, str, str]) -> SeedResult:
-    seed, pinned, base_config, out, name = job
-    return run_seed(draw(seed, pinned, base_config), Path(out), name)
+def _work(job: tuple[int, dict[str, Any], RunConfig, float | None]) -> SeedResult:
+    seed, pinned, base_config, cpu_budget = job
+    config = draw(seed, pinned, base_config)
+    return run_seed(config, Path(base_config.out), base_config.run_name, cpu_budget)
 
 
-def explore(seeds: Iterable[int], pinned: dict[str, Any], base: RunConfig, *, jobs: int
-            ) -> Iterator[SeedResult]:  # fmt: skip
+def explore(seeds: Iterable[int], pinned: dict[str, Any], base: RunConfig, *, jobs: int,
+            cpu_budget: float | None = None) -> Iterator[SeedResult]:  # fmt: skip
     """SeedResults as the seeds finish (not in seed order). Closing the iterator early stops
     the workers (seeds in progress are abandoned, their scratch directories removed)."""
-    jobs_iter = ((s, pinned, base, base.out, base.run_name) for s in seeds)
+    jobs_iter = ((s, pinned, base, cpu_budget) for s in seeds)
     scratch = Path(base.out) / SCRATCH
     if jobs <= 1:
         try:

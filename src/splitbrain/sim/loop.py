@@ -24,8 +24,11 @@ test runs exactly as on a real loop. What it overrides, and why:
 - `create_server`/`create_connection`: the simulated network (net.py); no real I/O exists.
 
 Rules it keeps: the same program on the same seed runs the same callbacks in the same order
-(asyncio's queues are FIFO and its timer heap breaks ties by insertion history), never reads
-the wall clock, and stops with `SimulationStuck` rather than spinning or blocking forever.
+(asyncio's queues are FIFO; timers due at one instant run in the order they were set), the
+simulated code never sees the wall clock, and the loop stops with `SimulationStuck` rather than
+spin or block forever. A budget (`limit`) of loop iterations, or of this process's CPU time,
+ends a simulation that does too much work (a broken Raft resending its log forever):
+`SimulationStopped` says after how many iterations, which is what a replay stops after.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import contextlib
 import contextvars
 import heapq
 import inspect
+import sys
+import time
 from asyncio import events
 from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 
 RUNNING, PAUSED, DEAD = "running", "paused", "dead"
 MAX_CALLBACKS_AT_ONE_INSTANT = 500_000  # more without time moving: a busy loop, not a system
+CPU_CHECK = 4096  # loop iterations between looks at the CPU budget
 
 _CURRENT: contextvars.ContextVar[Process | None] = contextvars.ContextVar(
     "splitbrain_sim_process", default=None
@@ -58,6 +64,16 @@ def current_process() -> Process | None:
 
 class SimulationStuck(RuntimeError):
     """Nothing can ever happen again (a deadlock), or time stopped moving (a busy loop)."""
+
+
+class SimulationStopped(Exception):
+    """The simulation used up its budget (`SimLoop.limit`): `steps` loop iterations ran, up to
+    virtual time `at`. Stopping after the same number of steps reproduces it exactly."""
+
+    def __init__(self, steps: int, at: float) -> None:
+        super().__init__(f"stopped after {steps} steps at {at:.6f} s (virtual)")
+        self.steps = steps
+        self.at = at
 
 
 class ProcessKilled(BaseException):
@@ -217,6 +233,10 @@ class _Clock:
 
     def select(self, timeout: float | None) -> list[Any]:
         loop = self._loop
+        loop.steps += 1
+        if loop.steps >= loop.max_steps or (
+                loop.steps % CPU_CHECK == 0 and time.process_time() > loop.cpu_deadline):
+            raise SimulationStopped(loop.steps, loop._now)
         if timeout is None:
             raise SimulationStuck(f"deadlock at {loop.time():.6f} s: nothing is ready or due")
         # Jump to the first timer if it is due later, or so soon that it runs now anyway (the
@@ -251,6 +271,18 @@ class SimLoop(asyncio.BaseEventLoop):
         self.executor_delay: Callable[[], float] = lambda: 0.0
         self.processes: list[Process] = []
         self._timers = 0  # timers set so far: their order among timers due at one instant
+        self.steps = 0  # iterations of the loop so far (one per select)
+        self.max_steps = sys.maxsize
+        self.cpu_deadline = float("inf")
+
+    def limit(self, steps: int | None = None, cpu_seconds: float | None = None) -> None:
+        """Stop (SimulationStopped) after `steps` iterations, or once this process has used
+        `cpu_seconds` more of CPU. The step at which a CPU budget ran out is in the exception:
+        a step limit is what replays it (the CPU time of a machine is not reproducible)."""
+        if steps is not None:
+            self.max_steps = steps
+        if cpu_seconds is not None:
+            self.cpu_deadline = time.process_time() + cpu_seconds
 
     def process(self, name: str) -> Process:
         proc = Process(self, name)
@@ -265,6 +297,7 @@ class SimLoop(asyncio.BaseEventLoop):
         for proc in self.processes:
             proc.kill("the simulation ended")
         self._selector = _Clock(self)  # a fresh count of steps without time moving
+        self.max_steps, self.cpu_deadline = sys.maxsize, float("inf")
         with contextlib.suppress(Exception):
             self.run_until_complete(asyncio.sleep(0))  # the reaps of those kills
         left = [t for t in asyncio.all_tasks(self)  # the driver's (the others are reaped)

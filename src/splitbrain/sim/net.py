@@ -257,6 +257,12 @@ class _Endpoint(transports._FlowControlMixin, asyncio.Transport):  # type: ignor
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._state is not _OPEN or self._fin_queued or not data:
             return  # like asyncio: writing to a closing transport is silently ignored
+        if not self._sendq and self._in_flight + len(data) <= WINDOW:  # the usual case
+            chunk = bytes(data)
+            self._in_flight += len(chunk)
+            peer = self.peer
+            _call_at(self._net.loop, peer._proc, self._at(), peer._receive, chunk)
+            return
         self._sendq += data
         self._pump()
         self._maybe_pause_protocol()

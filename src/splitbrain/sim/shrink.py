@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from splitbrain.cluster.lifeline import set_parent_death_signal
 from splitbrain.nemesis.schedule import Plan, plan_schedule
 from splitbrain.sim.config import SimConfig
 from splitbrain.store import RunDir
@@ -84,15 +85,15 @@ def candidates(config: SimConfig) -> Iterator[tuple[str, SimConfig]]:
         yield f"rate {rate:g}/s", config.replace_run(rate=rate)
 
 
-def _fails(job: tuple[SimConfig, str, str]) -> bool:
+def _fails(job: tuple[SimConfig, str, str, float | None]) -> bool:
     """Does the configuration fail with this kind? (Simulated in a scratch dir, then removed.)"""
     from splitbrain.sim.explore import failure_kind, simulate_and_check
 
-    config, kind, scratch = job
+    config, kind, scratch, cpu_budget = job
     path = Path(tempfile.mkdtemp(prefix="shrink-", dir=scratch))
     (path / "nodes").mkdir()
     try:
-        results, _ = simulate_and_check(config, RunDir(path))
+        results, _ = simulate_and_check(config, RunDir(path), cpu_budget)
         return failure_kind(results) == kind
     except Exception:
         return False
@@ -101,18 +102,21 @@ def _fails(job: tuple[SimConfig, str, str]) -> bool:
 
 
 def shrink(config: SimConfig, kind: str, *, scratch: Path, budget: float, jobs: int = 1,
-           say: Callable[[str], None] = lambda _: None) -> tuple[SimConfig, int]:  # fmt: skip
+           cpu_budget: float | None = None, say: Callable[[str], None] = lambda _: None
+           ) -> tuple[SimConfig, int]:  # fmt: skip
     """The smallest configuration found that still fails with `kind`, and how many
-    candidates were simulated. `config` itself must fail with `kind`."""
+    candidates were simulated. `config` itself must fail with `kind`. Candidates run without
+    the original's step limit (their worlds differ), within `cpu_budget` each."""
     deadline = time.monotonic() + budget
     scratch.mkdir(parents=True, exist_ok=True)
-    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+    ctx = multiprocessing.get_context("fork")
+    pool = ctx.Pool(jobs, initializer=set_parent_death_signal) if jobs > 1 else None
     tried = 0
 
     def first_failing(batch: list[tuple[str, SimConfig]]) -> tuple[str, SimConfig] | None:
         nonlocal tried
         tried += len(batch)
-        jobs_ = [(c, kind, str(scratch)) for _, c in batch]
+        jobs_ = [(replace(c, stop_after=None), kind, str(scratch), cpu_budget) for _, c in batch]
         results = pool.map(_fails, jobs_) if pool else [_fails(j) for j in jobs_]
         return next((b for b, ok in zip(batch, results, strict=True) if ok), None)
 

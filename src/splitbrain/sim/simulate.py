@@ -10,7 +10,7 @@ verdict are run.py's (`finish`), or, when exploring many seeds, `check_run` alon
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from splitbrain.history import HistoryWriter
@@ -19,6 +19,7 @@ from splitbrain.run import drive, recovery_warnings
 from splitbrain.sim.cluster import SimCluster
 from splitbrain.sim.config import SimConfig
 from splitbrain.sim.invariants import Invariants
+from splitbrain.sim.loop import SimulationStopped
 from splitbrain.sim.world import EPOCH_NS, World, iso
 from splitbrain.store import RunDir
 
@@ -36,29 +37,42 @@ class Simulated:
     wall_seconds: float
 
 
-def simulate(config: SimConfig, run: RunDir) -> Simulated:
+def simulate(config: SimConfig, run: RunDir, *, cpu_budget: float | None = None) -> Simulated:
     """Simulate `config` into the (new, empty) run directory `run`. Raises on a harness
-    failure; config.json is written first, so a failed simulation can still be replayed."""
+    failure; config.json is written first, so a failed simulation can still be replayed.
+
+    A simulation that uses more than `cpu_budget` CPU seconds is stopped where it is and
+    checked as far as it got (a warning says so); config.json then records how many loop
+    steps it ran (`stop_after`), so that a replay stops at the same step."""
     began = time.perf_counter()
     world = World(config.seed, config.physics)
+    world.loop.limit(steps=config.stop_after,
+                     cpu_seconds=cpu_budget if config.stop_after is None else None)  # fmt: skip
     rc = config.run
     run.write_json(run.config, config.to_json(started=iso(EPOCH_NS)))
+    warnings: list[str] = []
+    cluster = SimCluster(world, run, rc.node_names, unsafe=rc.unsafe, node_args=rc.node_args,
+                         seed=rc.seed)  # fmt: skip
+    invariants = Invariants(cluster.disks, _wal_path, world.clock_ns, world.loop.time)
+    cluster.observer = invariants
+    started = 0.0
 
-    async def main() -> float:
+    async def main() -> None:
+        nonlocal started
         with HistoryWriter(run.history) as writer:
-            cluster = SimCluster(world, run, rc.node_names, unsafe=rc.unsafe,
-                                 node_args=rc.node_args, seed=rc.seed)  # fmt: skip
-            invariants = Invariants(cluster.disks, _wal_path, world.clock_ns, world.loop.time)
-            cluster.observer = invariants
             async with cluster:
+                started = world.loop.time()  # history time 0: the interpreter starts at once
                 tally = await drive(rc, cluster, writer, plans=config.plans,
                                     recovery_timeout=PHASE_TIMEOUT, final_timeout=PHASE_TIMEOUT)
-        run.write_json(run.invariants, invariants.results())
         warnings.extend(recovery_warnings(tally))
-        return tally.started
 
-    warnings: list[str] = []
-    started = world.run(main())
+    try:
+        world.run(main())
+    except SimulationStopped as stop:
+        config = replace(config, stop_after=stop.steps)
+        warnings.append(f"sim: stopped at {stop.at:.3f} s (virtual) after {stop.steps} loop steps: "
+                        "its CPU budget ran out; checked as far as it got")  # fmt: skip
+    run.write_json(run.invariants, invariants.results())
     run.write_json(run.config, config.to_json(started=iso(EPOCH_NS + round(started * 1e9))))
     if world.errors:
         path = run.path / "sim-errors.log"

@@ -75,8 +75,8 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any]) -> Any:
 def faults(rng: random.Random) -> tuple[str, ...]:
     """A few fault kinds (often one or two: a run that concentrates on them reaches their
     corners), some narrowed to one variant."""
-    count = rng.choice(KINDS)
-    chosen = [f for f in FAULTS if f in rng.sample(FAULTS, min(count, len(FAULTS)))]
+    picked = rng.sample(FAULTS, min(rng.choice(KINDS), len(FAULTS)))
+    chosen = [f for f in FAULTS if f in picked]  # in FAULTS' order
     out = []
     for fault in chosen:
         options = variants(fault)
