@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
-from splitbrain.sim.command import first_difference
+from splitbrain.sim.command import CPU_BUDGET, first_difference
 from splitbrain.sim.config import SimConfig
 from splitbrain.sim.explore import SeedResult, explore
 from splitbrain.sim.simulate import simulate
@@ -42,7 +42,7 @@ def speed(out: Path, nodes: int, first: int, seeds: int, jobs: int) -> dict[str,
     children = os.times()
     began = time.perf_counter()
     results: list[SeedResult] = list(explore(range(first, first + seeds), {"nodes": nodes}, base,
-                                             jobs=jobs))  # fmt: skip
+                                             jobs=jobs, cpu_budget=CPU_BUDGET))  # fmt: skip
     wall = time.perf_counter() - began
     after = os.times()
     cpu = (time.process_time() - cpu) + (after.children_user + after.children_system
@@ -90,7 +90,8 @@ def unsafe(out: Path, first: int, budget: float, jobs: int) -> list[dict[str, An
         began = time.perf_counter()
         row: dict[str, Any] = {"variant": variant, "caught": False}
         seen = 0
-        results = explore(range(first, first + 100_000), {}, base, jobs=jobs)
+        results = explore(range(first, first + 100_000), {}, base, jobs=jobs,
+                          cpu_budget=CPU_BUDGET)
         try:
             for result in results:
                 seen += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.raft.client import Client
@@ -64,6 +65,23 @@ def test_kill_pause_resume_start_and_crash_points(tmp_path):
     assert '"event":"crash","point":"after-apply"' in events
     assert events.count('"event":"start"') == 2
     assert "crash point after-apply reached" in run.node_log(victim).read_text()
+
+
+def test_a_power_loss_keeps_what_was_fsynced(tmp_path):
+    async def scenario(cluster):
+        first = await leader(cluster)
+        client = Client(cluster.client_addresses, first, "c1", timeout=1.0)
+        assert (await client.invoke("put", "k", "v1")).type == "ok"
+        follower = next(n for n in NODES if n != first)
+        wal = cluster.disks[follower].file(Path("nodes", follower, "data", "raft.wal"))
+        wal.pwrite(b"unsynced", wal.size)  # as if written by the node, never fsynced
+        assert await cluster.power_loss(follower) and not cluster.alive(follower)
+        assert b"unsynced" not in wal.read() and b"v1" in wal.read()
+        assert await cluster.start(follower)
+        assert (await client.invoke("get", "k", None)).value == "v1"
+        await client.close()
+
+    simulate(tmp_path, scenario)
 
 
 def test_a_partition_and_a_net_fault_act_on_the_links(tmp_path):

@@ -197,6 +197,15 @@ class SimCluster(NodeQueries):
         node.ended_by_us = True
         return True
 
+    async def power_loss(self, name: str) -> bool:
+        """The node's machine loses power: its process dies (as kill) and its disk keeps only
+        what was fsynced (disk.py). For the nemesis's `power-loss` fault (issue 12); False if
+        the node was not running."""
+        killed = await self.kill(name)
+        if killed:
+            self._node(name).disk.power_loss()
+        return killed
+
     async def pause(self, name: str) -> bool:
         proc = self._node(name).proc
         return proc is not None and proc.pause()

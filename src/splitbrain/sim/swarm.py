@@ -26,7 +26,10 @@ INTERVALS = (0.1, 0.2, 0.3, 0.5, 1.0)  # seconds between fault changes
 RATES = (40.0, 80.0, 150.0)  # operations per second, all clients together
 OP_TIMEOUTS = (0.25, 0.5, 1.0)
 WORKLOADS = ("register", "kv")
-KINDS = (1, 1, 2, 2, 3, 4)  # how many fault kinds a run draws
+KINDS = (1, 2, 2, 3, 3, 4)  # how many fault kinds a run draws
+# Partitions, leader churn and crash points find the most per simulated second (they aim at
+# the instants elections and persistence go wrong): drawn twice as often as the others.
+WEIGHTS = {"partition": 2, "churn": 2, "crash": 2}
 NARROW = 0.3  # chance that a drawn fault is narrowed to one of its variants
 LATENCIES = ((0.00005, 0.0005), (0.0001, 0.002), (0.0005, 0.008))  # one-way network delay
 DISKS = ((0.0001, 0.001), (0.0005, 0.004), (0.002, 0.02))  # a WAL write + fsync
@@ -73,9 +76,12 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any]) -> Any:
 
 
 def faults(rng: random.Random) -> tuple[str, ...]:
-    """A few fault kinds (often one or two: a run that concentrates on them reaches their
-    corners), some narrowed to one variant."""
-    picked = rng.sample(FAULTS, min(rng.choice(KINDS), len(FAULTS)))
+    """A few fault kinds (a run that concentrates on them reaches their corners), drawn by
+    WEIGHTS, some narrowed to one variant."""
+    pool = [f for f in FAULTS for _ in range(WEIGHTS.get(f, 1))]
+    picked: set[str] = set()
+    for _ in range(rng.choice(KINDS)):
+        picked.add(rng.choice([f for f in pool if f not in picked] or pool))
     chosen = [f for f in FAULTS if f in picked]  # in FAULTS' order
     out = []
     for fault in chosen:
