@@ -36,10 +36,11 @@ def _read_json(path: Path, problems: list[str]) -> Any:
     return None
 
 
-def started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
+def started_at(config: Mapping[str, Any], run: RunDir, field: str = "started"
+               ) -> datetime | None:  # fmt: skip
     """When the run started (history time 0, roughly), from config.started or the directory's
     timestamp name; None if neither says."""
-    text = config.get("started")
+    text = config.get(field)
     if isinstance(text, str):
         try:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -50,6 +51,14 @@ def started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
         return datetime.strptime(run.path.name, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def clock_started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
+    """History time 0 on the nodes' clock (their log lines and events): config.clock_started
+    when the run says (a simulation's virtual clock), else when it started."""
+    if "clock_started" in config:
+        return started_at(config, run, "clock_started")
+    return started_at(config, run)
 
 
 def _config_rows(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -174,7 +183,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
     divergence = (_divergence(run, agreement, node_names)
                   if isinstance(agreement, Mapping) else None)
 
-    window = _log_window(started_at(config, run), fail_view, divergence)
+    window = _log_window(clock_started_at(config, run), fail_view, divergence)
     excerpts = [e for n in node_names if (e := nodes.excerpt(run, n, window)) is not None]
 
     valid = results.get("valid") if results else None

@@ -3,7 +3,9 @@
 config.json of a sim run holds everything needed to replay it byte for byte: the RunConfig
 fields (`run` writes the same), `"mode": "sim"`, the physics, which settings the seed drew
 (`swarm`), and — for a shrunk run — the explicit fault plans it replays instead of drawing them
-from the seed. `from_json` reads it back (ConfigError names a bad field).
+from the seed. `clock_started` is the virtual instant history time 0 stands for on the nodes'
+clock (`started` is when the simulation ran). `from_json` reads it back (ConfigError names a
+bad field).
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ class SimConfig:
             return "splitbrain sim --replay RUN_DIR"
         return shlex.join(args)
 
-    def to_json(self, started: str | None = None) -> dict[str, Any]:
+    def to_json(self, clock_started: str | None = None) -> dict[str, Any]:
         data = self.run.to_json()
         data.update(mode="sim", command=self.command(), physics=self.physics.to_json(),
                      swarm=list(self.swarm))  # fmt: skip
-        if started is not None:
-            data["started"] = started  # the virtual instant history time 0 stands for
+        if clock_started is not None:  # the virtual instant history time 0 stands for
+            data["clock_started"] = clock_started
         if self.plans is not None:
             data["plans"] = [plan_to_json(p) for p in self.plans]
         if self.shrunk_from is not None:

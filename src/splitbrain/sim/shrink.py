@@ -3,8 +3,8 @@
     smaller, tried = shrink(config, kind, scratch=Path(...), budget=60.0, jobs=2)
 
 The failing seed's faults are made explicit (the plans its schedule drew and applied), then
-greedy passes try smaller candidates — a shorter run, fewer faults (halves, then one by one),
-shorter faults, fewer clients, a lower rate — each re-simulated deterministically in a scratch
+greedy passes try smaller candidates — a shorter run, fewer clients, fewer faults (halves,
+then one by one), shorter faults, a lower rate — each re-simulated deterministically in a scratch
 directory and kept if it fails with the same failure kind (explore.failure_kind). Passes repeat
 until a whole round keeps nothing, or the wall-clock budget is spent. Candidates of one step
 run in parallel on `jobs` processes; the first that fails, in candidate order, is kept, so the
@@ -64,6 +64,9 @@ def candidates(config: SimConfig) -> Iterator[tuple[str, SimConfig]]:
             if config.plans is not None:
                 shorter = replace(shorter, plans=tuple(p for p in config.plans if p.start < limit))
             yield f"time limit {limit:g} s", shorter
+    for concurrency in sorted({rc.concurrency // 2, rc.concurrency - 1}):
+        if 1 <= concurrency < rc.concurrency:
+            yield f"{concurrency} clients", config.replace_run(concurrency=concurrency)
     plans = config.plans or ()  # seeded faults (None) are not changed one by one
     chunk = len(plans) // 2
     while chunk >= 1:
@@ -77,9 +80,6 @@ def candidates(config: SimConfig) -> Iterator[tuple[str, SimConfig]]:
             shorter = replace(plan, stop=round(plan.start + hold / 2, 6))
             yield (f"fault {i + 1} held {hold / 2:g} s",
                    replace(config, plans=(*plans[:i], shorter, *plans[i + 1 :])))  # fmt: skip
-    for concurrency in sorted({rc.concurrency // 2, rc.concurrency - 1}):
-        if 1 <= concurrency < rc.concurrency:
-            yield f"{concurrency} clients", config.replace_run(concurrency=concurrency)
     if rc.rate > MIN_RATE or rc.rate == 0:
         rate = max(MIN_RATE, rc.rate / 2) if rc.rate else 100.0
         yield f"rate {rate:g}/s", config.replace_run(rate=rate)

@@ -49,7 +49,7 @@ def simulate(config: SimConfig, run: RunDir, *, cpu_budget: float | None = None)
     world.loop.limit(steps=config.stop_after,
                      cpu_seconds=cpu_budget if config.stop_after is None else None)  # fmt: skip
     rc = config.run
-    run.write_json(run.config, config.to_json(started=iso(EPOCH_NS)))
+    run.write_json(run.config, config.to_json(clock_started=iso(EPOCH_NS)))
     warnings: list[str] = []
     cluster = SimCluster(world, run, rc.node_names, unsafe=rc.unsafe, node_args=rc.node_args,
                          seed=rc.seed)  # fmt: skip
@@ -73,7 +73,8 @@ def simulate(config: SimConfig, run: RunDir, *, cpu_budget: float | None = None)
         warnings.append(f"sim: stopped at {stop.at:.3f} s (virtual) after {stop.steps} loop steps: "
                         "its CPU budget ran out; checked as far as it got")  # fmt: skip
     run.write_json(run.invariants, invariants.results())
-    run.write_json(run.config, config.to_json(started=iso(EPOCH_NS + round(started * 1e9))))
+    run.write_json(run.config,
+                   config.to_json(clock_started=iso(EPOCH_NS + round(started * 1e9))))
     if world.errors:
         path = run.path / "sim-errors.log"
         path.write_text("\n\n".join(world.errors) + "\n", encoding="utf-8")
