@@ -66,6 +66,7 @@ def test_a_killed_process_never_runs_again_and_its_finally_blocks_have_no_effect
             await ticker(out, "a", 0.1)
         finally:  # closed in the dead process's own context: effects there are dropped
             seen_in_finally.append((current_process().name, current_process().alive))
+            asyncio.get_running_loop().create_task(ticker(out, "a", 0.01))  # never runs
             await asyncio.sleep(1)  # a finally that awaits is closed in turn
             seen_in_finally.append("after the await: never")
 

@@ -337,7 +337,11 @@ class SimLoop(asyncio.BaseEventLoop):
         task = super().create_task(coro, name=name, context=context)
         proc = _CURRENT.get() if context is None else context.get(_CURRENT)
         if proc is not None:
-            proc._task_started(task)
+            if proc.state is DEAD:  # it can never run: closed unstarted (no finally runs)
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                coro.close()
+            else:
+                proc._task_started(task)
         return task
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any
