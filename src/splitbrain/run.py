@@ -17,7 +17,7 @@ import contextlib
 import random
 import signal
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
@@ -138,6 +138,14 @@ class DrivenCluster(ClusterControl, Protocol):
     client_addresses: dict[str, tuple[str, int]]
 
 
+def schedule(config: RunConfig) -> Iterator[Plan]:
+    """The run's fault plans, drawn from its seed (endless; see nemesis/schedule.py)."""
+    from splitbrain.nemesis.schedule import plan_schedule
+
+    return plan_schedule(config.nemesis, config.node_names, config.nemesis_interval,
+                         random.Random(f"{config.seed}:nemesis"))  # fmt: skip
+
+
 async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter, *,
                 plans: Iterable[Plan] | None = None, console: Console | None = None,
                 **phases: float) -> Tally:  # fmt: skip
@@ -145,7 +153,6 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
     fault plans come from the seed unless given (a shrunk simulation replays its own);
     `phases` may bound the recovery and final phases (Options.recovery_timeout, ...)."""
     from splitbrain.nemesis.nemesis import Nemesis
-    from splitbrain.nemesis.schedule import plan_schedule
     from splitbrain.raft.client import Client
 
     workload = WORKLOADS[config.workload]
@@ -163,8 +170,7 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
         return Client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
 
     if plans is None:
-        plans = plan_schedule(config.nemesis, nodes, config.nemesis_interval,
-                              random.Random(f"{config.seed}:nemesis"))  # fmt: skip
+        plans = schedule(config)
     nemesis = Nemesis(cluster, plans) if config.nemesis else None
     interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
                               leader=cluster.leader)  # fmt: skip

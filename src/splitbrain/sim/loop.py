@@ -306,7 +306,8 @@ class SimLoop(asyncio.BaseEventLoop):
             task.cancel()
         self._selector = _Clock(self)
         with contextlib.suppress(Exception):
-            self.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            if left:  # (gather() of nothing would make asyncio create a loop of its own)
+                self.run_until_complete(asyncio.gather(*left, return_exceptions=True))
         for task in left:  # stuck on a dead process: closed like a dead process's own
             if not task.done():
                 task._log_destroy_pending = False  # type: ignore[attr-defined]

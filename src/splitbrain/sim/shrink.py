@@ -17,8 +17,8 @@ failures that still happen are kept.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
-import random
 import shutil
 import tempfile
 import time
@@ -27,7 +27,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from splitbrain.cluster.lifeline import set_parent_death_signal
-from splitbrain.nemesis.schedule import Plan, plan_schedule
+from splitbrain.nemesis.schedule import Plan
+from splitbrain.run import schedule
 from splitbrain.sim.config import SimConfig
 from splitbrain.store import RunDir
 
@@ -37,21 +38,13 @@ MIN_RATE = 5.0
 
 
 def seeded_plans(config: SimConfig) -> tuple[Plan, ...]:
-    """The plans the seed's schedule draws that start within the run (run.drive draws them
-    the same way)."""
-    rc = config.run
+    """The plans of the seed's schedule (run.schedule) that start within the run."""
     if config.plans is not None:
         return config.plans
-    if not rc.nemesis:
+    if not config.run.nemesis:
         return ()
-    plans = []
-    schedule = plan_schedule(rc.nemesis, rc.node_names, rc.nemesis_interval,
-                             random.Random(f"{rc.seed}:nemesis"))  # fmt: skip
-    for plan in schedule:
-        if plan.start >= rc.time_limit:
-            break
-        plans.append(plan)
-    return tuple(plans)
+    limit = config.run.time_limit
+    return tuple(itertools.takewhile(lambda plan: plan.start < limit, schedule(config.run)))
 
 
 def candidates(config: SimConfig) -> Iterator[tuple[str, SimConfig]]:
