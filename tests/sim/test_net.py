@@ -154,6 +154,24 @@ def test_close_sends_fin_after_the_buffered_bytes_and_abort_sends_rst():
     assert s2.log == [b"x", ("lost", "ConnectionResetError")]
 
 
+def test_write_eof_half_closes_and_close_sends_no_second_fin():
+    loop = world()
+
+    async def main():
+        accepted: list = []
+        await listen(loop, loop.process("server"), 7000, accepted)
+        transport, client = await loop.create_connection(Recorder, HOST, 7000)
+        transport.write(b"last words")
+        transport.write_eof()
+        transport.close()
+        await asyncio.sleep(0.1)
+        return accepted[0], client
+
+    server, client = run(loop, main())
+    assert server.log == [b"last words", "eof", ("lost", None)]
+    assert client.log == [("lost", None)]
+
+
 def test_a_slow_reader_fills_the_senders_buffer_then_drains_it():
     loop = world()
 

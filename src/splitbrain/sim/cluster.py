@@ -14,8 +14,9 @@ LinkProxy objects hosted by `proxy_process.ProxyHost` in a "proxies" process, dr
 - A node keeps its ports, its disk (the page cache survives kill -9) and its files across
   restarts; it gets a fresh process, pid, rng and memory each time.
 - `start` waits until the node listens on its peer and client ports (NodeError with the end of
-  its output.log if it exits first); `kill` is kill -9; `pause`/`resume` are SIGSTOP/SIGCONT; a
-  node that ended by itself (a crash point) is `crashed` until started again.
+  its output.log if it exits first, or if it does not listen within START_TIMEOUT); `kill` is
+  kill -9; `pause`/`resume` are SIGSTOP/SIGCONT; a node that ended by itself (a crash point)
+  is `crashed` until started again.
 - Teardown is graceful (as SIGTERM): paused nodes resume, every node stops, then the proxies;
   the disks are written out to nodes/<node>/data/.
 Paths given to the nodes are relative to the run directory (nodes/n1/data, ...), so nothing a

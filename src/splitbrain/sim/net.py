@@ -200,6 +200,7 @@ class _Endpoint(transports._FlowControlMixin, asyncio.Transport):  # type: ignor
         self._reset = False  # an RST arrived before the protocol was attached
         self._sendq = bytearray()  # written, not yet in the window
         self._fin_queued = False  # close() or write_eof(): FIN once _sendq is empty
+        self._fin_sent = False
         self._in_flight = 0  # our bytes the peer's protocol has not received yet
         self._last_at = 0.0  # delivery time of our last chunk: order within the stream
         self._received: list[bytes] = []  # arrived while reading is paused or unattached
@@ -271,7 +272,7 @@ class _Endpoint(transports._FlowControlMixin, asyncio.Transport):  # type: ignor
         self.write(b"".join(list_of_data))
 
     def write_eof(self) -> None:
-        if self._state is _OPEN and not self._fin_queued:
+        if self._state is _OPEN and not self._fin_queued and not self._fin_sent:
             self._fin_queued = True
             self._pump()
 
@@ -280,7 +281,7 @@ class _Endpoint(transports._FlowControlMixin, asyncio.Transport):  # type: ignor
             return
         self._state = _CLOSING
         self._reading = False
-        self._fin_queued = True
+        self._fin_queued = not self._fin_sent
         self._pump()
 
     def abort(self) -> None:
@@ -293,7 +294,7 @@ class _Endpoint(transports._FlowControlMixin, asyncio.Transport):  # type: ignor
     # -- sending ---------------------------------------------------------------------------
 
     def _at(self) -> float:
-        # Strictly after the stream's previous chunk: the timer heap does not keep ties in order.
+        # After the stream's previous chunk (strictly: order never rests on how ties are broken).
         at = max(self._net.loop.time() + self._net.latency(), self._last_at + ORDER_STEP)
         self._last_at = at
         return at
@@ -308,10 +309,10 @@ class _Endpoint(transports._FlowControlMixin, asyncio.Transport):  # type: ignor
             self._in_flight += len(chunk)
             _call_at(self._net.loop, peer._proc, self._at(), peer._receive, chunk)
         if self._fin_queued and not self._sendq:
-            self._fin_queued = False
+            self._fin_queued, self._fin_sent = False, True
             _call_at(self._net.loop, peer._proc, self._at(), peer._receive_fin)
-            if self._state is _CLOSING:
-                self._closed(None)
+        if self._state is _CLOSING and self._fin_sent:
+            self._closed(None)
 
     def _send_rst(self) -> None:
         peer = self.peer
