@@ -1,13 +1,18 @@
-"""The command registry: usage errors exit 64 (DESIGN.md), help works without importing all."""
+"""The command registry: usage errors exit 64 (DESIGN.md), help works without importing all;
+whatever goes wrong inside a command, the exit code is 3 with one line and a file holding the
+traceback, never 1 (which means INVALID to a CI gate)."""
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from splitbrain.cli import main
+from splitbrain.cli import COMMANDS, main
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -25,3 +30,51 @@ def test_version_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "splitbrain", "--version"], capture_output=True,
                          text=True, timeout=60, check=True)
     assert out.stdout.startswith("splitbrain ")
+
+
+ARGV = {
+    "run": ["run"],
+    "check": ["check", "x"],
+    "report": ["report", "x"],
+    "campaign": ["campaign"],
+    "serve": ["serve"],
+    "clean": ["clean"],
+    "node": ["node", "--id", "n1", "--cluster", "n1=127.0.0.1:1", "--client-port", "2",
+             "--data-dir", "d"],
+}
+
+
+def test_every_command_is_covered():
+    assert set(ARGV) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(ARGV))
+def test_an_unexpected_error_exits_3_with_one_line_and_the_traceback_in_a_file(
+        command, monkeypatch, capsys):
+    """Issue 10 item 7: the failure is injected into the command's run()."""
+
+    def broken(args):
+        raise RuntimeError("injected failure")
+
+    module = importlib.import_module(COMMANDS[command][0])
+    monkeypatch.setattr(module, "run", broken)
+    assert main(ARGV[command]) == 3
+    err = capsys.readouterr().err
+    match = re.fullmatch(rf"splitbrain {command}: internal error: RuntimeError: injected "
+                         r"failure \(traceback in (\S+)\)\n", err)
+    assert match, err
+    path = Path(match.group(1))
+    try:
+        text = path.read_text()
+        assert text.startswith("Traceback") and "raise RuntimeError" in text
+    finally:
+        path.unlink()
+
+
+def test_ctrl_c_is_could_not_run(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("splitbrain.checker.command"), "run", interrupted)
+    assert main(["check", "x"]) == 3
+    assert capsys.readouterr().err == "splitbrain check: interrupted\n"

@@ -47,3 +47,45 @@ def test_bad_options_exit_64(argv):
     with pytest.raises(SystemExit) as exc:
         parse_run(argv)
     assert exc.value.code == 64
+
+
+def test_command_round_trips_the_target_its_arguments_and_the_network():
+    from tests.targets.test_tomlfile import KVD
+
+    config = RunConfig(nodes=3, nemesis=("partition", "kill"), seed=5, target=str(KVD),
+                       target_args=(("reads", "local"),), network="netns")
+    argv = shlex.split(config.command())[1:]
+    assert parse_run(argv) == config
+    assert parse_run(["run", "--target", "etcd"]).network == "netns"  # the target's default
+    assert "--target" not in RunConfig().command()  # the default target says nothing
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["run", "--name", "../../x"], "must be one path component"),
+    (["run", "--name", "a/b"], "must be one path component"),
+    (["run", "--name", ".."], "must be one path component"),
+    (["run", "--name", "latest"], "is reserved in the runs directory"),
+    (["run", "--name", "tab\there"], "must be printable"),
+    (["run", "--nemesis-interval", "nan"], "must be a finite number, not nan"),
+    (["run", "--time-limit", "inf"], "must be a finite number, not inf"),
+    (["run", "--check-time-limit=-inf"], "must be a finite number, not -inf"),
+    (["run", "--op-timeout", "0"], "must be more than 0: 0"),
+])
+def test_options_that_would_escape_or_never_end_exit_64_before_anything_starts(
+        argv, problem, tmp_path, capsys):
+    """Issue 10 item 9: `--name ../../x` wrote outside --out, `--nemesis-interval nan` created a
+    run directory and exited 3, `--time-limit inf` ran forever, `--op-timeout 0` was valid."""
+    from splitbrain.cli import main
+
+    out = tmp_path / "runs"
+    try:
+        code = main([*argv, "--out", str(out)])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 64
+    assert problem in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_name_of_one_component_is_a_name():
+    assert parse_run(["run", "--name", "javascript:alert(9)"]).name == "javascript:alert(9)"

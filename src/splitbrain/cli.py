@@ -3,17 +3,26 @@
 Each command module provides `add_arguments(parser)` and `run(args) -> int` (an exit code per
 DESIGN.md: 0 valid, 1 invalid, 2 unknown, 3 could not run, 64 bad usage). Modules are imported
 only when their command runs, so `splitbrain check` never pays for the cluster code.
+
+Rules it keeps: 1 means INVALID and nothing else, so an unexpected exception in any command is
+exit 3 with one line naming the error and a file holding its traceback (a crash must never look
+like a consistency violation to a CI gate); Ctrl-C is 3 too. Text that cannot be encoded for
+the terminal (a lone surrogate from a history, a file name in another encoding) is printed
+escaped rather than crashing the printing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 
 from splitbrain import __version__
-from splitbrain.exitcodes import USAGE, UsageError
+from splitbrain.exitcodes import COULD_NOT_RUN, USAGE, UsageError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,8 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("splitbrain.sim.command", "the same run in a deterministic simulation, seed by seed"),
     "check": ("splitbrain.checker.command", "check histories or run directories"),
     "report": ("splitbrain.reports.command", "re-render the HTML report of a stored run"),
+    "campaign": ("splitbrain.campaign.command",
+                 "run a matrix of seeds, fault mixes and workloads on Dask; one exit code"),
     "serve": ("splitbrain.reports.serve", "serve the runs index and reports on 127.0.0.1"),
     "node": ("splitbrain.raft.command", "run one node of the bundled Raft key-value server"),
+    "clean": ("splitbrain.cluster.clean",
+              "remove network namespaces left by netns runs whose driver is gone"),
 }
 
 
@@ -49,15 +62,40 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return USAGE
-    module = importlib.import_module(COMMANDS[args.command][0])
     try:
+        module = importlib.import_module(COMMANDS[args.command][0])
         return int(module.run(args))
     except UsageError as exc:
         print(f"splitbrain {args.command}: error: {exc}", file=sys.stderr)
         return USAGE
+    except KeyboardInterrupt:
+        print(f"splitbrain {args.command}: interrupted", file=sys.stderr)
+        return COULD_NOT_RUN
+    except Exception as exc:
+        return crashed(args.command, exc)
+
+
+def crashed(command: str, exc: Exception) -> int:
+    """Exit 3 with one line and the traceback in a file (stderr if even that fails)."""
+    detail = traceback.format_exc()
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix=f"splitbrain-{command}-", suffix=".traceback.txt", delete=False
+        ) as f:
+            f.write(detail)
+        where = f"traceback in {f.name}"
+    except OSError:
+        print(detail, file=sys.stderr, end="")
+        where = "traceback above"
+    print(f"splitbrain {command}: internal error: {type(exc).__name__}: {exc} ({where})",
+          file=sys.stderr, flush=True)
+    return COULD_NOT_RUN

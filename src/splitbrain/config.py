@@ -30,9 +30,13 @@ class RunConfig:
     out: str = "runs"  # base directory of run directories
     name: str = ""  # runs/<name>/...; defaults to the workload name
     unsafe: tuple[str, ...] = ()  # deliberately unsafe node variants
-    op_timeout: float = 1.0  # seconds before an operation is recorded as info
+    op_timeout: float = 1.0  # seconds per attempt of an operation
+    retries: int = 2  # attempts after one that may have taken effect, same (client id, seq)
     check_time_limit: float = 60.0  # seconds the linearizability search may take
     node_args: tuple[str, ...] = ()  # extra arguments for every node
+    target: str = "raft"  # the system under test: a built-in or plugin name, or a TOML file
+    target_args: tuple[tuple[str, str], ...] = ()  # its --target-arg KEY=VALUE, in order
+    network: str = "proxy"  # network mode: proxy (link proxies) or netns (namespaces)
 
     @property
     def node_names(self) -> list[str]:
@@ -54,6 +58,7 @@ class RunConfig:
             "--nemesis", ",".join(self.nemesis) or "none",
             "--nemesis-interval", f"{self.nemesis_interval:g}",
             "--op-timeout", f"{self.op_timeout:g}",
+            "--retries", str(self.retries),
             "--check-time-limit", f"{self.check_time_limit:g}",
             "--seed", str(self.seed),
         ]
@@ -64,6 +69,10 @@ class RunConfig:
         if self.out != "runs":
             args += ["--out", self.out]
         args += [f"--node-arg={arg}" for arg in self.node_args]
+        if self.target != "raft" or self.target_args or self.network != "proxy":
+            args += ["--target", self.target]
+            args += [f"--target-arg={k}={v}" for k, v in self.target_args]
+            args += ["--network", self.network]
         return shlex.join(args)
 
     def to_json(self) -> dict[str, Any]:
@@ -74,6 +83,7 @@ class RunConfig:
         data["nemesis"] = list(self.nemesis)
         data["unsafe"] = list(self.unsafe)
         data["node_args"] = list(self.node_args)
+        data["target_args"] = dict(self.target_args)
         data["command"] = self.command()
         data["argv"] = list(sys.argv)
         data["versions"] = {

@@ -1,8 +1,12 @@
 """`splitbrain run`: one chaos run from configuration to verdict.
 
-config (one seed) → run directory → cluster (proxies + nodes) → interpreter (clients + nemesis,
-heal, recovery, final reads) streaming history.jsonl → teardown (logs kept) → checkers →
-results.json → report.html and the runs index → exit code (DESIGN.md).
+config (one seed, one target) → run directory → cluster (network + nodes) → interpreter
+(clients + nemesis, heal, recovery, final reads) streaming history.jsonl → teardown (logs kept)
+→ checkers → results.json → report.html and the runs index → exit code (DESIGN.md).
+
+The target (splitbrain/targets/) decides what runs and what can be asked of it: a workload,
+--unsafe flag, network mode or fault it cannot take is a usage error (64); what the machine
+lacks to run it (an executable, root for netns) is said before anything starts (3).
 
 Teardown always runs: on a normal end, an exception, Ctrl-C or SIGTERM. If the driver itself is
 killed, the lifeline takes the nodes and proxies down with it, and `splitbrain check RUN_DIR`
@@ -18,15 +22,19 @@ import random
 import signal
 import traceback
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console
 
+from splitbrain.arguments import non_negative, positive
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
 from splitbrain.nemesis.control import ClusterControl
 from splitbrain.store import RunDir, create_run
+from splitbrain.targets.client import Client
+from splitbrain.targets.target import NETWORKS, Target
 from splitbrain.workloads.interpreter import Interpreter, Options, Tally
 from splitbrain.workloads.progress import show_progress
 from splitbrain.workloads.registry import WORKLOADS
@@ -37,30 +45,17 @@ if TYPE_CHECKING:
 DEFAULTS = RunConfig()
 
 
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-        return value
-
-    return parse
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from splitbrain.nemesis.schedule import FAULTS
 
     d = DEFAULTS
-    p.add_argument("--nodes", type=_positive(int), default=d.nodes, metavar="N",
+    p.add_argument("--nodes", type=non_negative(int), default=d.nodes, metavar="N",
                    help="cluster size (%(default)s)")
-    p.add_argument("--time-limit", type=_positive(float), default=d.time_limit, metavar="S",
+    p.add_argument("--time-limit", type=non_negative(float), default=d.time_limit, metavar="S",
                    help="seconds of clients + faults (%(default)s)")
-    p.add_argument("--concurrency", type=_positive(int), default=None, metavar="N",
+    p.add_argument("--concurrency", type=non_negative(int), default=None, metavar="N",
                    help="client workers (default: 2 per node)")
-    p.add_argument("--rate", type=_positive(float), default=d.rate, metavar="OPS",
+    p.add_argument("--rate", type=non_negative(float), default=d.rate, metavar="OPS",
                    help="total operations per second, 0 = unlimited (%(default)s)")
     p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload,
                    help="; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values())
@@ -69,13 +64,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
                         "FAULT:VARIANT[+VARIANT] keeps only those variants, e.g. kill:leader, "
                         "crash:after-vote+all (%(default)s)")
-    p.add_argument("--nemesis-interval", type=_positive(float), default=d.nemesis_interval,
+    p.add_argument("--nemesis-interval", type=non_negative(float), default=d.nemesis_interval,
                    metavar="S",
                    help="seconds between fault changes (%(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice")
     p.add_argument("--out", default=d.out, metavar="DIR",
                    help="base directory of runs (%(default)s)")
-    p.add_argument("--name", default="", help="run name (default: the workload)")
+    p.add_argument("--name", default="",
+                   help="run name, one path component (default: the workload)")
     p.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
                    help="run the nodes with a deliberate bug (repeatable): stale-reads (reads "
                         "from local state), commit-old-terms (count replicas of any term, no "
@@ -84,22 +80,60 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
-    p.add_argument("--op-timeout", type=_positive(float), default=d.op_timeout, metavar="S",
-                   help="seconds before an operation is recorded as indeterminate (%(default)s)")
-    p.add_argument("--check-time-limit", type=_positive(float), default=d.check_time_limit,
+    p.add_argument("--op-timeout", type=positive(float), default=d.op_timeout, metavar="S",
+                   help="seconds each attempt of an operation may take (%(default)s)")
+    p.add_argument("--retries", type=non_negative(int), default=d.retries, metavar="N",
+                   help="times a client retries a request that may have taken effect, under the "
+                        "same client id and sequence number, before recording it indeterminate "
+                        "(%(default)s)")
+    p.add_argument("--check-time-limit", type=non_negative(float), default=d.check_time_limit,
                    metavar="S",
                    help="seconds the linearizability checker may search (%(default)s)")
+    p.add_argument("--target", default=d.target, metavar="NAME|FILE",
+                   help="the system under test: raft (the bundled Raft), etcd, a plugin's name, "
+                        "or a TOML target file; see docs/targets.md (%(default)s)")
+    p.add_argument("--target-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="an argument of the target, e.g. --target-arg reads=serializable for "
+                        "etcd (repeatable)")
+    p.add_argument("--network", choices=NETWORKS, default=None,
+                   help="proxy: a link proxy on every directed link (no root needed); netns: a "
+                        "network namespace per node, nftables for faults (root) (default: the "
+                        "target's: proxy for raft, netns for etcd)")
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -> RunConfig:
+    """The run's configuration; UsageError for anything the target cannot take. `notes`
+    receives what `--nemesis` left out because the target or network mode cannot do it."""
     from splitbrain.nemesis.schedule import parse_faults
+    from splitbrain.targets.faults import FaultError, fit
 
     if args.nodes < 1:
         raise UsageError("--nodes must be at least 1")
+    problem = name_problem(args.name)
+    if problem:
+        raise UsageError(f"--name {args.name!r}: {problem}")
+    spec, target, target_args = _target(args)
+    network = args.network or target.default_network
+    if network not in target.networks:
+        raise UsageError(f"--network {network}: target {target.name} runs in "
+                         f"{', '.join(target.networks)} only")
+    if args.workload not in target.workloads:
+        raise UsageError(f"--workload {args.workload}: target {target.name} runs "
+                         f"{', '.join(target.workloads)} only")
+    for flag in args.unsafe:
+        if flag not in target.unsafe:
+            raise UsageError(f"--unsafe {flag}: target {target.name} has "
+                             f"{'only ' + ', '.join(target.unsafe) if target.unsafe else 'none'}")
     try:
         faults = parse_faults(args.nemesis, args.nodes)
+        everything = "all" in (t.strip() for t in args.nemesis.split(","))
+        faults, left_out = fit(faults, target, network, everything=everything)
+    except FaultError as exc:
+        raise UsageError(f"--nemesis {exc}") from None
     except ValueError as exc:
         raise UsageError(f"--nemesis: {exc}") from None
+    if notes is not None:
+        notes.extend(left_out)
     if faults and args.nemesis_interval <= 0:
         raise UsageError("--nemesis-interval must be more than 0 seconds")
     concurrency = args.concurrency if args.concurrency is not None else 2 * args.nodes
@@ -119,19 +153,56 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         name=args.name,
         unsafe=tuple(dict.fromkeys(args.unsafe)),
         op_timeout=args.op_timeout,
+        retries=args.retries,
         check_time_limit=args.check_time_limit,
         node_args=tuple(args.node_arg),
+        target=spec,
+        target_args=target_args,
+        network=network,
     )
 
 
-async def execute(config: RunConfig, run: RunDir, console: Console) -> Tally:
+RESERVED_NAMES = frozenset({"latest", "index.html"})  # what the runs directory itself holds
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name runs (they go to OUT/NAME/...), or None. One path component:
+    no separator, not . or .., nothing the runs directory uses itself, no control characters."""
+    if not name:
+        return None  # the default: the workload's name
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "must be one path component (no '/', not '.' or '..')"
+    if name in RESERVED_NAMES or name.startswith("."):
+        return "is reserved in the runs directory"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name.encode()) > 200:
+        return "must be printable and at most 200 bytes"
+    return None
+
+
+def _target(args: argparse.Namespace) -> tuple[str, Target, tuple[tuple[str, str], ...]]:
+    """(spec, target, its arguments) for --target and --target-arg. A file's path is made
+    absolute, so the recorded command works from anywhere."""
+    from splitbrain.targets.registry import BUILTIN, TargetError, load_target, parse_args
+
+    spec = args.target
+    if spec not in BUILTIN and Path(spec).is_file():
+        spec = str(Path(spec).resolve())
+    try:
+        pairs = parse_args(args.target_arg)
+        return spec, load_target(spec, pairs), tuple(pairs.items())
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def execute(config: RunConfig, run: RunDir, console: Console, target: Target) -> Tally:
     """Cluster up, interpreter, teardown. Raises on a harness failure; cancellable."""
     from splitbrain.cluster.cluster import Cluster
 
     with HistoryWriter(run.history) as writer:
         async with Cluster(run, config.node_names, unsafe=config.unsafe,
-                           node_args=config.node_args) as cluster:  # fmt: skip
-            return await drive(config, cluster, writer, console=console)
+                           node_args=config.node_args, target=target,
+                           network=config.network) as cluster:  # fmt: skip
+            return await drive(config, cluster, writer, target, console=console)
 
 
 class DrivenCluster(ClusterControl, Protocol):
@@ -146,14 +217,14 @@ def schedule(config: RunConfig) -> Iterator[Plan]:
                          random.Random(f"{config.seed}:nemesis"))  # fmt: skip
 
 
-async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter, *,
-                plans: Iterable[Plan] | None = None, console: Console | None = None,
-                **phases: float) -> Tally:  # fmt: skip
+async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter,
+                target: Target, *, plans: Iterable[Plan] | None = None,
+                console: Console | None = None, **phases: float) -> Tally:  # fmt: skip
     """Clients, nemesis and interpreter on a running cluster, real or simulated (sim/). The
     fault plans come from the seed unless given (a shrunk simulation replays its own);
     `phases` may bound the recovery and final phases (Options.recovery_timeout, ...)."""
     from splitbrain.nemesis.nemesis import Nemesis
-    from splitbrain.raft.client import Client
+    from splitbrain.nemesis.pulse import RequestPulse
 
     workload = WORKLOADS[config.workload]
     nodes = config.node_names
@@ -167,13 +238,18 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
     )
 
     def client(process: int, home: str) -> Client:
-        return Client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
+        if target.retrying_client is not None and config.retries:
+            return target.retrying_client(cluster.client_addresses, home, f"c{process}",
+                                          config.op_timeout, config.retries)
+        return target.client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
 
     if plans is None:
         plans = schedule(config)
-    nemesis = Nemesis(cluster, plans) if config.nemesis else None
+    requests = RequestPulse()  # the nemesis times some pauses by client requests
+    nemesis = Nemesis(cluster, plans, requests) if config.nemesis else None
     interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
-                              leader=cluster.leader)  # fmt: skip
+                              leader=cluster.leader if target.leader else None,
+                              on_invoke=requests.note)  # fmt: skip
     if console is None:
         return await interpreter.run()
     in_force = nemesis.in_force if nemesis else list
@@ -185,31 +261,47 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
         await asyncio.gather(progress, return_exceptions=True)
 
 
-async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console) -> Tally:
+async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console,
+                                target: Target) -> Tally:  # fmt: skip
     """SIGTERM cancels the run like Ctrl-C does, so teardown runs either way."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        return await execute(config, run, console)
+        return await execute(config, run, console, target)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    from splitbrain.cluster import netns
+    from splitbrain.targets.registry import load_target
+
+    notes: list[str] = []
+    config = config_from_args(args, notes)
     console = Console(stderr=True, highlight=False)
+    target = load_target(config.target, dict(config.target_args))
+    lacking = target.missing() or (netns.missing() if config.network == "netns" else None)
+    if lacking:
+        console.print(f"splitbrain run: cannot run target {target.name}: {lacking}",
+                      markup=False, soft_wrap=True)
+        return COULD_NOT_RUN
     try:
         run_dir = create_run(config.out, config.run_name)
     except OSError as exc:
         console.print(f"splitbrain run: cannot create the run directory in {config.out}: {exc}")
         return COULD_NOT_RUN
-    run_dir.write_json(run_dir.config, config.to_json())
+    run_dir.write_json(run_dir.config, {**config.to_json(), "target_name": target.name,
+                                        "target_source": target.source,
+                                        "target_capabilities": list(target.capabilities)})
     console.print(f"[bold]splitbrain run[/] {run_dir.path}  seed {config.seed}")
-    console.print(f"  reproduce: {config.command()}", highlight=False)
+    console.print(f"  target {target.name} ({config.network}); reproduce: {config.command()}",
+                  highlight=False, markup=False, soft_wrap=True)
+    for note in notes:
+        console.print(f"  nemesis: {note}", markup=False, soft_wrap=True)
     try:
-        tally = asyncio.run(_execute_with_signals(config, run_dir, console))
+        tally = asyncio.run(_execute_with_signals(config, run_dir, console, target))
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print(f"[red]interrupted[/]: cluster torn down; history so far in {run_dir.path}"
                       f"\n  check it with: splitbrain check {run_dir.path}")

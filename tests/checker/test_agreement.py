@@ -152,3 +152,95 @@ def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
     path.write_text('{"event": "start"}\n{"event": "apply", "index": "x"}\n')
     with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'index' must be an integer"):
         read_events("n1", path)
+
+
+# Repeated requests, durable state across lives, and invariants the nodes report.
+
+
+def _repeat(index, term, rid):
+    return {**_apply(index, term, rid), "repeat": True}
+
+
+def _hs(event, term, vote, commit=0, time=0):
+    return {"time": time, "event": event, "term": term, "vote": vote, "commit": commit}
+
+
+def test_a_retried_request_committed_twice_is_executed_once(tmp_path):
+    events = [_start(), *_log(3), _repeat(4, 1, "c1:2")]
+    result = check_agreement([_write(tmp_path, "n1", events)], [_acked("c1:2")])
+    assert result["valid"] is True, result["violations"]
+    executed_twice = [_start(), *_log(3), _apply(4, 1, "c1:2")]
+    result = check_agreement([_write(tmp_path, "n2", executed_twice)])
+    assert _kinds(result) == ["duplicate-apply"]
+    assert "executed 2 times (indexes 3, 4)" in result["violations"][0]["message"]
+
+
+def test_replicas_that_disagree_about_a_repeat_diverge(tmp_path):
+    n1 = _write(tmp_path, "n1", [_start(), *_log(3), _repeat(4, 1, "c1:2")])
+    n2 = _write(tmp_path, "n2", [_start(), *_log(3), _apply(4, 1, "c1:2")])
+    result = check_agreement([n1, n2])
+    assert "divergent-entry" in _kinds(result)
+    (v,) = [v for v in result["violations"] if v["kind"] == "divergent-entry"]
+    assert v["entries"] == {"n1": {"term": 1, "id": "c1:2", "repeat": True},
+                            "n2": {"term": 1, "id": "c1:2"}}
+
+
+def test_durable_term_vote_and_commit_survive_restarts(tmp_path):
+    good = [_start(), _hs("recovered", 0, None), _hs("persisted", 1, "n1"),
+            _hs("persisted", 2, None, 3), _hs("persisted", 2, "n3", 3), _start(),
+            _hs("recovered", 2, "n3", 5), _hs("persisted", 3, "n2", 6)]
+    assert check_agreement([_write(tmp_path, "n1", good)])["valid"] is True
+
+    forgot = [_start(), _hs("recovered", 0, None), _hs("persisted", 4, "n2", time=7), _start(),
+              _hs("recovered", 4, None), _hs("persisted", 4, "n3")]
+    result = check_agreement([_write(tmp_path, "n2", forgot)])
+    assert _kinds(result) == ["lost-vote"]
+    (v,) = result["violations"]
+    assert v["message"] == "n2 had recorded its vote for n2 in term 4, then restarted without it"
+    assert (v["node"], v["term"], v["vote"], v["line"]) == ("n2", 4, "n2", 5)
+
+    two = [_start(), _hs("persisted", 4, "n2"), _hs("persisted", 4, "n3")]
+    result = check_agreement([_write(tmp_path, "n3", two)])
+    assert _kinds(result) == ["double-vote"]
+    assert result["violations"][0]["votes"] == ["n2", "n3"]
+
+    back = [_start(), _hs("persisted", 5, "n1", 9), _start(), _hs("recovered", 4, "n1", 2)]
+    result = check_agreement([_write(tmp_path, "n4", back)])
+    assert _kinds(result) == ["commit-regress", "term-regress"]
+    messages = sorted(v["message"] for v in result["violations"])
+    assert messages == ["n4 restarted with commit index 2, below the 9 it had recorded",
+                        "n4 went back from term 5 to 4 after a restart"]
+
+
+def test_invariants_a_node_reports_are_violations_of_their_rule(tmp_path):
+    events = [_start(), *_log(2),
+              {"time": 5, "event": "invariant", "rule": "ack-before-durable", "to": "n1",
+               "term": 2, "index": 7, "durable": 5},
+              {"time": 6, "event": "invariant", "rule": "flux-capacitor", "level": 11},
+              {"time": 7, "event": "mystery", "anything": [1]}]  # unknown events are skipped
+    result = check_agreement([_write(tmp_path, "n2", events)])
+    assert _kinds(result) == ["ack-before-durable", "flux-capacitor"]
+    ack, flux = result["violations"]
+    assert ack["message"] == ("n2 acknowledged entries up to 7 to n1 in term 2 with only 5 "
+                              "durable")
+    assert (ack["node"], ack["line"], ack["time"]) == ("n2", 4, 5)
+    assert flux["message"] == 'n2 broke invariant flux-capacitor: {"level": 11}'
+
+
+def test_malformed_durability_events_name_the_line(tmp_path):
+    with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'term' must be an integer"):
+        _write(tmp_path, "n1", [_start(), {"event": "persisted", "term": "x", "vote": None,
+                                           "commit": 0}])
+    with pytest.raises(HistoryError, match=r":1: field 'rule' must be a string"):
+        _write(tmp_path, "n2", [{"event": "invariant", "rule": 3}])
+
+
+def test_a_refused_overwrite_of_a_committed_entry_names_its_index(tmp_path):
+    events = [_start(), *_log(3),
+              {"time": 9, "event": "invariant", "rule": "overwrite-committed", "index": 3,
+               "from": "n5", "term": 7}]
+    result = check_agreement([_write(tmp_path, "n1", events)])
+    (v,) = result["violations"]
+    assert (v["kind"], v["index"], v["node"]) == ("overwrite-committed", 3, "n1")
+    assert v["message"] == ("n1 was told by n5 in term 7 to overwrite entry 3, which it knew "
+                            "committed")

@@ -1,4 +1,6 @@
-"""The search with its reductions gives exactly the brute-force checker's verdict.
+"""The search with its reductions gives exactly the brute-force checker's verdict, in both
+engines: the compiled one (_core) and the pure-Python one, which must also agree with each other
+on the linearization or failing prefix they report.
 
 Each property covers 10,000 random small histories: hypothesis draws 1,000 seeds and each seed
 makes a batch of 10 (drawing every random choice through hypothesis costs 50 times more; a
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 
 from splitbrain.checker.linearizable import check
 from splitbrain.checker.models import CAS_REGISTER, KV
-from splitbrain.checker.search import REDUCTIONS
+from splitbrain.checker.search import ENGINES, REDUCTIONS
 
 from .bruteforce import brute_force
 from .histories import random_history
@@ -33,9 +35,11 @@ def _agree(seed: int, model, initial, reductions=REDUCTIONS) -> None:
         calls = random_history(rng, model, initial, max_calls=8)
         fail_means_no_effect = rng.random() < 0.3
         expected = brute_force(calls, model, initial, fail_means_no_effect=fail_means_no_effect)
-        got = check(calls, model, initial=initial, fail_means_no_effect=fail_means_no_effect,
-                    reductions=reductions)
-        assert got["valid"] is expected, (seed, fail_means_no_effect, calls, got)
+        results = [check(calls, model, initial=initial, fail_means_no_effect=fail_means_no_effect,
+                         reductions=reductions, engine=engine) for engine in ENGINES]
+        for got in results:
+            assert got["valid"] is expected, (seed, fail_means_no_effect, calls, got)
+            assert got.get("failure") == results[0].get("failure"), (seed, calls)
 
 
 @SEEDS

@@ -1,36 +1,47 @@
 """A driver for lifetime tests: starts a Cluster, pauses n2, prints the pids, waits forever.
 
-    python driver.py RUNS_BASE fake|raft NODES
+    python driver.py RUNS_BASE fake|raft NODES [proxy|netns]
 
-Prints one JSON line {"pids": {...}} once the cluster is up, "closed" after teardown.
+Prints one JSON line {"pids": {...}, "netns": [...]} once the cluster is up (the namespaces of
+a netns run), "closed" after teardown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from splitbrain.cluster.cluster import Cluster
+from splitbrain.cluster.firewall import NftNetwork
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
 from splitbrain.store import create_run
+from splitbrain.targets import raft
+from splitbrain.targets.target import Command, Target
 
 FAKE = str(Path(__file__).with_name("fake_node.py"))
 
 
-def fake_node(launch: NodeLaunch) -> list[str]:
+def fake_command(launch: NodeLaunch) -> Command:
     """The bundled command line, but run by the stand-in node."""
-    return [sys.executable, FAKE, *bundled_raft(launch)[4:]]
+    return Command((sys.executable, FAKE, *bundled_raft(launch)[4:]))
 
 
-async def main(base: str, kind: str, nodes: int) -> None:
+FAKE_NODE: Target = dataclasses.replace(raft.target({}), name="fake", command=fake_command)
+
+
+async def main(base: str, kind: str, nodes: int, network: str) -> None:
     run = create_run(base, "driver")
-    target = fake_node if kind == "fake" else bundled_raft
+    target = FAKE_NODE if kind == "fake" else raft.target({})
+    names = [f"n{i + 1}" for i in range(nodes)]
     try:
-        async with Cluster(run, [f"n{i + 1}" for i in range(nodes)], target=target) as cluster:
+        async with Cluster(run, names, target=target, network=network) as cluster:
             await cluster.pause("n2")  # a stopped process cannot run its lifeline thread
-            print(json.dumps({"pids": cluster.pids()}), flush=True)
+            net = cluster.network
+            namespaces = net.namespaces.names if isinstance(net, NftNetwork) else []
+            print(json.dumps({"pids": cluster.pids(), "netns": namespaces}), flush=True)
             await asyncio.Event().wait()
     finally:
         print("closed", flush=True)
@@ -38,6 +49,7 @@ async def main(base: str, kind: str, nodes: int) -> None:
 
 if __name__ == "__main__":
     try:
-        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+        mode = sys.argv[4] if len(sys.argv) > 4 else "proxy"
+        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), mode))
     except asyncio.CancelledError:
         sys.exit(143)

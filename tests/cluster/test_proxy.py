@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
-from splitbrain.cluster.faults import LinkFaults
+from splitbrain.cluster.faults import TERM_HOLD_MAX, LinkFaults
 from splitbrain.cluster.proxy import LinkProxy, split_frames
+from splitbrain.raft import codec
+from splitbrain.raft.messages import Message, MessageType
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -227,3 +230,111 @@ def test_link_faults_reject_bad_values_with_the_field_name() -> None:
         LinkFaults.from_json({"latency": 1})
     assert LinkFaults.from_json({"drop": 0.2}).to_json() == {"drop": 0.2}
     assert not LinkFaults().active()
+
+
+# Faults aimed at Raft message kinds and terms (the bundled Raft's frames, read by codec.peek).
+
+
+def raft(kind: MessageType, term: int, index: int = 0) -> bytes:
+    """The body of a Raft message of `kind`, told apart by its index."""
+    return codec.encode_message(Message(kind, "n1", "n2", term=term, index=index))
+
+
+def seen(sink: Sink) -> list[tuple[str, int, int]]:
+    """(kind, term, index) of every Raft message the receiver got, in order (others skipped)."""
+    out = []
+    for body in sink.bodies[1:]:
+        with contextlib.suppress(codec.CodecError):
+            m = codec.decode_message(body)
+            out.append((m.type.name, m.term, m.index))
+    return out
+
+
+def test_faults_aimed_at_one_kind_leave_the_others_alone_and_ahead() -> None:
+    async def main() -> None:
+        async with link() as (proxy, sink):
+            proxy.set_faults(LinkFaults(drop=1.0, kinds=("app-resp",)))
+            writer = await connect(proxy)
+            for i in range(20):
+                kind = MessageType.APP_RESP if i % 2 else MessageType.HEARTBEAT_RESP
+                writer.write(frame(raft(kind, 1, i)))
+            writer.write(frame(b"not ours"))  # another target's message: no kind, untouched
+            await writer.drain()
+            await sink.wait_for(lambda: len(sink.bodies) == 12)
+            assert [s[2] for s in seen(sink)] == list(range(0, 20, 2))
+            assert {s[0] for s in seen(sink)} == {"HEARTBEAT_RESP"}
+            assert sink.bodies[-1] == b"not ours"
+            assert proxy.stats.dropped == 10 and proxy.stats.untouched == 11
+
+            # Delaying only the acks: a heartbeat sent after an ack overtakes it.
+            proxy.set_faults(LinkFaults(delay=0.3, kinds=("app-resp",)))
+            writer.write(frame(raft(MessageType.APP_RESP, 1, 100)))
+            writer.write(frame(raft(MessageType.HEARTBEAT, 1, 101)))
+            await writer.drain()
+            await sink.wait_for(lambda: len(sink.bodies) == 14)
+            assert [s[2] for s in seen(sink)][-2:] == [101, 100]
+            writer.close()
+
+    run(main)
+
+
+def test_replay_delivers_a_stale_copy_after_newer_messages() -> None:
+    async def main() -> None:
+        async with link() as (proxy, sink):
+            proxy.set_faults(LinkFaults(replay=1.0, kinds=("app",)))
+            writer = await connect(proxy)
+            loop = asyncio.get_running_loop()
+            writer.write(frame(raft(MessageType.APP, 3, 1)))
+            await writer.drain()
+            sent = loop.time()
+            await sink.wait_for(lambda: len(sink.bodies) == 2)
+            writer.write(frame(raft(MessageType.HEARTBEAT, 3, 2)))  # untouched: once, at once
+            await writer.drain()
+            await sink.wait_for(lambda: len(sink.bodies) == 4)
+            assert loop.time() - sent >= 0.1  # the copy came late (REPLAY_AFTER)
+            assert seen(sink) == [("APP", 3, 1), ("HEARTBEAT", 3, 2), ("APP", 3, 1)]
+            assert proxy.stats.replayed == 1
+            writer.close()
+
+    run(main)
+
+
+def test_held_messages_arrive_after_the_first_message_of_a_newer_term() -> None:
+    async def main() -> None:
+        async with link() as (proxy, sink):
+            proxy.set_faults(LinkFaults(hold_term=1.0, kinds=("app", "app-resp")))
+            writer = await connect(proxy)
+            await sink.wait_for(lambda: len(sink.bodies) == 1)  # the hello
+            writer.write(frame(raft(MessageType.APP, 4, 1)))
+            writer.write(frame(raft(MessageType.APP_RESP, 4, 2)))
+            writer.write(frame(raft(MessageType.HEARTBEAT, 4, 3)))  # same term: releases none
+            await writer.drain()
+            await sink.wait_for(lambda: len(sink.bodies) == 2)
+            writer.write(frame(raft(MessageType.VOTE, 5, 4)))  # a newer term passes
+            await writer.drain()
+            await sink.wait_for(lambda: len(sink.bodies) == 5)
+            assert seen(sink) == [("HEARTBEAT", 4, 3), ("VOTE", 5, 4), ("APP", 4, 1),
+                                  ("APP_RESP", 4, 2)]
+            assert proxy.stats.held == 2
+
+            # Without a newer term, a held message still arrives after TERM_HOLD_MAX.
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            writer.write(frame(raft(MessageType.APP, 5, 5)))
+            await writer.drain()
+            await sink.wait_for(lambda: len(sink.bodies) == 6)
+            assert loop.time() - sent >= TERM_HOLD_MAX
+            assert seen(sink)[-1] == ("APP", 5, 5)
+            writer.close()
+
+    run(main)
+
+
+def test_kind_filters_name_known_kinds_and_round_trip() -> None:
+    with pytest.raises(ValueError, match="unknown message kind 'appendentries'"):
+        LinkFaults(drop=0.5, kinds=("appendentries",))
+    faults = LinkFaults(delay=0.1, kinds=("app-resp", "heartbeat"))
+    assert faults.to_json() == {"delay": 0.1, "kinds": ["app-resp", "heartbeat"]}
+    assert LinkFaults.from_json(faults.to_json()) == faults
+    assert not LinkFaults(kinds=("app",)).active()
+    assert LinkFaults(hold_term=0.2).reads_headers() and not LinkFaults(drop=1).reads_headers()

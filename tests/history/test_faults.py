@@ -67,3 +67,17 @@ def test_a_churn_is_one_window_whatever_it_isolated_meanwhile():
            nem(2, 9, "stop-churn", {"kind": "new-leaders", "healed": [["n1", "n2"]]})]
     [w] = fault_windows(ops, end=99)
     assert (w.kind, w.label, w.start, w.end) == ("churn", "churn (new-leaders)", 5, 9)
+
+
+def test_overlapping_faults_close_only_what_their_events_name():
+    ops = [nem(0, 10, "pause", {"nodes": ["n1"], "target": "one"}),
+           nem(1, 11, "pause", {"nodes": ["n2"], "target": "new-leader", "leader": "n2"}),
+           nem(2, 15, "kill", {"nodes": ["n1", "n3"], "target": "majority"}),  # n1 was paused
+           nem(3, 20, "resume", {"nodes": [], "unchanged": ["n1"]}),  # killed meanwhile
+           nem(4, 25, "start", {"nodes": ["n1", "n3"]}),
+           nem(5, 30, "resume", {"nodes": ["n2"]}),
+           nem(6, 31, "start-leader-pauses", {"kind": "after-request", "for": 0.5}),
+           nem(7, 40, "stop-leader-pauses", {"kind": "after-request"})]
+    windows = [(w.label, w.start, w.end) for w in fault_windows(ops, end=99)]
+    assert windows == [("pause n1", 10, 15), ("pause n2", 11, 30), ("kill n1 n3", 15, 25),
+                       ("leader-pauses (after-request)", 31, 40)]

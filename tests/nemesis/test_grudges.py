@@ -12,6 +12,7 @@ from splitbrain.nemesis.grudges import (
     complete_grudge,
     isolate,
     majorities_ring,
+    minority_with,
     one_way,
     to_json,
 )
@@ -86,3 +87,22 @@ def test_one_way_drops_only_the_senders_traffic() -> None:
 def test_to_json_sorts_for_a_stable_record() -> None:
     recorded = to_json({"n10": frozenset({"n2"}), "n2": frozenset({"n10", "n1"})})
     assert list(recorded.items()) == [("n2", ["n1", "n10"]), ("n10", ["n2"])]
+
+
+def test_minority_with_cuts_a_node_off_with_the_followers_after_it() -> None:
+    g = minority_with(["n1", "n2", "n3", "n4", "n5"], "n5")
+    assert sees(g, "n5") == {"n5", "n1"} and sees(g, "n2") == {"n2", "n3", "n4"}
+    assert minority_with(["a", "b", "c"], "b") == isolate(["a", "b", "c"], "b")
+    with pytest.raises(ValueError, match="cannot cut off 'x'"):
+        minority_with(["a"], "x")
+
+
+@given(node_lists, st.data())
+def test_minority_with_leaves_a_majority_without_the_node(nodes: list[str], data) -> None:
+    node = data.draw(st.sampled_from(nodes))
+    g = minority_with(nodes, node)
+    mine = sees(g, node)
+    assert node in mine and len(mine) == max(1, len(nodes) - majority(len(nodes)))
+    if len(nodes) > 1:
+        others = set(nodes) - mine
+        assert all(sees(g, n) == others for n in others)

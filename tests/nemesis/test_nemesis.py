@@ -12,6 +12,7 @@ from splitbrain.cluster.network import grudge_links
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis.grudges import isolate
 from splitbrain.nemesis.nemesis import Nemesis
+from splitbrain.nemesis.pulse import RequestPulse
 from splitbrain.nemesis.schedule import Plan
 
 pytestmark = pytest.mark.timeout(30)
@@ -111,7 +112,9 @@ class FakeCluster:
         return self.current_leader
 
 
-def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int) -> list[tuple[str, Any]]:
+def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int,
+          requests: RequestPulse | None = None, request_at: float | None = None,
+          ) -> list[tuple[str, Any]]:  # fmt: skip
     """Run the nemesis over `plans` until it has recorded `stop_after` events (or 10 s have
     passed), then heal_all. Stopping on a count, not a time, keeps the test deterministic."""
     events: list[tuple[str, Any]] = []
@@ -123,8 +126,10 @@ def drive(cluster: FakeCluster, plans: list[Plan], stop_after: int) -> list[tupl
             stop.set()
 
     async def main() -> None:
-        nemesis = Nemesis(cluster, plans)  # type: ignore[arg-type]
+        nemesis = Nemesis(cluster, plans, requests)  # type: ignore[arg-type]
         asyncio.get_running_loop().call_later(10, stop.set)
+        if requests is not None and request_at is not None:
+            asyncio.get_running_loop().call_later(request_at, requests.note)
         await nemesis.run(record, stop)
         events.append(("in-force", nemesis.in_force()))
         await nemesis.heal_all(record)
@@ -139,27 +144,29 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
     g = isolate(NODES, "n3")
     faults = LinkFaults(drop=0.25)
     plans = [
-        Plan(0.01, 0.05, "partition", "isolate-one", grudge=g),
-        Plan(0.02, 0.06, "kill", "one", nodes=("n1",)),
-        Plan(0.03, 0.07, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
-        Plan(0.08, 0.08, "restart", "minority", nodes=("n3",)),
-        Plan(0.09, 0.12, "pause", "one", nodes=("n2",)),
+        Plan(0.05, 0.25, "partition", "isolate-one", grudge=g),
+        Plan(0.1, 0.3, "kill", "one", nodes=("n1",)),
+        Plan(0.15, 0.35, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
+        Plan(0.4, 0.4, "restart", "minority", nodes=("n3",)),
+        Plan(0.45, 0.6, "pause", "one", nodes=("n2",)),
     ]
     events = drive(cluster, plans, stop_after=10)
-    assert events[:-2] == [
-        ("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
-                                                               "n3": ["n1", "n2"]}}),
-        ("kill", {"nodes": ["n1"], "target": "one"}),
-        ("start-net-fault", {"kind": "drop", "drop": 0.25, "links": [["n1", "n2"]]}),
-        ("stop-partition", {"kind": "isolate-one", "healed": [["n1", "n3"], ["n2", "n3"],
-                                                               ["n3", "n1"], ["n3", "n2"]]}),
-        ("start", {"nodes": ["n1"]}),
-        ("stop-net-fault", {"kind": "drop", "links": [["n1", "n2"]]}),
-        ("kill", {"nodes": ["n3"], "target": "minority"}),
-        ("start", {"nodes": ["n3"], "fault": "restart"}),
-        ("pause", {"nodes": ["n2"], "target": "one"}),
-        ("resume", {"nodes": ["n2"]}),
+    each = [  # what each plan recorded, in order; plans run concurrently, so they interleave
+        [("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
+                                                                "n3": ["n1", "n2"]}}),
+         ("stop-partition", {"kind": "isolate-one", "healed": [["n1", "n3"], ["n2", "n3"],
+                                                                ["n3", "n1"], ["n3", "n2"]]})],
+        [("kill", {"nodes": ["n1"], "target": "one"}), ("start", {"nodes": ["n1"]})],
+        [("start-net-fault", {"kind": "drop", "drop": 0.25, "links": [["n1", "n2"]]}),
+         ("stop-net-fault", {"kind": "drop", "links": [["n1", "n2"]]})],
+        [("kill", {"nodes": ["n3"], "target": "minority"}),
+         ("start", {"nodes": ["n3"], "fault": "restart"})],
+        [("pause", {"nodes": ["n2"], "target": "one"}), ("resume", {"nodes": ["n2"]})],
     ]  # fmt: skip
+    recorded = events[:-2]
+    assert sorted(map(repr, recorded)) == sorted(repr(e) for plan in each for e in plan)
+    for first, then in each:
+        assert recorded.index(first) < recorded.index(then)
     assert events[-2:] == [("in-force", []), ("in-force", [])]
     assert set(cluster.state.values()) == {"up"}
 
@@ -167,9 +174,9 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:
     cluster = FakeCluster(leader="n2")
     plans = [
-        Plan(0.01, 0.02, "partition", "isolate-leader", grudge=isolate(NODES, "n1"),
+        Plan(0.05, 0.1, "partition", "isolate-leader", grudge=isolate(NODES, "n1"),
              nodes=("n1",)),
-        Plan(0.03, 0.04, "kill", "leader", nodes=("n1",)),
+        Plan(0.15, 0.2, "kill", "leader", nodes=("n1",)),
     ]  # fmt: skip
     events = drive(cluster, plans, stop_after=4)
     start_partition = events[0][1]
@@ -186,8 +193,8 @@ def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> 
 def test_a_stop_undoes_only_what_its_start_did() -> None:
     cluster = FakeCluster()
     plans = [
-        Plan(0.01, 0.05, "pause", "one", nodes=("n1",)),
-        Plan(0.02, 0.03, "kill", "majority", nodes=("n1", "n2")),  # n1 paused, then killed
+        Plan(0.05, 0.25, "pause", "one", nodes=("n1",)),
+        Plan(0.1, 0.15, "kill", "majority", nodes=("n1", "n2")),  # n1 paused, then killed
     ]
     events = drive(cluster, plans, stop_after=4)
     assert events[:4] == [
@@ -201,10 +208,10 @@ def test_a_stop_undoes_only_what_its_start_did() -> None:
 def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
     cluster = FakeCluster()
     plans = [
-        Plan(0.01, 10, "partition", "isolate-one", grudge=isolate(NODES, "n1")),
-        Plan(0.02, 10, "kill", "one", nodes=("n3",)),
-        Plan(0.03, 10, "pause", "one", nodes=("n2",)),
-        Plan(0.04, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
+        Plan(0.05, 10, "partition", "isolate-one", grudge=isolate(NODES, "n1")),
+        Plan(0.1, 10, "kill", "one", nodes=("n3",)),
+        Plan(0.15, 10, "pause", "one", nodes=("n2",)),
+        Plan(0.2, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
     ]
     events = drive(cluster, plans, stop_after=4)
     in_force = events[4][1]
@@ -236,14 +243,14 @@ def test_churn_isolates_the_leader_then_each_newer_leader_and_heals_at_its_stop(
     cluster = FakeCluster(leader="n2")
     # n3 wins term 5; then two leaderships in one poll: only the newer one (n1, 7) is cut off.
     cluster.leaderships = [[], [("n3", 5)], [], [("n2", 6), ("n1", 7)], [("n3", 4)]]
-    plan = Plan(0.01, 0.3, "churn", "new-leaders", lead=0.001)
+    plan = Plan(0.01, 0.3, "churn", "isolate", lead=0.001)
     events = drive(cluster, [plan], stop_after=5)
-    assert events[0] == ("start-churn", {"kind": "new-leaders", "lead": 0.001})
+    assert events[0] == ("start-churn", {"kind": "isolate", "lead": 0.001})
     isolations = [(isolated(v["grudge"]), v["term"]) for f, v in events[1:4]]
     assert [f for f, _ in events[1:4]] == ["churn-isolate"] * 3
     assert isolations == [("n2", None), ("n3", 5), ("n1", 7)]  # (n3, 4) is stale
     f, value = events[4]
-    assert f == "stop-churn" and value["kind"] == "new-leaders"
+    assert f == "stop-churn" and value["kind"] == "isolate"
     assert sorted(map(tuple, value["healed"])) == sorted(
         {("n1", "n2"), ("n1", "n3"), ("n2", "n1"), ("n3", "n1")})
     assert not cluster.network.cut
@@ -251,7 +258,7 @@ def test_churn_isolates_the_leader_then_each_newer_leader_and_heals_at_its_stop(
 
 def test_churn_in_force_at_the_end_is_stopped_and_healed_by_heal_all() -> None:
     cluster = FakeCluster(leader="n1")
-    events = drive(cluster, [Plan(0.01, 10, "churn", "new-leaders")], stop_after=2)
+    events = drive(cluster, [Plan(0.01, 10, "churn", "isolate")], stop_after=2)
     assert events[2] == ("in-force", ["churn"])
     assert [f for f, _ in events[3:-1]] == ["stop-churn"]
     assert not cluster.network.cut
@@ -287,13 +294,13 @@ def test_stop_ends_run_promptly_even_with_plans_far_ahead() -> None:
     assert asyncio.run(main()) < 5  # returns on stop, not when the plan comes due
 
 
-def test_a_late_start_shifts_the_rest_of_the_schedule() -> None:
+def test_a_late_start_shifts_only_its_own_timeline_and_node_verbs_never_overlap() -> None:
     class SlowStart(FakeCluster):
         async def start(self, n: str) -> bool:
             await asyncio.sleep(0.3)  # a node that takes long to come up
             return await super().start(n)
 
-    times: list[tuple[str, float]] = []
+    times: list[tuple[str, Any, float]] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -302,20 +309,77 @@ def test_a_late_start_shifts_the_rest_of_the_schedule() -> None:
             [
                 Plan(0.0, 0.0, "restart", "one", nodes=("n1",)),
                 Plan(0.1, 0.2, "pause", "one", nodes=("n2",)),
+                Plan(0.15, 0.15, "restart", "one", nodes=("n3",)),  # due while n1 starts
+                Plan(0.2, 0.25, "kill", "one", nodes=("n1",)),  # n1 is still starting
             ],
         )  # type: ignore[arg-type]
         stop = asyncio.Event()
         began = loop.time()
 
         def record(f: str, value: Any) -> None:
-            times.append((f, loop.time() - began))
-            if f == "resume":
+            times.append((f, value["nodes"], loop.time() - began))
+            if len(times) == 8:
                 stop.set()
 
         loop.call_later(10, stop.set)
         await nemesis.run(record, stop)
 
     asyncio.run(main())
-    at = dict(times)
-    assert at["start"] >= 0.3
-    assert at["resume"] - at["pause"] >= 0.1  # the pause was held for its full duration
+    at: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for f, nodes, t in times:
+        at.setdefault((f, tuple(nodes)), []).append(t)
+    kill_n1, (start_n1, _) = at.pop(("kill", ("n1",))), at[("start", ("n1",))]
+    at = {k: v[0] for k, v in at.items()}
+    assert at[("pause", ("n2",))] < 0.3  # not held up by n1's slow start
+    assert at[("resume", ("n2",))] - at[("pause", ("n2",))] >= 0.1  # held in full
+    assert at[("start", ("n1",))] >= 0.3
+    assert at[("kill", ("n3",))] >= start_n1  # the restarts run one after another
+    assert kill_n1[1] >= start_n1  # the kill planned at 0.2 waited for n1's start to finish
+
+
+def test_new_leaders_are_paused_right_after_their_election_a_minority_at_a_time() -> None:
+    cluster = FakeCluster(leader="n1")
+    # n3 wins term 5; n2 wins term 6 while n3 is still paused (3 nodes: one pause at a time);
+    # then n1 wins term 8 once n3 is back; the stale (n2, 7) comes too late.
+    cluster.leaderships = [[], [("n3", 5)], [("n2", 6)], *[[]] * 30, [("n1", 8), ("n2", 7)]]
+    plan = Plan(0.01, 5, "pause", "new-leader", lead=0.001, pause_for=0.03)
+    events = drive(cluster, [plan], stop_after=5)
+    assert events[:5] == [
+        ("start-leader-pauses", {"kind": "new-leader", "lead": 0.001, "for": 0.03}),
+        ("pause", {"nodes": ["n3"], "target": "new-leader", "leader": "n3", "term": 5}),
+        ("resume", {"nodes": ["n3"]}),
+        ("pause", {"nodes": ["n1"], "target": "new-leader", "leader": "n1", "term": 8}),
+        ("resume", {"nodes": ["n1"]}),
+    ]
+    assert [f for f, _ in events[5:] if f != "in-force"] == ["stop-leader-pauses"]
+    assert set(cluster.state.values()) == {"up"}
+
+
+def test_the_leader_is_paused_right_after_a_client_request_is_sent() -> None:
+    cluster = FakeCluster(leader="n2")
+    plan = Plan(0.01, 5, "pause", "after-request", pause_for=0.02)
+    events = drive(cluster, [plan], stop_after=3, requests=RequestPulse(), request_at=0.1)
+    assert events[0] == ("start-leader-pauses", {"kind": "after-request", "lead": 0.0,
+                                                 "for": 0.02})  # fmt: skip
+    f, value = events[1]
+    assert f == "pause" and value.pop("after_ms") < 1000  # within a poll, even on a busy box
+    assert value == {"nodes": ["n2"], "target": "after-request", "leader": "n2"}
+    assert events[2] == ("resume", {"nodes": ["n2"]})
+    assert [f for f, _ in events[3:] if f != "in-force"] == ["stop-leader-pauses"]
+    assert cluster.state["n2"] == "up"
+
+
+def test_an_error_applying_a_plan_ends_the_run_and_is_raised() -> None:
+    class Broken(FakeCluster):
+        async def pause(self, n: str) -> bool:
+            raise RuntimeError("a harness bug")
+
+    async def main() -> None:
+        nemesis = Nemesis(Broken(), [Plan(0.01, 5, "pause", "one", nodes=("n1",)),
+                                     Plan(0.02, 9, "kill", "one", nodes=("n2",))])  # type: ignore[arg-type]
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(10, stop.set)
+        await nemesis.run(lambda f, v: None, stop)
+
+    with pytest.raises(RuntimeError, match="a harness bug"):
+        asyncio.run(asyncio.wait_for(main(), 5))

@@ -47,14 +47,15 @@ class FakeNode:
         await self.server.wait_closed()
 
 
-def scenario(behaviours, f, value=None, *, timeout=3.0, home="n1"):
+def scenario(behaviours, f, value=None, *, timeout=3.0, home="n1", retries=0):
     """Run one invoke against fake nodes; returns (outcome, {node: requests})."""
 
     async def main():
         nodes = {name: FakeNode(name, b) for name, b in behaviours.items()}
         for node in nodes.values():
             await node.start()
-        client = Client({n: node.addr for n, node in nodes.items()}, home, "c7", timeout)
+        addrs = {n: node.addr for n, node in nodes.items()}
+        client = Client(addrs, home, "c7", timeout, retries=retries)
         try:
             out = await client.invoke(f, "k", value)
         finally:
@@ -153,3 +154,77 @@ def test_node_status_of_a_live_and_an_unreachable_node():
 
     live, dead = asyncio.run(main())
     assert live == status and dead is None
+
+
+# Retries of an attempt that may have taken effect: the same (client id, seq), another node.
+
+REFUSE = {"ok": False, "error": "not-leader", "leader": None}
+
+
+@pytest.mark.parametrize(
+    "f, value, first, then, expected",
+    [
+        ("write", 1, "hang", {"ok": True}, ("ok", None)),
+        ("append", "x", "close", {"ok": False, "error": "cas-mismatch"}, ("fail", "cas-mismatch")),
+        # Nobody answers what became of the first attempt: it may have happened.
+        ("cas", [1, 2], {"ok": False, "error": "leader-lost"}, REFUSE, ("info", "leader-lost")),
+        ("write", 1, "hang", "hang", ("info", "timeout")),
+        ("read", None, "hang", {"ok": True, "value": 4}, ("ok", None)),
+        ("read", None, "close", "hang", ("fail", "timeout")),
+    ],
+)
+def test_indeterminate_attempts_are_retried_under_the_same_request(f, value, first, then,
+                                                                   expected):
+    """n1 behaves as `first`, n2 and n3 as `then`; two retries."""
+    out, reqs = scenario({"n1": lambda r: first, "n2": lambda r: then, "n3": lambda r: then},
+                         f, value, timeout=0.3, retries=2)
+    assert (out.type, out.error) == expected
+    assert out.request == "c7:1"
+    sent = [r for node in ("n1", "n2", "n3") for r in reqs[node]]
+    assert reqs["n1"] and (reqs["n2"] or reqs["n3"])  # retried on another node
+    assert {(r["cid"], r["seq"]) for r in sent} == {("c7", 1)}
+    if out.type == "ok" and f == "read":
+        assert out.value == 4
+    if expected == ("info", "timeout"):
+        assert len(sent) == 3  # one attempt and two retries, then it gives up
+
+
+def test_a_refusal_ends_an_operation_that_was_never_sent_anywhere():
+    out, reqs = scenario({"n1": lambda r: REFUSE, "n2": lambda r: REFUSE}, "write", 1,
+                         timeout=0.2, retries=2)
+    assert (out.type, out.error) == ("fail", "not-leader")  # no retry: nothing may have happened
+    assert reqs["n1"] and reqs["n2"]
+
+
+def test_one_call_spans_every_attempt_of_a_retried_operation(tmp_path):
+    """Through the interpreter: one invoke and one completion, from before the first attempt
+    to after the retry that answered."""
+    from splitbrain.history import HistoryWriter, pair_calls, read_jsonl
+    from splitbrain.workloads.interpreter import Interpreter, Options
+    from splitbrain.workloads.registry import WORKLOADS
+
+    async def main():
+        n1 = FakeNode("n1", lambda r: "hang")
+        n2 = FakeNode("n2", lambda r: {"ok": True, "value": None})
+        for node in (n1, n2):
+            await node.start()
+        addrs = {"n1": n1.addr, "n2": n2.addr}
+        with HistoryWriter(tmp_path / "history.jsonl") as writer:
+            interpreter = Interpreter(
+                WORKLOADS["register"], ["n1"], lambda p, home: Client(addrs, home, f"c{p}", 0.3,
+                                                                      retries=1),
+                None, writer, Options(concurrency=1, time_limit=0.5, final_timeout=2.0),
+            )
+            await interpreter.run()
+        for node in (n1, n2):
+            await node.close()
+        return n1.requests, n2.requests
+
+    first, second = asyncio.run(asyncio.wait_for(main(), 20))
+    calls = [c for c in pair_calls(read_jsonl(tmp_path / "history.jsonl").ops)]
+    retried = [c for c in calls if c.request == f"{first[0]['cid']}:{first[0]['seq']}"]
+    assert len(retried) == 1  # one call, not one per attempt
+    (call,) = retried
+    assert call.type == "ok" and call.node == "n2"
+    assert call.end - call.start >= 0.3e9  # the first attempt's timeout lies inside it
+    assert second[0] == first[0]  # the retry is the same request

@@ -246,3 +246,38 @@ def test_message_count_is_sane() -> None:
     idle = sum(net.sent.values()) - idle_before
     # A heartbeat and its response per follower every 2 ticks.
     assert idle <= 2 * 2 * 5 + 4
+
+
+def test_a_follower_catches_up_on_large_entries_in_frames_a_link_accepts() -> None:
+    """Issue 10 item 2, at its real size: 600 entries of 150 KiB written while a follower was
+    down. Bounded by count alone, the catch-up append was 512 entries, 78 MB: over the peer
+    frame limit, refused by the link forever. Bounded by bytes too (etcd's MaxSizePerMsg,
+    Config.max_msg_bytes), each append fits, and the follower catches up."""
+    from splitbrain.raft import codec
+    from splitbrain.raft.raft import Config
+
+    defaults = Config("n1", ("n1",))
+    net = SimNet(3, seed=5, max_msg_entries=defaults.max_msg_entries)  # the real defaults
+    leader = net.wait_leader()
+    follower = next(n for n in net.ids if n != leader)
+    net.crash(follower)
+    value = b"v" * 150 * 1024
+    for _ in range(600):
+        net.propose(leader, value)
+    last = net.status(leader).last_index
+    sizes: list[int] = []
+
+    def measure(msg: Message) -> bool:
+        if msg.type is MessageType.APP and msg.dst == follower and msg.entries:
+            sizes.append(len(codec.encode_message(msg)))
+        return False  # deliver it
+
+    net.filter(measure)
+    net.restart(follower)
+    for _ in range(50 * ELECTION):
+        if net.status(follower).last_index == last:
+            break
+        net.tick()
+    assert net.status(follower).last_index == last
+    assert len(sizes) >= 88 and max(sizes) < codec.MAX_FRAME  # 600 x 150 KiB, 1 MiB at a time
+    assert max(sizes) <= defaults.max_msg_bytes + 1024

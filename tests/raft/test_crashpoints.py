@@ -152,6 +152,101 @@ def test_after_append_dies_with_the_new_entry_on_disk(cluster):
     assert [kv.decode_command(e.data).request_id for e in entries if e.data][-1] == "c:2"
 
 
+def test_after_term_dies_with_the_new_term_on_disk_and_nothing_sent(cluster):
+    async def scenario():
+        old = await leader_of_all(cluster)
+        term = (await node_status(cluster.client_addresses[old], 1.0))["term"]
+        followers = [n for n in cluster.names if n != old]
+        for node in followers:
+            assert await arm(cluster, node, "after-term")
+        cluster.kill(old)  # the first follower to campaign dies before asking for votes
+        async with asyncio.timeout(15):
+            while all(cluster.alive(n) for n in followers):
+                await asyncio.sleep(0.01)
+        dead = [n for n in followers if not cluster.alive(n)]
+        for node in followers:
+            if cluster.alive(node):
+                assert await arm(cluster, node, None)
+        return term, dead
+
+    term, dead = run(scenario())
+    for node in dead:
+        *_, persisted, crash = events(cluster, node)
+        assert (crash["event"], crash["point"]) == ("crash", "after-term")
+        hs = recovered(cluster, node).hard_state
+        assert hs.term > term
+        assert persisted == {"time": persisted["time"], "event": "persisted", "term": hs.term,
+                             "vote": hs.vote, "commit": hs.commit}
+
+
+def test_before_save_dies_after_sending_appends_with_nothing_written(cluster):
+    async def scenario():
+        leader, client = await settled_client(cluster, "c")
+        assert await arm(cluster, leader, "before-save")
+        out = await client.invoke("write", "k", 3)  # its entry leaves, unwritten here
+        code = await wait_dead(cluster, leader)
+        await client.close()
+        return leader, out, code
+
+    leader, out, code = run(scenario())
+    assert (out.type, code) == ("info", -signal.SIGKILL)
+    assert (events(cluster, leader)[-1]["point"]) == "before-save"
+    ids = [kv.decode_command(e.data).request_id for e in recovered(cluster, leader).entries
+           if e.data]
+    assert ids[-1] == "c:1" and "c:2" not in ids  # the warm-up write is there, not this one
+
+
+def test_torn_write_leaves_half_a_batch_that_recovery_discards(cluster):
+    async def scenario():
+        leader, client = await settled_client(cluster, "c")
+        follower = next(n for n in cluster.names if n != leader)
+        await cluster.wait_caught_up(follower)
+        assert await arm(cluster, follower, "torn-write")
+        out = await client.invoke("append", "k", "x" * 200)  # the other follower acknowledges
+        code = await wait_dead(cluster, follower)
+        await client.close()
+        return follower, out, code
+
+    follower, out, code = run(scenario())
+    assert out.type == "ok" and code == -signal.SIGKILL
+    assert events(cluster, follower)[-1]["point"] == "torn-write"
+    state = recovered(cluster, follower)
+    assert state.truncated_bytes > 0  # the torn record, discarded
+    ids = [kv.decode_command(e.data).request_id for e in state.entries if e.data]
+    assert ids[-1] == "c:1"
+
+
+def test_mid_apply_dies_with_part_of_a_committed_batch_applied_and_nobody_answered(cluster):
+    async def scenario():
+        leader, warm = await settled_client(cluster, "warm")
+        await warm.close()
+        assert await arm(cluster, leader, "mid-apply")
+        clients = [Client(cluster.client_addresses, leader, f"c{i}", 5.0) for i in range(12)]
+        outs = {}
+        async with asyncio.timeout(20):
+            while True:  # concurrent writes commit together, sooner or later
+                batch = await asyncio.gather(*(c.invoke("write", f"k{i}", 1)
+                                               for i, c in enumerate(clients)))
+                outs.update({o.request: o for o in batch})
+                if any(o.type != "ok" for o in batch):
+                    break  # the leader died in this batch: a later one would go to its successor
+        for c in clients:
+            await c.close()
+        return leader, outs, await wait_dead(cluster, leader)
+
+    leader, outs, code = run(scenario())
+    assert code == -signal.SIGKILL
+    life = events(cluster, leader)
+    life = life[max(i for i, e in enumerate(life) if e["event"] == "start"):]
+    *_, last_apply, crash = life
+    assert (crash["event"], crash["point"]) == ("crash", "mid-apply")
+    assert last_apply["event"] == "apply"
+    assert outs[last_apply["id"]].type == "info"  # applied, but the node died before replying
+    applied = {e["id"] for e in life if e["event"] == "apply"}
+    unapplied = [r for r, o in outs.items() if r not in applied]
+    assert unapplied and all(outs[r].type == "info" for r in unapplied)
+
+
 def test_a_bad_crash_point_is_refused_and_disarming_keeps_the_node_alive(cluster):
     async def scenario():
         leader, client = await settled_client(cluster, "c")
@@ -170,7 +265,8 @@ def test_a_bad_crash_point_is_refused_and_disarming_keeps_the_node_alive(cluster
         "seq": 5,
         "ok": False,
         "error": "bad-request",
-        "message": "unknown crash point 'x' (known: after-vote, after-append, after-apply)",
+        "message": "unknown crash point 'x' (known: after-vote, after-append, after-apply, "
+                   "before-save, after-term, torn-write, mid-apply)",
         "node": leader,
     }
     assert refused is False and unreachable is False

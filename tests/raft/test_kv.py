@@ -53,7 +53,9 @@ def test_a_retried_request_returns_its_first_result_and_changes_nothing():
     assert first.ok
     kv.apply(Command("c2", 1, "write", "r", 7))
     # The same (client, seq) applied again, e.g. appended twice after a retry:
-    assert kv.apply(Command("c1", 1, "cas", "r", [None, 1])) == first
+    again = kv.apply(Command("c1", 1, "cas", "r", [None, 1]))
+    assert again == Result(first.ok, first.value, first.error, repeat=True)
+    assert not first.repeat  # the node events tell the two apart
     assert kv.read("read", "r").value == 7
 
 
@@ -61,7 +63,8 @@ def test_sessions_remember_a_window_of_results_and_refuse_older_ones():
     kv = KV()
     for seq in range(1, SESSION_WINDOW + 11):
         kv.apply(Command("c", seq, "append", "k", "x"))
-    assert kv.apply(Command("c", 1, "append", "k", "x")) == Result(False, None, "stale-request")
+    assert kv.apply(Command("c", 1, "append", "k", "x")) == Result(False, None, "stale-request",
+                                                                  repeat=True)
     assert kv.read("get", "k").value == "x" * (SESSION_WINDOW + 10)
     # Out-of-order seqs inside the window are still executed once each.
     assert kv.apply(Command("d", 2, "put", "a", "2")).ok

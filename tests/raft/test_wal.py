@@ -83,36 +83,92 @@ def test_torn_tail_at_every_byte_of_the_last_record_is_discarded(tmp_path):
         assert [(e.term, e.index) for e in rec.entries] == [(1, 1), (1, 2), (2, 3)]
 
 
-def test_a_corrupt_byte_in_the_last_record_is_detected(tmp_path):
+def flip(path, offset, mask=0xFF):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= mask
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_damaged_last_record_that_was_written_whole_is_corruption(tmp_path):
+    """Its last byte is there, so no write was interrupted: it may have been durable."""
     wal, _ = WAL.open(tmp_path)
     wal.save(HardState(1, None, 0), entries(1, 1, 2))
     wal.save(None, entries(1, 3, 3))
     wal.close()
     path = tmp_path / FILE_NAME
-    data = bytearray(path.read_bytes())
-    data[len(data.rstrip(b"\0")) - 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-    _, rec = WAL.open(tmp_path)
-    assert [e.index for e in rec.entries] == [1, 2]
-    assert rec.hard_state.commit == 0
+    damaged = flip(path, len(path.read_bytes().rstrip(b"\0")) - 2)
+    with pytest.raises(WALError, match="the record is complete but fails its checksum"):
+        WAL.open(tmp_path)
+    assert path.read_bytes() == damaged  # left as it was, for a person to look at
 
 
-def test_records_after_a_torn_one_never_come_back(tmp_path):
+def test_a_damaged_length_in_the_last_record_is_corruption(tmp_path):
+    wal, _ = WAL.open(tmp_path)
+    wal.save(None, entries(1, 1, 2))
+    start = len((tmp_path / FILE_NAME).read_bytes().rstrip(b"\0"))
+    wal.save(None, entries(1, 3, 3))
+    wal.close()
+    flip(tmp_path / FILE_NAME, start + 2, 0x01)  # the length now claims 256 bytes more
+    with pytest.raises(WALError, match=f"offset {start}: .* but its length reads 282"):
+        WAL.open(tmp_path)
+
+
+def test_mid_file_damage_anywhere_in_a_record_refuses_to_start(tmp_path):
+    """Issue 10 item 3: one flipped byte in the middle of the log was read as a torn tail and
+    everything after it discarded, acknowledged writes included."""
+    wal, _ = WAL.open(tmp_path / "good")
+    wal.save(HardState(1, "n1", 0), entries(1, 1, 1))
+    start = len((tmp_path / "good" / FILE_NAME).read_bytes().rstrip(b"\0"))
+    wal.save(None, entries(1, 2, 2))
+    end = len((tmp_path / "good" / FILE_NAME).read_bytes().rstrip(b"\0"))
+    wal.save(HardState(1, "n1", 3), entries(1, 3, 20))
+    wal.close()
+    good = (tmp_path / "good" / FILE_NAME).read_bytes()
+    for offset in range(start, end):  # every byte of entry 2's record
+        d = tmp_path / f"flip{offset}"
+        d.mkdir()
+        (d / FILE_NAME).write_bytes(good)
+        damaged = flip(d / FILE_NAME, offset)
+        with pytest.raises(WALError) as err:
+            WAL.open(d)
+        assert str(err.value).startswith(f"{d / FILE_NAME}: offset {start}: corrupt, not a torn")
+        assert (d / FILE_NAME).read_bytes() == damaged
+
+
+def test_a_damaged_record_before_valid_ones_is_corruption_even_in_the_last_batch(tmp_path):
+    """As if a power loss kept the second page of the last batch and not the first: that is
+    indistinguishable from damage to durable records, so the node refuses (the safe side)."""
     wal, _ = WAL.open(tmp_path)
     wal.save(None, entries(1, 1, 1))
     start = len((tmp_path / FILE_NAME).read_bytes().rstrip(b"\0"))
-    wal.save(None, entries(1, 2, 3))  # as if page 2 reached the disk and page 1 did not:
+    wal.save(None, entries(1, 2, 3))
+    wal.close()
+    flip(tmp_path / FILE_NAME, start + 8)  # damage entry 2, leaving entry 3 intact behind it
+    with pytest.raises(WALError, match=f"offset {start}: .* a valid record follows at offset"):
+        WAL.open(tmp_path)
+
+
+def test_garbage_after_the_log_that_is_no_record_is_discarded(tmp_path):
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, "n1", 1), entries(1, 1, 3))
     wal.close()
     path = tmp_path / FILE_NAME
-    data = bytearray(path.read_bytes())
-    data[start + 8] ^= 0xFF  # damage entry 2, leaving entry 3 intact behind it
-    path.write_bytes(bytes(data))
+    end = len(path.read_bytes().rstrip(b"\0"))
+    flip(path, end + 100)
     wal, rec = WAL.open(tmp_path)
-    assert [e.index for e in rec.entries] == [1]
-    wal.save(None, [Entry(2, 2, EntryType.NORMAL, b"")])  # shorter than what it replaces
     wal.close()
-    _, rec = WAL.open(tmp_path)
-    assert [(e.term, e.index) for e in rec.entries] == [(1, 1), (2, 2)]
+    assert [e.index for e in rec.entries] == [1, 2, 3] and rec.truncated_bytes == 101
+    assert not path.read_bytes()[end:].strip(b"\0")
+
+
+def test_a_term_no_core_could_reach_is_corruption(tmp_path):
+    """Issue 10 item 1: a forged term recorded by an older node made it crash at every restart."""
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(2**64 - 1, None, 0), [])
+    wal.close()
+    with pytest.raises(WALError, match="offset 0: hard state term 18446744073709551615"):
+        WAL.open(tmp_path)
 
 
 def test_the_file_grows_by_preallocated_chunks(tmp_path):

@@ -160,3 +160,19 @@ def test_a_run_with_an_empty_history_still_loads_cleanly(tmp_path, open_page):
     p = open_page(run.report)
     assert p.page.evaluate("window.__timeline.drawn.ops") == 0
     assert_clean(p)
+
+
+def test_a_run_named_like_a_script_url_is_a_link_to_its_report(tmp_path, open_page):
+    """Issue 10 item 10: a run directory named `javascript:alert(9)` (reachable with --name)
+    became an href that ran script when clicked."""
+    base = tmp_path / "runs"
+    run = build_run(base, name="javascript:alert(9)", seed=6)
+    write_report(run)
+    p = open_page(write_index(base), wait_ready=False)
+    dialogs = []
+    p.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    p.page.locator("#runs-table tr.run a").click()
+    p.page.wait_for_selector("html[data-ready=true]", state="attached")
+    assert p.page.url == run.report.resolve().as_uri().replace(":alert(9)", "%3Aalert%289%29")
+    assert dialogs == []
+    assert_clean(p)

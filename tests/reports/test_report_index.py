@@ -20,8 +20,8 @@ def test_index_lists_every_run_newest_first_with_links_to_reports(tmp_path):
     html = write_index(base).read_text()
     rows = re.findall(r'<tr class="run" data-verdict="([^"]+)">', html)
     assert rows == ["not checked", "invalid", "valid"]
-    assert f'href="reg/{b.path.name}/report.html"' in html
-    assert f'href="reg/{a.path.name}/"' in html  # no report yet: link to the files
+    assert f'href="./reg/{b.path.name}/report.html"' in html
+    assert f'href="./reg/{a.path.name}/"' in html  # no report yet: link to the files
     assert "<td>150</td>" in html and "<td>120</td>" in html
     assert "partition, kill, pause, net" in html
 
@@ -46,3 +46,11 @@ def test_trend_counts_verdicts_per_day(tmp_path):
 
 def test_an_empty_runs_directory_gets_an_index(tmp_path):
     assert "No runs yet." in write_index(tmp_path / "runs").read_text()
+
+
+def test_a_run_name_is_a_path_in_a_link_never_a_script(tmp_path):
+    """Issue 10 item 10: a run named `javascript:alert(9)` became a link that ran script."""
+    run = build_run(tmp_path / "runs", name="javascript:alert(9)")
+    html = write_index(tmp_path / "runs").read_text()
+    assert f'href="./javascript%3Aalert%289%29/{run.path.name}/"' in html
+    assert 'href="javascript' not in html

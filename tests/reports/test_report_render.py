@@ -98,7 +98,7 @@ def test_node_log_excerpts_come_from_the_window_around_the_failure(invalid_run):
     write_report(invalid_run)
     html = invalid_run.report.read_text()
     assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)
-    assert 'href="nodes/n1/node.log"' in html and 'href="history.jsonl"' in html
+    assert 'href="./nodes/n1/node.log"' in html and 'href="./history.jsonl"' in html
 
 
 def test_hostile_values_are_text_everywhere(tmp_path):
@@ -178,3 +178,48 @@ def test_a_long_prefix_is_listed_from_its_end_and_points_to_results_json(invalid
     full = html.split('class="steps"')[2]
     assert [int(i) for i in re.findall(r"<tr><td>(\d+)</td><td>", full)] == list(
         range(total - 29, total + 1))
+
+
+def test_a_broken_node_invariant_is_explained_with_the_nodes_logs_around_it(valid_run):
+    from splitbrain.checker.command import check_run
+
+    events = [json.loads(line) for line in valid_run.node_events("n2").read_text().splitlines()]
+    when = events[len(events) // 2]["time"]  # a moment the node logs cover
+    lost = [{"time": when - 1, "event": "persisted", "term": 9, "vote": "n3", "commit": 0},
+            {"time": when, "event": "start"},
+            {"time": when, "event": "recovered", "term": 9, "vote": None, "commit": 0,
+             "last": 0}]
+    with valid_run.node_events("n2").open("a") as f:
+        f.write("".join(json.dumps(e) + "\n" for e in lost))
+    results = check_run(valid_run)
+    assert results["checkers"]["log-agreement"]["valid"] is False
+    write_report(valid_run, results)
+    html = valid_run.report.read_text()
+    message = "n2 had recorded its vote for n3 in term 9, then restarted without it"
+    assert f"<li><b>lost-vote</b> {message}</li>" in html
+    assert f"A node broke a Raft invariant: {message}." in html
+    assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)
+
+
+def test_both_pages_allow_exactly_their_own_inline_styles_and_scripts(valid_run):
+    """Issue 10 item 10: the CSP allowed 'unsafe-inline'; now each inline element is allowed
+    by its SHA-256 and nothing else may run or load."""
+    import base64
+    import hashlib
+    import re
+
+    from splitbrain.reports import write_index
+
+    write_report(valid_run)
+    for page in (valid_run.report, write_index(valid_run.path.parent.parent)):
+        html = page.read_text()
+        policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)[1]
+        assert "unsafe" not in policy and policy.startswith("default-src 'none'; ")
+        allowed = {kind: set(re.findall(r"'sha256-([^']+)'", re.search(
+            rf"{kind}-src ([^;]+)", policy)[1])) for kind in ("style", "script")}
+        inline = {kind: {base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+                         for body in re.findall(rf"<{kind}>(.*?)</{kind}>", html, re.S)}
+                  for kind in ("style", "script")}
+        assert inline == allowed and all(inline.values())
+        markup = re.sub(r"<(script|style)>.*?</\1>", "", html, flags=re.S)
+        assert not re.search(r"<[^>]*\s(style|on[a-z]+)=", markup)  # attributes CSP would block

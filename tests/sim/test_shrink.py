@@ -24,7 +24,7 @@ def run_dir(path) -> RunDir:
 def test_the_seeds_faults_made_explicit_replay_the_same_run(tmp_path):
     config = SimConfig(RUN)
     explicit = replace(config, plans=seeded_plans(config))
-    assert len(explicit.plans) == 7 and all(p.start < RUN.time_limit for p in explicit.plans)
+    assert len(explicit.plans) > 3 and all(p.start < RUN.time_limit for p in explicit.plans)
     a, b = run_dir(tmp_path / "a"), run_dir(tmp_path / "b")
     simulate(config, a)
     simulate(explicit, b)

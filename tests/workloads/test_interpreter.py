@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 
 import pytest
 
 from splitbrain.history import HistoryWriter, pair_calls, read_jsonl
+from splitbrain.workloads.generator import KeyRotation
 from splitbrain.workloads.interpreter import Interpreter, Options
 from splitbrain.workloads.registry import WORKLOADS
 from tests.workloads.fakes import FakeClient, FakeNemesis, FakeStore
@@ -101,3 +103,35 @@ def test_unavailable_cluster_leaves_final_reads_unread(tmp_path):
     store.available = False
     _, tally, interp, _ = run_interpreter(tmp_path, store=store, final_timeout=0.3)
     assert tally.final_unread == len(interp.keys) > 0
+
+
+def test_keys_run_hot_for_a_while_after_a_heal_and_the_generator_stays_pure():
+    rotation = KeyRotation(prefix="r")
+    cold = {rotation.key(random.Random(i), 130) for i in range(100)}
+    hot = {rotation.key(random.Random(i), 130, heal_age=0.2) for i in range(100)}
+    later = {rotation.key(random.Random(i), 130, heal_age=rotation.hot_for) for i in range(100)}
+    assert cold == later == {"r2", "r3", "r4"} and hot == {"r2"}
+    for workload in WORKLOADS.values():  # same seed, counter and heal age: same operation
+        hot_ops = {workload.next_op(random.Random(i), 1, 130, 0.1).key for i in range(50)}
+        assert len(hot_ops) == 1
+        assert workload.next_op(random.Random(5), 1, 130, 0.1) == workload.next_op(
+            random.Random(5), 1, 130, 0.1)
+
+
+def test_the_interpreter_tells_the_workload_how_long_ago_a_fault_healed(tmp_path):
+    noted = []
+    with HistoryWriter(tmp_path / "history.jsonl") as writer:
+        interp = Interpreter(WORKLOADS["register"], NODES, lambda p, h: None, None, writer,
+                             Options(), on_invoke=lambda: noted.append(1))
+        assert interp.heal_age() is None
+        interp.record_fault("kill", {"nodes": ["n1"]})
+        assert interp.heal_age() is None  # a fault began: nothing healed yet
+        interp.record_fault("start", {"nodes": ["n1"]})
+        assert 0 <= interp.heal_age() < 1.0  # type: ignore[operator]
+
+        async def one():
+            await interp._invoke(FakeClient(FakeStore(), 0, "n1"), 0,
+                                 WORKLOADS["register"].next_op(random.Random(1), 0, 0, None))
+
+        asyncio.run(one())
+    assert noted == [1]  # told right before the request

@@ -8,24 +8,41 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
   applies must be contiguous and increasing; a life may begin at any index (its snapshot);
 - `two-leaders`: more than one node was leader in one term;
 - `lost-write`: a write acknowledged to a client (an ok put/append/write/cas carrying a
-  `request` id) is not in the committed sequence; `duplicate-apply`: a request id is in the
-  committed sequence at more than one index. Ids starting with "noop" (or none) are no-ops.
-A torn last line (a node killed mid-write) is dropped with a warning.
+  `request` id) is not in the committed sequence; `duplicate-apply`: a request id was executed
+  at more than one index of the committed sequence (a copy the state machine recognised as a
+  repeat, `"repeat": true`, was not executed: clients retry under one id). Ids starting with
+  "noop" (or none) are no-ops.
+- Durable state across a node's lives, from its `persisted` (a new term or vote made durable)
+  and `recovered` (what a life starts from) events: `term-regress` (its term went backwards),
+  `double-vote` (two votes in one term), `lost-vote` (a life started in the term of a vote it
+  had recorded, without that vote), `commit-regress` (a life started below a commit index it
+  had recorded).
+- Broken invariants a node reports itself (`invariant` events, raft/durability.py), one
+  violation of kind `rule` each: `ack-before-durable`, `vote-before-durable`,
+  `commit-regress` (within a life), `overwrite-committed` (with the `index`); other rules are
+  reported under their own names.
+A torn last line (a node killed mid-write) is dropped with a warning; unknown events are skipped.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
+from splitbrain.gcpause import paused
 from splitbrain.history import Call, HistoryError
 
 WRITES = frozenset({"put", "append", "write", "cas"})
 MAX_VIOLATIONS = 200  # per kind: enough to debug, bounded for results.json
+# Violations about one node's own durable state or invariants, rather than logs compared.
+NODE_KINDS = frozenset({"term-regress", "double-vote", "lost-vote", "commit-regress",
+                        "ack-before-durable", "vote-before-durable", "overwrite-committed"})
 
 
 class Apply(NamedTuple):
@@ -36,6 +53,20 @@ class Apply(NamedTuple):
     id: str | None
     life: int  # which process life of the node (0 before the first "start")
     line: int
+    repeat: bool = False  # a repeated request the state machine did not execute again
+
+
+@dataclass(frozen=True, slots=True)
+class HardStateEvent:
+    """A durable hard state the node reported: `recovered` at a life's start, or `persisted`."""
+
+    event: str  # "recovered" or "persisted"
+    term: int
+    vote: str | None
+    commit: int
+    life: int
+    line: int
+    time: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +75,62 @@ class NodeEvents:
     applies: tuple[Apply, ...]
     leader_terms: tuple[int, ...]
     warnings: tuple[str, ...]
+    hard_states: tuple[HardStateEvent, ...] = ()
+    invariants: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, event) broken in the node
 
 
-def _int_field(obj: dict[str, Any], name: str) -> int:
-    value = obj.get(name)
+def _int_field(obj: Any, name: str) -> int:
+    value = getattr(obj, name)
     if type(value) is not int:
         raise ValueError(f"field {name!r} must be an integer, got {json.dumps(value)}")
     return value
+
+
+class _Event(msgspec.Struct, gc=False):
+    """The fields of an event line the checker reads; the rest are skipped while decoding."""
+
+    event: Any = None
+    index: Any = None
+    term: Any = None
+    id: Any = None
+    role: Any = None
+    repeat: Any = None
+    vote: Any = None
+    commit: Any = None
+    time: Any = None
+    rule: Any = None
+
+
+_EVENTS = msgspec.json.Decoder(_Event)
 
 
 def read_events(node: str, path: str | os.PathLike[str]) -> NodeEvents:
     """One node's events. Raises HistoryError (`file:line: problem`) on a bad line.
 
     A node that restarts re-applies its whole log, so these files run to millions of lines:
-    they are decoded as one JSON array, and only a file that fails that is read line by line
-    to find the bad line (or a torn last line, which is dropped with a warning).
+    msgspec decodes the whole file into records in C (only the fields read here), and only a
+    file that fails that, or has blank lines, is read line by line to find the bad line (or a
+    torn last line, which is dropped with a warning).
     """
     name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise HistoryError(name, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        events = _EVENTS.decode_lines(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        events = None
+    with paused():
+        if events is not None and len(events) == data.count(b"\n") + (not data.endswith(b"\n")):
+            lines = data.split(b"\n") if any(e.event == "invariant" for e in events) else []
+            return _node_events(node, name, events, 1, (), lambda i: json.loads(lines[i]))
+        return _read_events_slowly(node, name)
+
+
+def _read_events_slowly(node: str, name: str) -> NodeEvents:
+    """read_events line by line: exact line numbers, the bad line named, a torn tail dropped."""
+    path = name
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -82,28 +152,54 @@ def read_events(node: str, path: str | os.PathLike[str]) -> NodeEvents:
                     numbers = numbers[:len(objs)]
                     break
                 raise HistoryError(name, number, f"bad JSON: {exc.msg}") from None
+    for number, obj in zip(numbers, objs, strict=True):
+        if type(obj) is not dict:
+            raise HistoryError(name, number, "expected a JSON object")
+    events = [_Event(**{k: obj.get(k) for k in _Event.__struct_fields__}) for obj in objs]
+    return _node_events(node, name, events, numbers, tuple(warnings), objs.__getitem__)
+
+
+def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] | int,
+                 warnings: tuple[str, ...], raw: Callable[[int], Any]) -> NodeEvents:
+    """The applies, leaderships, durable states and broken invariants of decoded events;
+    `numbers` are their lines, or the line of the first when they follow one another;
+    `raw(i)` is the i-th event whole (an invariant event keeps every field)."""
     applies: list[Apply] = []
     leaders: list[int] = []
+    hard_states: list[HardStateEvent] = []
+    invariants: list[tuple[int, dict[str, Any]]] = []
     life = 0
-    for number, obj in zip(numbers, objs, strict=True):
+    lines = range(numbers, numbers + len(events)) if isinstance(numbers, int) else numbers
+    for i, (number, e) in enumerate(zip(lines, events, strict=True)):
+        event = e.event
         try:
-            if type(obj) is not dict:
-                raise ValueError("expected a JSON object")
-            event = obj.get("event")
             if event == "apply":
-                index, term, rid = obj.get("index"), obj.get("term"), obj.get("id")
+                index, term, rid = e.index, e.term, e.id
                 if type(index) is not int or type(term) is not int:  # the hot loop: check inline
-                    _int_field(obj, "index"), _int_field(obj, "term")
+                    _int_field(e, "index"), _int_field(e, "term")
                 if rid is not None and type(rid) is not str:
                     rid = str(rid)
-                applies.append(Apply(index, term, rid, life, number))
+                applies.append(Apply(index, term, rid, life, number, e.repeat is True))
             elif event == "start":
                 life += 1
-            elif event == "role" and obj.get("role") == "leader":
-                leaders.append(_int_field(obj, "term"))
+            elif event == "role" and e.role == "leader":
+                leaders.append(_int_field(e, "term"))
+            elif event in ("recovered", "persisted"):
+                vote = e.vote
+                if vote is not None and type(vote) is not str:
+                    raise ValueError(f"field 'vote' must be a string or null, got {vote!r}")
+                when = e.time if type(e.time) is int else None
+                hard_states.append(HardStateEvent(
+                    event, _int_field(e, "term"), vote, _int_field(e, "commit"), life, number,
+                    when))  # fmt: skip
+            elif event == "invariant":
+                if type(e.rule) is not str:
+                    raise ValueError("field 'rule' must be a string")
+                invariants.append((number, raw(i)))
         except ValueError as exc:
             raise HistoryError(name, number, str(exc)) from None
-    return NodeEvents(node, tuple(applies), tuple(leaders), tuple(warnings))
+    return NodeEvents(node, tuple(applies), tuple(leaders), warnings, tuple(hard_states),
+                      tuple(invariants))
 
 
 def is_noop(rid: str | None) -> bool:
@@ -150,9 +246,11 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
     committed: dict[int, Apply] = {}
     for index in indexes:
         entries = {node: mine[index] for node, mine in first_seen.items() if index in mine}
-        distinct = {(a.term, a.id) for a in entries.values()}
+        distinct = {(a.term, a.id, a.repeat) for a in entries.values()}
         if len(distinct) > 1:
-            side_by_side = {node: {"term": a.term, "id": a.id} for node, a in entries.items()}
+            side_by_side = {node: {"term": a.term, "id": a.id, **({"repeat": True} if a.repeat
+                                                                  else {})}
+                            for node, a in entries.items()}  # fmt: skip
             report("divergent-entry", f"nodes applied different entries at index {index}: "
                    + ", ".join(f"{n} {_entry(a)}" for n, a in entries.items()),
                    index=index, entries=side_by_side)
@@ -170,12 +268,15 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
 
     # The committed sequence against what clients were told.
     where: dict[str, list[int]] = {}
+    executed: dict[str, list[int]] = {}
     for index, a in committed.items():
         if not is_noop(a.id):
             where.setdefault(a.id, []).append(index)  # type: ignore[arg-type]
-    for rid, at in where.items():
+            if not a.repeat:
+                executed.setdefault(a.id, []).append(index)  # type: ignore[arg-type]
+    for rid, at in executed.items():
         if len(at) > 1:
-            report("duplicate-apply", f"request {rid} is in the committed log {len(at)} times "
+            report("duplicate-apply", f"request {rid} was executed {len(at)} times "
                    f"(indexes {', '.join(map(str, at))})", request=rid, indexes=at)
     if nodes:
         for call in calls:
@@ -184,6 +285,15 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
                 report("lost-write", f"acknowledged {call.f} {json.dumps(call.value)} "
                        f"(request {rid}) is not in the committed log", request=rid,
                        op=call.to_json())
+
+    for events in nodes:
+        _check_hard_states(events, report)
+        for line, event in events.invariants:
+            rule = event["rule"]
+            at = {"index": event["index"]} if rule == "overwrite-committed" and type(
+                event.get("index")) is int else {}  # the report shows the entries around it
+            report(rule, f"{events.node} {_broken(rule, event)}", node=events.node, line=line,
+                   time=event.get("time"), event=event, **at)
 
     found = [v for kind in sorted(violations) for v in violations[kind]]
     result: dict[str, Any] = {
@@ -200,6 +310,51 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
     if not nodes:
         result["note"] = "no nodes/*/events.jsonl: nothing to compare"
     return result
+
+
+def _check_hard_states(events: NodeEvents, report: Any) -> None:
+    """Term, vote and commit across the node's lives: what was durable must stay so."""
+    node = events.node
+    before: HardStateEvent | None = None  # the latest durable state known
+    commit = 0  # the highest commit index the node recorded as durable
+    for h in events.hard_states:
+        where = {"node": node, "line": h.line, "time": h.time}
+        restart = " after a restart" if h.event == "recovered" else ""
+        if before is not None and h.term < before.term:
+            report("term-regress", f"{node} went back from term {before.term} to {h.term}"
+                   f"{restart}", term=h.term, before=before.term, **where)
+        elif before is not None and h.term == before.term and before.vote is not None and (
+                h.vote != before.vote):
+            if h.vote is None:
+                report("lost-vote", f"{node} had recorded its vote for {before.vote} in term "
+                       f"{h.term}, then {'restarted' if restart else 'went on'} without it",
+                       term=h.term, vote=before.vote, **where)
+            else:
+                report("double-vote", f"{node} voted for {before.vote} and then for {h.vote} "
+                       f"in term {h.term}", term=h.term, votes=[before.vote, h.vote], **where)
+        if h.event == "recovered" and h.commit < commit:
+            report("commit-regress", f"{node} restarted with commit index {h.commit}, below "
+                   f"the {commit} it had recorded", commit=h.commit, before=commit, **where)
+        before = h  # each step back is reported once: compare with what the node has now
+        if h.event == "persisted":
+            commit = max(commit, h.commit)
+
+
+def _broken(rule: str, e: dict[str, Any]) -> str:
+    """What a node's `invariant` event says, in words."""
+    if rule == "ack-before-durable":
+        return (f"acknowledged entries up to {e.get('index')} to {e.get('to')} in term "
+                f"{e.get('term')} with only {e.get('durable')} durable")
+    if rule == "vote-before-durable":
+        return (f"granted its vote to {e.get('to')} in term {e.get('term')} before recording "
+                f"it (durable: term {e.get('durable_term')}, vote {e.get('durable_vote')})")
+    if rule == "commit-regress":
+        return f"moved its commit index back from {e.get('before')} to {e.get('commit')}"
+    if rule == "overwrite-committed":
+        return (f"was told by {e.get('from')} in term {e.get('term')} to overwrite entry "
+                f"{e.get('index')}, which it knew committed")
+    details = {k: v for k, v in e.items() if k not in ("time", "event", "rule")}
+    return f"broke invariant {rule}: {json.dumps(details, sort_keys=True)}"
 
 
 def _entry(a: Apply) -> str:

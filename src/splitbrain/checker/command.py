@@ -3,32 +3,45 @@
 A file in any supported format (history.jsonl, Jepsen EDN, Porcupine etcd log) gets the
 linearizability checker. A run directory (one holding history.jsonl) gets every checker —
 linearizability with the model its config.json's workload implies, log agreement over
-nodes/*/events.jsonl, stats — and its results.json is (re)written. Any other directory is walked
-for both. One verdict line per file, a summary, and the exit code of the worst verdict:
-invalid (1) outranks could-not-check (3), which outranks unknown (2), then valid (0).
+nodes/*/events.jsonl, stats — and its results.json is (re)written; a checker that needs what
+the run's target lacks (config.json "target_capabilities") is "not-run" with a reason, named in
+the verdict line and never counted as valid. Any other directory is walked for both. One
+verdict line per file (and its warnings, e.g. a torn last line), a summary, and the exit code
+of the worst verdict: invalid (1) outranks could-not-check (3), which outranks unknown (2),
+then valid (0). A history in which no operation, or no read, succeeded proves nothing: it is
+unknown, never valid. Only regular files are opened (a FIFO or a device is "could not read",
+never waited on).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from splitbrain.arguments import positive
 from splitbrain.checker.agreement import check_agreement, read_events
-from splitbrain.checker.linearizable import DEFAULT_MEMORY_LIMIT, ModelError, check
+from splitbrain.checker.linearizable import (
+    DEFAULT_MEMORY_LIMIT,
+    ModelError,
+    check,
+    knossos_reads,
+)
 from splitbrain.checker.models import MODELS
 from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
-from splitbrain.history import HistoryError, pair_calls, read_jsonl
-from splitbrain.history.formats import SUFFIXES, load_history
+from splitbrain.history import Call, HistoryError
+from splitbrain.history.formats import SUFFIXES, load_calls
+from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
 from splitbrain.workloads.registry import WORKLOADS
 
-# workload in config.json -> (model, initial value)
+NOT_RUN = "not-run"  # a checker's "valid" when the target lacks what it needs
 _SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
 _UNSET: Any = object()
 
@@ -45,13 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'for registers, "" for kv); Jepsen CAS-register histories start at 0')
     parser.add_argument("--fail-means-no-effect", action="store_true",
                         help="treat every fail as 'did not happen' (Knossos); by default a failed "
-                             "cas observes that the value differed (etcd/Porcupine)")
-    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                             "cas observes that the value differed (etcd/Porcupine). For Jepsen "
+                             "EDN histories also Knossos's reads: an ok read of nil matches any "
+                             "value")
+    parser.add_argument("--time-limit", type=positive(float), metavar="SECONDS",
                         help="give up on a history after this long: verdict unknown")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
                         default=DEFAULT_MEMORY_LIMIT >> 20,
                         help="bound on what the search holds (visited nodes, interned states) "
                              "per history (default %(default)s MiB)")
+    parser.add_argument("--shrink", action="store_true",
+                        help="for an invalid history, find the fewest calls of the failing key "
+                             "that are still invalid (delta debugging); a run's report shows "
+                             "them first")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -64,15 +83,11 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
     started = time.perf_counter()
-    options = dict(options or {})
-    history = read_jsonl(run.history)
-    calls = pair_calls(history.ops)
+    options = run_options(run, options)
+    history = read_calls(run.history)
+    calls = history.calls
     warnings = list(history.warnings)
-    if options.get("model") is None:
-        workload = _config(run).get("workload")
-        if workload in WORKLOADS:
-            options["model"] = WORKLOADS[workload].model
-            options.setdefault("initial", WORKLOADS[workload].initial)
+    config = _config(run)
     linear = _guard(lambda: _linearizable(calls, time_limit, options))
 
     def agreement_() -> dict[str, Any]:
@@ -85,8 +100,15 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         warnings.extend(result.pop("warnings"))
         return result
 
-    checkers = {"linearizable": linear, "log-agreement": _guard(agreement_),
-                "stats": _guard(lambda: stats(calls, history.nemesis_ops)),
+    capabilities = config.get("target_capabilities")
+    if isinstance(capabilities, list) and "events" not in capabilities:
+        name = config.get("target_name") or config.get("target")
+        agreement = {"valid": NOT_RUN,
+                     "reason": f"target {name} writes no node events (events.jsonl)"}
+    else:
+        agreement = _guard(agreement_)
+    checkers = {"linearizable": linear, "log-agreement": agreement,
+                "stats": _guard(lambda: stats(calls, history.nemesis)),
                 **_recorded_invariants(run)}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
@@ -108,6 +130,18 @@ def _recorded_invariants(run: RunDir) -> dict[str, dict[str, Any]]:
     return data
 
 
+def run_options(run: RunDir, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The checker options for a run: the model and initial value its workload implies,
+    unless `options` say otherwise."""
+    options = dict(options or {})
+    if options.get("model") is None:
+        workload = _config(run).get("workload")
+        if workload in WORKLOADS:
+            options["model"] = WORKLOADS[workload].model
+            options.setdefault("initial", WORKLOADS[workload].initial)
+    return options
+
+
 def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """A checker that crashes gives "unknown" with the error, never a verdict (Jepsen's rule).
 
@@ -123,8 +157,9 @@ def _guard(checker: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def compose(checkers: dict[str, dict[str, Any]], warnings: list[str], seconds: float
             ) -> dict[str, Any]:
-    """results.json from the checkers' results: invalid outranks unknown outranks valid."""
-    valid = merge([c["valid"] for c in checkers.values()])
+    """results.json from the checkers' results: invalid outranks unknown outranks valid; a
+    checker that was not run does not count."""
+    valid = merge([c["valid"] for c in checkers.values() if c["valid"] != NOT_RUN])
     results: dict[str, Any] = {"valid": valid}
     if valid is not True:
         results["cause"] = next(f"{name}: {c.get('cause')}" for name, c in checkers.items()
@@ -143,9 +178,27 @@ def _linearizable(calls: list, time_limit: float | None, options: dict[str, Any]
     if options.get("initial", _UNSET) is not _UNSET:
         kwargs["initial"] = options["initial"]
     try:
-        return check(calls, options.get("model"), **kwargs)
+        result = check(calls, options.get("model"), **kwargs)
     except ModelError as exc:
         return {"valid": "unknown", "cause": str(exc)}
+    if result["valid"] is True:
+        why = _proves_nothing(calls, MODELS[result["model"]], kwargs["fail_means_no_effect"])
+        if why:
+            result.update(valid="unknown", cause=why)
+    return result
+
+
+def _proves_nothing(calls: list[Call], model: Any, fail_means_no_effect: bool) -> str | None:
+    """Why a valid verdict would mean nothing: no operation, or no observation, succeeded (a
+    run whose clients all timed out, or that only wrote, cannot show a violation)."""
+    observing = model.reads | model.observing_fails
+    succeeded = [c for c in calls if c.type == "ok" or (c.succeeded and not fail_means_no_effect)]
+    if not succeeded:
+        return f"no operation succeeded ({len(calls)} calls): nothing could be checked"
+    if not any(c.f in observing for c in succeeded):
+        return (f"no read succeeded ({len(succeeded)} writes did): writes alone cannot show "
+                "a violation")
+    return None
 
 
 def _config(run: RunDir) -> dict[str, Any]:
@@ -165,10 +218,10 @@ def _targets(paths: list[str]) -> Iterator[Path]:
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"no such file or directory: {raw}")
-        if path.is_file() or RunDir(path).is_run():
-            yield path
-            continue
-        yield from _walk(path)
+        if path.is_dir() and not RunDir(path).is_run():
+            yield from _walk(path)
+        else:
+            yield path  # a file of any kind: _check_one refuses what is not a regular file
 
 
 def _walk(directory: Path) -> Iterator[Path]:
@@ -184,14 +237,59 @@ def _walk(directory: Path) -> Iterator[Path]:
             yield child
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
 def _check_one(path: Path, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     if path.is_dir():
-        return check_run(RunDir(path), time_limit=args.time_limit, options=options)
-    history = load_history(path)
-    result = _linearizable(pair_calls(history.ops), args.time_limit, options)
+        run = RunDir(path)
+        results = check_run(run, time_limit=args.time_limit, options=options)
+        linear = results["checkers"].get("linearizable")
+        if args.shrink and _shrink_into(linear, lambda: read_calls(run.history).calls,
+                                        run_options(run, options)):
+            from splitbrain.reports import render_report
+
+            run.write_json(run.results, results)
+            render_report(run, results)  # it shows the minimal failing set first
+        return results
+    mode = path.stat().st_mode  # never open a FIFO or a device: reading one may never end
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise HistoryError(str(path), None, f"not a history file: {kind}")
+    history = load_calls(path)
+    calls = history.calls
+    knossos = history.format == "jepsen-edn" and options["fail_means_no_effect"]
+    if knossos:
+        calls = knossos_reads(calls)
+    result = _linearizable(calls, args.time_limit, options)
+    if knossos:
+        result["semantics"] = (f"Knossos: every fail had no effect; an ok read of nil matches "
+                               f"any value ({len(history.calls) - len(calls)} such reads)")
+    if args.shrink:
+        _shrink_into(result, lambda: calls, options)
     if history.warnings:
         result["warnings"] = list(history.warnings)
     return result
+
+
+def _shrink_into(linear: dict[str, Any] | None, calls: Callable[[], list],
+                 options: dict[str, Any]) -> bool:
+    """Add `shrunk` (the minimal failing set) to an invalid linearizability result."""
+    from splitbrain.checker.shrink import shrink
+
+    failure = linear.get("failure") if linear else None
+    if not linear or linear.get("valid") is not False or not isinstance(failure, dict):
+        return False
+    kwargs: dict[str, Any] = {"fail_means_no_effect": options.get("fail_means_no_effect", False)}
+    if options.get("initial", _UNSET) is not _UNSET:
+        kwargs["initial"] = options["initial"]
+    try:
+        linear["shrunk"] = shrink(calls(), linear.get("model"), key=failure.get("key"),
+                                  **kwargs).to_json()
+    except ValueError:  # not invalid on its own (a result from elsewhere): nothing to shrink
+        return False
+    return True
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,8 +301,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             options["initial"] = json.loads(args.initial)
         except json.JSONDecodeError:
             options["initial"] = args.initial  # a bare word: the string itself
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UsageError("--time-limit must be positive")
     if args.memory_limit <= 0:
         raise UsageError("--memory-limit must be positive")
     return options
@@ -229,6 +325,8 @@ def run(args: argparse.Namespace) -> int:
         reports.append((path, result, code))
         if not args.json:
             print(verdict_line(path, result), flush=True)
+            for warning in result.get("warnings", []):
+                print(f"    warning: {warning}", flush=True)
     if args.json:
         json.dump({"exit_code": worst, "files": [{"path": str(p), "result": r}
                                                  for p, r, _ in reports]},
@@ -245,6 +343,13 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         return f"{path}: error: {result['error']}"
     verdict = {True: "valid", False: "INVALID"}.get(result["valid"], "unknown")
     line = f"{path}: {verdict}"
+    checkers = result.get("checkers", {})
+    if any(c.get("valid") == NOT_RUN for c in checkers.values()):
+        ran = [name for name, c in checkers.items() if c.get("valid") not in (NOT_RUN, None)
+               and name != "stats"]  # fmt: skip
+        skipped = [f"{name} not run: {c.get('reason')}" for name, c in checkers.items()
+                   if c.get("valid") == NOT_RUN]  # fmt: skip
+        line += f" ({'; '.join([*ran, *skipped])})"
     if result.get("cause"):
         line += f" - {result['cause']}"
     facts = []
@@ -255,7 +360,16 @@ def verdict_line(path: Path, result: dict[str, Any]) -> str:
         facts.append(f"{result['check_time_s']:.3f} s")
     if facts:
         line += f" ({'; '.join(facts)})"
+    if result.get("semantics"):
+        line += f"\n    {result['semantics']}"
     failure = lin.get("failure")
+    shrunk = lin.get("shrunk")
+    if shrunk:
+        line += (f"\n    minimal failing set: {shrunk['after']} of {shrunk['before']} calls on "
+                 f"key {shrunk['key']} ({shrunk['checks']} checks, {shrunk['seconds']:.2f} s"
+                 f"{'' if shrunk['minimal'] else '; time ran out before it was minimal'})")
+        line += "".join(f"\n      {describe_call(c)}" for c in shrunk["calls"])
+        line += f"\n      <- {shrunk.get('cause')}\n    the full history's failure:"
     if failure:
         line += "\n" + "\n".join("    " + s for s in failure_story(failure))
     return line

@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class _Marker:
@@ -34,9 +34,9 @@ ILLEGAL: Any = _Marker("ILLEGAL")  # step's answer when the call cannot happen i
 NOWHERE: Any = _Marker("NOWHERE")  # a placement no state satisfies (observations contradict)
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    """What a model sees of one call. Values are frozen (lists become tuples) so it hashes."""
+class Input(NamedTuple):
+    """What a model sees of one call. Values are frozen (lists become tuples) so it hashes.
+    A NamedTuple: one is made per call, and a frozen dataclass costs five times as much."""
 
     f: str
     value: Any  # the invocation's argument
@@ -71,9 +71,10 @@ class Model:
 
 def freeze(value: Any) -> Any:
     """A hashable copy of a JSON value: lists become tuples, objects sorted item tuples."""
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return tuple([freeze(v) for v in value])
+    if kind is dict:
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     return value
 
@@ -113,11 +114,17 @@ def _register_reason(state: Any, op: Input) -> str:
 
 
 def _register_reduce(inputs: Sequence[Input], initial: Any) -> Reduction:
-    """Values no call compares against are interchangeable: collapse them into one."""
+    """Values no call compares against are interchangeable: collapse them into one. An ok read
+    or cas that needs a value no call writes (and not the initial one) can happen nowhere."""
     observed = {op.output for op in inputs if op.f == "read" and op.outcome == "ok"}
     observed |= {op.value[0] for op in inputs if op.f == "cas"}
     unobserved = _Marker("unobserved value")
-    return Reduction(canonical=lambda state: state if state in observed else unobserved)
+    written = {initial} | {op.value for op in inputs if op.f == "write"}
+    written |= {op.value[1] for op in inputs if op.f == "cas" and op.outcome != "fail"}
+    placement = {i: NOWHERE for i, op in enumerate(inputs) if op.outcome == "ok" and (
+        op.output if op.f == "read" else op.value[0] if op.f == "cas" else initial) not in written}
+    return Reduction(canonical=lambda state: state if state in observed else unobserved,
+                     placement=placement)
 
 
 _REGISTER_FIELDS: dict[str, Any] = {

@@ -1,12 +1,15 @@
 """The linearizability search for one key: Wing–Gong with Lowe's just-in-time restriction.
 
-The calls of one key become a doubly linked list of invoke and return events in history order;
-a linearized call is lifted out of it. At each node of the search the window is the invokes
-before the first pending return (the just-in-time restriction: nothing invoked after a
-pending call returned may go before it). Each call of the window is tried next, the ones that
-return soonest first (a large saving over list order on busy keys): step the model, skip the
-node if it was seen before (a node is the linearized set and the state), else go deeper. When
-every candidate fails the node fails and the search backs up.
+The completed calls of one key become a doubly linked list of invoke and return events in
+history order; a linearized call is lifted out of it. At each node of the search the window is
+the invokes before the first pending return (the just-in-time restriction: nothing invoked
+after a pending call returned may go before it), then the info calls invoked before it that
+head their class (below). Each call of the window is tried next, the ones that return soonest
+first (a large saving over list order on busy keys): step the model, skip the node if it was
+seen before (a node is the linearized set and the state), else go deeper. When every candidate
+fails the node fails and the search backs up. Info calls stay out of the list: a long history
+gathers thousands of them, and walking them all at every node made the time per call grow
+with the history.
 
 Rules kept (each checked against a brute-force search by tests/checker/test_reductions.py):
 - the goal is every *completed* call linearized; an `info` call may take effect any time after
@@ -18,6 +21,7 @@ Rules kept (each checked against a brute-force search by tests/checker/test_redu
 - `info` calls with identical inputs are interchangeable, so only the earliest-invoked one not
   yet linearized is a candidate ("info-classes");
 - the model's own reduction: equivalent states merged, calls pinned to one state ("model");
+  a completed call pinned to no state fails the key as soon as it is the next to return;
 - a completed call that never changes the state (a read, a failed cas) and is legal now is
   linearized now without trying alternatives: every call that had to precede it is already
   placed, and taking it out of a later place changes no state after it ("greedy-stutter");
@@ -26,18 +30,22 @@ Rules kept (each checked against a brute-force search by tests/checker/test_redu
   ("ok-classes").
 Fails are dropped unless they observe the state (a cas-mismatch under the default semantics).
 
-The hot loop touches only ints and lists so it can move to compiled code unchanged: states and
-inputs are interned, transitions memoised per (input class, state).
+The pipeline: compile_problem (the calls the search sees, as model Inputs) -> tables() (the
+Tables both engines read: ints per call, interned states and input classes) -> search() here
+or compiled_search(), the same loop in C (_core.Search), step for step. For the built-in
+register models native_search() does all of it in C from the calls (_core.compile_register),
+with no Python object per call; anything of unusual shape takes the Python compile.
 """
 
 from __future__ import annotations
 
+import bisect
 import sys
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checker.models import ILLEGAL, NOWHERE, Input, Model, freeze
+from splitbrain.checker.models import CAS_REGISTER, ILLEGAL, NOWHERE, Input, Model, freeze
 from splitbrain.history import Call
 
 REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model",
@@ -59,7 +67,6 @@ class Problem:
     placement: list[Any]  # the only state a call may take effect in, or None
     canonical: Any  # state -> representative, or None
     reductions: frozenset[str]
-    events: list[int] = field(default_factory=list)  # op for an invoke, ~op for a return
 
 
 def kept_outcome(call: Call, model: Model, fail_means_no_effect: bool) -> str | None:
@@ -77,6 +84,19 @@ def to_input(call: Call, outcome: str) -> Input:
                  outcome)
 
 
+def kept_calls(calls: Sequence[Call], model: Model, fail_means_no_effect: bool,
+               reductions: frozenset[str]) -> list[tuple[Call, str]]:
+    """The calls the search places, with what it sees of each (kept_outcome)."""
+    kept = []
+    for call in calls:
+        outcome = kept_outcome(call, model, fail_means_no_effect)
+        if outcome is None or (outcome == "info" and call.f in model.reads
+                               and "info-reads" in reductions):
+            continue
+        kept.append((call, outcome))
+    return kept
+
+
 def compile_problem(
     key: str | None,
     calls: Sequence[Call],
@@ -86,15 +106,9 @@ def compile_problem(
     fail_means_no_effect: bool = False,
     reductions: frozenset[str] = REDUCTIONS,
 ) -> Problem:
-    kept: list[Call] = []
-    inputs: list[Input] = []
-    for call in calls:
-        outcome = kept_outcome(call, model, fail_means_no_effect)
-        if outcome is None or (outcome == "info" and call.f in model.reads
-                               and "info-reads" in reductions):
-            continue
-        kept.append(call)
-        inputs.append(to_input(call, outcome))
+    pairs = kept_calls(calls, model, fail_means_no_effect, reductions)
+    kept = [call for call, _ in pairs]
+    inputs = [to_input(call, outcome) for call, outcome in pairs]
     state0 = model.init(freeze(initial))
     canonical = None
     placement: list[Any] = [None] * len(kept)
@@ -103,13 +117,8 @@ def compile_problem(
         canonical = reduction.canonical
         for i, state in reduction.placement.items():
             placement[i] = state
-    # Events in history order: an invoke at its line, a return at its completion line.
-    order = [(c.invoke_index, i) for i, c in enumerate(kept)]
-    order += [(c.complete_index, ~i) for i, (c, inp) in enumerate(zip(kept, inputs, strict=True))
-              if inp.outcome != "info"]
-    order.sort()
     return Problem(key, model, kept, inputs, state0, [inp.outcome == "info" for inp in inputs],
-                   placement, canonical, reductions, [e for _, e in order])
+                   placement, canonical, reductions)
 
 
 @dataclass(slots=True)
@@ -121,157 +130,210 @@ class Outcome:
 
 
 _FAR = 1 << 62  # a history index past every real one
+_END = -(1 << 40)  # the event of the list's end node
 
 
 def node_bytes(calls: int) -> int:
-    """Rough size of one remembered search node: a 5-tuple of small ints and a set slot; the
-    bitsets grow with the window of concurrent calls, bounded here by the history."""
+    """Rough size of one remembered search node in the Python engine: a 5-tuple of small ints
+    and a set slot; the bitsets grow with the window of concurrent calls."""
     return 250 + min(calls, 4096) // 8
 
 
-class _Tables:
-    """Everything the hot loop reads, as lists of ints indexed by call, class or list node."""
+@dataclass(slots=True)
+class Tables:
+    """One key compiled for a search engine: per call (in invoke order) plain ints and bools,
+    and the model as interned states and input classes. Both engines (search() here and the
+    compiled one in _core) read exactly these; everything else they derive."""
+
+    invoke_at: list[int]  # history index of the invoke
+    return_at: list[int]  # history index of the return; _FAR for an info call
+    optional: list[bool]  # info calls: may be left out
+    tclass: list[int]  # input class (identical inputs share one)
+    required: list[int]  # -1: any state; -2: no state; else the only state id it may follow
+    blind: list[bool]  # never directly after an info call ("info-blind")
+    stutter: list[bool]  # completed and never changes the state ("greedy-stutter")
+    iclass: list[int]  # info calls: class of interchangeable calls ("info-classes"); else -1
+    group: list[int]  # completed calls: class of identical inputs ("ok-classes"); else -1
+    start: int  # the initial state's id
+    skip_no_ops: bool  # "info-no-ops"
+    greedy: bool  # "greedy-stutter"
+    transition: Callable[[int, int], int]  # (class, state id) -> state id, -1 when illegal
+    state_bytes: Callable[[], int]  # what the interned states hold
+
+
+class _Interner:
+    """States and input classes of one key as ints; transitions computed on demand."""
 
     def __init__(self, p: Problem) -> None:
-        n = len(p.inputs)
-        inputs, optional, reductions = p.inputs, p.optional, p.reductions
-        self.optional = optional
-        # States and inputs interned as ints; transitions memoised per (input class, state).
         self.states: list[Any] = []
         self.state_ids: dict[Any, int] = {}
-        self.state_bytes = 0  # what interned states hold (kv states are strings)
+        self.bytes = 0  # what interned states hold (kv states are strings)
         self.canonical = p.canonical
         self.step = p.model.step
-        self.start = self.intern(p.canonical(p.initial) if p.canonical else p.initial)
-        class_of: dict[Input, int] = {}
-        self.tclass = [class_of.setdefault(inp, len(class_of)) for inp in inputs]
-        self.class_input = list(class_of)
-        self.transitions: list[dict[int, int]] = [{} for _ in class_of]
-        self.required = [-1 if s is None else _NOWHERE_ID if s is NOWHERE else self.intern(s)
-                         for s in p.placement]
-        # Info calls: classes of identical inputs, used earliest-invoked first; -1 ends a class.
-        self.iclass = [-1] * n
-        self.members: list[list[int]] = []
-        by_input: dict[Input, int] = {}
-        for i in range(n):
-            if optional[i]:
-                key = inputs[i] if "info-classes" in reductions else i
-                c = self.iclass[i] = by_input.setdefault(key, len(self.members))  # type: ignore[arg-type]
-                if c == len(self.members):
-                    self.members.append([])
-                self.members[c].append(i)
-        for group in self.members:
-            group.append(-1)
-        # Completed calls are numbered in invoke order and their linearized set kept as (low,
-        # mask): every call below `low` is linearized, bit j of `mask` is call low + j. Calls
-        # are linearized roughly in order, so the key stays as small as the window of
-        # concurrent calls instead of growing with the history. Info calls: their own bitset.
-        self.number = [0] * n
-        completed = info = 0
-        for i in range(n):
-            if optional[i]:
-                self.number[i] = 1 << info
-                info += 1
-            else:
-                self.number[i] = completed
-                completed += 1
-        self.completed = completed
-        self.blind = [inp.f in p.model.blind and "info-blind" in reductions for inp in inputs]
-        self.stutter = [not optional[i] and (inputs[i].f in p.model.reads
-                                             or inputs[i].outcome == "fail") for i in range(n)]
-        # Completed calls with identical inputs: for each, the ones that return sooner and
-        # overlap it (one that returned before it was invoked is placed when it is a candidate).
-        self.invoke_at = [c.invoke_index for c in p.calls]
-        self.return_at = [_FAR if c.complete_index is None else c.complete_index
-                          for c in p.calls]
-        self.earlier: list[tuple[int, ...]] = [()] * n
-        if "ok-classes" in reductions:
-            same: dict[Input, list[int]] = {}
-            for i in range(n):
-                if not optional[i]:
-                    same.setdefault(inputs[i], []).append(i)
-            for group in same.values():
-                group.sort(key=self.return_at.__getitem__)
-                for k, i in enumerate(group):
-                    self.earlier[i] = tuple(a for a in group[:k]
-                                            if self.return_at[a] > self.invoke_at[i])
-        # Doubly linked list of events: node 0 is the head, 1..m the events, m+1 the end.
-        m = len(p.events)
-        self.end = m + 1
-        self.ev = [0, *p.events, -(1 << 40)]
-        self.nxt = list(range(1, m + 3))
-        self.prv = list(range(-1, m + 1))
-        self.ret_node = [-1] * n
-        for node in range(1, m + 1):
-            if self.ev[node] < 0:
-                self.ret_node[~self.ev[node]] = node
+        self.class_input: list[Input] = []
 
     def intern(self, state: Any) -> int:
         sid = self.state_ids.get(state)
         if sid is None:
             sid = self.state_ids[state] = len(self.states)
             self.states.append(state)
-            self.state_bytes += sys.getsizeof(state) + 100  # + the list and dict slots
+            self.bytes += sys.getsizeof(state) + 100  # + the list and dict slots
         return sid
 
     def transition(self, c: int, sid: int) -> int:
-        """Step state `sid` by input class `c` (memoised); -1 when illegal."""
+        """Step state `sid` by input class `c`; -1 when illegal. The engines memoise it."""
         after = self.step(self.states[sid], self.class_input[c])
         if after is ILLEGAL:
-            result = -1
-        else:
-            result = self.intern(self.canonical(after) if self.canonical else after)
-        self.transitions[c][sid] = result
-        return result
+            return -1
+        return self.intern(self.canonical(after) if self.canonical else after)
 
 
-def search(p: Problem) -> Generator[int, int, Outcome]:
-    """The search as a generator: `send(n)` runs about n steps, then yields the bytes it holds
-    (an estimate: remembered nodes and interned states).
+def tables(p: Problem) -> Tables:
+    """The compiled form of a problem, for any model."""
+    inputs, optional, reductions = p.inputs, p.optional, p.reductions
+    model = p.model
+    t = _Interner(p)
+    start = t.intern(p.canonical(p.initial) if p.canonical else p.initial)
+    class_of: dict[Input, int] = {}
+    tclass = [class_of.setdefault(inp, len(class_of)) for inp in inputs]
+    t.class_input = list(class_of)
+    required = [-1 if s is None else -2 if s is NOWHERE else t.intern(s) for s in p.placement]
+    by_input: dict[Any, int] = {}
+    iclass = [-1] * len(inputs)
+    group = [-1] * len(inputs)
+    for i, inp in enumerate(inputs):
+        if optional[i]:
+            key = inp if "info-classes" in reductions else i
+            iclass[i] = by_input.setdefault(key, len(by_input))
+        elif "ok-classes" in reductions:
+            group[i] = tclass[i]
+    blind = [inp.f in model.blind and "info-blind" in reductions for inp in inputs]
+    stutter = [not optional[i] and (inp.f in model.reads or inp.outcome == "fail")
+               for i, inp in enumerate(inputs)]
+    return Tables(
+        invoke_at=[c.invoke_index for c in p.calls],
+        return_at=[_FAR if c.complete_index is None else c.complete_index for c in p.calls],
+        optional=list(optional), tclass=tclass, required=required, blind=blind,
+        stutter=stutter, iclass=iclass, group=group, start=start,
+        skip_no_ops="info-no-ops" in reductions, greedy="greedy-stutter" in reductions,
+        transition=t.transition, state_bytes=lambda: t.bytes)
+
+
+def search(t: Tables) -> Generator[int, int, Outcome]:
+    """The search as a generator: `send(n)` runs n steps, then yields the bytes it holds (an
+    estimate: remembered nodes and interned states).
 
     The caller drives it step budget by step budget so several keys can share the time; the
-    result arrives as the StopIteration value.
+    result arrives as the StopIteration value. `_core.Search` is the same loop compiled: it
+    takes the same steps, so both give the same outcome after the same budgets.
     """
-    t = _Tables(p)
-    # The hot loop reads locals only.
-    ev, nxt, prv, ret_node, end = t.ev, t.nxt, t.prv, t.ret_node, t.end
-    tclass, transitions, transition = t.tclass, t.transitions, t.transition
-    optional, required, blind, stutter = t.optional, t.required, t.blind, t.stutter
-    iclass, members, number = t.iclass, t.members, t.number
-    earlier, invoke_at, return_at = t.earlier, t.invoke_at, t.return_at
-    due = [_FAR, *(return_at[e] if e >= 0 else _FAR for e in ev[1:])].__getitem__  # by node
-    cursor = [0] * len(members)  # per info class: its earliest member not linearized
-    placed = [False] * len(optional)
-    skip_no_ops = "info-no-ops" in p.reductions
-    greedy = "greedy-stutter" in p.reductions
+    n = len(t.optional)
+    optional, invoke_at, return_at = t.optional, t.invoke_at, t.return_at
+    tclass, required, blind, stutter = t.tclass, t.required, t.blind, t.stutter
+    iclass, group = t.iclass, t.group
+    # Completed calls are numbered in invoke order and their linearized set kept as (low,
+    # mask): every call below `low` is linearized, bit j of `mask` is call low + j. Calls are
+    # linearized roughly in order, so the key stays as small as the window of concurrent calls
+    # instead of growing with the history. Info calls: their own bitset.
+    number = [0] * n
+    completed = info = 0
+    for i in range(n):
+        if optional[i]:
+            number[i] = 1 << info
+            info += 1
+        else:
+            number[i] = completed
+            completed += 1
+    # A doubly linked list of the completed calls' invokes and returns in history order:
+    # node 0 is the head, 1..m the events (op for an invoke, ~op for a return), m+1 the end.
+    # Info calls are not in it (nodes past the end): only the head of each class of identical
+    # info calls is a candidate, so walking a thousand waiting info calls per node is avoided.
+    order = sorted([(invoke_at[i], i) for i in range(n) if not optional[i]]
+                   + [(return_at[i], ~i) for i in range(n) if not optional[i]])
+    m = len(order)
+    end = m + 1
+    ev = [0, *(e for _, e in order), _END]
+    nxt = list(range(1, m + 3))
+    prv = list(range(-1, m + 1))
+    ret_node = [-1] * n
+    inv_node = [-1] * n
+    for node in range(1, m + 1):
+        e = ev[node]
+        if e < 0:
+            ret_node[~e] = node
+    for i in range(n):
+        if optional[i]:
+            inv_node[i] = len(ev)
+            ev.append(i)
+    due = [_FAR] * len(ev)  # per node: when the call must have happened by
+    for node in range(1, m + 1):
+        if ev[node] >= 0:
+            due[node] = return_at[ev[node]]
+    due_of = due.__getitem__
+    # Info classes: members in call order, -1 ends a class; `heads` are the classes ordered by
+    # the invoke of their earliest member not linearized (exhausted classes last).
+    members: list[list[int]] = [[] for _ in range(max(iclass, default=-1) + 1)]
+    for i in range(n):
+        if iclass[i] >= 0:
+            members[iclass[i]].append(i)
+    for ms in members:
+        ms.append(-1)
+    cursor = [0] * len(members)
 
+    def head_at(c: int) -> int:
+        h = members[c][cursor[c]]
+        return _FAR if h < 0 else invoke_at[h]
+
+    heads = sorted(range(len(members)), key=head_at)
+    # ok-classes: per group its members by return; an invoked member is a candidate only if no
+    # member returning sooner is invoked and not linearized. gfirst: first not linearized.
+    gmembers: dict[int, list[int]] = {}
+    for i in range(n):
+        if group[i] >= 0:
+            gmembers.setdefault(group[i], []).append(i)
+    gpos = [0] * n
+    for ms in gmembers.values():
+        ms.sort(key=return_at.__getitem__)
+        for k, i in enumerate(ms):
+            gpos[i] = k
+    gfirst = dict.fromkeys(gmembers, 0)
+
+    memo: list[dict[int, int]] = [{} for _ in range(max(tclass, default=-1) + 1)]
+    transition_ = t.transition
+
+    def transition(c: int, sid: int) -> int:
+        new = memo[c][sid] = transition_(c, sid)
+        return new
+
+    placed = [False] * n
+    skip_no_ops, greedy = t.skip_no_ops, t.greedy
     # Nodes visited: (low, mask, state, info set, last was info). Every one not on the stack
     # has been explored and failed.
     seen: set[tuple[int, int, int, int, bool]] = set()
-    # Before each step: (invoke node, state, low, mask, extra, after, frontier), whether it
-    # was forced, and the node's candidates and position among them
+    # Before each step: (node, state, low, mask, extra, after, frontier), whether it was
+    # forced, and the node's candidates and position among them
     stack: list[tuple[int, int, int, int, int, bool, int, bool, list[int], int]] = []
-    remaining = t.completed
+    remaining = completed
     chain: tuple = ()  # the calls linearized so far, newest first, as nested pairs
     best: tuple = ()  # the chain that linearized the most completed calls
     best_remaining = remaining + 1
     state = t.start
-    low = mask = 0  # completed calls linearized (see _Tables)
+    low = mask = 0
     extra = 0  # info calls linearized, as a bitset
     after = False  # the last call linearized was an info call
     fresh = True  # at a node not yet scanned for its window
-    cands: list[int] = []  # the window's invoke nodes, soonest return first
+    cands: list[int] = []  # the window's nodes, soonest return first, then info heads
     ci = 0  # the next of them to try
     frontier = _FAR  # history index of the first pending return: the window's end
-    entry = nxt[0]
-    per_node = node_bytes(len(optional))
-    budget = yield t.state_bytes
+    entry = 0
+    per_node = node_bytes(n)
+    budget = yield t.state_bytes()
     while True:
         if remaining == 0:
             return Outcome(True, _unchain(chain))
         budget -= 1
         if budget <= 0:
-            budget = yield len(seen) * per_node + t.state_bytes
+            budget = yield len(seen) * per_node + t.state_bytes()
         forced = False
         if fresh:
             # A completed call that never changes the state (a read, a failed cas) and is legal
@@ -284,7 +346,7 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             while op >= 0:
                 cands.append(node_)
                 if greedy and stutter[op] and (required[op] < 0 or required[op] == state):
-                    new = transitions[tclass[op]].get(state)
+                    new = memo[tclass[op]].get(state)
                     if new is None:
                         new = transition(tclass[op], state)
                     if new >= 0:
@@ -295,8 +357,17 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
                 forced = True
                 entry = node_
             else:
+                if node_ != end and required[~op] == -2:
+                    # the call that must go next can happen in no state: no order will do,
+                    # and the calls placed so far are the prefix that explains it
+                    return Outcome(False, _unchain(best))
                 frontier = _FAR if node_ == end else return_at[~op]
-                cands.sort(key=due)
+                cands.sort(key=due_of)
+                for c in heads:
+                    h = members[c][cursor[c]]
+                    if h < 0 or invoke_at[h] >= frontier:
+                        break
+                    cands.append(inv_node[h])
                 ci = 0
         if not forced:
             entry = cands[ci] if ci < len(cands) else end
@@ -311,15 +382,19 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             node = (low2, mask2, state, extra2, False)
             place = node not in seen  # seen: it failed, and so does this node
         elif op >= 0:  # an invoke: try to linearize this call now
-            for a in earlier[op]:
-                if not placed[a] and invoke_at[a] < frontier:
-                    break  # an identical call that returns sooner goes first
-            else:
-                a = -1
+            g = group[op]
+            blocked = False
+            if g >= 0:
+                ms = gmembers[g]
+                for k in range(gfirst[g], gpos[op]):
+                    a = ms[k]
+                    if not placed[a] and invoke_at[a] < frontier:
+                        blocked = True  # an identical call that returns sooner goes first
+                        break
             c = iclass[op]
-            if a < 0 and (c < 0 or members[c][cursor[c]] == op) and (
-                    required[op] < 0 or required[op] == state) and not (after and blind[op]):
-                new = transitions[tclass[op]].get(state)
+            if not blocked and (required[op] < 0 or required[op] == state) and not (
+                    after and blind[op]):
+                new = memo[tclass[op]].get(state)
                 if new is None:
                     new = transition(tclass[op], state)
                 if new >= 0 and not (c >= 0 and new == state and skip_no_ops):
@@ -339,18 +414,26 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             seen.add(node)
             stack.append((entry, state, low, mask, extra, after, frontier, forced, cands, ci))
             placed[op] = True
-            # lift the call's invoke and return out of the list
-            a, b = prv[entry], nxt[entry]
-            nxt[a] = b
-            prv[b] = a
             r = ret_node[op]
-            if r >= 0:
+            if r >= 0:  # lift the call's invoke and return out of the list
+                a, b = prv[entry], nxt[entry]
+                nxt[a] = b
+                prv[b] = a
                 a, b = prv[r], nxt[r]
                 nxt[a] = b
                 prv[b] = a
                 remaining -= 1
+                g = group[op]
+                if g >= 0 and gpos[op] == gfirst[g]:
+                    ms = gmembers[g]
+                    k = gfirst[g] + 1
+                    while k < len(ms) and placed[ms[k]]:
+                        k += 1
+                    gfirst[g] = k
             else:
                 cursor[c] += 1
+                heads.remove(c)
+                bisect.insort(heads, c, key=head_at)
             chain = (op, chain)
             if remaining < best_remaining:
                 best_remaining = remaining
@@ -371,11 +454,17 @@ def search(p: Problem) -> Generator[int, int, Outcome]:
             if r >= 0:
                 nxt[prv[r]] = r
                 prv[nxt[r]] = r
+                nxt[prv[entry]] = entry
+                prv[nxt[entry]] = entry
                 remaining += 1
+                g = group[op]
+                if g >= 0 and gpos[op] < gfirst[g]:
+                    gfirst[g] = gpos[op]
             else:
-                cursor[iclass[op]] -= 1
-            nxt[prv[entry]] = entry
-            prv[nxt[entry]] = entry
+                c = iclass[op]
+                cursor[c] -= 1
+                heads.remove(c)
+                bisect.insort(heads, c, key=head_at)
             if not forced:
                 break
         ci += 1
@@ -388,3 +477,81 @@ def _unchain(chain: tuple) -> list[int]:
         chain = chain[1]
     order.reverse()
     return order
+
+
+try:  # built by `pip install` where a C compiler exists (setup.py); optional
+    from splitbrain import _core
+except ImportError:  # pragma: no cover - exercised on machines without a compiler
+    _core = None
+else:
+    _core.use_call(Call)
+
+# The engines this install has, preferred first: "compiled" (_core.Search) and "python".
+ENGINES: tuple[str, ...] = ("compiled", "python") if _core is not None else ("python",)
+
+
+def compiled_search(t: Tables, native: Any = None) -> Generator[int, int, Outcome]:
+    """_core.Search behind search()'s generator protocol (the same steps per budget)."""
+    return _drive(_core.Search(t, native), t.state_bytes)
+
+
+def _drive(s: Any, state_bytes: Callable[[], int]) -> Generator[int, int, Outcome]:
+    budget = yield s.held + state_bytes()
+    while True:
+        done = s.run(budget)
+        if done is not None:
+            return Outcome(done[0], done[1])
+        budget = yield s.held + state_bytes()
+
+
+def native_search(calls: Sequence[Call], model: Model, initial: Any, *,
+                  fail_means_no_effect: bool = False, reductions: frozenset[str] = REDUCTIONS
+                  ) -> Generator[int, int, Outcome] | None:
+    """The compiled search of one key of a built-in register model, compiled in C straight
+    from its calls; None when that path does not apply (see compiled_tables)."""
+    if _core is None or model.step is not CAS_REGISTER.step:
+        return None
+    flags = sum(_FLAGS[r] for r in reductions)
+    s = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs, True)
+    return None if s is None else _drive(s, _no_bytes)
+
+
+_FLAGS = {"info-reads": 1, "info-no-ops": 2, "info-blind": 4, "info-classes": 8, "model": 16,
+          "greedy-stutter": 32, "ok-classes": 64}
+
+
+def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
+                    fail_means_no_effect: bool = False,
+                    reductions: frozenset[str] = REDUCTIONS) -> tuple[Tables, Any] | None:
+    """compile_problem + tables() in C for the built-in register models: (tables, native
+    transitions), or None when the C path does not apply (another model, no compiled core, or
+    a value of unusual shape: the Python path then handles or reports it)."""
+    if _core is None or model.step is not CAS_REGISTER.step:
+        return None
+    flags = sum(_FLAGS[r] for r in reductions)
+    made = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs)
+    if made is None:
+        return None
+    invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start, native, \
+        required = made
+    return Tables(invoke_at, return_at, optional, tclass, required, blind, stutter,
+                  iclass, group, start, "info-no-ops" in reductions,
+                  "greedy-stutter" in reductions, _no_transition, _no_bytes), native
+
+
+def group_calls(calls: Sequence[Call]) -> tuple[dict[Any, list[Call]], set[str]]:
+    """The calls of each key (in the order given) and the functions the history uses."""
+    if _core is not None:
+        return _core.group_calls(calls)
+    by_key: dict[Any, list[Call]] = {}
+    for c in calls:
+        by_key.setdefault(c.key, []).append(c)
+    return by_key, {c.f for c in calls}
+
+
+def _no_transition(c: int, sid: int) -> int:
+    raise AssertionError("native transitions need no callback")
+
+
+def _no_bytes() -> int:
+    return 0

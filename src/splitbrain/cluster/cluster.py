@@ -5,9 +5,18 @@
         await cluster.network.apply_grudge({"n1": {"n2", "n3"}})
 
 Rules it keeps:
-- Each node gets its own peer and client port on 127.0.0.1 and its data, events and log under
-  nodes/<node>/ in the run directory; a restart reuses all of them (that is what a crash is).
-- Node i reaches node j only through the link proxy i->j (network.py), so the network can be cut.
+- What a node runs, when it is up, how to ask it who leads and how to arm its crash points come
+  from the target (splitbrain/targets/); kill, pause and restart are the same for every target.
+- Each node keeps its data, events and log under nodes/<node>/ in the run directory and its
+  addresses for the whole run; a restart reuses all of them (that is what a crash is).
+- Network mode `proxy`: each node gets a peer and a client port on 127.0.0.1, and node i reaches
+  node j only through the link proxy i->j (network.py), so the network can be cut. Mode `netns`:
+  each node runs in a network namespace of its own with its own address (netns.py), cut by
+  nftables (firewall.py); the driver's thread enters the run's bridge namespace while the
+  cluster is up, so clients reach the nodes' addresses.
+- A secret made for this run (secret.py) is offered to every node (`NodeLaunch.secret_file`;
+  the bundled Raft authenticates its peer links with it): a file in the run directory that
+  only its owner can read, handed over by path and removed at teardown.
 - Teardown always runs — normal end, exception, Ctrl-C (asyncio cancels the task), SIGTERM (if
   nobody else handles it, the owning task is cancelled) — and is synchronous so it cannot be cut
   short. Were the driver SIGKILLed, every child still dies: lifeline pipe + PR_SET_PDEATHSIG.
@@ -30,6 +39,7 @@ from types import TracebackType
 
 import psutil
 
+from splitbrain.cluster.firewall import NftNetwork
 from splitbrain.cluster.lifeline import Lifeline
 from splitbrain.cluster.network import Network
 from splitbrain.cluster.ports import HOST, free_ports
@@ -40,30 +50,37 @@ from splitbrain.cluster.process import (
     signal_proc,
     spawn,
     stop_all,
-    wait_listening,
+    wait_ready,
     wait_stopped,
 )
 from splitbrain.cluster.queries import NodeQueries
-from splitbrain.cluster.targets import NodeLaunch, Target, bundled_raft
+from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
+from splitbrain.cluster.secret import write_secret
+from splitbrain.cluster.targets import NodeLaunch
 from splitbrain.store import RunDir
+from splitbrain.targets import raft
+from splitbrain.targets.readiness import probe
+from splitbrain.targets.target import NETWORKS, Command, Target
 
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-START_TIMEOUT = 30.0  # a node must listen within this; generous: 2 shared cores, cold imports
+START_TIMEOUT = 30.0  # a node must be up within this; generous: 2 shared cores, cold imports
+NETNS_PORTS = (2380, 2379)  # (peer, client) of every node in netns mode: each has its own address
 
 
 @dataclass(slots=True)
 class _Node:
     name: str
-    argv: list[str]
-    ports: tuple[int, int]  # (peer, client): the node is up when it listens on both
+    launch: NodeLaunch
+    command: Command
     output: Path  # its stdout and stderr
+    netns: Path | None  # its network namespace (netns mode)
     proc: psutil.Popen | None = None
     paused: bool = False
     ended_by_us: bool = False  # killed or stopped by the cluster, so its exit is no crash
 
 
 class Cluster(NodeQueries):
-    """Node processes and link proxies of one run; use as `async with`. The leader lookup,
+    """Node processes and the network of one run; use as `async with`. The leader lookup,
     crash-point arming and leader watch come from NodeQueries (queries.py)."""
 
     def __init__(
@@ -73,7 +90,8 @@ class Cluster(NodeQueries):
         *,
         unsafe: Sequence[str] = (),
         node_args: Sequence[str] = (),
-        target: Target = bundled_raft,
+        target: Target | None = None,
+        network: str = "proxy",
         seed: int = 0,
         start_timeout: float = START_TIMEOUT,
     ) -> None:
@@ -84,32 +102,47 @@ class Cluster(NodeQueries):
         for n in nodes:
             if not NODE_NAME.fullmatch(n):
                 raise ValueError(f"bad node name {n!r}: letters, digits, '_', '.', '-'")
+        if network not in NETWORKS:
+            raise ValueError(f"unknown network mode {network!r} (known: {', '.join(NETWORKS)})")
         self.run = run
         self.nodes = tuple(nodes)
         self.unsafe = tuple(unsafe)
         self.node_args = tuple(node_args)
-        self.target = target
+        self.target = target if target is not None else raft.target({})
+        self.network_mode = network
         self.seed = seed
         self.start_timeout = start_timeout
         self.client_addresses: dict[str, tuple[str, int]] = {}
         self._nodes: dict[str, _Node] = {}
         self._lifeline: Lifeline | None = None
-        self._network: Network | None = None
+        self._network: Network | NftNetwork | None = None
         self._sigterm_loop: asyncio.AbstractEventLoop | None = None
+        self._secret: Path | None = None
 
     async def __aenter__(self) -> Cluster:
         self._lifeline = Lifeline()
         try:
             self._catch_sigterm()
-            ports = free_ports(2 * len(self.nodes))
-            peer = {n: (HOST, ports[i]) for i, n in enumerate(self.nodes)}
-            client = {n: ports[len(self.nodes) + i] for i, n in enumerate(self.nodes)}
-            self._network = await Network.start(
-                peer, self._lifeline, self.seed, output=self.run.path / "proxies.log"
-            )
+            self._secret = write_secret(self.run.path / SECRET_FILE)
+            if self.network_mode == "netns":
+                peer_port, client_port = NETNS_PORTS
+                net = await NftNetwork.start(self.nodes, peer_port, self._lifeline,
+                                             log=self.run.path / "network.log")
+                self._network = net
+                net.namespaces.enter()
+                peer = net.peers
+                client = {n: (peer[n][0], client_port) for n in self.nodes}
+            else:
+                ports = free_ports(2 * len(self.nodes))
+                peer = {n: (HOST, ports[i]) for i, n in enumerate(self.nodes)}
+                client = {n: (HOST, ports[len(self.nodes) + i]) for i, n in enumerate(self.nodes)}
+                self._network = await Network.start(
+                    peer, self._lifeline, self.seed, output=self.run.path / "proxies.log",
+                    framed=self.target.framed,
+                )
             for n in self.nodes:
                 self._nodes[n] = self._prepare(n, peer, client[n])
-                self.client_addresses[n] = (HOST, client[n])
+                self.client_addresses[n] = client[n]
             for node in self._nodes.values():
                 self._spawn(node)
             await self._all_up()
@@ -127,19 +160,21 @@ class Cluster(NodeQueries):
         self.close()
 
     @property
-    def network(self) -> Network:
-        """The link proxies (see network.py); there once the cluster is entered."""
+    def network(self) -> Network | NftNetwork:
+        """The link proxies (network.py) or the nftables rules (firewall.py); there once the
+        cluster is entered."""
         assert self._network is not None, "the cluster has not started"
         return self._network
 
-    def _prepare(self, name: str, peer: dict[str, tuple[str, int]], client_port: int) -> _Node:
+    def _prepare(self, name: str, peer: dict[str, tuple[str, int]], client: tuple[str, int]
+                 ) -> _Node:  # fmt: skip
         assert self._lifeline is not None
-        self.run.node_data(name).mkdir(parents=True, exist_ok=True)
+        self.run.node_data(name).mkdir(parents=True, exist_ok=True, mode=0o700)
         peers = {j: peer[j] if j == name else self.network.address(name, j) for j in self.nodes}
         launch = NodeLaunch(
             node=name,
             peers=peers,
-            client_port=client_port,
+            client_port=client[1],
             data_dir=self.run.node_data(name),
             events=self.run.node_events(name),
             log=self.run.node_log(name),
@@ -147,19 +182,27 @@ class Cluster(NodeQueries):
             lifeline_fd=self._lifeline.fd,
             unsafe=self.unsafe,
             extra_args=self.node_args,
+            host=client[0],
+            index=self.nodes.index(name) + 1,
+            nodes=self.nodes,
+            secret_file=self._secret,
         )
         output = self.run.node_dir(name) / "output.log"
-        return _Node(name, self.target(launch), (peer[name][1], client_port), output)
+        netns = self.network.namespaces.path(name) if isinstance(self.network, NftNetwork) else None
+        return _Node(name, launch, self.target.command(launch), output, netns)
 
     def _spawn(self, node: _Node) -> None:
         assert self._lifeline is not None
-        node.proc = spawn(node.argv, self._lifeline, output=node.output)
+        cmd = node.command
+        node.proc = spawn(cmd.argv, self._lifeline, output=node.output, env=cmd.env, cwd=cmd.cwd,
+                          netns=node.netns)  # fmt: skip
         node.paused = False
         node.ended_by_us = False
 
     async def _wait_up(self, node: _Node) -> None:
         assert node.proc is not None
-        await wait_listening(node.proc, node.ports, self.start_timeout, node.name, node.output)
+        await wait_ready(node.proc, lambda: probe(self.target.ready, node.launch),
+                         self.start_timeout, node.name, node.output)  # fmt: skip
 
     async def _all_up(self) -> None:
         """Wait for every node; the first failure cancels the other waits and is raised."""
@@ -207,7 +250,7 @@ class Cluster(NodeQueries):
         return await wait_stopped(node.proc, False)
 
     async def start(self, name: str) -> bool:
-        """Start the node if it is not running and wait until it listens; NodeError if it won't."""
+        """Start the node if it is not running and wait until it is up; NodeError if it won't."""
         node = self._node(name)
         if running(node.proc):
             return False
@@ -233,10 +276,12 @@ class Cluster(NodeQueries):
         return node.paused and running(node.proc)
 
     def pids(self) -> dict[str, int]:
-        """Running children by name ("proxies" for the proxy process): for tests and diagnostics."""
+        """Running children by name ("proxies" for the proxy process, "keeper" for the netns
+        keeper): for tests and diagnostics."""
         out = {n: node.proc.pid for n, node in self._nodes.items() if running(node.proc)}
         if self._network is not None and running(self._network.proc):
-            out["proxies"] = self._network.proc.pid
+            name = "keeper" if isinstance(self._network, NftNetwork) else "proxies"
+            out[name] = self._network.proc.pid  # type: ignore[union-attr]
         return out
 
     # Teardown.
@@ -255,6 +300,9 @@ class Cluster(NodeQueries):
             if self._lifeline is not None:
                 self._lifeline.close()
                 self._lifeline = None
+            if self._secret is not None:  # useless once the nodes are gone: leave no key around
+                self._secret.unlink(missing_ok=True)
+                self._secret = None
             self._release_sigterm()
 
     def _catch_sigterm(self) -> None:

@@ -58,10 +58,11 @@ class Links:
     async def _request(self, request: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def _open(self, targets: Mapping[str, tuple[str, int]]) -> None:
-        """Start a proxy per link; link i->j forwards to targets[j] (j's real peer address)."""
+    async def _open(self, targets: Mapping[str, tuple[str, int]], framed: bool = True) -> None:
+        """Start a proxy per link; link i->j forwards to targets[j] (j's real peer address).
+        `framed`: the peer traffic is length-prefixed frames (see proxy_process.py)."""
         links = [[s, d, *targets[d]] for s in targets for d in targets if s != d]
-        reply = await self._request({"op": "links", "links": links})
+        reply = await self._request({"op": "links", "links": links, "framed": framed})
         self.ports = {(s, d): port for s, d, port in reply["ports"]}
 
     def address(self, src: str, dst: str) -> tuple[str, int]:
@@ -126,9 +127,12 @@ class Network(Links):
         lifeline: Lifeline,
         seed: int = 0,
         output: Path | None = None,
+        framed: bool = True,
     ) -> Network:
         """Start the proxy process; link i->j forwards to targets[j] (j's real peer address).
-        Its stdout and stderr go to `output` (default: inherited)."""
+        Its stdout and stderr go to `output` (default: inherited). `framed`: the peer traffic is
+        length-prefixed messages the proxies may act on one by one; otherwise they forward
+        bytes as they come and can only cut links."""
         ours, theirs = socket.socketpair()
         try:
             proc = spawn(
@@ -152,7 +156,7 @@ class Network(Links):
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         net = cls(list(targets), proc, reader, writer)
         try:
-            await net._open(targets)
+            await net._open(targets, framed)
         except BaseException:
             net.close()
             raise

@@ -10,13 +10,15 @@ stdout and stderr are appended to nodes/<node>/output.log so a crash leaves its 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
 
 from splitbrain.cluster.lifeline import Lifeline, set_parent_death_signal
+from splitbrain.cluster.nsenter import enter_netns
 
 POLL = 0.01  # seconds between checks of a child's state; children change state in ms
 
@@ -31,7 +33,19 @@ def spawn(
     *,
     pass_fds: Iterable[int] = (),
     output: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    netns: Path | None = None,
+    death_signal: int = signal.SIGKILL,
 ) -> psutil.Popen:
+    """Start a child that dies with the driver; `env` is added to the driver's environment,
+    `netns` is a network namespace (a /run/netns file) the child runs in."""
+
+    def prepare() -> None:
+        set_parent_death_signal(death_signal)
+        if netns is not None:
+            enter_netns(netns)
+
     out = output.open("ab") if output is not None else None
     try:
         return psutil.Popen(
@@ -40,8 +54,10 @@ def spawn(
             stdout=out,
             stderr=out,
             pass_fds=(lifeline.fd, *pass_fds),
-            preexec_fn=set_parent_death_signal,
+            preexec_fn=prepare,
             process_group=0,
+            env={**os.environ, **env} if env else None,
+            cwd=cwd,
         )
     finally:
         if out is not None:
@@ -104,29 +120,21 @@ def stop_all(procs: Iterable[psutil.Popen], grace: float = 2.0) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def listening_ports(proc: psutil.Popen) -> set[int]:
-    try:
-        conns = proc.net_connections(kind="tcp")
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return set()
-    return {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN}
-
-
-async def wait_listening(
-    proc: psutil.Popen, ports: Iterable[int], timeout: float, name: str, output: Path | None
+async def wait_ready(
+    proc: psutil.Popen, ready: Callable[[], Awaitable[bool]], timeout: float, name: str,
+    output: Path | None,
 ) -> None:
-    """Wait until `proc` listens on every port; NodeError if it exits or the time runs out."""
-    want = set(ports)
+    """Poll `ready()` until it says yes; NodeError if the process exits or the time runs out."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not want <= listening_ports(proc):
+    while not await ready():
         if proc.poll() is not None:
             raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")
         if loop.time() > deadline:
-            raise NodeError(
-                f"{name} did not listen on {sorted(want)} within {timeout}s{_tail(output)}"
-            )
+            raise NodeError(f"{name} was not up within {timeout}s{_tail(output)}")
         await asyncio.sleep(POLL * 2)
+    if proc.poll() is not None:  # something else answered for it
+        raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")
 
 
 def _tail(path: Path | None, lines: int = 5) -> str:

@@ -7,12 +7,20 @@ big-endian length, then the body) to j's real peer port. Rules it keeps:
   established connections are cut, and new connections are accepted and then black-holed
   (read and ignored, never refused). Healing closes the black-holed connections so the sender
   reconnects and says hello again.
-- Faults act on whole messages: drop, delay (fixed + jitter, order kept), duplicate, reorder.
-  The first frame of a connection (the hello) is never dropped, duplicated or reordered: it
-  identifies the connection rather than carrying a Raft message.
+- Faults act on whole messages: drop, delay (fixed + jitter, order kept), duplicate, reorder,
+  replay (a stale copy delivered late), hold for a newer term. The first frame of a connection
+  (the hello) is never dropped, duplicated or reordered: it identifies the connection rather
+  than carrying a Raft message.
+- Faults aimed at message kinds (LinkFaults.kinds) leave the other messages alone: they are
+  delivered at once, overtaking any that a fault holds back. A message held for a term
+  (hold_term) is released right after the first message of a newer term that is delivered,
+  or after TERM_HOLD_MAX. Reading kinds and terms needs the bundled Raft's codec
+  (raft/codec.py `peek`), imported only when a fault needs it.
 - Bytes j writes back on the connection are passed through unchanged (Raft replies travel on
   j's own link; this keeps the proxy transparent for anything else).
 - A link without faults takes a fast path: complete frames are written on as they arrive.
+- An unframed link (a target whose peers speak their own protocol) forwards bytes as they come:
+  it can be cut, and takes no message faults.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import heapq
 import random
 from dataclasses import asdict, dataclass
 
-from splitbrain.cluster.faults import REORDER_HOLD, LinkFaults
+from splitbrain.cluster.faults import REORDER_HOLD, REPLAY_AFTER, TERM_HOLD_MAX, LinkFaults
 from splitbrain.cluster.ports import HOST
 
 MAX_FRAME = 64 * 1024 * 1024  # a length beyond this is garbage, not a message
@@ -41,6 +49,9 @@ class LinkStats:
     dropped: int = 0
     duplicated: int = 0
     reordered: int = 0
+    replayed: int = 0  # stale copies scheduled
+    held: int = 0  # messages held for a newer term
+    untouched: int = 0  # messages of kinds the faults are not aimed at
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -81,6 +92,8 @@ class _Connection:
         self.up_writer: asyncio.StreamWriter | None = None
         self.queue: list[tuple[float, int, bytes]] = []  # (deliver at, seq, frame): a heap
         self.seq = 0
+        self.held: dict[int, tuple[int, bytes]] = {}  # seq -> (term, frame): held for a term
+        self.released: set[int] = set()  # seqs in the queue superseded by an early release
         self.fifo_at = 0.0  # latest delivery time of an in-order message: delays keep order
         self.queued = asyncio.Event()
         self.hello_sent = False
@@ -95,6 +108,8 @@ class _Connection:
             if t is not asyncio.current_task():
                 t.cancel()
         self.queue.clear()
+        self.held.clear()
+        self.released.clear()
 
     async def blackhole(self) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -140,6 +155,12 @@ class _Connection:
                 with contextlib.suppress(OSError):
                     await asyncio.wait_for(self.up_writer.wait_closed(), CONNECT_TIMEOUT)
                 return
+            if not link.framed:
+                link.stats.received += 1
+                link.stats.delivered += 1
+                self.up_writer.write(data)
+                await self.up_writer.drain()
+                continue
             buf += data
             end, count = split_frames(buf)
             if not end:
@@ -163,6 +184,12 @@ class _Connection:
             self.hello_sent = True
             self.push(max(now, self.fifo_at), frame)
             return
+        kind, term = _peek(frame) if faults.reads_headers() else (None, None)
+        if faults.kinds and kind not in faults.kinds:
+            link.stats.untouched += 1
+            self.push(now, frame)
+            self.release_older(term, now)
+            return
         if faults.drop and rng.random() < faults.drop:
             link.stats.dropped += 1
             return
@@ -173,15 +200,34 @@ class _Connection:
         else:
             at = max(at, self.fifo_at)
             self.fifo_at = at
-        self.push(at, frame)
+        if faults.hold_term and term is not None and rng.random() < faults.hold_term:
+            link.stats.held += 1
+            self.held[self.push(max(at, now + TERM_HOLD_MAX), frame)] = (term, frame)
+        else:
+            self.push(at, frame)
+            self.release_older(term, at)
         if faults.duplicate and rng.random() < faults.duplicate:
             link.stats.duplicated += 1
             self.push(at, frame)
+        if faults.replay and rng.random() < faults.replay:
+            link.stats.replayed += 1
+            self.push(at + rng.uniform(*REPLAY_AFTER), frame)
 
-    def push(self, at: float, frame: bytes) -> None:
+    def release_older(self, term: int | None, at: float) -> None:
+        """A message of `term` goes out at `at`: held messages of older terms follow it."""
+        if term is None or not self.held:
+            return
+        for seq, (held_term, frame) in list(self.held.items()):
+            if held_term < term:
+                del self.held[seq]
+                self.released.add(seq)
+                self.push(at, frame)  # same time, later seq: right after the newer message
+
+    def push(self, at: float, frame: bytes) -> int:
         self.seq += 1
         heapq.heappush(self.queue, (at, self.seq, frame))
         self.queued.set()
+        return self.seq
 
     async def deliver(self) -> None:
         try:
@@ -204,7 +250,14 @@ class _Connection:
                 continue
             out = []
             while self.queue and self.queue[0][0] <= _now():
-                out.append(heapq.heappop(self.queue)[2])
+                _, seq, frame = heapq.heappop(self.queue)
+                if seq in self.released:
+                    self.released.discard(seq)
+                    continue
+                self.held.pop(seq, None)  # a held message whose newer term never came
+                out.append(frame)
+            if not out:
+                continue
             self.link.stats.delivered += len(out)
             self.up_writer.write(b"".join(out))
             await self.up_writer.drain()
@@ -223,11 +276,23 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+def _peek(frame: bytes) -> tuple[str | None, int | None]:
+    """(kind, term) of a frame carrying one of our Raft messages, (None, None) otherwise."""
+    from splitbrain.raft.codec import CodecError, peek  # late: cluster/ runs without raft/
+
+    try:
+        return peek(memoryview(frame)[4:])
+    except CodecError:
+        return None, None
+
+
 class LinkProxy:
     """The proxy of one directed link src -> dst; forwards to `target` (dst's real peer port)."""
 
-    def __init__(self, src: str, dst: str, target: tuple[str, int], rng: random.Random):
+    def __init__(self, src: str, dst: str, target: tuple[str, int], rng: random.Random,
+                 framed: bool = True) -> None:  # fmt: skip
         self.src, self.dst, self.target, self.rng = src, dst, target, rng
+        self.framed = framed  # False: bytes, not messages (counted per chunk read)
         self.cut = False
         self.faults = LinkFaults()
         self.stats = LinkStats()

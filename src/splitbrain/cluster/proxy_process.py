@@ -4,7 +4,8 @@ It runs apart from the driver so client load and the proxies do not share one ev
 it dies with the driver (lifeline pipe, parent-death signal, and EOF on the control channel).
 The driver talks to it over a socketpair, one JSON object per line, one reply per request:
 
-    {"op": "links", "links": [[src, dst, host, port], ...]}  -> {"ports": [[src, dst, port], ...]}
+    {"op": "links", "links": [[src, dst, host, port], ...], "framed": true}
+                                                 -> {"ports": [[src, dst, port], ...]}
     {"op": "cut", "links": [[src, dst], ...]}    cut exactly these, heal every other link
     {"op": "faults", "links": [[src, dst], ...], "faults": {"drop": 0.2, ...}}
     {"op": "clear-faults"}
@@ -45,7 +46,8 @@ class ProxyHost:
             for src, dst, host, port in request["links"]:
                 # One rng per link, seeded by name, so a link's faults don't depend on others'.
                 rng = random.Random(f"{self.seed}:{src}->{dst}")
-                proxy = LinkProxy(src, dst, (host, int(port)), rng)
+                proxy = LinkProxy(src, dst, (host, int(port)), rng,
+                                  framed=request.get("framed", True))
                 self.links[(src, dst)] = proxy
                 ports.append([src, dst, await proxy.listen()])
             return {"ports": ports}
@@ -56,7 +58,11 @@ class ProxyHost:
             return {}
         if op == "faults":
             faults = LinkFaults.from_json(request["faults"])
-            for link in request["links"]:
+            links = [self._link(link) for link in request["links"]]
+            raw = [f"{s}->{d}" for s, d in links if not self.links[(s, d)].framed]
+            if raw and faults.active():
+                raise ValueError(f"link {raw[0]} carries no frames: it can only be cut")
+            for link in links:
                 self.links[self._link(link)].set_faults(faults)
             return {}
         if op == "clear-faults":

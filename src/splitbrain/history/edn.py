@@ -5,6 +5,11 @@ keywords, symbols (nil, true, false), integers and floats, `;` comments, `#_` di
 literals (`#inst "..."`, whose tag is dropped). A small reader of our own rather than a general
 EDN library: it reports `file:line: problem` for every error (edn_format reports no line) and
 is about twice as fast. Nemesis ops (`:process :nemesis`) are kept; the checker skips them.
+
+Jepsen's independent histories carry the key inside the value: `:value [k v]` (or the record
+`#jepsen.independent.Tuple{:key k :value v}`). When every client op of a history without
+`:key` is such a tuple (a cas's v then being a pair itself), each is unpacked into key and
+value, so each key is checked on its own as Jepsen's independent checker does.
 """
 
 from __future__ import annotations
@@ -205,10 +210,39 @@ def _op(obj: Any, index: int, name: str, line: int) -> Op:
               None if key is None else str(_freeze(key)), None, _freeze(error))
 
 
+def _tuple(value: Any) -> tuple[Any, Any] | None:
+    """(key, value) of an independent tuple, else None."""
+    if isinstance(value, list) and len(value) == 2:
+        return value[0], value[1]
+    if isinstance(value, dict) and value.keys() == {"key", "value"}:
+        return value["key"], value["value"]
+    return None
+
+
+def unpack_independent(ops: list[Op]) -> list[Op]:
+    """Ops with `[key value]` tuple values as keyed ops, if every client op is one."""
+    client = [op for op in ops if not op.is_nemesis]
+    if not client or any(op.key is not None for op in client):
+        return ops
+    for op in client:
+        pair = _tuple(op.value)
+        if pair is None or (op.f == "cas" and not isinstance(pair[1], list)):
+            return ops  # a plain history: its cas values are [old new] themselves
+    out = []
+    for op in ops:
+        if op.is_nemesis:
+            out.append(op)
+            continue
+        key, value = _tuple(op.value)  # type: ignore[misc]
+        out.append(Op(op.index, op.time, op.process, op.type, op.f, value, str(key), op.node,
+                      op.error, op.extra))
+    return out
+
+
 def parse_edn(text: str, name: str = "<edn>") -> History:
     """A history from EDN text: one vector/list of op maps, or a stream of op maps."""
     items = _Reader(text, name).top_level()
-    ops = [_op(obj, i, name, line) for i, (obj, line) in enumerate(items)]
+    ops = unpack_independent([_op(obj, i, name, line) for i, (obj, line) in enumerate(items)])
     validate(ops, name, [line for _, line in items])
     return History(tuple(ops), source=name, format="jepsen-edn")
 

@@ -5,6 +5,10 @@ start-net-fault..stop-net-fault, and any future start-*/stop-* pair), kill..star
 crash..start (a node that killed itself at an armed crash point) and pause..resume per node.
 A window never closed lasts until the end of the history. Labels name what was really done
 (the grudge, the nodes), taken from the events' values. Pure.
+
+Faults overlap, so a closing event ends exactly the nodes it lists (an empty list ends none; only
+an event without a `nodes` list ends every node's window of its kind), and a node killed or
+crashed while paused ends its pause there: a dead process is not a paused one.
 """
 
 from __future__ import annotations
@@ -108,12 +112,19 @@ def fault_windows(ops: Iterable[Op], end: int) -> list[FaultWindow]:
         f = op.f
         if f in _PER_NODE:
             kind = _PER_NODE[f][0]
-            for node in _nodes_of(op.value):
+            nodes = _nodes_of(op.value)
+            if kind != "pause":
+                ended = [k for k in open_nodes if k[0] == "pause" and k[1] in nodes]
+                windows += _node_windows("pause", [(open_nodes.pop(k), k[1]) for k in ended],
+                                         op.time, closed=True)
+            for node in nodes:
                 open_nodes.setdefault((kind, node), op)
         elif f in closers:
+            listed = isinstance(op.value, Mapping) and isinstance(op.value.get("nodes"), list)
             named = _nodes_of(op.value)
             for kind in sorted(closers[f]):
-                ended = [k for k in open_nodes if k[0] == kind and (not named or k[1] in named)]
+                ended = [k for k in open_nodes
+                         if k[0] == kind and (k[1] in named if listed or named else True)]
                 windows += _node_windows(kind, [(open_nodes.pop(k), k[1]) for k in ended],
                                          op.time, closed=True)
         elif f.startswith("start-"):

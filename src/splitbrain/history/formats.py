@@ -17,6 +17,7 @@ from splitbrain.history.errors import HistoryError
 from splitbrain.history.jsonl import read_jsonl
 from splitbrain.history.ops import History
 from splitbrain.history.porcupine import MARKER, read_etcd_log
+from splitbrain.history.stream import Calls, from_history, read_calls
 
 READERS: dict[str, Callable[[str | os.PathLike[str]], History]] = {
     "jsonl": read_jsonl,
@@ -54,3 +55,12 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 def load_history(path: str | os.PathLike[str], fmt: str | None = None) -> History:
     """Read a history in any supported format (detected unless `fmt` names one)."""
     return READERS[fmt or detect_format(path)](path)
+
+
+def load_calls(path: str | os.PathLike[str], fmt: str | None = None) -> Calls:
+    """The calls of a history in any supported format: what the checkers read. history.jsonl
+    goes through the streaming reader (no Op per client line)."""
+    fmt = fmt or detect_format(path)
+    if fmt == "jsonl":
+        return read_calls(path)
+    return from_history(READERS[fmt](path))

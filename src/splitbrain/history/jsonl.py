@@ -4,11 +4,17 @@ The reader checks every line against the DESIGN.md contract and stops at the fir
 `HistoryError` naming the file and line. One thing is tolerated: a torn last line (no trailing
 newline, not valid JSON), which is what a driver killed mid-write leaves; it is dropped with a
 warning so that the evidence before it can still be checked.
+
+JSON is read strictly: NaN and Infinity (which Python's json accepts and no JSON writer should
+produce), numbers too large for a float, integers over 4300 digits and values nested deeper
+than MAX_DEPTH are each a `file:line` error, so nothing downstream meets a value it cannot
+compare, print or walk. history/stream.py is the fast reader with the same contract.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +24,39 @@ from splitbrain.history.ops import NEMESIS, OP_TYPES, History, Op
 from splitbrain.history.validate import PairingCheck
 
 _KNOWN = frozenset({"index", "time", "process", "type", "f", "key", "value", "node", "error"})
+MAX_DEPTH = 100  # containers inside a value; real histories nest two or three
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (non-finite numbers are not JSON)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"number {text[:20]} is too large for a float")
+    return value
+
+
+def _decode(raw: str) -> Any:
+    """One line's JSON, strictly; ValueError says what is wrong."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"bad JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("bad JSON: nested too deeply") from None
+    except ValueError as exc:  # NaN, a huge float, an integer over 4300 digits
+        problem = str(exc).split(";")[0].split(":")[0]
+        raise ValueError(f"bad JSON: {problem}") from None
+
+
+def _depth_ok(value: Any, room: int = MAX_DEPTH) -> bool:
+    if isinstance(value, list):
+        return room > 0 and all(_depth_ok(v, room - 1) for v in value)
+    if isinstance(value, dict):
+        return room > 0 and all(_depth_ok(v, room - 1) for v in value.values())
+    return True
 
 
 def _int(obj: dict[str, Any], name: str) -> int:
@@ -82,15 +121,17 @@ def read_jsonl(path: str | os.PathLike[str]) -> History:
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            obj = _decode(raw)
+        except ValueError as exc:
             if number == len(lines) and not complete_tail:
                 warnings.append(
                     f"{name}:{number}: torn last line dropped (the writer was killed mid-line)"
                 )
                 break
-            raise HistoryError(name, number, f"bad JSON: {exc.msg} at column {exc.colno}") from None
+            raise HistoryError(name, number, str(exc)) from None
         try:
+            if isinstance(obj, dict) and not _depth_ok(obj, MAX_DEPTH + 1):
+                raise ValueError(f"a value nested more than {MAX_DEPTH} deep")
             op = _op_from_json(obj, len(ops))
             if op.time < last_time:
                 raise ValueError(f"time goes backwards ({op.time} after {last_time})")

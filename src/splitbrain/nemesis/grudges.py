@@ -36,6 +36,17 @@ def isolate(nodes: Sequence[str], node: str) -> Grudge:
     return complete_grudge([[node], [n for n in nodes if n != node]])
 
 
+def minority_with(nodes: Sequence[str], node: str) -> Grudge:
+    """`node` and the nodes after it (in `nodes`, cyclically) in the largest minority, cut off
+    from the rest: a leader there keeps its followers but can commit nothing."""
+    if node not in nodes:
+        raise ValueError(f"cannot cut off {node!r}: not one of {list(nodes)}")
+    i = list(nodes).index(node)
+    size = max(1, len(nodes) - majority(len(nodes)))
+    group = [nodes[(i + k) % len(nodes)] for k in range(size)]
+    return complete_grudge([group, [n for n in nodes if n not in group]])
+
+
 def majorities_ring(nodes: Sequence[str]) -> Grudge:
     """Every node sees a majority, but no two nodes see the same one.
 

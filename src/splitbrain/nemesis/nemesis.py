@@ -10,16 +10,25 @@ Rules it keeps:
   no state to be acted on are listed apart (e.g. "not-running"), and a failure is recorded with
   its error instead of stopping the run.
 - A plan's stop undoes only what its start did (the nodes it killed, the links it faulted).
-- The schedule keeps its spacing: when applying runs late, later events shift by as much.
+- Each fault timeline of the schedule (schedule.timeline) runs on its own, so a node start that
+  takes seconds delays only the faults of its own kind, and faults overlap as planned. Within
+  a timeline the schedule keeps its spacing: when applying runs late, its later faults shift by
+  as much, and every fault is held for its full duration. Verbs on one node never overlap
+  (one lock per node: a kill waits for a start of the same node to finish).
 - "leader" targets are resolved when applied; with no leader known, the plan's seeded fallback
   node is used and the record says so ("leader": null).
-- Two faults react while in force, each in its own task, which their stop asks to finish
+- Some faults react while in force, each in its own task, which their stop asks to finish
   (never cancels: what a task does is done and recorded, or not begun):
-  churn isolates the leader, then every new leader the plan's `lead` seconds after its role
-  event is written (one churn-isolate event each, whose grudge replaces the one before; see
+  churn isolates the leader (or cuts it off with a minority of followers: plan kind
+  "minority"), then every new leader the plan's `lead` seconds after its role event is
+  written (one churn-isolate event each, whose grudge replaces the one before; see
   cluster/roles.py), and its stop heals; crash arms a crash point on its targets
   (start-crash), then records each node that killed itself there (crash) and starts it again
-  at once (start). Its stop disarms the nodes still armed (stop-crash).
+  at once (start). Its stop disarms the nodes still armed (stop-crash). Leader pauses
+  (start-leader-pauses) pause each new leader the plan's `lead` after its role event, or the
+  leader right after a client request was sent (a RequestPulse from the interpreter), for the
+  plan's `pause_for`, then resume it (one pause and one resume event each); at most a
+  minority of the nodes at once, and a request-timed pause rests as long before the next.
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
 """
@@ -27,7 +36,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
-import heapq
+import contextlib
 import inspect
 import itertools
 from collections.abc import Callable, Iterable
@@ -38,7 +47,8 @@ from splitbrain.cluster.network import NetworkError
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.control import ClusterControl
-from splitbrain.nemesis.schedule import Plan
+from splitbrain.nemesis.pulse import RequestPulse
+from splitbrain.nemesis.schedule import LEADER_PAUSES, Plan, timeline
 
 Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
 APPLY_ERRORS = (NodeError, NetworkError, OSError)
@@ -52,52 +62,84 @@ class _Active:
     plan: Plan
     label: str
     nodes: list[str] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None  # churn and crash react while in force
+    task: asyncio.Task[None] | None = None  # churn, crash, leader pauses react while in force
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # tells the task to finish
 
 
 class Nemesis:
-    def __init__(self, cluster: ClusterControl, plans: Iterable[Plan]) -> None:
+    def __init__(self, cluster: ClusterControl, plans: Iterable[Plan],
+                 requests: RequestPulse | None = None) -> None:  # fmt: skip
         self.cluster = cluster
         self.plans = plans
+        self.requests = requests or RequestPulse()  # none noted: request-timed pauses wait
         self._active: dict[int, _Active] = {}
         self._ids = itertools.count()
+        self._locks: dict[str, asyncio.Lock] = {}  # per node: its verbs never overlap
 
     def in_force(self) -> list[str]:
         return [a.label for a in self._active.values()]
 
     async def run(self, record: Record, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        plans = iter(self.plans)
-        upcoming = next(plans, None)
-        stops: list[tuple[float, int]] = []  # (stop time, active id): a heap
-        while not stop.is_set():
-            next_stop = stops[0][0] if stops else float("inf")
-            next_start = upcoming.start if upcoming else float("inf")
-            due = min(next_stop, next_start)
-            if due == float("inf"):
-                await stop.wait()
-                return
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.0, began + due - loop.time()))
-                return
-            except TimeoutError:
-                pass
-            if next_stop <= next_start:  # stops first: a fault ends before the next begins
-                _, fid = heapq.heappop(stops)
-                await self._stop(self._active.pop(fid), record)
+        """Apply the plans on schedule until `stop` is set; faults still in force then are
+        left to heal_all. Each plan runs in a task of its own, after its timeline's previous.
+        An error applying a plan (a harness bug) ends the run and is raised."""
+        began = asyncio.get_running_loop().time()
+        late: dict[str, float] = {}  # timeline -> seconds it runs behind the schedule
+        latest: dict[str, asyncio.Task[None]] = {}  # timeline -> the task of its latest plan
+        tasks: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+        halt = asyncio.Event()  # stop, or a plan failed
+        relay = asyncio.create_task(_relay(stop, halt))
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
+                halt.set()
+
+        try:
+            for plan in self.plans:
+                if await _stopped(halt, began + plan.start):
+                    break
+                line = timeline(plan.fault)
+                task = asyncio.create_task(
+                    self._run_plan(plan, record, halt, began, late, line, latest.get(line)))
+                latest[line] = task
+                tasks.add(task)
+                task.add_done_callback(done)
             else:
-                assert upcoming is not None
-                fid = next(self._ids)
-                active = await self._start(upcoming, record)
-                if active is not None:
-                    self._active[fid] = active
-                    heapq.heappush(stops, (upcoming.stop, fid))
-                upcoming = next(plans, None)
-            # Applying takes time (a node start can take seconds): shift the rest of the
-            # schedule by any lateness, so every fault is held for its full duration.
-            began = max(began, loop.time() - due)
+                await halt.wait()
+            await asyncio.gather(*list(tasks), return_exceptions=True)  # prompt once halted
+        finally:
+            relay.cancel()
+            for task in tasks:
+                task.cancel()
+        if failed:
+            raise failed[0]
+
+    async def _run_plan(self, plan: Plan, record: Record, stop: asyncio.Event, began: float,
+                        late: dict[str, float], line: str, before: asyncio.Task[None] | None,
+                        ) -> None:  # fmt: skip
+        """Start the plan when due, hold it, stop it; lateness shifts the rest of its timeline."""
+        loop = asyncio.get_running_loop()
+        if before is not None:
+            await before
+        due = began + plan.start + late.get(line, 0.0)
+        if await _stopped(stop, due):
+            return
+        active = await self._start(plan, record)
+        started = loop.time()
+        late[line] = late.get(line, 0.0) + max(0.0, started - due)
+        if active is None:
+            return
+        fid = next(self._ids)
+        self._active[fid] = active
+        if await _stopped(stop, started + plan.stop - plan.start):
+            return  # still in force: heal_all undoes it
+        del self._active[fid]
+        held = loop.time()
+        await self._stop(active, record)
+        late[line] += loop.time() - held
 
     async def heal_all(self, record: Record) -> None:
         net = self.cluster.network
@@ -152,6 +194,10 @@ class Nemesis:
             active = _Active(plan, "churn")
             active.task = asyncio.create_task(self._churn(active, record))
             return active
+        if plan.kind in LEADER_PAUSES:
+            active = _Active(plan, f"pause {plan.kind}")
+            active.task = asyncio.create_task(self._pause_leaders(active, record))
+            return active
         info = {"target": plan.kind, **extra}
         if plan.fault == "crash":
             assert plan.point is not None
@@ -183,6 +229,8 @@ class Nemesis:
                            {"kind": plan.kind, "healed": healed})  # fmt: skip
         elif plan.fault == "crash":
             await self._disarm(active, record)
+        elif plan.kind in LEADER_PAUSES:
+            await _call(record, "stop-leader-pauses", {"kind": plan.kind})
         elif plan.fault == "partition":
             links = sorted(self.cluster.network.cut)
             value = {"kind": plan.kind, "healed": [list(link) for link in links]}
@@ -206,7 +254,11 @@ class Nemesis:
     ) -> list[str]:
         """Apply a node verb to every node at once; record which it changed, which it could
         not act on, and errors. Returns the nodes changed."""
-        results = await asyncio.gather(*(verb(n) for n in nodes), return_exceptions=True)
+        async def locked(node: str) -> Any:
+            async with self._locks.setdefault(node, asyncio.Lock()):
+                return await verb(node)
+
+        results = await asyncio.gather(*(locked(n) for n in nodes), return_exceptions=True)
         done, idle, errors = [], [], {}
         for n, r in zip(nodes, results, strict=True):
             if isinstance(r, APPLY_ERRORS):
@@ -246,12 +298,58 @@ class Nemesis:
                     await asyncio.sleep(lead)  # let it lead a little: see schedule.LEAD_TIMES
                     if active.stopping.is_set():
                         break
-                    grudge = grudges.isolate(self.cluster.nodes, node)  # heals the one before
+                    shape = grudges.minority_with if active.plan.kind == "minority" else (
+                        grudges.isolate)
+                    grudge = shape(self.cluster.nodes, node)  # heals the one before
                     value = {"leader": node, "term": term or None,
                              "grudge": grudges.to_json(grudge)}  # fmt: skip
                     await _attempt(self.cluster.network.apply_grudge(grudge), record,
                                    "churn-isolate", value)  # fmt: skip
             await asyncio.sleep(WATCH_INTERVAL)
+
+    async def _pause_leaders(self, active: _Active, record: Record) -> None:
+        """Pause new leaders, or the leader right after a request, while in force."""
+        plan = active.plan
+        await _call(record, "start-leader-pauses",
+                    {"kind": plan.kind, "lead": plan.lead, "for": plan.pause_for})  # fmt: skip
+        watch = self.cluster.watch_leaders()
+        leader, newest = await self._leader(), 0
+        requests = self.requests.count
+        pausing: dict[str, asyncio.Task[None]] = {}  # node -> its pause, until it ends
+        limit = max(1, (len(self.cluster.nodes) - 1) // 2)  # a majority stays unpaused
+        while not active.stopping.is_set():
+            elected = [(node, term) for node, term in watch.poll() if term > newest]
+            if elected:
+                leader, newest = max(elected, key=lambda lt: lt[1])
+            target, info = None, {}
+            if plan.kind == "new-leader" and elected:
+                target, info = leader, {"term": newest}
+            elif plan.kind == "after-request":
+                ago = self.requests.since(requests)
+                requests = self.requests.count
+                if ago is not None and not pausing:
+                    target, info = leader, {"after_ms": round(ago * 1000, 1)}
+            if (target is not None and target not in pausing and len(pausing) < limit
+                    and self.cluster.alive(target) and not self.cluster.paused(target)):
+                pausing[target] = asyncio.create_task(
+                    self._pause_leader(target, plan, info, record, active.stopping))
+                pausing[target].add_done_callback(lambda _, n=target: pausing.pop(n, None))
+            await asyncio.sleep(WATCH_INTERVAL)
+        await asyncio.gather(*pausing.values())
+
+    async def _pause_leader(self, node: str, plan: Plan, info: dict[str, Any], record: Record,
+                            stopping: asyncio.Event) -> None:  # fmt: skip
+        await asyncio.sleep(plan.lead if plan.kind == "new-leader" else 0.0)
+        if stopping.is_set():
+            return
+        info = {"target": plan.kind, "leader": node, **info}
+        done = await self._each(self.cluster.pause, [node], record, "pause", info)
+        if done:
+            await asyncio.sleep(plan.pause_for)  # held in full, even when asked to stop
+            await self._each(self.cluster.resume, done, record, "resume", {})
+        if plan.kind == "after-request" and not stopping.is_set():
+            with contextlib.suppress(TimeoutError):  # rest before the next request-timed one
+                await asyncio.wait_for(stopping.wait(), plan.pause_for)
 
     async def _restart_crashed(self, active: _Active, record: Record) -> None:
         """Record each armed node that killed itself at the crash point and start it again."""
@@ -278,6 +376,23 @@ class Nemesis:
             return await self.cluster.leader()
         except APPLY_ERRORS:
             return None
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
+async def _stopped(stop: asyncio.Event, at: float) -> bool:
+    """Wait until loop time `at`; True if `stop` was set first."""
+    delay = at - asyncio.get_running_loop().time()
+    if stop.is_set() or delay <= 0:
+        return stop.is_set()
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _attempt(action: Any, record: Record, f: str, value: dict[str, Any]) -> bool:

@@ -2,15 +2,24 @@
 
     plans = plan_schedule(("partition", "kill"), ["n1", "n2", "n3"], 5.0, random.Random(seed))
 
-Every `interval` seconds (a step) the schedule may start one fault: it picks uniformly among the
-selected fault kinds that are idle at that step. A fault stays in force for two steps, then its
-matching stop runs (restart is instantaneous: kill and start at once). So at most one fault of
-each kind is in force, different kinds overlap, and every kind rests at least one step between
-two of its faults. `partition` and `churn` both decide which links are cut, so they count as one
-kind here: never both in force. All choices — which fault, which variant, which nodes, which
-probabilities — come from the rng passed in, so one seed gives one schedule. Targets that can
-only be known while running (the current leader) are marked as such and carry a seeded fallback
-node.
+Faults run on independent timelines, one per fault kind, so faults of different kinds overlap
+(a partition during a kill, a pause during a partition): a fault is held for its `hold`, then
+its kind rests for its `gap` before the next one (restart is instantaneous: kill and start at
+once). `partition` and `churn` both decide which links are cut, so they share one timeline:
+never both in force. Holds and gaps are whole or half `interval`s.
+
+Swarm testing: time is cut into epochs of EPOCH_STEPS intervals. With more than MIX_MAX kinds
+selected, each epoch runs a mix of two or three of them, dealt from a seeded, shuffled deck, so
+every selected kind comes up once before any comes up twice (a 60 s run at the default 3 s
+interval deals four epochs: every kind of `all`); each kind draws its own hold and gap per
+epoch. A run thus concentrates a few faults at a time instead of spreading thin, and seeds
+differ in their mixes and rates. Every kind dealt to an epoch starts in that epoch.
+
+All choices — mixes, rates, which fault, which variant, which nodes, which probabilities —
+come from the rng passed in, so one seed gives one schedule. Targets that can only be known
+while running (the current leader, the next leader) are marked as such and carry a seeded
+fallback node. Which faults and variants a target can take is decided before (targets/faults.py
+narrows them; the aimed net faults, AIMED_NET, need the bundled Raft's message format).
 """
 
 from __future__ import annotations
@@ -29,14 +38,37 @@ FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
 TARGETS = ("one", "minority", "majority", "all", "leader")
-NET_FAULTS = ("drop", "delay", "duplicate", "reorder")
+# How often each target is drawn: a quorum stays up in three kills (pauses, crashes) of four.
+# Most bugs need a working majority whose leaders change; taking a majority or all down mostly
+# tests recovery, which costs seconds of node starts and which crash points reach sharper.
+TARGET_WEIGHTS = {"one": 2, "minority": 2, "leader": 2, "majority": 1, "all": 1}
+# churn: each new leader is isolated, or cut off with a minority of followers (it then
+# replicates to them only: competing uncommitted suffixes, the raw material of Figure 8).
+CHURNS = ("isolate", "minority")
+# Pauses timed by role events: the leader right after its election, or right after a client
+# request was sent to the cluster (it reached the leader or is about to).
+LEADER_PAUSES = ("new-leader", "after-request")
+# Net faults; AIMED_NET read the bundled Raft's message headers (cluster/faults.py): acks are
+# append responses, heartbeats include their responses (ReadIndex rounds).
+AIMED_NET = ("drop-acks", "delay-acks", "drop-heartbeats", "delay-heartbeats", "replay-appends",
+             "term-reorder")  # fmt: skip
+NET_FAULTS = ("drop", "delay", "duplicate", "reorder", *AIMED_NET)
 CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
 # churn: how long each new leader leads before it is isolated. 10-20 ms: long enough to commit
 # what it brings (its first quorum round, a few ms), mostly too short for clients to have found
 # it (they retry every 10 ms). 5 ms was too short to commit in most elections on 2 cores.
+# Leader pauses wait as long after an election.
 LEAD_TIMES = (0.01, 0.02)
-HOLD_STEPS = 2  # a fault stays in force this many intervals
-_SHARES = {"churn": "partition"}  # faults that use the same resource: never in force together
+# How long a leader pause lasts: around an election timeout (150-300 ms by default) and below
+# a client's op timeout (1 s), so requests queued at the paused leader are answered by it,
+# deposed or not, once it resumes.
+PAUSE_TIMES = (0.2, 0.5, 0.8)
+EPOCH_STEPS = 5  # intervals per swarm epoch
+MIX_MAX = 3  # with more kinds selected, each epoch runs a mix of MIX_SIZES of them
+MIX_SIZES = (2, 3)
+HOLD_STEPS = (1.0, 2.0)  # how long a fault is held, in intervals: drawn per kind per epoch
+GAP_STEPS = (0.5, 1.0, 2.0)  # rest before the next fault of a kind, in intervals: the same
+_SHARES = {"churn": "partition"}  # faults that use the same resource: one timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +78,15 @@ class Plan:
     start: float
     stop: float  # == start for an instantaneous fault (restart)
     fault: str  # one of FAULTS
-    kind: str  # partition: one of PARTITIONS; kill/pause/restart/crash: TARGETS; net: NET_FAULTS;
-    # churn: "new-leaders"
+    kind: str  # partition: one of PARTITIONS; kill/restart/crash: TARGETS; pause: TARGETS or
+    # LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS
     grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
     nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
     links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
     link_faults: LinkFaults | None = None  # net
     point: str | None = None  # crash: one of CRASH_POINTS
-    lead: float = 0.0  # churn: seconds each new leader leads before it is isolated
+    lead: float = 0.0  # churn, pause new-leader: seconds a new leader leads before the fault
+    pause_for: float = 0.0  # leader pauses: seconds each one lasts (PAUSE_TIMES)
 
     @property
     def needs_leader(self) -> bool:
@@ -62,8 +95,9 @@ class Plan:
 
 def variants(fault: str) -> tuple[str, ...]:
     """What `fault:VARIANT` may name: the kinds of a fault, or for crash its points and targets."""
-    return {"partition": PARTITIONS, "net": NET_FAULTS, "churn": (),
-            "crash": CRASH_POINTS + TARGETS}.get(fault, TARGETS)  # fmt: skip
+    return {"partition": PARTITIONS, "net": NET_FAULTS, "churn": CHURNS,
+            "crash": CRASH_POINTS + TARGETS, "pause": TARGETS + LEADER_PAUSES,
+            }.get(fault, TARGETS)  # fmt: skip
 
 
 def parse_faults(text: str, nodes: int | None = None) -> tuple[str, ...]:
@@ -104,29 +138,63 @@ def plan_schedule(
     parse_faults returns them: a fault narrowed to variants ('kill:leader') plans only those."""
     narrowed = {f: set(v.split("+")) if v else None
                 for f, _, v in (spec.partition(":") for spec in parse_faults(",".join(faults)))}
-    faults = tuple(narrowed)
-    if faults and not interval > 0:
+    kinds = tuple(narrowed)
+    if kinds and not interval > 0:
         raise ValueError(f"the nemesis interval must be positive, got {interval}")
-    if not faults or not nodes:
+    if not kinds or not nodes:
         return
-    busy_until = {_SHARES.get(f, f): 0.0 for f in faults}
-    step = 0
+    interval = float(interval)
+    free = {timeline(f): 0.0 for f in kinds}  # when each timeline may start again
+    deck: list[str] = []
+    epoch = 0
     while True:
-        step += 1
-        t = round(step * float(interval), 6)  # 1.2, not 1.2000000000000002
-        idle = [f for f in faults if busy_until[_SHARES.get(f, f)] < t]
-        if not idle:
-            continue
-        fault = rng.choice(idle)
-        hold = 0.0 if fault == "restart" else HOLD_STEPS * interval
-        busy_until[_SHARES.get(fault, fault)] = t + hold
-        yield _plan(fault, t, t + hold, list(nodes), rng, narrowed[fault])
+        t0, t1 = epoch * EPOCH_STEPS * interval, (epoch + 1) * EPOCH_STEPS * interval
+        epoch += 1
+        mix = kinds if len(kinds) <= MIX_MAX else _deal(deck, kinds, rng)
+        plans = []
+        for resource in sorted({timeline(f) for f in mix}, key=list(free).index):
+            candidates = [f for f in mix if timeline(f) == resource]
+            hold = rng.choice(HOLD_STEPS) * interval
+            gap = rng.choice(GAP_STEPS) * interval
+            t = _round(max(free[resource], t0 + rng.uniform(0.0, interval)))
+            while t < t1:
+                fault = rng.choice(candidates)
+                stop = t if fault == "restart" else t + hold
+                plans.append(_plan(fault, t, _round(stop), list(nodes), rng, narrowed[fault]))
+                t = free[resource] = _round(stop + gap)
+        yield from sorted(plans, key=lambda p: (p.start, FAULTS.index(p.fault)))
+
+
+def timeline(fault: str) -> str:
+    """The timeline a fault kind runs on: its own, or the one it shares (churn: partition)."""
+    return _SHARES.get(fault, fault)
+
+
+def _deal(deck: list[str], kinds: Sequence[str], rng: random.Random) -> list[str]:
+    """The next epoch's mix: MIX_SIZES kinds off the top of the deck (its end), at most one per
+    timeline; a card that does not fit stays on top for the next epoch, and a fresh shuffle
+    goes under the deck whenever it runs short."""
+    size = min(rng.choice(MIX_SIZES), len({timeline(k) for k in kinds}))
+    mix: list[str] = []
+    while len(mix) < size:
+        taken = {timeline(m) for m in mix}
+        fits = [i for i in range(len(deck) - 1, -1, -1) if timeline(deck[i]) not in taken]
+        if fits:
+            mix.append(deck.pop(fits[0]))
+        else:
+            deck[:0] = rng.sample(list(kinds), len(kinds))
+    return mix
+
+
+def _round(t: float) -> float:
+    return round(t, 3)  # milliseconds: 1.2, not 1.2000000000000002
 
 
 def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random,
           only: set[str] | None = None) -> Plan:  # fmt: skip
     def pick(choices: Sequence[str]) -> str:
-        return rng.choice([c for c in choices if only is None or c in only] or choices)
+        allowed = [c for c in choices if only is None or c in only] or list(choices)
+        return rng.choices(allowed, [TARGET_WEIGHTS.get(c, 2) for c in allowed])[0]
 
     if fault == "partition":
         kind = pick(_partitions(len(nodes)))
@@ -140,8 +208,15 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
         links = tuple((s, d) for s in nodes for d in nodes if s != d)
         return Plan(start, stop, fault, kind, links=links, link_faults=net_faults(kind, rng))
     if fault == "churn":
-        return Plan(start, stop, fault, "new-leaders", lead=rng.choice(LEAD_TIMES))
-    kind = pick([t for t in TARGETS if t != "minority" or len(nodes) >= 3])
+        return Plan(start, stop, fault, pick(CHURNS), lead=rng.choice(LEAD_TIMES))
+    targets_ = [t for t in TARGETS if t != "minority" or len(nodes) >= 3]
+    if fault == "pause":
+        kind = pick(targets_ + list(LEADER_PAUSES))
+        if kind in LEADER_PAUSES:
+            return Plan(start, stop, fault, kind, lead=rng.choice(LEAD_TIMES),
+                        pause_for=rng.choice(PAUSE_TIMES))  # fmt: skip
+    else:
+        kind = pick(targets_)
     point = pick(CRASH_POINTS) if fault == "crash" else None
     return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point)
 
@@ -175,6 +250,10 @@ def targets(kind: str, nodes: Sequence[str], rng: random.Random) -> tuple[str, .
     return tuple(sorted(rng.sample(list(nodes), max(size, 1)), key=list(nodes).index))
 
 
+ACKS = ("app-resp",)
+HEARTBEATS = ("heartbeat", "heartbeat-resp")
+
+
 def net_faults(kind: str, rng: random.Random) -> LinkFaults:
     """Probabilities and delays for a net fault, drawn from a few values worth trying."""
     if kind == "drop":
@@ -186,4 +265,15 @@ def net_faults(kind: str, rng: random.Random) -> LinkFaults:
         return LinkFaults(duplicate=rng.choice((0.1, 0.3, 0.5)))
     if kind == "reorder":
         return LinkFaults(reorder=rng.choice((0.1, 0.3, 0.5)))
+    if kind in ("drop-acks", "drop-heartbeats"):
+        aimed = ACKS if kind == "drop-acks" else HEARTBEATS
+        return LinkFaults(drop=rng.choice((0.25, 0.5, 0.9)), kinds=aimed)
+    if kind in ("delay-acks", "delay-heartbeats"):
+        aimed = ACKS if kind == "delay-acks" else HEARTBEATS
+        delay = rng.choice((0.05, 0.2, 0.5))  # beyond a heartbeat, up to past an election
+        return LinkFaults(delay=delay, jitter=delay / 2, kinds=aimed)
+    if kind == "replay-appends":
+        return LinkFaults(replay=rng.choice((0.1, 0.3, 0.5)), kinds=("app",))
+    if kind == "term-reorder":
+        return LinkFaults(hold_term=rng.choice((0.1, 0.3, 0.5)))
     raise ValueError(f"unknown net fault {kind!r} (known: {', '.join(NET_FAULTS)})")

@@ -8,13 +8,21 @@ Request `{"cid", "seq", "f", "key", "value"}`; reply `{"seq", "ok": true, "value
 
 How errors become outcomes (the rules that keep the history honest):
 - `not-leader` is a definite rejection before anything was appended, so the client follows the
-  hint (or tries the next node) within the op's timeout; if no leader answers in time: `fail`.
-- `cas-mismatch` and `bad-request` are definite: `fail`.
-- For a write, anything that may have taken effect — a timeout after the request was sent, the
-  connection lost after sending, the leader losing leadership after appending — is `info`.
+  hint (or tries the next node) within the attempt's timeout; if no leader answers in time and
+  no earlier attempt was sent: `fail`.
+- An attempt that may have taken effect — a timeout after the request was sent, the connection
+  lost after sending, the leader losing leadership after appending — is retried (`retries`
+  times) under the same (client id, seq), so the servers apply it at most once.
+- `ok` only when a reply said ok. A definite error (`cas-mismatch`, `bad-request`) is `fail`,
+  even after retries: a repeated request is answered with its first result, so the reply is
+  the effect of the one application. For a write, if any attempt may have taken effect and
+  no reply said what happened: `info`.
+- `value-too-large` (the command is over kv.MAX_COMMAND bytes; a string value that long is
+  refused here, without sending it) is definite like `cas-mismatch` and `bad-request`: `fail`.
 - A read (get/read) changes nothing, so a read that did not complete is `fail`, whatever the
   reason: the checker need not consider it (as Jepsen's etcd client does).
-Every Outcome carries `request` "<client id>:<seq>", the id the node events use for the entry.
+Every Outcome carries `request` "<client id>:<seq>", the id the node events use for the entry:
+one operation is one call however many attempts it took.
 """
 
 from __future__ import annotations
@@ -26,19 +34,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from splitbrain.raft import codec
-from splitbrain.raft.kv import READS
+from splitbrain.raft.kv import MAX_COMMAND, READS
+from splitbrain.targets.client import Outcome
 
-DEFINITE_ERRORS = frozenset({"not-leader", "cas-mismatch", "bad-request", "not-a-string"})
+DEFINITE_ERRORS = frozenset(
+    {"not-leader", "cas-mismatch", "bad-request", "not-a-string", "value-too-large"}
+)
 _RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    type: Literal["ok", "fail", "info"]
-    value: Any = None  # ok read: the value read; ok write: the input value
-    error: str | None = None  # why it failed or is indeterminate
-    node: str | None = None  # the node that answered
-    request: str | None = None  # "<client id>:<seq>"
+class _Attempt:
+    """How one attempt of an operation ended."""
+
+    status: Literal["ok", "definite", "refused", "maybe"]  # refused: never taken by any node
+    error: str | None
+    node: str | None = None  # the node that answered or was last sent the request
+    value: Any = None  # the value an ok read returned
 
 
 class _Connection(asyncio.Protocol):
@@ -100,17 +112,29 @@ class Client:
 
     Its seqs start at 1, so a client id must name one Client only: the servers answer a
     repeated (client id, seq) with the first result (exactly once), not by applying it again.
+    That is what makes retries safe: an attempt that may have taken effect without an answer
+    (timeout, connection lost, leader-lost) is retried under the same (client id, seq), on the
+    next node, up to `retries` times, each attempt within `timeout` seconds, as real clients
+    do. The Outcome is that of the whole operation (see the module docstring).
     """
 
     def __init__(
-        self, nodes: Mapping[str, tuple[str, int]], home: str, client_id: str, timeout: float
+        self,
+        nodes: Mapping[str, tuple[str, int]],
+        home: str,
+        client_id: str,
+        timeout: float,
+        retries: int = 0,
     ) -> None:
         if home not in nodes:
             raise ValueError(f"home node {home!r} is not one of {sorted(nodes)}")
+        if retries < 0:
+            raise ValueError(f"retries must not be negative, got {retries}")
         self.nodes = dict(nodes)
         self.home = home
         self.client_id = client_id
         self.timeout = timeout
+        self.retries = retries
         self._seq = itertools.count(1)
         self._conns: dict[str, _Connection] = {}
         self._order = sorted(nodes)
@@ -121,15 +145,36 @@ class Client:
         rid = f"{self.client_id}:{seq}"
         req = {"cid": self.client_id, "seq": seq, "f": f, "key": key or "", "value": value}
         is_read = f in READS
+        if isinstance(value, str) and len(value) > MAX_COMMAND:  # no node would take it
+            return Outcome("fail", error="value-too-large", request=rid)
+        target = self.home
+        maybe: _Attempt | None = None  # the last attempt that may have taken effect
+        for attempt in range(1 + self.retries):
+            if attempt:
+                await asyncio.sleep(_RETRY_PAUSE)
+            last = await self._attempt(req, target)
+            if last.status == "ok":
+                return Outcome("ok", last.value if is_read else value, node=last.node,
+                               request=rid)  # fmt: skip
+            if last.status == "definite" or (last.status == "refused" and maybe is None):
+                return Outcome("fail", error=last.error, node=last.node, request=rid)
+            if last.status == "maybe":
+                maybe = last
+            target = self._after(last.node or target)
+        if is_read or maybe is None:  # a read did not happen; a write that was never sent
+            return Outcome("fail", error=last.error, node=last.node, request=rid)
+        return Outcome("info", error=maybe.error, node=maybe.node, request=rid)
+
+    async def _attempt(self, req: dict[str, Any], target: str) -> _Attempt:
+        """Send `req` to `target`, following not-leader hints, within one timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        target = self.home
         asked: set[str] = set()
         refusal = "no-leader"  # why no node took the request, if none does
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return Outcome("fail", error=refusal, request=rid)
+                return _Attempt("refused", refusal)
             try:
                 conn = self._conns.get(target)
                 if conn is None or conn.closed:
@@ -145,17 +190,12 @@ class Client:
                     reply = await reply_future
             except TimeoutError:
                 self._drop(target)
-                return Outcome(
-                    "fail" if is_read else "info", error="timeout", node=target, request=rid
-                )
+                return _Attempt("maybe", "timeout", target)
             except ConnectionError:
                 self._drop(target)
-                return Outcome(
-                    "fail" if is_read else "info", error="connection-lost", node=target, request=rid
-                )
+                return _Attempt("maybe", "connection-lost", target)
             if reply.get("ok"):
-                out_value = reply.get("value") if is_read else value
-                return Outcome("ok", value=out_value, node=target, request=rid)
+                return _Attempt("ok", None, target, reply.get("value"))
             error = str(reply.get("error"))
             if error == "not-leader":
                 refusal = "not-leader"
@@ -168,9 +208,8 @@ class Client:
                 target = self._after(target) if hint not in self.nodes else hint
                 await asyncio.sleep(min(_RETRY_PAUSE, max(0.0, deadline - loop.time())))
                 continue
-            if error in DEFINITE_ERRORS or is_read:
-                return Outcome("fail", value=None, error=error, node=target, request=rid)
-            return Outcome("info", error=error, node=target, request=rid)
+            status = "definite" if error in DEFINITE_ERRORS else "maybe"
+            return _Attempt(status, error, target)
 
     async def close(self) -> None:
         for conn in self._conns.values():

@@ -3,13 +3,19 @@
     splitbrain node --id n1 --cluster n1=127.0.0.1:7001,n2=127.0.0.1:7102,n3=127.0.0.1:7103
                     --client-port 8001 --data-dir DIR [--events FILE] [--log FILE]
                     [--cluster-id NAME] [--tick-ms 10] [--election-tick 15] [--heartbeat-tick 1]
-                    [--unsafe NAME]... [--lifeline-fd FD] [--no-fsync]
+                    [--unsafe NAME]... [--lifeline-fd FD] [--no-fsync] [--secret-file PATH]
 
 In --cluster the node's own entry is where it listens for peers (and its host is where clients
 connect, on --client-port); every other entry is where to reach that peer (perhaps a link
 proxy). Events go to <data-dir>/../events.jsonl and the human log to <data-dir>/../node.log
 unless told otherwise. The --unsafe flags are deliberate bugs, off by default, for seeing
 splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-log-check.
+
+With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
+links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.
+Without it, any process that knows the cluster id can speak for a member, as before.
+A path that cannot be used (a data directory under a file, a log that is a directory, a
+damaged log) is one line on stderr and exit 3.
 """
 
 from __future__ import annotations
@@ -19,9 +25,12 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from splitbrain.exitcodes import UsageError
+from splitbrain.arguments import positive
+from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
+from splitbrain.raft.auth import AuthError, read_secret
 from splitbrain.raft.host import NodeHost
 from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
@@ -35,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=Path, help="events.jsonl (default: DATA_DIR/../events.jsonl)")
     p.add_argument("--log", type=Path, help="human log (default: DATA_DIR/../node.log)")
     p.add_argument("--cluster-id", default="splitbrain", help="peers with another id are refused")
-    p.add_argument("--tick-ms", type=float, default=10.0, help="milliseconds per Raft tick")
+    p.add_argument("--tick-ms", type=positive(float), default=10.0,
+                   help="milliseconds per Raft tick")
     p.add_argument(
         "--election-tick", type=int, default=15, help="election timeout: random in [N, 2N) ticks"
     )
@@ -49,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lifeline-fd", type=int, help="exit when this pipe closes (driver death)")
     p.add_argument("--no-fsync", action="store_true", help="skip fsync (unsafe on power loss)")
+    p.add_argument("--secret-file", type=Path,
+                   help="the cluster's secret (mode 0600): sign hellos, refuse unsigned peers")
 
 
 def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
@@ -75,8 +87,6 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
         raise UsageError(f"--client-port {args.client_port} is not a TCP port")
     if args.election_tick <= args.heartbeat_tick or args.heartbeat_tick < 1:
         raise UsageError("need 1 <= --heartbeat-tick < --election-tick")
-    if args.tick_ms <= 0:
-        raise UsageError("--tick-ms must be positive")
     data_dir = args.data_dir
     return NodeConfig(
         id=args.id,
@@ -100,22 +110,41 @@ def run(args: argparse.Namespace) -> int:
         watch_lifeline(args.lifeline_fd)
     config = node_config(args)
     log_path = args.log or args.data_dir.parent / "node.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=log_path,
-        level=logging.INFO,
-        format=f"%(asctime)s {args.id} %(levelname)s %(message)s",
-    )
+    try:
+        secret = read_secret(args.secret_file) if args.secret_file is not None else None
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(
+            filename=log_path,
+            level=logging.INFO,
+            format=f"%(asctime)s {args.id} %(levelname)s %(message)s",
+        )
+    except AuthError as exc:
+        return _cannot(str(exc))
+    except OSError as exc:
+        return _cannot(f"cannot open the node log {log_path}: {_describe(exc)}")
+    config = replace(config, secret=secret)
     try:
         asyncio.run(_serve(config))
-    except (OSError, WALError) as exc:  # a port taken, a damaged log: said in one line
-        log.error("cannot serve: %s", exc)
-        print(f"splitbrain node: error: {exc}", file=sys.stderr, flush=True)
-        return 3
+    except (OSError, WALError) as exc:  # a port taken, a bad path, a damaged log: one line
+        problem = _describe(exc) if isinstance(exc, OSError) else str(exc)
+        log.error("cannot serve: %s", problem)
+        return _cannot(problem)
     except Exception:
         log.exception("node crashed")
         raise
     return 0
+
+
+def _describe(exc: OSError) -> str:
+    """`Is a directory: /x` rather than `[Errno 21] Is a directory: '/x'`."""
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return exc.strerror or str(exc)
+
+
+def _cannot(problem: str) -> int:
+    print(f"splitbrain node: error: {problem}", file=sys.stderr, flush=True)
+    return COULD_NOT_RUN
 
 
 async def _serve(config: NodeConfig) -> None:
@@ -129,9 +158,10 @@ async def _serve(config: NodeConfig) -> None:
 async def serve(config: NodeConfig, stop: asyncio.Event, host: NodeHost | None = None) -> None:
     """Say so in the log, then serve until `stop` is set (the simulator runs nodes with this)."""
     log.info(
-        "starting node %s of cluster %s (unsafe: %s)",
+        "starting node %s of cluster %s (unsafe: %s; peer links %s)",
         config.id,
         config.cluster_id,
         ", ".join(sorted(config.unsafe)) or "none",
+        "authenticated" if config.secret is not None else "NOT authenticated (no --secret-file)",
     )
     await Server(config, host).run(stop)

@@ -16,12 +16,16 @@ Rules it keeps:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 READS = frozenset({"get", "read"})
 WRITES = frozenset({"put", "append", "write", "cas"})
 SESSION_WINDOW = 64
+# Bytes of an encoded command (client id, key, value...): one log entry. etcd's default request
+# limit is 1.5 MiB; ours keeps every entry far below a frame (codec.MAX_FRAME) and lets a
+# follower catch up in messages of raft.Config.max_msg_bytes. Above it: "value-too-large".
+MAX_COMMAND = 1024 * 1024
 
 
 class CommandError(ValueError):
@@ -47,11 +51,12 @@ class Result:
     ok: bool
     value: Any = None  # the value read (reads), or the input value (writes)
     error: str | None = None  # e.g. "cas-mismatch"
+    repeat: bool = False  # a repeated (client id, seq): not executed again (exactly once)
 
 
 def validate(f: str, key: Any, value: Any) -> None:
     """Raise CommandError unless (f, key, value) is a well-formed operation."""
-    if f not in READS and f not in WRITES:
+    if not isinstance(f, str) or (f not in READS and f not in WRITES):
         raise CommandError(f"unknown operation {f!r}")
     if not isinstance(key, str):
         raise CommandError(f"key must be a string, not {type(key).__name__}")
@@ -106,10 +111,10 @@ class KV:
             session = self._sessions[cmd.client_id] = _Session()
         first = session.results.get(cmd.seq)
         if first is not None:
-            return first
+            return replace(first, repeat=True)
         if cmd.seq <= session.forgotten:
             # At or below a result already forgotten: it may have been applied.
-            return Result(False, None, "stale-request")
+            return Result(False, None, "stale-request", repeat=True)
         result = self._execute(cmd)
         session.results[cmd.seq] = result
         if len(session.results) > SESSION_WINDOW:

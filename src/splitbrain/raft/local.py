@@ -3,7 +3,8 @@
 No link proxies and no nemesis (that is cluster/): each node connects straight to the others
 on 127.0.0.1. Rules it keeps: ports are picked free and kept across restarts; every child
 holds the lifeline, so it dies with us even if we are killed; `close()` kills and reaps every
-child, so nothing is left behind.
+child, so nothing is left behind. Peer links are authenticated with a secret written to
+`root/cluster.secret` (mode 0600, cluster/secret.py) unless `secret=False`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from splitbrain.cluster.lifeline import Lifeline
+from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
+from splitbrain.cluster.secret import write_secret
 from splitbrain.raft.client import node_status
 
 
@@ -37,7 +40,9 @@ def free_ports(n: int) -> list[int]:
 class LocalCluster:
     """`with LocalCluster(dir, 3) as c: c.start_all(); leader = await c.wait_leader()`."""
 
-    def __init__(self, root: Path, size: int = 3, *, node_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, root: Path, size: int = 3, *, node_args: Sequence[str] = (), secret: bool = True
+    ) -> None:
         self.root = root
         self.names = [f"n{i}" for i in range(1, size + 1)]
         ports = free_ports(2 * size)
@@ -47,6 +52,8 @@ class LocalCluster:
         }
         self.node_args = list(node_args)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        self.secret_file = write_secret(root / SECRET_FILE) if secret else None
         self._lifeline = Lifeline()
 
     def __enter__(self) -> LocalCluster:
@@ -69,6 +76,8 @@ class LocalCluster:
             "--data-dir",
             str(d / "data"),
         ]
+        if self.secret_file is not None:
+            argv += ["--secret-file", str(self.secret_file)]
         argv += ["--lifeline-fd", str(self._lifeline.fd), *self.node_args, *extra]
         with open(d / "stderr.log", "ab") as err:
             self.procs[node] = subprocess.Popen(

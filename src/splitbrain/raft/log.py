@@ -55,9 +55,17 @@ class RaftLog:
     def matches(self, index: int, term: int) -> bool:
         return index < len(self._entries) and self._entries[index].term == term
 
-    def slice(self, lo: int, hi: int) -> tuple[Entry, ...]:
-        """Entries with lo <= index < hi."""
-        return tuple(self._entries[lo:hi])
+    def slice(self, lo: int, hi: int, max_bytes: int | None = None) -> tuple[Entry, ...]:
+        """Entries with lo <= index < hi; with `max_bytes`, only the first ones whose data
+        fits in that many bytes, but always at least one (etcd's limitSize)."""
+        entries = self._entries[lo:hi]
+        if max_bytes is not None:
+            size = 0
+            for n, entry in enumerate(entries):
+                size += len(entry.data)
+                if size > max_bytes and n:
+                    return tuple(entries[:n])
+        return tuple(entries)
 
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
         """Raft §5.4.1: is a log ending at (last_index, last_term) as up to date as ours?"""

@@ -76,6 +76,10 @@ class Config:
     pre_vote: bool = True
     check_quorum: bool = True
     max_msg_entries: int = 512  # entries per AppendEntries message
+    # entry data bytes per AppendEntries message, always at least one entry (etcd's
+    # MaxSizePerMsg): what keeps a follower that fell behind able to catch up in frames a peer
+    # link accepts, however large the entries
+    max_msg_bytes: int = 1024 * 1024
     # deliberately unsafe variants, for demonstrating that splitbrain catches real bugs:
     # "commit-old-terms" (ignore Figure 8: count replicas of any term, and no election no-op,
     # as in the paper's Figure 8), "no-log-check" (vote without §5.4.1)
@@ -89,6 +93,8 @@ class Config:
             )
         if self.max_msg_entries < 1:
             raise ValueError(f"max_msg_entries must be >= 1, got {self.max_msg_entries}")
+        if self.max_msg_bytes < 0:
+            raise ValueError(f"max_msg_bytes must be >= 0, got {self.max_msg_bytes}")
         unknown = set(self.unsafe) - UNSAFE_FLAGS
         if unknown:
             raise ValueError(f"unknown unsafe flag(s) for the core: {', '.join(sorted(unknown))}")
@@ -105,6 +111,11 @@ class NotLeader(Exception):
 class LogCorruption(Exception):
     """A committed entry would be overwritten. A defensive check: appends start above the
     commit index, so only a bug in this core could raise it."""
+
+    def __init__(self, node: str, index: int, leader: str) -> None:
+        super().__init__(f"{node}: entry {index} is committed but {leader} overwrote it")
+        self.index = index  # the committed entry
+        self.leader = leader  # who sent the entries that replace it
 
 
 @dataclass(slots=True)
@@ -401,7 +412,9 @@ class Raft:
             return
         log = self.log
         prev = pr.next - 1
-        entries = log.slice(pr.next, min(log.last_index + 1, pr.next + self.config.max_msg_entries))
+        config = self.config
+        hi = min(log.last_index + 1, pr.next + config.max_msg_entries)
+        entries = log.slice(pr.next, hi, config.max_msg_bytes)
         self.msgs.append(
             Message(
                 _APP,
@@ -454,9 +467,7 @@ class Raft:
             last_new, truncated = result
             if truncated:
                 if truncated <= committed:
-                    raise LogCorruption(
-                        f"{self.id}: entry {truncated} is committed but {m.src} overwrote it"
-                    )
+                    raise LogCorruption(self.id, truncated, m.src)
                 self._drop_acks_from(truncated)
             self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=last_new))
             return

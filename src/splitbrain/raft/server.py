@@ -11,8 +11,12 @@ entries, already durable on a quorum, are applied while our own disk syncs the n
 Rules it keeps:
 - Peer links (DESIGN.md): node i writes only on its own outbound connection to j, whose first
   frame is a hello (cluster, i, j); inbound connections are read-only and refused on a wrong
-  cluster, sender or receiver. Outbound links reconnect with capped exponential backoff; while
+  cluster, sender or receiver, and, when the node has the cluster's secret, on a hello without
+  a valid, fresh MAC (auth.py). Outbound links reconnect with capped exponential backoff; while
   a link is down or its buffer is full, messages to it are dropped (Raft retransmits).
+- Nothing a connection sends reaches the core or the disk unless it decodes (codec.py refuses
+  out-of-range counters and inconsistent lengths) and validates; a bad frame is one warning line
+  and a closed connection. What connections hold in memory is bounded (buffers.py).
 - Client answers: `not-leader` only before anything was appended; a proposal whose leader lost
   leadership before its entry was applied is answered `leader-lost` (indeterminate); a proposal
   is `ok` only when an entry at its index with its term is applied. Apply events are flushed
@@ -22,21 +26,29 @@ Rules it keeps:
 - Crash points (crashpoints.py), armed by a client request, are checked in the Ready loop: the
   node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
   attribute check per Ready.
+- White-box invariants (durability.py) are checked as it runs: no message promises what is
+  not durable, the commit index never goes backwards, and no leader makes it overwrite an
+  entry it knows committed (the core's LogCorruption). A broken one is logged and written
+  as an `invariant` event; the node goes on. `recovered` (what a life starts from) and
+  `persisted` (a new term or vote is durable) events let the checker compare lives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbrain.raft import codec, crashpoints, kv
+from splitbrain.raft import auth, codec, crashpoints, kv
+from splitbrain.raft.buffers import MAX_UNSENT, BufferBudget
+from splitbrain.raft.durability import PROMISES, Durability
 from splitbrain.raft.events import EventLog
 from splitbrain.raft.host import NodeHost
-from splitbrain.raft.messages import EntryType, HardState, Message, MessageType, Ready
+from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType, Ready
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
 from splitbrain.raft.wal import WAL
@@ -54,6 +66,7 @@ _MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop inst
 _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 0.5
 _STABLE_LINK = 1.0  # seconds a connection must last before a loss resets the backoff
+_HELLO_TIMEOUT = 10.0  # seconds an inbound peer connection may take to say hello
 
 log = logging.getLogger("splitbrain.node")
 
@@ -71,6 +84,7 @@ class NodeConfig:
     heartbeat_tick: int = 1
     unsafe: frozenset[str] = frozenset()
     fsync: bool = True
+    secret: bytes | None = None  # the cluster's peer-link secret (auth.py); None: no checks
 
 
 @dataclass(slots=True)
@@ -99,6 +113,7 @@ class Server:
         self.id = config.id
         self._die = host.die
         self._observer = host.observer
+        self.clock = host.clock  # wall-clock ns: event times, hello stamps (auth.py)
         self.events = EventLog(config.events_path, clock=host.clock,
                                file=host.files.append(config.events_path))  # fmt: skip
         self.events.emit("start", node=config.id, pid=host.process_id())
@@ -117,6 +132,10 @@ class Server:
             hard_state.commit,
             len(recovered.entries),
         )
+        last = len(recovered.entries)
+        self.events.emit("recovered", term=hard_state.term, vote=hard_state.vote,
+                         commit=hard_state.commit, last=last)  # fmt: skip
+        self.durable = Durability(hard_state, last)
         core = Config(
             id=config.id,
             peers=tuple(config.cluster),
@@ -147,6 +166,8 @@ class Server:
         self._wake = asyncio.Event()
         self._stopping = False
         self.crash_point: str | None = None  # armed by a client: see crashpoints.py
+        self.buffers = BufferBudget()  # held by clients and unauthenticated peers
+        self.replays = auth.ReplayGuard()
         self._vote_sent = False  # a granted vote response was written in this Ready (if armed)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -198,8 +219,10 @@ class Server:
     def on_message(self, msg: Message) -> None:
         try:
             self.node.step(msg)
-        except LogCorruption as exc:  # only reachable with --unsafe flags
+        except LogCorruption as exc:  # only reachable with --unsafe flags (or a bug)
             log.error("refused %s from %s: %s", msg.type.name, msg.src, exc)
+            self._check({"rule": "overwrite-committed", "index": exc.index, "from": exc.leader,
+                         "term": msg.term})
         self._wake.set()
 
     def on_request(self, conn: _ClientConnection, req: dict[str, Any]) -> None:
@@ -230,6 +253,10 @@ class Server:
                 self._wake.set()
             return
         data = kv.encode_command(kv.Command(cid, seq, f, key, value))  # type: ignore[arg-type]
+        if len(data) > kv.MAX_COMMAND:
+            message = f"the command is {len(data)} bytes, over the {kv.MAX_COMMAND}-byte limit"
+            conn.reply({**_error(seq, "value-too-large"), "message": message})
+            return
         try:
             index, term = self.node.propose(data)
         except NotLeader as exc:
@@ -278,14 +305,18 @@ class Server:
                 new_vote = hs is not None and (hs.term, hs.vote) != self._term_vote
                 if hs is not None:
                     self._term_vote = (hs.term, hs.vote)
+                    self._check(self.durable.commit_to(hs.commit))
+                self.durable.writing(rd.entries)
                 sync = self.config.fsync and self.wal.must_save(hs, rd.entries)
                 if not sync:
                     self.wal.save(hs, rd.entries)  # no I/O, or no fsync to wait for
-                    if armed and rd.entries:
-                        self._crash_at("after-append")
+                    self._saved(hs, rd.entries, new_vote, armed)
                     send(rd.messages)
-                elif not new_vote:  # only the entries are being synced: see _MUST_WAIT
-                    send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                else:
+                    if not new_vote:  # only the entries are being synced: see _MUST_WAIT
+                        send(m for m in rd.messages if m.type is not _MUST_WAIT)
+                    if armed:
+                        self._crash_at("before-save")
                 # Committed entries are durable on a quorum already: apply them (and answer
                 # clients) while our own disk syncs the new entries, as etcd's server does.
                 if rd.committed_entries:
@@ -298,21 +329,44 @@ class Server:
                 if was_leader and self.role != "leader":  # after applying what did commit
                     self._abandon_leadership()
                 if sync:
+                    if armed and self.crash_point == "torn-write":
+                        self.wal.save_torn(hs, rd.entries)
+                        self._crash_at("torn-write")
                     # In a worker thread: the loop keeps reading and stepping meanwhile.
                     await loop.run_in_executor(None, self.wal.save, hs, rd.entries)
                     self._fsyncs += 1
                     self._synced_entries += len(rd.entries)
-                    if armed and rd.entries:
-                        self._crash_at("after-append")
+                    self._saved(hs, rd.entries, new_vote, armed)
                     send(m for m in rd.messages if new_vote or m.type is _MUST_WAIT)
                 if armed and self._vote_sent:
                     self._vote_sent = False
                     self._crash_at("after-vote")
                 node.advance(rd)
 
+    def _saved(self, hs: HardState | None, entries: tuple[Entry, ...], new_vote: bool,
+               armed: bool) -> None:  # fmt: skip
+        """A Ready's save returned: what is durable now, and the crash points right after."""
+        self.durable.saved(hs, entries)
+        if new_vote:
+            assert hs is not None
+            self.events.emit("persisted", term=hs.term, vote=hs.vote, commit=hs.commit)
+            if armed:
+                self._crash_at("after-term")
+        if armed and entries:
+            self._crash_at("after-append")
+
+    def _check(self, finding: dict[str, Any] | None) -> None:
+        """Record a broken invariant (durability.py) in the log and the events, at once."""
+        if finding is not None:
+            log.error("invariant %s broken: %s", finding["rule"], finding)
+            self.events.emit("invariant", **finding)
+            self.events.flush()
+
     def _send(self, messages: Iterable[Message]) -> None:
         links = self._links
         for msg in messages:
+            if msg.type in PROMISES:
+                self._check(self.durable.broken_promise(msg))
             link = links.get(msg.dst)
             if link is not None:
                 link.send(codec.encode_message(msg))
@@ -321,6 +375,8 @@ class Server:
         """`_send` while a crash point is armed: notes a granted vote written to its link."""
         links = self._links
         for msg in messages:
+            if msg.type in PROMISES:
+                self._check(self.durable.broken_promise(msg))
             link = links.get(msg.dst)
             if link is not None and link.send(codec.encode_message(msg)):
                 self._vote_sent |= msg.type is MessageType.VOTE_RESP and not msg.reject
@@ -340,7 +396,11 @@ class Server:
             self._observer.applying(self.id, rd.committed_entries)
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
         record_apply = self.events.apply
-        for entry in rd.committed_entries:
+        entries = rd.committed_entries
+        halfway = self.crash_point == "mid-apply" and len(entries) >= 2
+        if halfway:
+            entries = entries[: len(entries) // 2]
+        for entry in entries:
             result: kv.Result | None = None
             if entry.type == EntryType.NOOP or not entry.data:
                 record_apply(entry.index, entry.term, "noop")
@@ -352,7 +412,7 @@ class Server:
                     record_apply(entry.index, entry.term, "invalid")
                 else:
                     result = self.kv.apply(cmd)
-                    record_apply(entry.index, entry.term, cmd.request_id)
+                    record_apply(entry.index, entry.term, cmd.request_id, result.repeat)
             waiting = self._proposals.pop(entry.index, None)
             if waiting is None:
                 continue
@@ -364,8 +424,10 @@ class Server:
                 replies.append((waiting.conn, {"seq": waiting.seq, "ok": True}))
             else:
                 replies.append((waiting.conn, _error(waiting.seq, str(result.error))))
-        self._applied = rd.committed_entries[-1].index
+        self._applied = entries[-1].index
         self.events.flush()  # the events record every apply before a client hears of it
+        if halfway:
+            self._crash_at("mid-apply")
         if self.crash_point is not None:
             self._crash_at("after-apply")
         for conn, reply in replies:
@@ -431,47 +493,122 @@ def _error(seq: int, error: str) -> dict[str, Any]:
 
 
 class _ClientConnection(asyncio.Protocol):
+    """A client: requests in, replies out, with flow control. While the client leaves more
+    replies unread than the transport's high-water mark, its reading is paused and the frames it
+    already sent wait; past MAX_UNSENT it is shed. Its bytes count in the node's budget."""
+
     def __init__(self, server: Server) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self._reader = codec.FrameReader()
+        self._reader = codec.FrameReader(codec.MAX_CLIENT_FRAME)
+        self._waiting: deque[bytes] = deque()  # frames read while replies could not be sent
+        self._waiting_bytes = 0
+        self._paused = False  # the transport asked us to stop writing
+        self._held = 0  # bytes charged to the node's budget
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         try:
-            for body in self._reader.feed(data):
-                self.server.on_request(self, codec.decode_json(body))
+            frames = self._reader.feed(data)
         except codec.CodecError as exc:
-            log.warning("closing a client connection: %s", exc)
-            self.close()
+            self._refuse("value-too-large", exc)
+            return
+        self._waiting.extend(frames)
+        self._waiting_bytes += sum(map(len, frames))
+        self._serve()
+
+    def _serve(self) -> None:
+        """Handle the frames received, unless the client is not reading its replies."""
+        while self._waiting and not self._paused and self.transport is not None:
+            body = self._waiting.popleft()
+            self._waiting_bytes -= len(body)
+            try:
+                request = codec.decode_json(body)
+            except codec.CodecError as exc:
+                self._refuse("bad-request", exc)
+                return
+            self.server.on_request(self, request)
+        self._account()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._account()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._serve()
+        if not self._paused and self.transport is not None:
+            self.transport.resume_reading()
+
+    def _account(self) -> None:
+        """Charge what this connection holds to the node's budget; shed it if over."""
+        if self.transport is None:
+            return
+        unsent = self.transport.get_write_buffer_size() if self._paused else 0
+        if unsent > MAX_UNSENT:
+            self._shed(f"{unsent} bytes of replies unread")
+            return
+        held = self._reader.buffered + self._waiting_bytes + unsent
+        ok = self.server.buffers.charge(self._held, held)
+        self._held = held
+        if not ok:
+            self._shed(f"the node's {self.server.buffers.cap}-byte buffer budget is spent")
+
+    def _refuse(self, error: str, exc: Exception) -> None:
+        """A frame we cannot take: say why (the seq is unknown) and close."""
+        log.warning("closing a client connection: %s", exc)
+        self.reply({"seq": None, "ok": False, "error": error, "message": str(exc)})
+        self.close()
+
+    def _shed(self, why: str) -> None:
+        log.warning("shedding a client connection: %s", why)
+        if self.transport is not None:
+            self.transport.abort()  # its unsent replies are dropped, not flushed
+        self.connection_lost(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Also called by _shed at once: what it held is released there and then."""
         self.transport = None
+        self._waiting.clear()
+        self._waiting_bytes = 0
+        self.server.buffers.charge(self._held, 0)
+        self._held = 0
 
     def reply(self, obj: dict[str, Any]) -> None:
         if self.transport is not None:
             obj["node"] = self.server.id
             self.transport.write(codec.frame(codec.encode_json(obj)))
+            if self._paused:
+                self._account()
 
     def close(self) -> None:
         if self.transport is not None:
-            self.transport.close()
+            self.transport.close()  # flushes what is buffered (a refusal), then connection_lost
             self.transport = None
 
 
 class _PeerInbound(asyncio.Protocol):
-    """A peer's outbound link, seen from our side: a hello, then Raft messages; never written."""
+    """A peer's outbound link, seen from our side: a hello, then Raft messages; never written.
+
+    Until the hello is accepted, frames are limited to codec.MAX_HELLO, the connection counts
+    in the node's budget, and it must say hello within _HELLO_TIMEOUT."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self._reader = codec.FrameReader()
+        self._reader = codec.FrameReader(codec.MAX_FRAME, first_frame=codec.MAX_HELLO)
         self.peer: str | None = None
+        self._held = 0
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(_HELLO_TIMEOUT, self._refuse, "no hello in time")
 
     def data_received(self, data: bytes) -> None:
         server = self.server
@@ -484,25 +621,48 @@ class _PeerInbound(asyncio.Protocol):
                 if msg.src != self.peer or msg.dst != server.id:
                     raise codec.CodecError(f"message {msg.src}->{msg.dst} on link from {self.peer}")
                 server.on_message(msg)
-        except codec.CodecError as exc:
-            log.warning("closing inbound link from %s: %s", self.peer or "unknown peer", exc)
-            if self.transport is not None:
-                self.transport.close()
+        except (codec.CodecError, auth.AuthError) as exc:
+            self._refuse(str(exc))
+            return
+        if self.peer is None:
+            held = self._reader.buffered
+            ok = server.buffers.charge(self._held, held)
+            self._held = held
+            if not ok:
+                self._refuse(f"the node's {server.buffers.cap}-byte buffer budget is spent")
+
+    def _refuse(self, why: str) -> None:
+        log.warning("closing inbound link from %s: %s", self.peer or "unknown peer", why)
+        if self.transport is not None:
+            self.transport.abort()
 
     def _hello(self, body: bytes) -> None:
-        cluster, src, dst = codec.decode_hello(body)
+        hello = codec.decode_hello(body)
         server = self.server
-        if cluster != server.config.cluster_id:
-            expected = server.config.cluster_id
-            raise codec.CodecError(f"hello for cluster {cluster!r}, not {expected!r}")
-        if dst != server.id:
-            raise codec.CodecError(f"hello for node {dst!r}, not {server.id!r}")
-        if src not in server.config.cluster or src == server.id:
-            raise codec.CodecError(f"hello from unknown node {src!r}")
-        self.peer = src
-        log.info("inbound link from %s up", src)
+        config = server.config
+        if hello.cluster != config.cluster_id:
+            expected = config.cluster_id
+            raise codec.CodecError(f"hello for cluster {hello.cluster!r}, not {expected!r}")
+        if hello.dst != server.id:
+            raise codec.CodecError(f"hello for node {hello.dst!r}, not {server.id!r}")
+        if hello.src not in config.cluster or hello.src == server.id:
+            raise codec.CodecError(f"hello from unknown node {hello.src!r}")
+        if config.secret is not None:
+            server.replays.verify(config.secret, hello, server.clock())
+        self.peer = hello.src
+        self._release()
+        log.info("inbound link from %s up", hello.src)
+
+    def _release(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.server.buffers.charge(self._held, 0)
+        self._held = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._release()
         if self.peer is not None:
             log.info("inbound link from %s down", self.peer)
 
@@ -552,7 +712,8 @@ class _PeerLink(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         cfg = self.server.config
-        self.transport.write(codec.frame(codec.encode_hello(cfg.cluster_id, cfg.id, self.peer)))
+        hello = auth.sign(cfg.secret, cfg.cluster_id, cfg.id, self.peer, self.server.clock())
+        self.transport.write(codec.frame(codec.encode_hello(hello)))
 
     def data_received(self, data: bytes) -> None:
         pass  # the link is one-way: the peer answers on its own link to us

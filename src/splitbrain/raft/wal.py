@@ -13,13 +13,25 @@ Rules it keeps:
   truncating a conflicting suffix); recovery replays the records and does the same.
 - The file grows by preallocated chunks of zeros; records overwrite them in place, so an fsync
   flushes data only (no file-size change, no journal commit). A zero length ends the log.
-- Recovery after kill -9 at any byte: the first record that is short or fails its checksum ends
-  the log; what follows is zeroed (and fsynced) before anything is returned, so a torn or
-  corrupt tail is discarded, never applied, and never mistaken for records written later.
+- Recovery tells a torn tail from corruption. The log ends at the first record that is short or
+  fails its checksum. That record is a *torn tail*, an interrupted write, only if it could be
+  one: nothing but zeros follows its written bytes, its length reaches past them, no length
+  that ends with them makes it check, and no valid record starts anywhere after it. A torn tail
+  (or garbage after the last record that is no record at all) is zeroed and fsynced before
+  anything is returned, so it is never applied nor mistaken for records written later.
+  Anything else is *corruption* (`WALError`, naming the file and the offset): a damaged record
+  with valid records after it, or a complete record that fails its checksum. Those records may
+  have been durable, acknowledged, counted in a quorum: a node must never vote or lead without
+  them, so it refuses to start and the file is left as it was, for a person to look at.
+  A kill -9 leaves a written prefix and zeros, always a torn tail. What stays ambiguous: a
+  damaged last record whose own last bytes are zeros (an empty entry) reads as torn; a power
+  loss that kept a later page of the last, unsynced batch but not an earlier one reads as
+  corruption (refused: the safe side).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -33,6 +45,8 @@ from splitbrain.raft.messages import Entry, HardState
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
 ENTRY = b"E"  # record kinds
 HARD_STATE = b"H"
+_KIND = re.compile(b"[" + ENTRY + HARD_STATE + b"]")  # where a record's kind byte may be
+_TRAILING_ZEROS = 32  # how many zero bytes a record may end with, as far as recovery looks
 FILE_NAME = "raft.wal"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
@@ -76,18 +90,18 @@ class WAL:
         preallocate: int | None = None,
     ) -> tuple[WAL, Recovered]:
         """Open (or create) the log in `directory`, recovering what it durably holds.
-        `preallocate`: bytes of zeros to add at a time (default PREALLOCATE)."""
+        `files`: the file system (host.py; the real one by default); `preallocate`: bytes of
+        zeros to add at a time (default PREALLOCATE)."""
         files = files or OsFiles()
         files.mkdir(directory)
         path = directory / FILE_NAME
         file = files.open(path)
         try:
             data = file.read()
-            recovered, good = replay(data, path)
+            recovered, good = replay(data, path)  # WALError: left as it is, for a person
             tail = len(data) - good
-            if data.count(0, good) != tail:  # zero the discarded tail: no stale record may
+            if recovered.truncated_bytes:  # zero the discarded tail: no stale record may
                 # ever follow records written from here on
-                recovered.truncated_bytes = len(data[good:].rstrip(b"\0"))
                 file.pwrite(bytes(tail), good)
                 file.fsync()
             if fsync and not data:  # a new file: its directory entry must survive a crash too
@@ -120,28 +134,41 @@ class WAL:
         the log until it returns): the disk write itself can block, e.g. while an earlier
         fsync still holds the last page.
         """
+        data = self._encode(hard_state, entries)
+        if data:
+            self._write(data)
+            if self._fsync:
+                self._open().fdatasync()
+
+    def save_torn(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
+        """Write only the first half of the bytes `save` would write, and no fsync: the torn
+        write a power loss can leave behind (crash point torn-write: the node dies next)."""
+        data = self._encode(hard_state, entries)
+        self._write(data[: len(data) // 2])
+
+    def _encode(self, hard_state: HardState | None, entries: Sequence[Entry]) -> bytes:
+        """The records `save` writes (b"" when nothing must be saved)."""
         if hard_state is not None:
             self._hard_state = hard_state
         hs = self._hard_state
         if not self.must_save(hs, entries):
-            return
+            return b""
         records = [_record(ENTRY, codec.encode_entry(e)) for e in entries]
         if hs != self._written:
             records.append(_record(HARD_STATE, codec.encode_hard_state(hs)))
             self._written = hs
             self._vote = (hs.term, hs.vote)
-        data = b"".join(records)
+        return b"".join(records)
+
+    def _write(self, data: bytes) -> None:
         if self._end + len(data) > self._size:
             self._preallocate(self._end + len(data))
-        file = self._file
-        assert file is not None, "the log is closed"
+        file = self._open()
         view = memoryview(data)
         while view:
             written = file.pwrite(view, self._end)
             self._end += written
             view = view[written:]
-        if self._fsync:
-            file.fdatasync()
 
     def _preallocate(self, needed: int) -> None:
         """Extend the file with written zeros, so that appending changes no metadata and an
@@ -150,11 +177,15 @@ class WAL:
         size = self._size
         while size < needed:
             size += self._chunk
-        assert self._file is not None, "the log is closed"
-        self._file.pwrite(bytes(size - self._size), self._size)
+        file = self._open()
+        file.pwrite(bytes(size - self._size), self._size)
         if self._fsync:
-            self._file.fsync()
+            file.fsync()
         self._size = size
+
+    def _open(self) -> File:
+        assert self._file is not None, "the log is closed"
+        return self._file
 
     def close(self) -> None:
         if self._file is not None:
@@ -163,11 +194,18 @@ class WAL:
 
 
 def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
-    """The state the records in `data` describe, and the length of its valid prefix."""
+    """The state the records in `data` describe, and the length of its valid prefix.
+
+    Raises WALError if the log is corrupt rather than torn (see the module's rules); a torn
+    tail is counted in `truncated_bytes` for the caller to discard."""
     out = Recovered()
     entries = out.entries
-    end = 0
-    for pos, record_end, kind, payload in records(data):
+    pos, end = 0, len(data)
+    while pos < end:
+        body = _record_at(data, pos)
+        if body is None:
+            break  # zeros (the end), or a torn or damaged record: _tail() decides which
+        kind, payload = body[:1], body[1:]
         try:
             if kind == ENTRY:
                 entry, used = codec.decode_entry_from(payload, 0)
@@ -187,23 +225,71 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
         except codec.CodecError as exc:
             # The checksum matched, so these bytes were written like this: not a torn tail.
             raise WALError(f"{path}: offset {pos}: {exc}") from None
-        end = record_end
+        pos += _HEADER.size + len(body)
+    out.truncated_bytes = _tail(data, pos, path)
     last = len(entries)
     hs = out.hard_state
     if hs.commit > last:  # cannot happen with entries-before-hard-state; keep it safe anyway
         out.hard_state = HardState(term=hs.term, vote=hs.vote, commit=last)
-    return out, end
+    return out, pos
+
+
+def _record_at(data: bytes, pos: int) -> bytes | None:
+    """The body (kind + payload) of a whole record at `pos` whose checksum matches, or None."""
+    if len(data) - pos < _HEADER.size:
+        return None
+    size, crc = _HEADER.unpack_from(data, pos)
+    start = pos + _HEADER.size
+    if size == 0 or size > len(data) - start:
+        return None
+    body = data[start : start + size]
+    return body if zlib.crc32(body) == crc else None
 
 
 def records(data: bytes | bytearray, pos: int = 0) -> Iterator[tuple[int, int, bytes, bytes]]:
-    """(offset, end, kind, payload) of each intact record from `pos` on. Stops at zeros (the
-    end of the log) or at a torn or corrupt record, whatever follows it."""
-    end = len(data)
-    while end - pos >= _HEADER.size:  # else a torn header
-        size, crc = _HEADER.unpack_from(data, pos)
+    """(offset, end, kind, payload) of each whole, checksummed record from `pos` on, up to the
+    first that is not one (zeros: the end of the log; or a torn or damaged record). For
+    readers of a log's bytes other than recovery (the simulator reads durable bytes)."""
+    while (body := _record_at(data, pos)) is not None:
+        end = pos + _HEADER.size + len(body)
+        yield pos, end, bytes(body[:1]), bytes(body[1:])
+        pos = end
+
+
+def _tail(data: bytes, pos: int, path: Path | str) -> int:
+    """Bytes to discard after the last valid record at `pos`: 0 if only zeros follow, the
+    length of a torn tail; WALError if what follows is corruption."""
+    if data.count(0, pos) == len(data) - pos:
+        return 0
+    written = pos + len(data[pos:].rstrip(b"\0"))  # one past the last byte that is not zero
+    size, crc = _HEADER.unpack_from(data[pos : pos + _HEADER.size].ljust(_HEADER.size, b"\0"))
+    problem = None
+    later = _first_record(data, pos + 1, written)
+    if later is not None:
+        problem = f"a valid record follows at offset {later}"
+    elif size and pos + _HEADER.size + size <= written:
+        problem = "the record is complete but fails its checksum"
+    else:
+        # Complete, but its length was damaged? Its true end is the last byte written, or a
+        # few zero bytes later (an entry without data ends with its zero type and length).
         start = pos + _HEADER.size
-        body = bytes(data[start : start + size])
-        if size == 0 or len(body) < size or zlib.crc32(body) != crc:
-            return  # zeros (the end), or a torn or corrupt record: the rest is discarded
-        yield pos, start + size, body[:1], body[1:]
-        pos = start + size
+        for n in range(max(1, written - start), written - start + _TRAILING_ZEROS + 1):
+            if start + n <= len(data) and zlib.crc32(data[start : start + n]) == crc:
+                problem = f"the record is complete ({n} bytes) but its length reads {size}"
+                break
+    if problem is not None:
+        raise WALError(
+            f"{path}: offset {pos}: corrupt, not a torn tail: {problem}; refusing to start "
+            "with a log that may have lost durable entries"
+        )
+    return written - pos
+
+
+def _first_record(data: bytes, start: int, stop: int) -> int | None:
+    """The offset of the first whole, checksummed record beginning in [start, stop), if any:
+    its kind byte is E or H, so only those bytes are tried."""
+    for m in _KIND.finditer(data, start + _HEADER.size, stop + _HEADER.size):
+        at = m.start() - _HEADER.size
+        if _record_at(data, at) is not None:
+            return at
+    return None

@@ -108,9 +108,11 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
                          key=lambda r: (len(r[0]), r[0]))
     indexed = [v for v in violations if isinstance(v.get("index"), int)]
     first = min(indexed, key=lambda v: v["index"]) if indexed else None
+    # Durable state and the nodes' own invariants carry when they broke, not an index.
+    timed = [v["time"] for v in violations if type(v.get("time")) is int and v["time"] > 0]
     out: dict[str, Any] = {"violations": [(str(v.get("kind", "?")), str(v.get("message", "")))
                                           for v in violations],
-                           "leaders": leader_rows}
+                           "leaders": leader_rows, "when": min(timed) if timed else None}
     if first is not None:
         index = first["index"]
         names = list(node_names)
@@ -123,6 +125,18 @@ def _divergence(run: RunDir, agreement: Mapping[str, Any], node_names: list[str]
         out.update(index=index, indexes=indexes, nodes=names, table=table,
                    when=min(when.values()) if when else None)
     return out
+
+
+def _minimal(shrunk: Any) -> dict[str, Any] | None:
+    """The minimal failing set `check --shrink` found, laid out like the failure."""
+    if not isinstance(shrunk, Mapping) or not isinstance(shrunk.get("failure"), Mapping):
+        return None
+    calls = [c for c in shrunk.get("calls") or [] if isinstance(c, Mapping)]
+    return {"key": shrunk.get("key"), "before": shrunk.get("before"), "after": len(calls),
+            "minimal": shrunk.get("minimal", True),
+            "view": failure.layout(shrunk["failure"], calls),
+            "calls": [{"what": explain.describe_call(c), "start": c.get("start"),
+                       "end": c.get("end")} for c in calls]}
 
 
 def _log_window(started: datetime | None, fail_view: Mapping[str, Any] | None,
@@ -179,6 +193,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
     if isinstance(fail_doc, Mapping):
         key = fail_doc.get("key")
         fail_view = failure.layout(fail_doc, [c.to_json() for c in calls if c.key == key])
+    minimal = _minimal(linear.get("shrunk") if isinstance(linear, Mapping) else None)
     agreement = checkers.get("log-agreement")
     divergence = (_divergence(run, agreement, node_names)
                   if isinstance(agreement, Mapping) else None)
@@ -202,6 +217,8 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         "command": _command(config),
         "config": _config_rows(config),
         "summary": {"workload": config.get("workload"), "nodes": node_names,
+                    "target": config.get("target_name") or config.get("target"),
+                    "network": config.get("network"),
                     "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
                     "faults": len(windows),
                     "unsafe": [str(u) for u in config.get("unsafe") or []],
@@ -211,6 +228,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
         "latency": stats.latency_quantiles(calls),
         "quantiles": stats.QUANTILES,
         "failure": fail_view,
+        "minimal": minimal,
         "divergence": divergence,
         "logs": excerpts,
         "raw": _raw_links(run, node_names),

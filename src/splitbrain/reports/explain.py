@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from splitbrain.checker.agreement import NODE_KINDS
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
     """What one checker concluded, for people."""
 
     checker: str
-    verdict: str  # valid, invalid, unknown
+    verdict: str  # valid, invalid, unknown, not-run
     text: str
 
 
@@ -94,6 +96,8 @@ def _log_agreement(result: Mapping[str, Any]) -> str:
             return f"Logs disagree at index {first.get('index', '?')}: {sides}."
         more = f" ({len(violations)} violations)" if len(violations) > 1 else ""
         msg = first.get("message") or result.get("cause", "no cause given")
+        if first.get("kind") in NODE_KINDS or "event" in first:
+            return f"A node broke a Raft invariant: {msg}{more}."
         return f"Logs disagree: {msg}{more}."
     return f"Log agreement could not be decided: {result.get('cause', 'no cause given')}."
 
@@ -102,7 +106,8 @@ _EXPLAIN = {"linearizable": _linearizable, "log-agreement": _log_agreement}
 
 
 def accounts(results: Mapping[str, Any] | None) -> list[Account]:
-    """One account per checker that reached a verdict (stats and others without one are skipped)."""
+    """One account per checker that reached a verdict or was not run (stats and others without
+    a verdict are skipped)."""
     if not isinstance(results, Mapping):
         return []
     checkers = results.get("checkers")
@@ -111,6 +116,9 @@ def accounts(results: Mapping[str, Any] | None) -> list[Account]:
         if not isinstance(result, Mapping) or "valid" not in result:
             continue
         explain = _EXPLAIN.get(name)
+        if result["valid"] == "not-run":  # the target lacks what it needs: said, never green
+            out.append(Account(name, "not-run", f"Not run: {result.get('reason', 'no reason')}."))
+            continue
         if explain is not None:
             text = explain(result)
         elif result["valid"] is True:

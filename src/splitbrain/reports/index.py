@@ -4,7 +4,9 @@
 reads only what is cheap: config.json, results.json, and of history.jsonl a byte count of
 invocations and the time of its last line, so an index over hundreds of long runs stays fast.
 A run with unreadable files is still listed, with what could be read. Self-contained like the
-report; rows are rendered server-side with autoescaping.
+report; rows are rendered server-side with autoescaping, links built by `relative_href` (a run
+named `javascript:alert(9)` is a directory, not a script), the trend drawn as SVG (no style
+attributes: the page's CSP allows only its own hashed styles and script).
 """
 
 from __future__ import annotations
@@ -97,6 +99,19 @@ def trend(rows: list[RunSummary]) -> list[tuple[str, dict[str, int]]]:
     return [(day, {v: c[v] for v in VERDICTS}) for day, c in days.items()]
 
 
+def bars(counts: dict[str, int], most: int, height: float = 76.0
+         ) -> list[tuple[str, float, float]]:
+    """(verdict, y, height) of one day's stacked bar in an 80-unit-high SVG, first verdict at
+    the bottom; `most` runs make a full bar."""
+    out, top = [], 80.0
+    for verdict in VERDICTS:
+        if counts.get(verdict):
+            h = round(counts[verdict] * height / most, 1)
+            top -= h
+            out.append((verdict, round(top, 1), h))
+    return out
+
+
 def write_index(base: str | os.PathLike[str]) -> Path:
     """Write base/index.html listing every run under base, newest first; returns its path."""
     base = Path(base)
@@ -104,9 +119,10 @@ def write_index(base: str | os.PathLike[str]) -> Path:
     rows = [summarize(run, base) for run in find_runs(base) if run.path != base]
     rows.sort(key=lambda r: (r.started, r.href), reverse=True)
     days = trend(rows)
+    most = max((sum(c.values()) for _, c in days), default=1)
     html = environment().get_template("index.html.j2").render(
-        rows=rows, days=days, most=max((sum(c.values()) for _, c in days), default=1),
-        verdicts=VERDICTS, counts=Counter(r.verdict for r in rows), base=str(base.resolve()),
+        rows=rows, days=[(day, c, bars(c, most)) for day, c in days], verdicts=VERDICTS,
+        counts=Counter(r.verdict for r in rows), base=str(base.resolve()),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     path = base / "index.html"
     write_text(path, html)

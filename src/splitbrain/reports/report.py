@@ -6,7 +6,10 @@ Rules it keeps:
 - History values are untrusted. The template autoescapes everything it prints, and the data
   the script draws from is embedded with `json_script`, which escapes `<`, `>`, `&` and the two
   JavaScript line separators so no value can close the script element; the script shows values
-  with textContent only.
+  with textContent only. Links to files are built by `relative_href` (percent-encoded, from
+  ./), so no file or run name can become a javascript: link.
+- A Content-Security-Policy (`csp`) lets nothing load and allows exactly our inline styles and
+  scripts, by their SHA-256: an injected element could run nothing ('unsafe-inline' is gone).
 - A rendering failure is a warning, never a verdict: `write_report` catches everything, writes
   a minimal page that still states the verdict, and returns the warning for the caller to add
   to results.json's "warnings".
@@ -14,9 +17,12 @@ Rules it keeps:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import traceback
+import urllib.parse
 from collections.abc import Mapping
 from functools import cache
 from html import escape
@@ -48,6 +54,28 @@ def static(name: str) -> Markup:
 
 
 @cache
+def _sha256(name: str) -> str:
+    return base64.b64encode(hashlib.sha256(static(name).encode()).digest()).decode()
+
+
+def csp(styles: tuple[str, ...] = (), scripts: tuple[str, ...] = ()) -> Markup:
+    """The Content-Security-Policy of a page whose only styles and scripts are these static
+    files, inlined verbatim (`<style>{{ static(name) }}</style>`): allowed by their hashes."""
+
+    def sources(names: tuple[str, ...]) -> str:
+        return " ".join(f"'sha256-{_sha256(n)}'" for n in names) or "'none'"
+
+    return Markup(f"default-src 'none'; style-src {sources(styles)}; "  # our text: no escaping
+                  f"script-src {sources(scripts)}; img-src data:")
+
+
+def relative_href(path: str) -> str:
+    """A link to `path` below the page's directory, whatever its name: percent-encoded and
+    starting with ./, so no name (`javascript:...`, `//host`) is read as a scheme or a host."""
+    return "./" + urllib.parse.quote(path)
+
+
+@cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("splitbrain.reports", "templates"),
@@ -56,7 +84,8 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(static=static, json_script=json_script)
+    env.globals.update(static=static, json_script=json_script, csp=csp)
+    env.filters["href"] = relative_href
     env.filters["seconds"] = lambda ns: "—" if ns is None else f"{ns / 1e9:.3f} s"
     env.filters["percent"] = lambda x: "—" if x is None else f"{x:.1%}"
     return env
@@ -83,6 +112,7 @@ def _fallback(run: RunDir, results: Mapping[str, Any] | None, warning: str, deta
     verdict = {True: "valid", False: "invalid"}.get(valid, "unknown")  # type: ignore[arg-type]
     return (
         "<!doctype html><meta charset=utf-8><title>splitbrain report</title>"
+        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'\">"
         f"<h1>Verdict: {escape(verdict)}</h1>"
         f"<p>The full report could not be rendered: {escape(warning)}</p>"
         "<p>The verdict above comes from results.json and is not affected. Raw files: "

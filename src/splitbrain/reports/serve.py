@@ -2,8 +2,10 @@
 
 Binds 127.0.0.1 only: reports contain whatever a history held, and this is a developer's
 viewer, not a service. The index is rewritten whenever it is requested, so runs that finished
-after the server started appear. Raw logs and histories are served as text to read in the
-browser. Files outside RUNS are never served (the standard handler confines paths).
+after the server started appear; so is /campaigns.html, the trends of every campaign under RUNS
+(campaign/pages.py). Raw logs and histories are served as text to read in the browser. Nothing
+that resolves outside RUNS is served (the standard handler confines the URL path, but would
+follow a symbolic link inside RUNS to anywhere), nor a run's cluster secret.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
 from splitbrain.exitcodes import COULD_NOT_RUN, VALID
 from splitbrain.reports.index import write_index
 
@@ -46,7 +49,26 @@ class Handler(SimpleHTTPRequestHandler):
                 write_index(self.directory)
             except Exception as exc:
                 self.log_message("index not refreshed: %s", exc)
+        if path == "/campaigns.html":
+            from splitbrain.campaign.pages import write_campaigns_page
+
+            try:
+                write_campaigns_page(self.directory)
+            except Exception as exc:
+                self.log_message("campaigns page not refreshed: %s", exc)
         super().do_GET()
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        """The standard handler's, for what resolves inside the runs directory only."""
+        root = Path(self.directory).resolve()
+        try:
+            real = Path(self.translate_path(self.path)).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            real = None
+        if real is None or not real.is_relative_to(root) or real.name == SECRET_FILE:
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
 
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"serve: {format % args}\n")
@@ -70,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return COULD_NOT_RUN
     write_index(runs)
-    print(f"serving {runs} at http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops)",
-          flush=True)
+    url = f"http://{HOST}:{server.server_address[1]}/"
+    print(f"serving {runs} at {url} (campaigns: {url}campaigns.html; Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

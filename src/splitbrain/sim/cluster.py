@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import random
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -50,6 +51,7 @@ from splitbrain.sim.disk import DiskFiles, SimDisk
 from splitbrain.sim.loop import PAUSED, Process
 from splitbrain.sim.world import World
 from splitbrain.store import RunDir
+from splitbrain.targets import raft
 
 PEER_PORT, CLIENT_PORT = 7001, 8001  # node i listens on PEER_PORT + i and CLIENT_PORT + i
 CLUSTER_ID = "splitbrain-sim"
@@ -111,6 +113,10 @@ class SimCluster(NodeQueries):
         self.node_args = tuple(node_args)
         self.seed = seed
         self.observer = observer
+        self.target = raft.target({})
+        # The run's peer-link secret (a real run writes a random one to a file; auth.py): here
+        # derived from the seed, so that the hellos, their MACs included, replay byte for byte.
+        self._secret = hashlib.sha256(f"splitbrain-sim:{seed}".encode()).hexdigest().encode()
         self.client_addresses = {n: (HOST, CLIENT_PORT + i) for i, n in enumerate(self.nodes)}
         self._peers = {n: (HOST, PEER_PORT + i) for i, n in enumerate(self.nodes)}
         self.disks = {n: SimDisk() for n in self.nodes}
@@ -152,6 +158,7 @@ class SimCluster(NodeQueries):
         parser = argparse.ArgumentParser(prog="splitbrain node", exit_on_error=False)
         command.add_arguments(parser)
         config = command.node_config(parser.parse_args(argv[argv.index("node") + 1 :]))
+        config = replace(config, secret=self._secret)  # peer links authenticated, as in a run
         return _Node(name, config, self.disks[name], self._file(rel.node_log(name)),
                      self._file(rel.node_dir(name) / "output.log"))  # fmt: skip
 

@@ -25,9 +25,10 @@ from typing import Any
 
 from rich.console import Console
 
+from splitbrain.arguments import non_negative, positive
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError
-from splitbrain.run import _positive, finish
+from splitbrain.run import finish
 from splitbrain.store import RunDir, create_run, timestamp
 
 NAME = "sim"
@@ -51,37 +52,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     mode = p.add_argument_group("what to simulate")
     mode.add_argument("--seed", type=int, help="the seed (with --seeds: the first one)")
-    mode.add_argument("--seeds", type=_positive(int), metavar="N",
+    mode.add_argument("--seeds", type=positive(int), metavar="N",
                       help="explore N seeds in parallel; keep run directories of failures only")
     mode.add_argument("--replay", metavar="RUN_DIR",
                       help="rerun a sim run directory and verify it byte for byte")
     mode.add_argument("--shrink", nargs="?", const=True, metavar="RUN_DIR",
                       help="minimize a failing sim run (alone: the failing --seed)")
-    mode.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1, metavar="N",
+    mode.add_argument("--jobs", type=positive(int), default=os.cpu_count() or 1, metavar="N",
                       help="worker processes for --seeds and --shrink (%(default)s)")
     mode.add_argument("--stop-on-failure", action="store_true",
                       help="--seeds: stop at the first failing seed")
-    mode.add_argument("--time-budget", type=_positive(float), metavar="S",
+    mode.add_argument("--time-budget", type=positive(float), metavar="S",
                       help="--seeds: start no seed after S wall seconds")
-    mode.add_argument("--shrink-budget", type=_positive(float), default=60.0, metavar="S",
+    mode.add_argument("--shrink-budget", type=positive(float), default=60.0, metavar="S",
                       help="wall seconds to spend shrinking (%(default)s)")
-    mode.add_argument("--cpu-budget", type=_positive(float), default=CPU_BUDGET, metavar="S",
+    mode.add_argument("--cpu-budget", type=positive(float), default=CPU_BUDGET, metavar="S",
                       help="CPU seconds one simulation may take; then it is stopped and "
                            "checked as far as it got (%(default)s)")
     pins = p.add_argument_group("settings (each drawn by the seed unless given)")
-    pins.add_argument("--nodes", type=_positive(int), metavar="N", help="cluster size")
-    pins.add_argument("--time-limit", type=_positive(float), metavar="S",
+    pins.add_argument("--nodes", type=positive(int), metavar="N", help="cluster size")
+    pins.add_argument("--time-limit", type=positive(float), metavar="S",
                       help="virtual seconds of clients + faults")
-    pins.add_argument("--concurrency", type=_positive(int), metavar="N", help="client workers")
-    pins.add_argument("--rate", type=_positive(float), metavar="OPS",
+    pins.add_argument("--concurrency", type=positive(int), metavar="N", help="client workers")
+    pins.add_argument("--rate", type=non_negative(float), metavar="OPS",
                       help="total operations per second, 0 = unlimited")
     pins.add_argument("--workload", choices=sorted(WORKLOADS))
     pins.add_argument("--nemesis", metavar="FAULTS",
                       help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
                            "FAULT:VARIANT[+VARIANT] as for `splitbrain run`")
-    pins.add_argument("--nemesis-interval", type=_positive(float), metavar="S",
+    pins.add_argument("--nemesis-interval", type=positive(float), metavar="S",
                       help="virtual seconds between fault changes")
-    pins.add_argument("--op-timeout", type=_positive(float), metavar="S",
+    pins.add_argument("--op-timeout", type=positive(float), metavar="S",
                       help="virtual seconds before an operation is indeterminate")
     pins.add_argument("--latency", type=_range, metavar="LOW,HIGH",
                       help="one-way network delay per chunk, seconds (uniform)")
@@ -97,7 +98,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fixed.add_argument("--out", default="runs", metavar="DIR",
                        help="base directory of runs (%(default)s)")
     fixed.add_argument("--name", default="", help=f"run name (default: {NAME})")
-    fixed.add_argument("--check-time-limit", type=_positive(float), default=60.0, metavar="S",
+    fixed.add_argument("--check-time-limit", type=positive(float), default=60.0, metavar="S",
                        help="seconds the linearizability checker may search (%(default)s)")
 
 

@@ -81,7 +81,9 @@ class SimConfig:
             if f.name not in data:
                 raise ConfigError(f"config.json has no {f.name!r}")
             value = data["node_count"] if f.name == "nodes" else data[f.name]
-            values[f.name] = tuple(value) if isinstance(value, list) else value
+            if isinstance(value, dict):  # target_args: written as an object
+                value = list(value.items())
+            values[f.name] = _tuples(value)
         try:
             run = RunConfig(**values)
             physics = Physics.from_json(data.get("physics", {}))
@@ -96,6 +98,11 @@ class SimConfig:
                        stop_after)  # fmt: skip
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise ConfigError(f"config.json: {type(exc).__name__}: {exc}") from None
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples a RunConfig holds (target_args: pairs)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def simulate(config: SimConfig, run: RunDir, *, cpu_budget: float | None = None)
         with HistoryWriter(run.history) as writer:
             async with cluster:
                 started = world.loop.time()  # history time 0: the interpreter starts at once
-                tally = await drive(rc, cluster, writer, plans=config.plans,
+                tally = await drive(rc, cluster, writer, cluster.target, plans=config.plans,
                                     recovery_timeout=PHASE_TIMEOUT, final_timeout=PHASE_TIMEOUT)
         warnings.extend(recovery_warnings(tally))
 

@@ -1,10 +1,13 @@
 """What a workload generates: invocations, and the rotation of independent keys.
 
-Generators are pure functions of a seeded `random.Random` and a counter, so the sequence of
-operations a worker issues depends only on the seed. Keys rotate: at any moment a small window of
-keys is active and the window slides as operations are issued, so each key sees a bounded number
-of operations (which keeps the per-key linearizability search small) while keys still overlap in
-time.
+Generators are pure functions of a seeded `random.Random`, a counter and what the interpreter
+tells them about the faults (`heal_age`: seconds since a fault last healed or a node came back),
+so the sequence of operations a worker issues depends only on the seed and that. Keys rotate: at
+any moment a small window of keys is active and the window slides as operations are issued, so
+each key sees a bounded number of operations (which keeps the per-key linearizability search
+small) while keys still overlap in time. Right after a heal the window narrows to `hot_window`
+keys for `hot_for` seconds: contention concentrates where bugs live, on the key every worker
+touches while a rejoining node catches up.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class KeyRotation:
     prefix: str = "k"
     ops_per_key: int = 60  # how many operations it takes for the window to slide by one key
     window: int = 3  # how many keys are active at once
+    hot_window: int = 1  # ... for `hot_for` seconds after a heal
+    hot_for: float = 1.0
 
-    def key(self, rng: random.Random, n: int) -> str:
-        return f"{self.prefix}{n // self.ops_per_key + rng.randrange(self.window)}"
+    def key(self, rng: random.Random, n: int, heal_age: float | None = None) -> str:
+        hot = heal_age is not None and heal_age < self.hot_for
+        window = self.hot_window if hot else self.window
+        return f"{self.prefix}{n // self.ops_per_key + rng.randrange(window)}"

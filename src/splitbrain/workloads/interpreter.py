@@ -9,8 +9,10 @@ Phases (DESIGN.md, data flow of one run):
 
 Every invocation and completion is appended to history.jsonl as it happens. After an `info`
 completion a worker's process is finished: the worker continues as process `p + concurrency`
-with a fresh client (DESIGN.md). Time is read only through the event loop (history times are
-ns since `run()` began), so the simulator's virtual clock drives it as the real one does.
+with a fresh client (DESIGN.md). The interpreter feeds the workload the seconds since a fault
+last healed (a nemesis event in HEALS), and tells `on_invoke` (a nemesis's RequestPulse) right
+before each request is sent. Time is read only through the event loop (history times are ns
+since `run()` began), so the simulator's virtual clock drives it as the real one does.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Nemesis(Protocol):
 
 
 ClientFactory = Callable[[int, str], Client]  # (process, home node) -> a fresh client
+# Nemesis events after which the cluster is whole again somewhere: the workload runs hot.
+HEALS = frozenset({"stop-partition", "stop-churn", "stop-net-fault", "start", "resume"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Interpreter:
         options: Options,
         *,
         leader: Callable[[], Any] | None = None,  # async () -> node | None
+        on_invoke: Callable[[], None] | None = None,  # told right before each request
     ) -> None:
         self.workload = workload
         self.nodes = list(nodes)
@@ -91,8 +96,12 @@ class Interpreter:
         self.writer = writer
         self.options = options
         self.leader = leader
-        self._loop: asyncio.AbstractEventLoop | None = None  # the running loop, from run() on
-        self._t0 = 0.0
+        self.on_invoke = on_invoke
+        # The running event loop's clock from run() on (virtual in the simulator); before
+        # that, the clock of asyncio's own loops.
+        self._time: Callable[[], float] = time.monotonic
+        self._t0 = self._time()
+        self._healed: int | None = None  # when a fault last healed (self.now())
         self._n = 0  # operations issued so far (drives key rotation and unique tokens)
         self._next_slot = 0.0  # rate limiter: monotonic time of the next free slot
         self._top_process = -1  # the highest process number that has invoked an operation
@@ -101,21 +110,23 @@ class Interpreter:
 
     def now(self) -> int:
         """ns since the run began, on the event loop's clock."""
-        assert self._loop is not None, "the interpreter is not running"
-        return round((self._loop.time() - self._t0) * 1e9)
-
-    def _time(self) -> float:
-        assert self._loop is not None, "the interpreter is not running"
-        return self._loop.time()
+        return round((self._time() - self._t0) * 1e9)
 
     def record_fault(self, f: str, value: Any) -> None:
-        self.writer.record(self.now(), "nemesis", "info", f, value)
+        now = self.now()
+        self.writer.record(now, "nemesis", "info", f, value)
         self.tally.faults += 1
+        if f in HEALS:
+            self._healed = now
+
+    def heal_age(self) -> float | None:
+        """Seconds since a fault last healed, or None if none has."""
+        return None if self._healed is None else (self.now() - self._healed) / 1e9
 
     async def run(self) -> Tally:
-        self._loop = asyncio.get_running_loop()
-        self._t0 = self.tally.started = self._loop.time()
-        self.tally.clock = self._loop.time
+        loop = asyncio.get_running_loop()
+        self._time = self.tally.clock = loop.time
+        self._t0 = self.tally.started = loop.time()
         await self._main()
         await self._heal()
         await self._recover()
@@ -167,7 +178,7 @@ class Interpreter:
                 await self._pace()
                 if stop.is_set():
                     break
-                op = self.workload.next_op(rng, process, self._n)
+                op = self.workload.next_op(rng, process, self._n, self.heal_age())
                 self._n += 1
                 outcome = await self._invoke(client, process, op)
                 if outcome == "info":
@@ -183,6 +194,8 @@ class Interpreter:
         if op.key is not None:
             self.keys.setdefault(op.key)
         self.writer.record(self.now(), process, "invoke", op.f, op.value, key=op.key)
+        if self.on_invoke is not None:
+            self.on_invoke()
         try:
             out = await client.invoke(op.f, op.key, op.value)
         except asyncio.CancelledError:

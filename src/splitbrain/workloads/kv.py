@@ -18,8 +18,9 @@ def token(process: int, n: int) -> str:
     return f"{process}.{n};"
 
 
-def next_op(rng: random.Random, process: int, n: int) -> Invocation:
-    key = ROTATION.key(rng, n)
+def next_op(rng: random.Random, process: int, n: int, heal_age: float | None = None
+            ) -> Invocation:  # fmt: skip
+    key = ROTATION.key(rng, n, heal_age)
     roll = rng.random()
     if roll < 0.4:
         return Invocation("get", key, None)

@@ -14,9 +14,11 @@ VALUES = 5  # value domain 0..VALUES-1
 ROTATION = KeyRotation(prefix="r")
 
 
-def next_op(rng: random.Random, process: int, n: int) -> Invocation:
-    """The n-th operation of the run (n counts every operation issued so far)."""
-    key = ROTATION.key(rng, n)
+def next_op(rng: random.Random, process: int, n: int, heal_age: float | None = None
+            ) -> Invocation:  # fmt: skip
+    """The n-th operation of the run (n counts every operation issued so far; heal_age: seconds
+    since a fault healed, see generator.KeyRotation)."""
+    key = ROTATION.key(rng, n, heal_age)
     roll = rng.random()
     if roll < 0.4:
         return Invocation("read", key, None)

@@ -1,0 +1,467 @@
+"""Mutation bench: how many realistic Raft bugs splitbrain catches, and how fast (JSON).
+
+    python bench/mutants.py [--mutants ID,ID] [--configs default,all,sim] [--seeds 1,2]
+                            [--jobs 1] [--output FILE] [--keep DIR] [--no-control] [--list]
+
+The corpus is bench/mutants/<category>.toml: each mutant is one realistic bug in the bundled
+Raft, written as an exact snippet of src/splitbrain/<file> that must occur exactly once and its
+replacement (so a mutant survives unrelated edits, and a refactor that breaks one fails
+tests/bench/test_mutants_apply.py rather than silently testing nothing). Nothing in src/ can
+switch a mutant on: the bench copies src/splitbrain into a temporary directory, applies one
+mutant there and runs each configuration with that copy first on PYTHONPATH, which every
+process the run spawns (nodes, proxies) inherits; before running, it checks that a child
+interpreter imports the copy. The unmutated copy runs as the `control` row: any catch there
+is a false alarm and invalidates the measurement.
+
+Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s), `all`
+(`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N` with its
+default swarm exploration in a 60 s wall budget; reported "not available" until the simulator
+exists). Per mutant x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2,
+could-not-run 3, usage 64, timeout: a run that did not finish is no catch), the checker and
+violation kind that caught it, the time to detection (run: seconds into the run of the first
+anomalous operation or violation, splitbrain.testing.detection; sim: wall seconds until the
+first failing seed was printed) and the wall time. stdout: one JSON object; stderr: progress,
+then a table with the catch rate of each configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from splitbrain.store import RunDir
+from splitbrain.testing.detection import detect
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "src" / "splitbrain"  # what the mutants patch (a copy of it)
+CORPUS = REPO / "bench" / "mutants"
+CONTROL = "control"
+
+# The issue's categories, one corpus file each (bench/mutants/<category>.toml).
+CATEGORIES = {
+    "reads": "read serving (ReadIndex, leases)",
+    "append": "AppendEntries consistency and truncation",
+    "commit": "commit-index rules",
+    "elections": "elections and vote counting",
+    "persistence": "persistence of term, vote and log; order of fsync and send",
+    "wal-recovery": "WAL recovery",
+    "sessions": "client sessions and exactly-once",
+    "apply": "apply order",
+}
+
+OUTCOMES = {0: "valid", 1: "caught", 2: "unknown", 3: "could-not-run", 64: "usage"}
+
+
+class CorpusError(Exception):
+    """A corpus file or mutant that cannot be used (names the file, the mutant and the field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mutant:
+    id: str
+    category: str  # a key of CATEGORIES: the corpus file it comes from
+    description: str  # the real bug class it stands for, in one line
+    file: str  # relative to src/splitbrain, e.g. "raft/raft.py"
+    find: str  # occurs exactly once in that file
+    replace: str
+
+
+def load_corpus(directory: Path = CORPUS) -> list[Mutant]:
+    """Every mutant of every category file, in category order; CorpusError on a bad entry."""
+    mutants: list[Mutant] = []
+    seen: dict[str, str] = {}
+    for category in CATEGORIES:
+        path = directory / f"{category}.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CorpusError(f"{path}: {exc}") from None
+        for n, entry in enumerate(data.get("mutant", []), start=1):
+            where = f"{path}: mutant {n}"
+            fields = {}
+            for name in ("id", "description", "file", "find", "replace"):
+                value = entry.get(name)
+                if not isinstance(value, str) or (name != "replace" and not value.strip()):
+                    raise CorpusError(f"{where}: field {name!r} must be a non-empty string")
+                fields[name] = value
+            mid = fields["id"]
+            if mid in seen:
+                raise CorpusError(f"{where}: id {mid!r} is already used in {seen[mid]}")
+            if fields["find"] == fields["replace"]:
+                raise CorpusError(f"{where} ({mid}): replace equals find")
+            seen[mid] = str(path)
+            mutants.append(Mutant(category=category, **fields))
+    unknown = sorted(p.stem for p in directory.glob("*.toml") if p.stem not in CATEGORIES)
+    if unknown:
+        raise CorpusError(f"{directory}: unknown category file(s): {', '.join(unknown)}")
+    return mutants
+
+
+def mutate(mutant: Mutant, source: str) -> str:
+    """`source` with the mutant applied; CorpusError unless its snippet occurs exactly once."""
+    count = source.count(mutant.find)
+    if count != 1:
+        raise CorpusError(f"mutant {mutant.id}: its snippet occurs {count} times in "
+                          f"src/splitbrain/{mutant.file} (must be exactly once):\n{mutant.find}")
+    return source.replace(mutant.find, mutant.replace)
+
+
+def mutated_tree(mutant: Mutant | None, dest: Path) -> Path:
+    """Copy the package to dest/splitbrain with `mutant` applied (None: the control); returns
+    the directory to put first on PYTHONPATH."""
+    target = dest / "splitbrain"
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if mutant is not None:
+        path = target / mutant.file
+        path.write_text(mutate(mutant, path.read_text(encoding="utf-8")), encoding="utf-8")
+    return dest
+
+
+def child_env(tree: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def check_imports_copy(tree: Path) -> None:
+    """A child interpreter with this environment (as every node is) must import the copy."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import splitbrain.raft.raft as m; print(m.__file__)"],
+        env=child_env(tree), cwd=tree, capture_output=True, text=True, timeout=60,
+    )
+    where = Path(probe.stdout.strip() or "?").resolve()
+    if probe.returncode != 0 or not where.is_relative_to(tree.resolve()):
+        raise RuntimeError(f"a child process imports {where}, not the mutated copy in {tree}: "
+                           f"{probe.stderr.strip()}")
+
+
+# -- configurations --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    name: str
+    argv: Callable[[int, Path], list[str]]  # (seed, output dir) -> splitbrain arguments
+    timeout: float  # seconds before the bench gives up on one run (recorded as "timeout")
+    kind: Literal["run", "sim"]  # how detection is timed: from the run directory, or the output
+
+
+def run_argv(*extra: str) -> Callable[[int, Path], list[str]]:
+    return lambda seed, out: ["run", *extra, "--seed", str(seed), "--out", str(out)]
+
+
+SIM_SEEDS = 100_000  # more than 60 s can explore: the wall budget decides
+SIM_BUDGET = 60.0
+
+CONFIGURATIONS: dict[str, Configuration] = {
+    "default": Configuration("default", run_argv(), timeout=300, kind="run"),
+    "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60"), timeout=400,
+                         kind="run"),
+    "sim": Configuration(
+        "sim",
+        lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--time-budget", f"{SIM_BUDGET:g}",
+                           "--stop-on-failure"],
+        timeout=SIM_BUDGET + 240, kind="sim"),
+}
+
+
+def unavailable(config: Configuration) -> str | None:
+    """Why `config` cannot run with this checkout (None if it can)."""
+    command = config.argv(0, Path())[0]
+    probe = subprocess.run([sys.executable, "-m", "splitbrain", command, "--help"],
+                           env=child_env(PACKAGE.parent), capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        return f"not available: `splitbrain {command}` does not exist in this checkout"
+    return None
+
+
+# -- one run -----------------------------------------------------------------------------------
+
+_live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+_stopping = threading.Event()  # set on the way out: start nothing more
+_FAILING_SEED = re.compile(r"\b(fail|invalid)", re.IGNORECASE)
+
+
+def outcome(code: int | None) -> str:
+    """What an exit code means for the bench; only "caught" counts as a catch."""
+    if code is None:
+        return "timeout"
+    return OUTCOMES.get(code, f"exit-{code}")
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # its own session: the driver and its children
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def execute(argv: Sequence[str], env: dict[str, str], cwd: Path, log: Path, timeout: float
+            ) -> tuple[int | None, float, float | None]:  # fmt: skip
+    """Run splitbrain; returns (exit code or None on timeout, wall s, wall s at the first output
+    line that names a failing seed or an invalid verdict)."""
+    began = time.monotonic()
+    first_failure: float | None = None
+    with _live_lock:
+        if _stopping.is_set():
+            raise KeyboardInterrupt
+        proc = subprocess.Popen([sys.executable, "-m", "splitbrain", *argv], cwd=cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        _live.add(proc)
+    timer = threading.Timer(timeout, _kill, (proc,))
+    timer.start()
+    try:
+        with proc, log.open("wb") as sink:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sink.write(line)
+                if first_failure is None and _FAILING_SEED.search(line.decode(errors="replace")):
+                    first_failure = time.monotonic() - began
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            _kill(proc)
+        with _live_lock:
+            _live.discard(proc)
+    code = proc.returncode
+    timed_out = code == -signal.SIGKILL and time.monotonic() - began >= timeout
+    return (None if timed_out else code), time.monotonic() - began, first_failure
+
+
+def run_one(mutant: Mutant | None, config: Configuration, seed: int, tree: Path, base: Path
+            ) -> dict[str, Any]:  # fmt: skip
+    name = mutant.id if mutant else CONTROL
+    work = base / name / f"{config.name}-{seed}"
+    work.mkdir(parents=True)
+    code, wall, first_failure = execute(config.argv(seed, work / "runs"), child_env(tree), work,
+                                        work / "output.log", config.timeout)
+    record: dict[str, Any] = {
+        "mutant": name, "category": mutant.category if mutant else None,
+        "config": config.name, "seed": seed if config.kind == "run" else None,
+        "outcome": outcome(code), "caught": code == 1, "exit": code,
+        "checker": None, "kind": None, "detect_s": None, "wall_s": round(wall, 1),
+        "cause": None, "dir": str(work),
+    }
+    runs = sorted(work.glob("**/results.json"), key=lambda p: p.stat().st_mtime)
+    invalid = [r for r in runs if _invalid(r)]
+    if runs:
+        found = detect(RunDir((invalid or runs)[0].parent))
+        record.update(checker=found.checker, kind=found.kind, cause=found.cause)
+        if config.kind == "run":
+            record["detect_s"] = found.detect_s
+    if config.kind == "sim" and code == 1:
+        record["detect_s"] = round(first_failure if first_failure is not None else wall, 1)
+    if code not in (0, 1, 2):
+        tail = (work / "output.log").read_text(errors="replace").strip().splitlines()[-3:]
+        record["output_tail"] = tail
+    return record
+
+
+def _invalid(results: Path) -> bool:
+    try:
+        return json.loads(results.read_text()).get("valid") is False
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# -- summary -----------------------------------------------------------------------------------
+
+
+def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict[str, Any]:
+    """Per configuration: mutants caught (in any seed), runs caught, median time to detection,
+    and the control's false alarms (any > 0 invalidates that configuration's numbers)."""
+    out: dict[str, Any] = {}
+    for config in configs:
+        mine = [r for r in records if r["config"] == config]
+        mutants = [r for r in mine if r["mutant"] != CONTROL]
+        control = [r for r in mine if r["mutant"] == CONTROL]
+        ids = sorted({r["mutant"] for r in mutants})
+        caught = sorted({r["mutant"] for r in mutants if r["caught"]})
+        times = [r["detect_s"] for r in mutants if r["caught"] and r["detect_s"] is not None]
+        out[config] = {
+            "mutants": len(ids),
+            "mutants_caught": len(caught),
+            "mutant_rate": round(len(caught) / len(ids), 3) if ids else None,
+            "runs": len(mutants),
+            "runs_caught": sum(r["caught"] for r in mutants),
+            "detect_s_median": statistics.median(times) if times else None,
+            "escaped": [i for i in ids if i not in caught],
+            "control_runs": len(control),
+            "false_alarms": sum(r["caught"] for r in control),
+            "harness_failures": sum(r["outcome"] not in ("caught", "valid", "unknown")
+                                    for r in mine),
+        }
+    return out
+
+
+def cell(records: Sequence[dict[str, Any]]) -> str:
+    """One table cell: the outcome (one seed) or `caught/runs` (several seeds), then the median
+    time to detection and the violation kind of the first catch."""
+    if not records:
+        return "-"
+    caught = [r for r in records if r["caught"]]
+    text = records[0]["outcome"] if len(records) == 1 else f"{len(caught)}/{len(records)}"
+    times = [r["detect_s"] for r in caught if r["detect_s"] is not None]
+    if times:
+        text += f" {statistics.median(times):.1f}s"
+    if caught and caught[0]["kind"]:
+        text += f" {caught[0]['kind']}"
+    return text
+
+
+def table(records: Sequence[dict[str, Any]], configs: Sequence[str], rows: Sequence[str],
+          summary: dict[str, Any], skipped: dict[str, str]) -> str:  # fmt: skip
+    category = {r["mutant"]: r["category"] or "-" for r in records}
+    lines = [[ "mutant", "category", *configs]]
+    for row in rows:
+        lines.append([row, category.get(row, "-"), *(
+            "n/a" if c in skipped
+            else cell([r for r in records if r["mutant"] == row and r["config"] == c])
+            for c in configs)])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+            for line in lines]
+    for config in configs:
+        if config in skipped:
+            text.append(f"{config}: {skipped[config]}")
+            continue
+        s = summary[config]
+        median = s["detect_s_median"]
+        text.append(
+            f"{config}: {s['mutants_caught']}/{s['mutants']} mutants caught "
+            f"({s['runs_caught']}/{s['runs']} runs), median detection "
+            f"{'-' if median is None else f'{median:.1f} s'}; control: "
+            f"{s['false_alarms']} false alarm(s) in {s['control_runs']} run(s)"
+            + ("  ** INVALID MEASUREMENT **" if s["false_alarms"] else ""))
+    return "\n".join(text)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def _pick(text: str, known: Sequence[str], what: str, parser: argparse.ArgumentParser
+          ) -> list[str]:  # fmt: skip
+    chosen = [x for x in text.split(",") if x]
+    unknown = [x for x in chosen if x not in known]
+    if unknown:
+        parser.error(f"unknown {what} {unknown[0]!r} (known: {', '.join(known)})")
+    return chosen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mutants", default="", help="comma-separated ids (default: all)")
+    parser.add_argument("--configs", default="default,all,sim",
+                        help=f"comma-separated, of {', '.join(CONFIGURATIONS)}")
+    parser.add_argument("--seeds", default="1", help="seeds of each run configuration (1,2,3)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once (each run is a whole cluster: mind the cores)")
+    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument("--keep", type=Path, help="keep the copies and run directories here")
+    parser.add_argument("--no-control", action="store_true", help="skip the unmutated control")
+    parser.add_argument("--list", action="store_true", help="print the corpus and exit")
+    args = parser.parse_args()
+    try:
+        corpus = load_corpus()
+    except CorpusError as exc:
+        print(f"bench/mutants.py: {exc}", file=sys.stderr)
+        return 3
+    if args.list:
+        for m in corpus:
+            print(f"{m.id}\t{m.category}\t{m.file}\t{m.description}")
+        return 0
+    by_id = {m.id: m for m in corpus}
+    chosen = [by_id[i] for i in _pick(args.mutants, list(by_id), "mutant", parser)] or corpus
+    configs = _pick(args.configs, list(CONFIGURATIONS), "configuration", parser)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+    except ValueError:
+        parser.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")
+
+    skipped = {c: why for c in configs if (why := unavailable(CONFIGURATIONS[c]))}
+    subjects: list[Mutant | None] = ([] if args.no_control else [None]) + chosen
+    base = args.keep or Path(tempfile.mkdtemp(prefix="bench-mutants-"))
+    base.mkdir(parents=True, exist_ok=True)
+    tasks = []
+    for subject in subjects:
+        tree = mutated_tree(subject, base / (subject.id if subject else CONTROL) / "src")
+        check_imports_copy(tree)
+        for name in configs:
+            if name in skipped:
+                continue
+            config = CONFIGURATIONS[name]
+            for seed in seeds if config.kind == "run" else seeds[:1]:
+                tasks.append((subject, config, seed, tree))
+    print(f"{len(tasks)} runs, {args.jobs} at a time, in {base}", file=sys.stderr)
+
+    def task(t: tuple[Mutant | None, Configuration, int, Path]) -> dict[str, Any]:
+        record = run_one(*t, base)
+        print(f"{record['mutant']} {record['config']} seed {record['seed']}: {record['outcome']}"
+              f" {record['kind'] or ''} detect {record['detect_s']} s, wall {record['wall_s']} s",
+              file=sys.stderr, flush=True)
+        return record
+
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        records = list(pool.map(task, tasks))
+    finally:  # also on Ctrl-C: kill the runs in flight rather than wait for them
+        pool.shutdown(wait=False, cancel_futures=True)
+        with _live_lock:
+            _stopping.set()
+            running = list(_live)
+        for proc in running:
+            _kill(proc)
+        pool.shutdown(wait=True)
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    if not args.keep:
+        for r in records:
+            r.pop("dir")
+    ran = [c for c in configs if c not in skipped]
+    summary = summarize(records, ran)
+    rows = [CONTROL] * (not args.no_control) + [m.id for m in chosen]
+    print(table(records, configs, rows, summary, skipped), file=sys.stderr)
+    report = {
+        "configurations": {c: {"argv": ["splitbrain", *CONFIGURATIONS[c].argv(0, Path("OUT"))],
+                               "available": c not in skipped,
+                               **({"reason": skipped[c]} if c in skipped else {})}
+                           for c in configs},
+        "seeds": seeds,
+        "jobs": args.jobs,
+        "cpus": os.cpu_count(),
+        "corpus": [{k: v for k, v in asdict(m).items() if k not in ("find", "replace")}
+                   for m in chosen],
+        "summary": summary,
+        "results": records,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The bundled Raft as a target (`--target raft`, the default): every capability there is.
+
+Its nodes write events.jsonl (log agreement, churn), answer a status request (leader lookup),
+take crash points (raft/crashpoints.py), frame every peer message (per-message net faults) and
+keep exactly-once sessions (clients retry under one request id),
+so every fault and every checker applies. It runs in both network modes, proxy by default.
+raft/ is imported when a function runs, not when this module is, so `cluster/` and `check`
+import without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from splitbrain.cluster.targets import NodeLaunch, bundled_raft
+from splitbrain.config import UNSAFE_FLAGS
+from splitbrain.targets.client import Client
+from splitbrain.targets.target import Address, Command, CrashPoints, PortOpen, Role, Target
+
+
+def command(launch: NodeLaunch) -> Command:
+    return Command(tuple(bundled_raft(launch)))
+
+
+def client(addresses: Mapping[str, Address], home: str, client_id: str, timeout: float,
+           retries: int = 0) -> Client:  # fmt: skip
+    from splitbrain.raft.client import Client as RaftClient
+
+    return RaftClient(addresses, home, client_id, timeout, retries)
+
+
+async def role(address: Address, timeout: float) -> Role | None:
+    from splitbrain.raft.client import node_status
+
+    status = await node_status(address, timeout)
+    if not status:
+        return None
+    return Role(status.get("role") == "leader", int(status.get("term", 0)))
+
+
+async def arm(address: Address, point: str | None, timeout: float) -> bool:
+    from splitbrain.raft.client import arm_crash_point
+
+    return await arm_crash_point(address, point, timeout)
+
+
+def target(args: Mapping[str, str]) -> Target:
+    if args:
+        raise ValueError(f"target raft takes no --target-arg (got {', '.join(sorted(args))}); "
+                         "use --node-arg for node options")
+    from splitbrain.raft.crashpoints import POINTS
+
+    return Target(
+        name="raft",
+        description="the bundled Raft key-value server (splitbrain node)",
+        command=command,
+        client=client,
+        ready=PortOpen("client"),  # it opens its peer port before its client port
+        networks=("proxy", "netns"),
+        unsafe=UNSAFE_FLAGS,
+        events=True,
+        framed=True,
+        leader=role,
+        crash_points=CrashPoints(tuple(POINTS), arm),
+        retrying_client=client,  # kv.py: a repeated (client id, seq) is applied once
+        raft_messages=True,
+    )

@@ -1,0 +1,30 @@
+"""Every mutant of the corpus (bench/mutants/) still applies to the current source.
+
+A refactor that moves or rewrites a mutant's snippet fails here, so the mutant gets updated
+rather than silently testing nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.loader import bench_module
+
+MODULE = bench_module("mutants")
+CORPUS = MODULE.load_corpus()
+
+
+@pytest.mark.parametrize("mutant", CORPUS, ids=[m.id for m in CORPUS])
+def test_mutant_applies_exactly_once_and_compiles(mutant):
+    path = MODULE.PACKAGE / mutant.file
+    source = path.read_text(encoding="utf-8")
+    mutated = MODULE.mutate(mutant, source)
+    assert mutated != source
+    compile(mutated, f"{path} ({mutant.id})", "exec")
+
+
+def test_corpus_covers_every_category_several_times():
+    assert len(CORPUS) >= 25
+    per_category = {c: [m for m in CORPUS if m.category == c] for c in MODULE.CATEGORIES}
+    assert all(len(ms) >= 3 for ms in per_category.values()), {
+        c: len(ms) for c, ms in per_category.items()}

@@ -1,0 +1,111 @@
+"""bench/mutants.py: the corpus loader, applying a mutant to a copy, outcomes and the summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.loader import bench_module
+
+M = bench_module("mutants")
+
+
+def entry(mid="m1", find="a = 1\n", replace="a = 2\n", file="raft/quorum.py"):
+    return (f'[[mutant]]\nid = "{mid}"\ndescription = "d"\nfile = "{file}"\n'
+            f"find = '''\n{find}'''\nreplace = '''\n{replace}'''\n")
+
+
+def corpus(tmp_path, **files):
+    for category in M.CATEGORIES:
+        (tmp_path / f"{category}.toml").write_text(files.get(category, ""))
+    return tmp_path
+
+
+def test_corpus_entries_keep_exact_snippets(tmp_path):
+    d = corpus(tmp_path, reads=entry(find="    if x:\n        y()\n"))
+    (mutant,) = M.load_corpus(d)
+    assert (mutant.id, mutant.category, mutant.find) == ("m1", "reads", "    if x:\n        y()\n")
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"reads": entry() + entry()}, "id 'm1' is already used in"),
+    ({"reads": entry(), "apply": entry()}, "id 'm1' is already used in"),
+    ({"commit": '[[mutant]]\nid = "x"\ndescription = "d"\nfile = "f"\nfind = "a"\n'},
+     "commit.toml: mutant 1: field 'replace' must be a non-empty string"),
+    ({"commit": entry(replace="a = 1\n")}, "replace equals find"),
+    ({"elections": "[[mutant]\n"}, "elections.toml"),
+])
+def test_a_bad_corpus_entry_is_named(tmp_path, files, message):
+    with pytest.raises(M.CorpusError, match=message.replace("(", r"\(")):
+        M.load_corpus(corpus(tmp_path, **files))
+
+
+def test_an_unknown_category_file_is_refused(tmp_path):
+    (corpus(tmp_path) / "leases.toml").write_text(entry())
+    with pytest.raises(M.CorpusError, match=r"unknown category file.*leases"):
+        M.load_corpus(tmp_path)
+
+
+def test_a_snippet_must_occur_exactly_once():
+    mutant = M.Mutant("m", "reads", "d", "f.py", "x = 1\n", "x = 2\n")
+    assert M.mutate(mutant, "y = 0\nx = 1\n") == "y = 0\nx = 2\n"
+    for source, count in [("y = 0\n", 0), ("x = 1\nx = 1\n", 2)]:
+        with pytest.raises(M.CorpusError, match=f"occurs {count} times"):
+            M.mutate(mutant, source)
+
+
+def test_the_copy_differs_from_the_source_only_where_the_mutant_says(tmp_path):
+    mutant = next(m for m in M.load_corpus() if m.id == "commit-quorum-half")
+    tree = M.mutated_tree(mutant, tmp_path / "mutant")
+    control = M.mutated_tree(None, tmp_path / "control")
+    changed = [p.relative_to(tree) for p in tree.rglob("*.py")
+               if p.read_bytes() != (control / p.relative_to(tree)).read_bytes()]
+    assert changed == [M.Path("splitbrain/raft/quorum.py")]
+    assert (control / "splitbrain/raft/quorum.py").read_bytes() == (
+        M.PACKAGE / "raft/quorum.py").read_bytes()
+    M.check_imports_copy(tree)  # a child process (as every node is) imports the mutated copy
+
+
+def test_outcomes_only_exit_1_is_a_catch():
+    assert [M.outcome(c) for c in (0, 1, 2, 3, 64, None, -9)] == [
+        "valid", "caught", "unknown", "could-not-run", "usage", "timeout", "exit--9"]
+
+
+def test_a_missing_command_makes_its_configuration_unavailable():
+    missing = M.Configuration("x", lambda seed, out: ["no-such-command"], 1, "run")
+    assert "not available" in M.unavailable(missing)
+    assert M.unavailable(M.CONFIGURATIONS["default"]) is None
+
+
+def record(mutant, config, caught, detect_s=None, outcome=None, kind=None):
+    return {"mutant": mutant, "category": None if mutant == "control" else "reads",
+            "config": config, "caught": caught, "detect_s": detect_s, "kind": kind,
+            "outcome": outcome or ("caught" if caught else "valid")}
+
+
+def test_summary_counts_mutants_runs_escapes_and_false_alarms():
+    records = [
+        record("control", "all", False), record("control", "all", True),
+        record("a", "all", True, 3.0), record("a", "all", False),
+        record("b", "all", True, 5.0), record("c", "all", False, outcome="timeout"),
+        record("a", "default", False),
+    ]
+    s = M.summarize(records, ["all", "default"])
+    assert s["all"] == {
+        "mutants": 3, "mutants_caught": 2, "mutant_rate": 0.667, "runs": 4, "runs_caught": 2,
+        "detect_s_median": 4.0, "escaped": ["c"], "control_runs": 2, "false_alarms": 1,
+        "harness_failures": 1,
+    }
+    assert s["default"]["mutants_caught"] == 0 and s["default"]["escaped"] == ["a"]
+    table = M.table(records, ["all", "default", "sim"], ["control", "a", "b", "c"],
+                    s, {"sim": "not available: no sim"})
+    assert "INVALID MEASUREMENT" in table and "sim: not available: no sim" in table
+    assert "all: 2/3 mutants caught (2/4 runs), median detection 4.0 s" in table
+
+
+def test_cells():
+    assert M.cell([]) == "-"
+    assert M.cell([record("a", "all", True, 2.5, kind="two-leaders")]) == "caught 2.5s two-leaders"
+    assert M.cell([record("a", "all", False, outcome="unknown")]) == "unknown"
+    two = [record("a", "all", True, 1.0, kind="lost-write"), record("a", "all", True, 3.0),
+           record("a", "all", False)]
+    assert M.cell(two) == "2/3 2.0s lost-write"
