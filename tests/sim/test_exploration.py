@@ -7,7 +7,7 @@ import pytest
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.sim.explore import explore
 
-FIRST = 1000  # the same seeds for every variant: no per-variant configuration
+FIRST = 2000  # the same seeds for every variant: no per-variant configuration
 CATCH_WITHIN = 40  # seeds; bench/sim.py --unsafe measures how many it takes
 
 
