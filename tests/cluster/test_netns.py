@@ -109,6 +109,37 @@ def test_driver_killed_with_sigkill_leaves_no_namespace_link_table_or_process(
         proc.communicate()
 
 
+EARLY_DRIVER = """
+import asyncio, sys
+from splitbrain.cluster import netns
+from splitbrain.cluster.lifeline import Lifeline
+
+async def main():
+    ns = await netns.Namespaces.create(["n1"], Lifeline())
+    print(ns.rid, ns.keeper.pid, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_driver_killed_while_its_keeper_starts_is_still_swept() -> None:
+    """The driver dies (parent-death SIGTERM to the keeper) before the keeper's Python is up:
+    the signal waits, blocked, for the keeper's handler instead of killing it unswept."""
+    proc = subprocess.Popen([sys.executable, "-c", EARLY_DRIVER], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        rid, keeper = proc.stdout.readline().split()
+        proc.kill()
+        proc.wait(10)
+        assert all_gone([int(keeper)], timeout=20)
+        assert leftovers(rid) == {"namespaces": [], "links": [], "tables": [], "processes": []}
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
 def test_clean_sweeps_namespaces_whose_driver_is_gone_and_keeps_live_ones() -> None:
     ip = netns.tool("ip")
     assert ip

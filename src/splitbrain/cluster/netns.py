@@ -40,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,6 +57,7 @@ NETNS_DIR = Path("/run/netns")  # where `ip netns` binds named namespaces
 LOCK_DIR = Path("/run/splitbrain/netns")
 NAME = re.compile(r"^sb-([0-9a-f]{6})-(.+)$")
 COMMAND_TIMEOUT = 20.0
+LOCK_RELEASE_WAIT = 5.0  # seconds a keeper waits for a dying driver's lock
 _CAP_NET_ADMIN, _CAP_SYS_ADMIN = 12, 21
 _SBIN = ":/usr/sbin:/sbin"
 
@@ -310,13 +312,21 @@ def sweep(rid: str | None = None) -> list[str]:
 def keep(rid: str, lifeline_fd: int) -> None:
     """The keeper: wait for the driver to die (lifeline EOF) or to ask (SIGTERM), then sweep its
     run (nothing, if the driver is alive). The SIGTERM handler only wakes the wait up, so a
-    signal arriving with the EOF can never cut the sweep short."""
+    signal arriving with the EOF can never cut the sweep short; SIGTERM comes blocked from
+    `spawn`, so one sent while this process started is taken here, not fatal. A dying driver
+    closes the lifeline a moment before the kernel drops its lock: wait for that while it is
+    still our parent."""
+    parent = os.getppid()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     select.select([lifeline_fd, wake_r], [], [])
+    deadline = time.monotonic() + LOCK_RELEASE_WAIT
+    while os.getppid() == parent and driver_alive(rid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     sweep(rid)
 
 

@@ -42,6 +42,10 @@ def spawn(
     `netns` is a network namespace (a /run/netns file) the child runs in."""
 
     def prepare() -> None:
+        if death_signal != signal.SIGKILL:
+            # A catchable death signal stays pending until the child has its handler (it
+            # unblocks it then): a driver that dies while the child starts cannot kill it first.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {death_signal})
         set_parent_death_signal(death_signal)
         if netns is not None:
             enter_netns(netns)
