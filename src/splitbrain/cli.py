@@ -17,8 +17,6 @@ import argparse
 import contextlib
 import importlib
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 
 from splitbrain import __version__
@@ -86,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def crashed(command: str, exc: Exception) -> int:
     """Exit 3 with one line and the traceback in a file (stderr if even that fails)."""
+    import tempfile  # only after a crash: every command starts without them
+    import traceback
+
     detail = traceback.format_exc()
     try:
         with tempfile.NamedTemporaryFile(

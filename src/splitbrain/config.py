@@ -43,6 +43,11 @@ class RunConfig:
         return [f"n{i}" for i in range(1, self.nodes + 1)]
 
     @property
+    def faults(self) -> frozenset[str]:
+        """The fault kinds of the nemesis, without their variants ("kill:leader" -> "kill")."""
+        return frozenset(f.partition(":")[0] for f in self.nemesis)
+
+    @property
     def run_name(self) -> str:
         return self.name or self.workload
 

@@ -9,16 +9,24 @@ now and then all of them, which made reading and checking grow faster than the h
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 
-@contextmanager
-def paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
+class _Paused:
+    """A plain context manager: entered once per check, which for a small history takes
+    microseconds (a generator-based one cost a few of them)."""
+
+    __slots__ = ("enabled",)
+
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.enabled:
             gc.enable()
+
+
+def paused() -> _Paused:
+    return _Paused()

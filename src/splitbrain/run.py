@@ -104,6 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -> RunConfig:
     """The run's configuration; UsageError for anything the target cannot take. `notes`
     receives what `--nemesis` left out because the target or network mode cannot do it."""
+    from splitbrain.cluster import clocks as clock_faults
     from splitbrain.nemesis.schedule import parse_faults
     from splitbrain.targets.faults import FaultError, fit
 
@@ -132,6 +133,9 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         raise UsageError(f"--nemesis {exc}") from None
     except ValueError as exc:
         raise UsageError(f"--nemesis: {exc}") from None
+    if everything and clock_faults.missing():  # `all` takes what this machine can do
+        faults = tuple(f for f in faults if f.partition(":")[0] != "clock")
+        left_out.append(f"no clock: {clock_faults.missing()}")
     if notes is not None:
         notes.extend(left_out)
     if faults and args.nemesis_interval <= 0:
@@ -200,8 +204,8 @@ async def execute(config: RunConfig, run: RunDir, console: Console, target: Targ
 
     with HistoryWriter(run.history) as writer:
         async with Cluster(run, config.node_names, unsafe=config.unsafe,
-                           node_args=config.node_args, target=target,
-                           network=config.network) as cluster:  # fmt: skip
+                           node_args=config.node_args, target=target, network=config.network,
+                           clocks="clock" in config.faults) as cluster:  # fmt: skip
             return await drive(config, cluster, writer, target, console=console)
 
 
@@ -275,14 +279,15 @@ async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console
 
 
 def run(args: argparse.Namespace) -> int:
-    from splitbrain.cluster import netns
+    from splitbrain.cluster import clocks, netns
     from splitbrain.targets.registry import load_target
 
     notes: list[str] = []
     config = config_from_args(args, notes)
     console = Console(stderr=True, highlight=False)
     target = load_target(config.target, dict(config.target_args))
-    lacking = target.missing() or (netns.missing() if config.network == "netns" else None)
+    lacking = (target.missing() or (netns.missing() if config.network == "netns" else None)
+               or (clocks.missing() if "clock" in config.faults else None))
     if lacking:
         console.print(f"splitbrain run: cannot run target {target.name}: {lacking}",
                       markup=False, soft_wrap=True)

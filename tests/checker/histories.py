@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from splitbrain.checker.models import CAS_REGISTER, ILLEGAL, KV, Input, Model, freeze
+from splitbrain.checker.models import CAS_REGISTER, ILLEGAL, KV, REGISTER, Input, Model, freeze
 from splitbrain.history import Call
 
 REGISTER_VALUES = (0, 1, 2)
@@ -28,6 +28,11 @@ def _register_call(rng: random.Random, tokens: tuple[str, ...]) -> tuple[str, An
     return f, None
 
 
+def _plain_register_call(rng: random.Random, tokens: tuple[str, ...]) -> tuple[str, Any]:
+    f = rng.choice(("read", "read", "write"))
+    return f, rng.choice(REGISTER_VALUES) if f == "write" else None
+
+
 def _kv_call(rng: random.Random, tokens: tuple[str, ...]) -> tuple[str, Any]:
     f = rng.choice(("get", "get", "put", "append", "append", "append"))
     return f, None if f == "get" else rng.choice(tokens)
@@ -36,7 +41,7 @@ def _kv_call(rng: random.Random, tokens: tuple[str, ...]) -> tuple[str, Any]:
 def random_history(rng: random.Random, model: Model, initial: Any, *, max_calls: int = 7
                    ) -> list[Call]:
     """Calls of one key, in invoke order, with indices of a consistent history."""
-    make = _kv_call if model is KV else _register_call
+    make = {KV: _kv_call, REGISTER: _plain_register_call}.get(model, _register_call)
     tokens = rng.choice(KV_TOKEN_POOLS)
     n = rng.randint(1, max_calls)
     processes = rng.randint(1, 3)
@@ -107,4 +112,4 @@ def random_history(rng: random.Random, model: Model, initial: Any, *, max_calls:
     return calls
 
 
-MODELS = {"cas-register": CAS_REGISTER, "kv": KV}
+MODELS = {"register": REGISTER, "cas-register": CAS_REGISTER, "kv": KV}

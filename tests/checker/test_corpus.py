@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from splitbrain.checker.linearizable import check
+from splitbrain.checker.search import ENGINES
 from splitbrain.history import pair_calls
 from splitbrain.history.formats import load_history
 from tests.checker.corpus import CORPUS, needs_corpus
@@ -70,3 +71,18 @@ def test_failure_names_the_op_and_gives_a_one_line_reason():
     assert failure["op"]["f"] == "read" and failure["op"]["output"] == 2
     assert failure["prefix"][-1]["state"] == "0"
     assert "\n" not in result["cause"]
+
+
+@pytest.mark.skipif(len(ENGINES) < 2, reason="no compiled core here")
+def test_engines_agree_on_every_history():
+    """The compiled engine (native registers and kv) gives the pure-Python engine's result,
+    failure included, on every file of the corpus."""
+    paths = [CORPUS / "jepsen" / f"etcd_{n:03d}.log" for n in ETCD]
+    paths += [CORPUS / "kv" / f"{name}.txt" for name in sorted(KV_VERDICTS)]
+    for path in paths:
+        calls = pair_calls(load_history(path).ops)
+        results = [check(calls, engine=engine, workers=1) for engine in ENGINES]
+        for result in results:
+            result.pop("check_time_s")
+            result.pop("engine")
+        assert results[0] == results[1], path

@@ -61,6 +61,15 @@ class FakeCluster:
         self.leaderships: list[list[tuple[str, int]]] = []
         self.armed: dict[str, str | None] = {}
         self.crash_when_armed: set[str] = set()
+        self.rates = dict.fromkeys(NODES, 1.0)
+
+    async def set_clock(self, n: str, rate: float) -> bool:
+        changed = self.rates[n] != rate
+        self.rates[n] = rate
+        return changed
+
+    def skewed(self) -> list[str]:
+        return [n for n, rate in self.rates.items() if rate != 1.0]
 
     def watch_leaders(self) -> FakeWatch:
         return FakeWatch(self.leaderships)
@@ -149,8 +158,9 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         Plan(0.15, 0.35, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
         Plan(0.4, 0.4, "restart", "minority", nodes=("n3",)),
         Plan(0.45, 0.6, "pause", "one", nodes=("n2",)),
+        Plan(0.5, 0.65, "clock", "minority", nodes=("n1", "n3"), rate=0.25),
     ]
-    events = drive(cluster, plans, stop_after=10)
+    events = drive(cluster, plans, stop_after=12)
     each = [  # what each plan recorded, in order; plans run concurrently, so they interleave
         [("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
                                                                 "n3": ["n1", "n2"]}}),
@@ -162,6 +172,8 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         [("kill", {"nodes": ["n3"], "target": "minority"}),
          ("start", {"nodes": ["n3"], "fault": "restart"})],
         [("pause", {"nodes": ["n2"], "target": "one"}), ("resume", {"nodes": ["n2"]})],
+        [("start-clock", {"nodes": ["n1", "n3"], "target": "minority", "rate": 0.25}),
+         ("stop-clock", {"nodes": ["n1", "n3"]})],
     ]  # fmt: skip
     recorded = events[:-2]
     assert sorted(map(repr, recorded)) == sorted(repr(e) for plan in each for e in plan)
@@ -169,6 +181,7 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         assert recorded.index(first) < recorded.index(then)
     assert events[-2:] == [("in-force", []), ("in-force", [])]
     assert set(cluster.state.values()) == {"up"}
+    assert set(cluster.rates.values()) == {1.0}
 
 
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:
@@ -212,14 +225,17 @@ def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
         Plan(0.1, 10, "kill", "one", nodes=("n3",)),
         Plan(0.15, 10, "pause", "one", nodes=("n2",)),
         Plan(0.2, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
+        Plan(0.25, 10, "clock", "one", nodes=("n3",), rate=4.0),
     ]
-    events = drive(cluster, plans, stop_after=4)
-    in_force = events[4][1]
-    assert in_force == ["partition isolate-one", "kill n3", "pause n2", "net delay=0.1"]
-    fs = [f for f, _ in events[5:-1]]
-    assert fs == ["stop-partition", "stop-net-fault", "resume", "start"]
+    events = drive(cluster, plans, stop_after=5)
+    in_force = events[5][1]
+    assert in_force == ["partition isolate-one", "kill n3", "pause n2", "net delay=0.1",
+                        "clock x4 n3"]  # fmt: skip
+    fs = [f for f, _ in events[6:-1]]
+    assert fs == ["stop-partition", "stop-net-fault", "stop-clock", "resume", "start"]
     assert not cluster.network.cut and not cluster.network.faults
     assert set(cluster.state.values()) == {"up"}
+    assert set(cluster.rates.values()) == {1.0}
 
 
 def test_a_fault_that_fails_is_recorded_with_its_error() -> None:

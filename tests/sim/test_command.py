@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import pytest
 
 from splitbrain.cli import main
+from splitbrain.sim.command import add_arguments, settings
+from splitbrain.sim.swarm import SIM_FAULTS
 from splitbrain.store import RunDir, find_runs
 
 # A short, busy simulation: every fault kind a real run has, on 3 nodes.
@@ -74,6 +77,15 @@ def test_usage_errors_exit_64(tmp_path, capsys):
     assert main(["sim", "--replay", str(tmp_path)]) == 64
     assert "no config.json" in capsys.readouterr().err
     assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64
+    assert main(["sim", "--out", str(tmp_path), "--nemesis", "partition,clock:slow"]) == 64
+    assert "--nemesis clock:slow: not simulated" in capsys.readouterr().err
+
+
+def test_all_faults_are_every_simulated_fault():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    pinned, _ = settings(parser.parse_args(["--nemesis", "all"]))
+    assert pinned["nemesis"] == SIM_FAULTS and "clock" not in SIM_FAULTS
 
 
 def test_an_unsafe_variant_exits_1(tmp_path):

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.arguments import positive
-from splitbrain.checker.agreement import check_agreement, read_events
 from splitbrain.checker.linearizable import (
     DEFAULT_MEMORY_LIMIT,
     ModelError,
@@ -33,13 +32,11 @@ from splitbrain.checker.linearizable import (
     knossos_reads,
 )
 from splitbrain.checker.models import MODELS
-from splitbrain.checker.stats import stats
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError, merge
 from splitbrain.history import Call, HistoryError
 from splitbrain.history.formats import SUFFIXES, load_calls
 from splitbrain.history.stream import read_calls
 from splitbrain.store import RunDir
-from splitbrain.workloads.registry import WORKLOADS
 
 NOT_RUN = "not-run"  # a checker's "valid" when the target lacks what it needs
 _SEVERITY = {VALID: 0, UNKNOWN: 1, COULD_NOT_RUN: 2, INVALID: 3}
@@ -82,6 +79,9 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     files). Raises HistoryError if history.jsonl is malformed beyond a torn last line.
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
+    from splitbrain.checker.agreement import check_agreement, read_events  # run dirs only
+    from splitbrain.checker.stats import stats
+
     started = time.perf_counter()
     options = run_options(run, options)
     history = read_calls(run.history)
@@ -133,6 +133,8 @@ def _recorded_invariants(run: RunDir) -> dict[str, dict[str, Any]]:
 def run_options(run: RunDir, options: dict[str, Any] | None) -> dict[str, Any]:
     """The checker options for a run: the model and initial value its workload implies,
     unless `options` say otherwise."""
+    from splitbrain.workloads.registry import WORKLOADS  # run dirs only
+
     options = dict(options or {})
     if options.get("model") is None:
         workload = _config(run).get("workload")
@@ -192,13 +194,16 @@ def _proves_nothing(calls: list[Call], model: Any, fail_means_no_effect: bool) -
     """Why a valid verdict would mean nothing: no operation, or no observation, succeeded (a
     run whose clients all timed out, or that only wrote, cannot show a violation)."""
     observing = model.reads | model.observing_fails
-    succeeded = [c for c in calls if c.type == "ok" or (c.succeeded and not fail_means_no_effect)]
+    succeeded = 0
+    for c in calls:  # stops at the first observation: a valid history has one at its start
+        if c.type == "ok" or (c.succeeded and not fail_means_no_effect):
+            if c.f in observing:
+                return None
+            succeeded += 1
     if not succeeded:
         return f"no operation succeeded ({len(calls)} calls): nothing could be checked"
-    if not any(c.f in observing for c in succeeded):
-        return (f"no read succeeded ({len(succeeded)} writes did): writes alone cannot show "
-                "a violation")
-    return None
+    return (f"no read succeeded ({succeeded} writes did): writes alone cannot show "
+            "a violation")
 
 
 def _config(run: RunDir) -> dict[str, Any]:

@@ -19,17 +19,15 @@ import time
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from splitbrain.checker import parallel
-from splitbrain.checker.explain import explain
+from splitbrain.checker.explain import MAX_CONCURRENT, explain
 from splitbrain.checker.models import MODELS, Input, Model, freeze, infer_model
 from splitbrain.checker.search import (
     ENGINES,
     REDUCTIONS,
+    KeyedCalls,
     Outcome,
     compile_problem,
     compiled_search,
-    group_calls,
-    native_search,
     search,
     tables,
     to_input,
@@ -128,11 +126,11 @@ def _check(history: History | Sequence[Call], model: Model | str | None, initial
            describe_failure: bool) -> dict[str, Any]:
     started = time.perf_counter()
     calls = pair_calls(history.ops) if isinstance(history, History) else list(history)
-    by_key, fs = group_calls(calls)
-    chosen = choose_model(fs, model)
+    keyed = KeyedCalls(calls, compiled=engine == "compiled")
+    chosen = choose_model(keyed.functions, model)
     if initial is _DEFAULT:
         initial = chosen.initial
-    keys = sorted(by_key, key=lambda k: (k is not None, _natural(k)))
+    keys = sorted(keyed.keys, key=lambda k: (k is not None, _natural(k)))
     result: dict[str, Any] = {"model": chosen.name, "keys": len(keys), "calls": len(calls),
                               "engine": engine}
     if "compiled" not in ENGINES:
@@ -140,8 +138,9 @@ def _check(history: History | Sequence[Call], model: Model | str | None, initial
                                  "splitbrain was installed): the pure-Python search ran")
     if not calls:
         return {"valid": "unknown", "cause": "no client operations to check", **result}
-    compiler = _Compiler(calls, chosen, initial, fail_means_no_effect, reductions, engine)
-    jobs = [(k, by_key[k]) for k in keys]
+    compiler = _Compiler(keyed, calls, chosen, initial, fail_means_no_effect, reductions, engine,
+                         describe_failure)
+    jobs = [(k, keyed.size(k)) for k in keys]
     if workers is None:
         workers = default_workers(len(calls), len(keys))
     verdict, detail = run_keys(jobs, compiler, started, time_limit, memory_limit, workers)
@@ -154,7 +153,7 @@ def _check(history: History | Sequence[Call], model: Model | str | None, initial
         if not describe_failure:
             return {"valid": False, "cause": f"{where}no linearization", "failure": {"key": key},
                     **result}
-        failure = explain(key, by_key[key], chosen, initial, outcome,
+        failure = explain(key, keyed.calls(key), chosen, initial, outcome,
                           fail_means_no_effect=fail_means_no_effect, reductions=reductions)
         return {"valid": False, "cause": f"{where}{failure['reason']}", "failure": failure,
                 **result}
@@ -167,23 +166,26 @@ class _Compiler:
     every call fits the model), else in Python, after resolve_model has checked the whole
     history once (ModelError names its first call that does not fit)."""
 
-    def __init__(self, calls: Sequence[Call], model: Model, initial: Any,
-                 fail_means_no_effect: bool, reductions: frozenset[str], engine: str) -> None:
-        self.calls, self.model, self.initial, self.reductions = calls, model, initial, reductions
-        self.fail_means_no_effect, self.engine = fail_means_no_effect, engine
+    def __init__(self, keyed: KeyedCalls, calls: Sequence[Call], model: Model, initial: Any,
+                 fail_means_no_effect: bool, reductions: frozenset[str], engine: str,
+                 describe_failure: bool) -> None:
+        self.keyed, self.calls, self.model, self.initial = keyed, calls, model, initial
+        self.fail_means_no_effect, self.reductions, self.engine = (fail_means_no_effect,
+                                                                   reductions, engine)
+        self.failures = MAX_CONCURRENT if describe_failure else None
         self.resolved = False
 
-    def search(self, key: Any, calls: Sequence[Call]) -> Generator[int, int, Outcome]:
+    def search(self, key: Any) -> Generator[int, int, Outcome]:
         if self.engine == "compiled":
-            made = native_search(calls, self.model, self.initial,
-                                 fail_means_no_effect=self.fail_means_no_effect,
-                                 reductions=self.reductions)
+            made = self.keyed.native(key, self.model, self.initial,
+                                     fail_means_no_effect=self.fail_means_no_effect,
+                                     reductions=self.reductions, failures=self.failures)
             if made is not None:
                 return made
         if not self.resolved:
             resolve_model(self.calls, self.model)
             self.resolved = True
-        t = tables(compile_problem(key, calls, self.model, self.initial,
+        t = tables(compile_problem(key, self.keyed.calls(key), self.model, self.initial,
                                    fail_means_no_effect=self.fail_means_no_effect,
                                    reductions=self.reductions))
         return compiled_search(t) if self.engine == "compiled" else search(t)
@@ -196,18 +198,21 @@ def default_workers(calls: int, keys: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), keys))
 
 
-def run_keys(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: float,
+def run_keys(jobs: list[tuple[Any, int]], compiler: _Compiler, started: float,
              time_limit: float | None, memory_limit: int, workers: int = 1):
-    """Search every key; the verdict of the serial round-robin (_schedule), with the keys
-    spread over `workers` processes. Returns what _schedule returns."""
+    """Search every key (jobs: each key with its number of calls); the verdict of the serial
+    round-robin (_schedule), with the keys spread over `workers` processes. Returns what
+    _schedule returns."""
     if workers <= 1 or not hasattr(os, "fork"):
         return _schedule(jobs, compiler, started, time_limit, memory_limit)
+    from splitbrain.checker import parallel  # pickle and ctypes: only when forking
+
     order = {key: i for i, (key, _) in enumerate(jobs)}
     return parallel.run(jobs, workers, lambda part, board: _schedule(
         part, compiler, started, time_limit, memory_limit // workers, board, order))
 
 
-def _schedule(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: float,
+def _schedule(jobs: list[tuple[Any, int]], compiler: _Compiler, started: float,
               time_limit: float | None, memory_limit: int, board: Any = None,
               order: dict[Any, int] | None = None):
     """Round-robin over the keys' searches, in key order. Returns (True, None), (False, (key,
@@ -222,20 +227,21 @@ def _schedule(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: 
     running: dict[Any, list[Any]] = {}  # key -> [search, bytes it holds]
     abandoned: dict[Any, str] = {}
     budget = FIRST_BUDGET
-    queue = list(enumerate(jobs))
-    position = order or {key: i for i, (key, _) in queue}
+    sizes = dict(jobs)
+    position = order or {key: i for i, (key, _) in enumerate(jobs)}
     rnd = 0
-    while running or queue:
+    queued = len(jobs)  # keys not started yet (all of them until the first round ends)
+    while running or queued:
         if board is not None and board.decided_before(rnd):
             return True, None  # an earlier finding elsewhere wins; this part cannot beat it
-        order = list(running) if rnd else [key for _, (key, _) in queue]
+        order = list(running) if rnd else [key for key, _ in jobs]
         for key in order:
             if rnd == 0:
-                _, (_, calls) = queue.pop(0)
-                gen = compiler.search(key, calls)
+                queued -= 1
+                gen = compiler.search(key)
                 held = next(gen)
                 running[key] = [gen, held]
-                slice_ = budget + STEPS_PER_CALL * len(calls)
+                slice_ = budget + STEPS_PER_CALL * sizes[key]
             else:
                 gen = running[key][0]
                 slice_ = budget
@@ -252,8 +258,9 @@ def _schedule(jobs: list[tuple[Any, list[Call]]], compiler: _Compiler, started: 
                 continue
             if time_limit is not None and time.perf_counter() - started > time_limit:
                 causes = dict(abandoned)
+                waiting = [k for k, _ in jobs[len(jobs) - queued:]] if rnd == 0 else []
                 causes.update({k: f"time limit of {time_limit:g} s reached"
-                               for k in [*running, *(k for _, (k, _) in queue)]})
+                               for k in [*running, *waiting]})
                 return "unknown", _unknown(causes)
             if sum(held for _, held in running.values()) > memory_limit:
                 worst = max(running, key=lambda k: running[k][1])

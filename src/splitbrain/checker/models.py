@@ -19,6 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 
@@ -80,7 +81,15 @@ def freeze(value: Any) -> Any:
 
 
 def _show(value: Any) -> str:
-    """A value as JSON (tuples shown as lists), for one-line messages."""
+    """A value as JSON (tuples shown as lists), for one-line messages. Ints, strings and null,
+    what most states are, without json.dumps's setup (the same text)."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
     return json.dumps(value, default=str)
 
 

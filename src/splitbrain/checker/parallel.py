@@ -45,19 +45,20 @@ class Board:
                    for w in range(self.workers))
 
 
-def split(jobs: list[tuple[Any, list]], workers: int) -> list[list[tuple[Any, list]]]:
-    """Keys spread so that each part has about as many calls; each part in key order."""
+def split(jobs: list[tuple[Any, int]], workers: int) -> list[list[tuple[Any, int]]]:
+    """Keys (each with its number of calls) spread so that each part has about as many calls;
+    each part in key order."""
     parts: list[list[int]] = [[] for _ in range(workers)]
     load = [0] * workers
-    for i in sorted(range(len(jobs)), key=lambda i: -len(jobs[i][1])):
+    for i in sorted(range(len(jobs)), key=lambda i: -jobs[i][1]):
         w = load.index(min(load))
         parts[w].append(i)
-        load[w] += len(jobs[i][1])
+        load[w] += jobs[i][1]
     return [[jobs[i] for i in sorted(part)] for part in parts if part]
 
 
-def run(jobs: list[tuple[Any, list]], workers: int,
-        schedule: Callable[[list[tuple[Any, list]], Board], tuple[Any, Any]]) -> tuple[Any, Any]:
+def run(jobs: list[tuple[Any, int]], workers: int,
+        schedule: Callable[[list[tuple[Any, int]], Board], tuple[Any, Any]]) -> tuple[Any, Any]:
     """schedule(part, board) on each part in its own process; the merged verdict."""
     from splitbrain.cluster.lifeline import set_parent_death_signal  # ctypes: only when forking
 

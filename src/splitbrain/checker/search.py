@@ -33,19 +33,21 @@ Fails are dropped unless they observe the state (a cas-mismatch under the defaul
 The pipeline: compile_problem (the calls the search sees, as model Inputs) -> tables() (the
 Tables both engines read: ints per call, interned states and input classes) -> search() here
 or compiled_search(), the same loop in C (_core.Search), step for step. For the built-in
-register models native_search() does all of it in C from the calls (_core.compile_register),
-with no Python object per call; anything of unusual shape takes the Python compile.
+models (registers, kv) KeyedCalls.native() does all of it in C from the history encoded once
+(_core.encode), with the model's steps and reduction native and no Python object per call;
+anything of unusual shape takes the Python compile.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import sys
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from splitbrain.checker.models import CAS_REGISTER, ILLEGAL, NOWHERE, Input, Model, freeze
+from splitbrain.checker.models import CAS_REGISTER, ILLEGAL, KV, NOWHERE, Input, Model, freeze
 from splitbrain.history import Call
 
 REDUCTIONS = frozenset({"info-reads", "info-no-ops", "info-blind", "info-classes", "model",
@@ -127,6 +129,9 @@ class Outcome:
 
     valid: bool
     linearized: list[int]  # valid: a linearization; invalid: the longest linearizable prefix
+    # invalid, from a native search: explain's selection made in C (Search.failure): the
+    # prefix's calls, the plain model's state after each, the call to blame, concurrent calls
+    failure: tuple[list[Call], list[Any], Call | None, list[Call]] | None = None
 
 
 _FAR = 1 << 62  # a history index past every real one
@@ -307,8 +312,10 @@ def search(t: Tables) -> Generator[int, int, Outcome]:
 
     placed = [False] * n
     skip_no_ops, greedy = t.skip_no_ops, t.greedy
-    # Nodes visited: (low, mask, state, info set, last was info). Every one not on the stack
-    # has been explored and failed.
+    # Nodes explored that failed: (low, mask, state, info set, last was info). A node is
+    # remembered when the search backs up out of it, not when it enters: the nodes on the path
+    # are never looked up (a node below one has more calls placed), and a search that never
+    # backs up (most keys of a valid history) then keeps nothing.
     seen: set[tuple[int, int, int, int, bool]] = set()
     # Before each step: (node, state, low, mask, extra, after, frontier), whether it was
     # forced, and the node's candidates and position among them
@@ -411,7 +418,6 @@ def search(t: Tables) -> Generator[int, int, Outcome]:
                 ci += 1
                 continue
         if place:
-            seen.add(node)
             stack.append((entry, state, low, mask, extra, after, frontier, forced, cands, ci))
             placed[op] = True
             r = ret_node[op]
@@ -446,6 +452,7 @@ def search(t: Tables) -> Generator[int, int, Outcome]:
         while True:
             if not stack:
                 return Outcome(False, _unchain(best))
+            seen.add((low, mask, state, extra, after))
             entry, state, low, mask, extra, after, frontier, forced, cands, ci = stack.pop()
             op = ev[entry]
             placed[op] = False
@@ -489,68 +496,92 @@ else:
 # The engines this install has, preferred first: "compiled" (_core.Search) and "python".
 ENGINES: tuple[str, ...] = ("compiled", "python") if _core is not None else ("python",)
 
+# Call.to_json, in C where it was built (explanations make one per call they show)
+call_json: Callable[[Call], dict[str, Any]] = (Call.to_json if _core is None
+                                               else _core.call_json)
 
-def compiled_search(t: Tables, native: Any = None) -> Generator[int, int, Outcome]:
+
+def compiled_search(t: Tables) -> Generator[int, int, Outcome]:
     """_core.Search behind search()'s generator protocol (the same steps per budget)."""
-    return _drive(_core.Search(t, native), t.state_bytes)
+    return _drive(_core.Search(t), t.state_bytes, None)
 
 
-def _drive(s: Any, state_bytes: Callable[[], int]) -> Generator[int, int, Outcome]:
+def _drive(s: Any, state_bytes: Callable[[], int], failures: int | None
+           ) -> Generator[int, int, Outcome]:
     budget = yield s.held + state_bytes()
     while True:
         done = s.run(budget)
         if done is not None:
-            return Outcome(done[0], done[1])
+            valid, linearized = done
+            failure = None if valid or failures is None else s.failure(failures)
+            return Outcome(valid, linearized, failure)
         budget = yield s.held + state_bytes()
 
 
-def native_search(calls: Sequence[Call], model: Model, initial: Any, *,
-                  fail_means_no_effect: bool = False, reductions: frozenset[str] = REDUCTIONS
-                  ) -> Generator[int, int, Outcome] | None:
-    """The compiled search of one key of a built-in register model, compiled in C straight
-    from its calls; None when that path does not apply (see compiled_tables)."""
-    if _core is None or model.step is not CAS_REGISTER.step:
-        return None
-    flags = sum(_FLAGS[r] for r in reductions)
-    s = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs, True)
-    return None if s is None else _drive(s, _no_bytes)
+class KeyedCalls:
+    """A history's calls by key, for the searches: `keys` (in first-appearance order),
+    `functions` (the functions used), `calls(key)` and `size(key)`; `native(...)` is the
+    compiled search of a key for the built-in models, or None.
+
+    With the compiled core the calls are encoded once (_core.encode: compact records per key,
+    in one pass over the history) and each key's search is compiled from its records;
+    otherwise they are grouped in Python and `native` is always None.
+    """
+
+    def __init__(self, calls: list[Call], compiled: bool = True) -> None:
+        self._encoded = _core.encode(calls) if compiled and _core is not None else None
+        if self._encoded is not None:
+            self.keys: list[Any] = self._encoded.keys
+            self.functions: set[str] = self._encoded.functions
+            self._number = {key: i for i, key in enumerate(self.keys)}
+            return
+        self._by_key: dict[Any, list[Call]] = {}
+        for c in calls:
+            self._by_key.setdefault(c.key, []).append(c)
+        self.keys = list(self._by_key)
+        self.functions = {c.f for c in calls}
+
+    def calls(self, key: Any) -> list[Call]:
+        if self._encoded is None:
+            return self._by_key[key]
+        return self._encoded.calls(self._number[key])
+
+    def size(self, key: Any) -> int:
+        if self._encoded is None:
+            return len(self._by_key[key])
+        return self._encoded.size(self._number[key])
+
+    def native(self, key: Any, model: Model, initial: Any, *, fail_means_no_effect: bool = False,
+               reductions: frozenset[str] = REDUCTIONS, failures: int | None = None
+               ) -> Generator[int, int, Outcome] | None:
+        """The key's search compiled in C from its records, for the built-in models; None when
+        that path does not apply (no compiled core, another model, a value of unusual shape:
+        the Python path then handles or reports it). `failures`: for an invalid key, the
+        number of concurrent calls Search.failure() selects for the explanation (None: none)."""
+        made = self.native_tables(key, model, initial, fail_means_no_effect=fail_means_no_effect,
+                                  reductions=reductions, as_search=True)
+        return None if made is None else _drive(made, _no_bytes, failures)
+
+    def native_tables(self, key: Any, model: Model, initial: Any, *,
+                      fail_means_no_effect: bool = False, reductions: frozenset[str] = REDUCTIONS,
+                      as_search: bool = False) -> Any:
+        """The tables the native compile makes, as a tuple (for the tests: they compare them
+        with tables()), or its Search (as_search); None when the native path does not apply."""
+        kind = _NATIVE.get(model.step)
+        if self._encoded is None or kind is None:
+            return None
+        return self._encoded.search(self._number[key], kind, initial, fail_means_no_effect,
+                                    _flags(reductions), model.fs, as_search)
 
 
+_NATIVE = {CAS_REGISTER.step: 0, KV.step: 1}  # the models _core steps natively
 _FLAGS = {"info-reads": 1, "info-no-ops": 2, "info-blind": 4, "info-classes": 8, "model": 16,
           "greedy-stutter": 32, "ok-classes": 64}
 
 
-def compiled_tables(calls: Sequence[Call], model: Model, initial: Any, *,
-                    fail_means_no_effect: bool = False,
-                    reductions: frozenset[str] = REDUCTIONS) -> tuple[Tables, Any] | None:
-    """compile_problem + tables() in C for the built-in register models: (tables, native
-    transitions), or None when the C path does not apply (another model, no compiled core, or
-    a value of unusual shape: the Python path then handles or reports it)."""
-    if _core is None or model.step is not CAS_REGISTER.step:
-        return None
-    flags = sum(_FLAGS[r] for r in reductions)
-    made = _core.compile_register(calls, initial, fail_means_no_effect, flags, model.fs)
-    if made is None:
-        return None
-    invoke_at, return_at, optional, tclass, blind, stutter, iclass, group, start, native, \
-        required = made
-    return Tables(invoke_at, return_at, optional, tclass, required, blind, stutter,
-                  iclass, group, start, "info-no-ops" in reductions,
-                  "greedy-stutter" in reductions, _no_transition, _no_bytes), native
-
-
-def group_calls(calls: Sequence[Call]) -> tuple[dict[Any, list[Call]], set[str]]:
-    """The calls of each key (in the order given) and the functions the history uses."""
-    if _core is not None:
-        return _core.group_calls(calls)
-    by_key: dict[Any, list[Call]] = {}
-    for c in calls:
-        by_key.setdefault(c.key, []).append(c)
-    return by_key, {c.f for c in calls}
-
-
-def _no_transition(c: int, sid: int) -> int:
-    raise AssertionError("native transitions need no callback")
+@functools.cache  # once per set: a check of a small history pays for little else
+def _flags(reductions: frozenset[str]) -> int:
+    return sum(_FLAGS[r] for r in reductions)
 
 
 def _no_bytes() -> int:

@@ -23,6 +23,8 @@ Rules it keeps:
 - Spawn happens on the event loop's thread (the parent-death signal is tied to that thread).
 - A node that exits by itself (e.g. at a crash point it was asked to arm) is `crashed`: the
   cluster tells that apart from its own kill and teardown; `start` brings it back.
+- With `clocks=True` every node runs under libfaketime (clocks.py) with a control file
+  nodes/<node>/clock.rc: `set_clock` changes its clock's rate, which survives its restarts.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from types import TracebackType
 
 import psutil
 
+from splitbrain.cluster import clocks as clock_faults
 from splitbrain.cluster.firewall import NftNetwork
 from splitbrain.cluster.lifeline import Lifeline
 from splitbrain.cluster.network import Network
@@ -74,6 +77,8 @@ class _Node:
     command: Command
     output: Path  # its stdout and stderr
     netns: Path | None  # its network namespace (netns mode)
+    clock: Path | None = None  # its libfaketime control file (clock faults)
+    rate: float = clock_faults.NORMAL  # its clock's rate
     proc: psutil.Popen | None = None
     paused: bool = False
     ended_by_us: bool = False  # killed or stopped by the cluster, so its exit is no crash
@@ -94,6 +99,7 @@ class Cluster(NodeQueries):
         network: str = "proxy",
         seed: int = 0,
         start_timeout: float = START_TIMEOUT,
+        clocks: bool = False,
     ) -> None:
         if not nodes:
             raise ValueError("a cluster needs at least one node")
@@ -112,6 +118,7 @@ class Cluster(NodeQueries):
         self.network_mode = network
         self.seed = seed
         self.start_timeout = start_timeout
+        self.clocks = clocks
         self.client_addresses: dict[str, tuple[str, int]] = {}
         self._nodes: dict[str, _Node] = {}
         self._lifeline: Lifeline | None = None
@@ -189,12 +196,14 @@ class Cluster(NodeQueries):
         )
         output = self.run.node_dir(name) / "output.log"
         netns = self.network.namespaces.path(name) if isinstance(self.network, NftNetwork) else None
-        return _Node(name, launch, self.target.command(launch), output, netns)
+        clock = self.run.node_dir(name) / "clock.rc" if self.clocks else None
+        return _Node(name, launch, self.target.command(launch), output, netns, clock)
 
     def _spawn(self, node: _Node) -> None:
         assert self._lifeline is not None
         cmd = node.command
-        node.proc = spawn(cmd.argv, self._lifeline, output=node.output, env=cmd.env, cwd=cmd.cwd,
+        env = {**cmd.env, **clock_faults.environment(node.clock)} if node.clock else cmd.env
+        node.proc = spawn(cmd.argv, self._lifeline, output=node.output, env=env, cwd=cmd.cwd,
                           netns=node.netns)  # fmt: skip
         node.paused = False
         node.ended_by_us = False
@@ -283,6 +292,23 @@ class Cluster(NodeQueries):
             name = "keeper" if isinstance(self._network, NftNetwork) else "proxies"
             out[name] = self._network.proc.pid  # type: ignore[union-attr]
         return out
+
+    async def set_clock(self, name: str, rate: float) -> bool:
+        """Make the node's clock run at `rate` (1.0: normal) from now on, running or not (a
+        restart keeps it); False if it ran at that rate already. ValueError if the cluster was
+        started without clocks."""
+        node = self._node(name)
+        if node.clock is None:
+            raise ValueError("the cluster was started without clock faults")
+        if node.rate == rate:
+            return False
+        clock_faults.write(node.clock, rate)
+        node.rate = rate
+        return True
+
+    def skewed(self) -> list[str]:
+        """The nodes whose clock does not run at the normal rate."""
+        return [n.name for n in self._nodes.values() if n.rate != clock_faults.NORMAL]
 
     # Teardown.
 

@@ -8,22 +8,22 @@ empty file is an empty history (the checker calls it "unknown": nothing was obse
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from splitbrain.history.edn import read_edn
 from splitbrain.history.errors import HistoryError
-from splitbrain.history.jsonl import read_jsonl
 from splitbrain.history.ops import History
-from splitbrain.history.porcupine import MARKER, read_etcd_log
 from splitbrain.history.stream import Calls, from_history, read_calls
 
-READERS: dict[str, Callable[[str | os.PathLike[str]], History]] = {
-    "jsonl": read_jsonl,
-    "jepsen-edn": read_edn,
-    "porcupine-etcd": read_etcd_log,
+# format -> (module, reader): imported when a file of that format is read
+READERS: dict[str, tuple[str, str]] = {
+    "jsonl": ("splitbrain.history.jsonl", "read_jsonl"),
+    "jepsen-edn": ("splitbrain.history.edn", "read_edn"),
+    "porcupine-etcd": ("splitbrain.history.porcupine", "read_etcd_log"),
 }
+MARKER = "jepsen.util"  # what every line of a Porcupine etcd log names
 
 # File names that `splitbrain check DIR` picks up when it walks a directory.
 SUFFIXES = (".jsonl", ".edn", ".log", ".txt")
@@ -52,9 +52,14 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     return "jsonl"  # an empty file: every reader gives an empty history
 
 
+def reader(fmt: str) -> Callable[[str | os.PathLike[str]], History]:
+    module, name = READERS[fmt]
+    return getattr(importlib.import_module(module), name)
+
+
 def load_history(path: str | os.PathLike[str], fmt: str | None = None) -> History:
     """Read a history in any supported format (detected unless `fmt` names one)."""
-    return READERS[fmt or detect_format(path)](path)
+    return reader(fmt or detect_format(path))(path)
 
 
 def load_calls(path: str | os.PathLike[str], fmt: str | None = None) -> Calls:
@@ -63,4 +68,4 @@ def load_calls(path: str | os.PathLike[str], fmt: str | None = None) -> Calls:
     fmt = fmt or detect_format(path)
     if fmt == "jsonl":
         return read_calls(path)
-    return from_history(READERS[fmt](path))
+    return from_history(reader(fmt)(path))

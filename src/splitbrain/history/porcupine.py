@@ -21,7 +21,6 @@ from splitbrain.history.validate import validate
 
 _LINE = re.compile(r"INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:([\w-]+)\s*(.*?)\s*")
 _VECTOR = re.compile(r"\[\s*(.*?)\s*\]")
-MARKER = "jepsen.util"  # what format detection looks for
 
 
 def _scalar(text: str, name: str, line: int) -> Any:

@@ -29,6 +29,8 @@ Rules it keeps:
   leader right after a client request was sent (a RequestPulse from the interpreter), for the
   plan's `pause_for`, then resume it (one pause and one resume event each); at most a
   minority of the nodes at once, and a request-timed pause rests as long before the next.
+- A clock fault sets its targets' clock rate (start-clock, with the rate), its stop sets them
+  back to normal (stop-clock); a node killed meanwhile keeps its rate when it starts again.
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
 """
@@ -43,6 +45,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from splitbrain.cluster.clocks import NORMAL
 from splitbrain.cluster.network import NetworkError
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import grudges
@@ -153,6 +156,9 @@ class Nemesis:
         if net.faults:
             links = sorted(net.faults)
             await _attempt(net.clear_link_faults(), record, "stop-net-fault", {"links": links})
+        skewed = self.cluster.skewed()
+        if skewed:
+            await self._each(self._normal_clock, skewed, record, "stop-clock", {})
         paused = [n for n in self.cluster.nodes if self.cluster.paused(n)]
         if paused:
             await self._each(self.cluster.resume, paused, record, "resume", {})
@@ -208,6 +214,10 @@ class Nemesis:
             active = _Active(plan, f"crash {plan.point} {','.join(armed)}", armed)
             active.task = asyncio.create_task(self._restart_crashed(active, record))
             return active
+        if plan.fault == "clock":
+            done = await self._each(lambda n: self.cluster.set_clock(n, plan.rate), nodes, record,
+                                    "start-clock", {**info, "rate": plan.rate})  # fmt: skip
+            return _Active(plan, f"clock x{plan.rate:g} {','.join(done)}", done) if done else None
         if plan.fault == "pause":
             done = await self._each(self.cluster.pause, nodes, record, "pause", info)
             return _Active(plan, f"pause {','.join(done)}", done) if done else None
@@ -239,6 +249,8 @@ class Nemesis:
             value = {"kind": plan.kind, "links": [list(link) for link in plan.links]}
             await _attempt(self.cluster.network.clear_link_faults(), record, "stop-net-fault",
                            value)  # fmt: skip
+        elif plan.fault == "clock":
+            await self._each(self._normal_clock, active.nodes, record, "stop-clock", {})
         elif plan.fault == "pause":
             await self._each(self.cluster.resume, active.nodes, record, "resume", {})
         elif plan.fault == "kill":
@@ -370,6 +382,9 @@ class Nemesis:
         await self._each(lambda n: self.cluster.arm_crash_point(n, None), active.nodes, record,
                          "stop-crash", {"point": active.plan.point})  # fmt: skip
         active.nodes = []
+
+    async def _normal_clock(self, node: str) -> bool:
+        return await self.cluster.set_clock(node, NORMAL)
 
     async def _leader(self) -> str | None:
         try:

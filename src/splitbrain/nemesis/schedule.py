@@ -34,7 +34,7 @@ from splitbrain.nemesis.grudges import Grudge
 from splitbrain.raft import crashpoints
 from splitbrain.raft.quorum import majority
 
-FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash")
+FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash", "clock")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
 TARGETS = ("one", "minority", "majority", "all", "leader")
@@ -54,6 +54,10 @@ AIMED_NET = ("drop-acks", "delay-acks", "drop-heartbeats", "delay-heartbeats", "
              "term-reorder")  # fmt: skip
 NET_FAULTS = ("drop", "delay", "duplicate", "reorder", *AIMED_NET)
 CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
+# Clock faults (cluster/clocks.py): the targets' clocks run slow or fast for the hold. A slow
+# leader heartbeats and steps down late; a fast follower calls elections early.
+CLOCKS = ("slow", "fast")
+CLOCK_RATES = {"slow": (0.1, 0.25, 0.5), "fast": (2.0, 4.0, 10.0)}
 # churn: how long each new leader leads before it is isolated. 10-20 ms: long enough to commit
 # what it brings (its first quorum round, a few ms), mostly too short for clients to have found
 # it (they retry every 10 ms). 5 ms was too short to commit in most elections on 2 cores.
@@ -78,8 +82,8 @@ class Plan:
     start: float
     stop: float  # == start for an instantaneous fault (restart)
     fault: str  # one of FAULTS
-    kind: str  # partition: one of PARTITIONS; kill/restart/crash: TARGETS; pause: TARGETS or
-    # LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS
+    kind: str  # partition: one of PARTITIONS; kill/restart/crash/clock: TARGETS; pause: TARGETS
+    # or LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS
     grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
     nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
     links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
@@ -87,6 +91,7 @@ class Plan:
     point: str | None = None  # crash: one of CRASH_POINTS
     lead: float = 0.0  # churn, pause new-leader: seconds a new leader leads before the fault
     pause_for: float = 0.0  # leader pauses: seconds each one lasts (PAUSE_TIMES)
+    rate: float = 1.0  # clock: the rate the targets' clocks run at (CLOCK_RATES)
 
     @property
     def needs_leader(self) -> bool:
@@ -97,6 +102,7 @@ def variants(fault: str) -> tuple[str, ...]:
     """What `fault:VARIANT` may name: the kinds of a fault, or for crash its points and targets."""
     return {"partition": PARTITIONS, "net": NET_FAULTS, "churn": CHURNS,
             "crash": CRASH_POINTS + TARGETS, "pause": TARGETS + LEADER_PAUSES,
+            "clock": CLOCKS + TARGETS,
             }.get(fault, TARGETS)  # fmt: skip
 
 
@@ -218,7 +224,8 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
     else:
         kind = pick(targets_)
     point = pick(CRASH_POINTS) if fault == "crash" else None
-    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point)
+    rate = rng.choice(CLOCK_RATES[pick(CLOCKS)]) if fault == "clock" else 1.0
+    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point, rate=rate)
 
 
 def _partitions(count: int) -> list[str]:

@@ -207,6 +207,12 @@ class SimCluster(NodeQueries):
         node.ended_by_us = True
         return True
 
+    async def set_clock(self, name: str, rate: float) -> bool:
+        raise ValueError("the simulator has no clock faults (its nodes share the virtual clock)")
+
+    def skewed(self) -> list[str]:
+        return []
+
     async def power_loss(self, name: str) -> bool:
         """The node's machine loses power: its process dies (as kill) and its disk keeps only
         what was fsynced (disk.py). For the nemesis's `power-loss` fault (issue 12); False if

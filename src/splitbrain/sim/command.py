@@ -47,7 +47,7 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from splitbrain.nemesis.schedule import FAULTS
+    from splitbrain.sim.swarm import SIM_FAULTS
     from splitbrain.workloads.registry import WORKLOADS
 
     mode = p.add_argument_group("what to simulate")
@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="total operations per second, 0 = unlimited")
     pins.add_argument("--workload", choices=sorted(WORKLOADS))
     pins.add_argument("--nemesis", metavar="FAULTS",
-                      help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
+                      help=f"comma-separated faults: {', '.join(SIM_FAULTS)}, all, or none; "
                            "FAULT:VARIANT[+VARIANT] as for `splitbrain run`")
     pins.add_argument("--nemesis-interval", type=positive(float), metavar="S",
                       help="virtual seconds between fault changes")
@@ -105,6 +105,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
     """(pinned settings, the base RunConfig the seeds' draws start from); UsageError."""
     from splitbrain.nemesis.schedule import parse_faults
+    from splitbrain.sim.swarm import SIM_FAULTS
 
     pinned: dict[str, Any] = {}
     for name in ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis_interval",
@@ -119,9 +120,16 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
         raise UsageError("--nemesis-interval must be more than 0 seconds")
     if args.nemesis is not None:
         try:
-            pinned["nemesis"] = parse_faults(args.nemesis, pinned.get("nodes"))
+            faults = parse_faults(args.nemesis, pinned.get("nodes"))
         except ValueError as exc:
             raise UsageError(f"--nemesis: {exc}") from None
+        if "all" in (t.strip() for t in args.nemesis.split(",")):
+            faults = tuple(f for f in faults if f.partition(":")[0] in SIM_FAULTS)
+        unsimulated = [f for f in faults if f.partition(":")[0] not in SIM_FAULTS]
+        if unsimulated:
+            raise UsageError(f"--nemesis {unsimulated[0]}: not simulated (simulated nodes "
+                             "share the loop's virtual clock)")
+        pinned["nemesis"] = faults
     base = RunConfig(out=args.out, name=args.name or NAME, unsafe=tuple(dict.fromkeys(args.unsafe)),
                      node_args=tuple(args.node_arg), check_time_limit=args.check_time_limit)
     return pinned, base

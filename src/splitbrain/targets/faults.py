@@ -18,6 +18,7 @@ from splitbrain.targets.target import CAPABILITIES, Target
 REQUIRES: dict[tuple[str, str | None], str] = {
     ("churn", None): "events",  # it follows the nodes' role events (cluster/roles.py)
     ("crash", None): "crash-points",
+    ("clock", None): "clock",
     ("partition", "isolate-leader"): "leader",
     **{(fault, "leader"): "leader" for fault in ("kill", "pause", "restart", "crash")},
     **{("pause", kind): "events" for kind in LEADER_PAUSES},  # timed by role events

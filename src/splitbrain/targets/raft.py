@@ -64,4 +64,5 @@ def target(args: Mapping[str, str]) -> Target:
         crash_points=CrashPoints(tuple(POINTS), arm),
         retrying_client=client,  # kv.py: a repeated (client id, seq) is applied once
         raft_messages=True,
+        clock=True,  # Python: time and timed waits through libc
     )

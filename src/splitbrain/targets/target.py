@@ -41,6 +41,8 @@ CAPABILITIES = {
                 "request id (--retries)",
     "raft-messages": "Raft message headers (the bundled Raft's peer format): net faults aimed at "
                      "message kinds and terms (drop-acks, term-reorder...)",
+    "clock": "clocks read through libc, which libfaketime can skew: the clock fault (not Go "
+             "binaries such as etcd, which read the kernel's clock directly)",
 }
 
 
@@ -127,6 +129,7 @@ class Target:
     # an indeterminate request under the same id: this factory builds one that does.
     retrying_client: RetryingClientFactory | None = None
     raft_messages: bool = False  # peer frames are raft/codec.py messages (codec.peek reads them)
+    clock: bool = False  # the nodes read time through libc (cluster/clocks.py can skew it)
     missing: Callable[[], str | None] = _nothing_missing  # what this machine lacks to run it
     # (an executable, a package): checked before a run, which then exits 3 with the message
 
@@ -138,7 +141,8 @@ class Target:
     def capabilities(self) -> tuple[str, ...]:
         have = {"events": self.events, "leader": self.leader is not None,
                 "crash-points": self.crash_points is not None, "framed": self.framed,
-                "sessions": self.retrying_client is not None, "raft-messages": self.raft_messages}
+                "sessions": self.retrying_client is not None, "raft-messages": self.raft_messages,
+                "clock": self.clock}
         return tuple(c for c in CAPABILITIES if have[c])
 
     @property
