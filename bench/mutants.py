@@ -13,14 +13,15 @@ process the run spawns (nodes, proxies) inherits; before running, it checks that
 interpreter imports the copy. The unmutated copy runs as the `control` row: any catch there
 is a false alarm and invalidates the measurement.
 
-Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s), `all`
-(`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N` with its
-default swarm exploration in a 60 s wall budget; reported "not available" until the simulator
-exists). Per mutant x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2,
-could-not-run 3, usage 64, timeout: a run that did not finish is no catch), the checker and
-violation kind that caught it, the time to detection (run: seconds into the run of the first
-anomalous operation or violation, splitbrain.testing.detection; sim: wall seconds until the
-first failing seed was printed) and the wall time. stdout: one JSON object; stderr: progress,
+Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s),
+`all` (`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N
+--seed SEED`: its default swarm exploration from the bench's seed on, in a 60 s wall budget;
+reported "not available" where the simulator does not exist; the first seed only). Per mutant
+x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2, could-not-run 3,
+usage 64, timeout: a run that did not finish is no catch), the checker and violation kind that
+caught it, the time to detection (run: seconds into the run of the first anomalous operation
+or violation, splitbrain.testing.detection; sim: wall seconds until the first failing seed was
+printed) and the wall time. stdout: one JSON object; stderr: progress,
 then a table with the catch rate of each configuration.
 """
 
@@ -176,8 +177,9 @@ CONFIGURATIONS: dict[str, Configuration] = {
                          kind="run"),
     "sim": Configuration(
         "sim",
-        lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--time-budget", f"{SIM_BUDGET:g}",
-                           "--stop-on-failure"],
+        lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--seed", str(seed),
+                           "--time-budget", f"{SIM_BUDGET:g}", "--stop-on-failure",
+                           "--out", str(out)],
         timeout=SIM_BUDGET + 240, kind="sim"),
 }
 
@@ -255,7 +257,7 @@ def run_one(mutant: Mutant | None, config: Configuration, seed: int, tree: Path,
                                         work / "output.log", config.timeout)
     record: dict[str, Any] = {
         "mutant": name, "category": mutant.category if mutant else None,
-        "config": config.name, "seed": seed if config.kind == "run" else None,
+        "config": config.name, "seed": seed,
         "outcome": outcome(code), "caught": code == 1, "exit": code,
         "checker": None, "kind": None, "detect_s": None, "wall_s": round(wall, 1),
         "cause": None, "dir": str(work),

@@ -37,6 +37,7 @@ ARGV = {
     "check": ["check", "x"],
     "report": ["report", "x"],
     "campaign": ["campaign"],
+    "sim": ["sim", "--seed", "1"],
     "serve": ["serve"],
     "clean": ["clean"],
     "node": ["node", "--id", "n1", "--cluster", "n1=127.0.0.1:1", "--client-port", "2",

@@ -25,6 +25,7 @@ from splitbrain.exitcodes import COULD_NOT_RUN, USAGE, UsageError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("splitbrain.run", "start a cluster, run clients and faults, check and report"),
+    "sim": ("splitbrain.sim.command", "the same run in a deterministic simulation, seed by seed"),
     "check": ("splitbrain.checker.command", "check histories or run directories"),
     "report": ("splitbrain.reports.command", "re-render the HTML report of a stored run"),
     "campaign": ("splitbrain.campaign.command",

@@ -21,7 +21,9 @@ import contextlib
 import random
 import signal
 import traceback
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console
 
@@ -29,12 +31,16 @@ from splitbrain.arguments import non_negative, positive
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
+from splitbrain.nemesis.control import ClusterControl
 from splitbrain.store import RunDir, create_run
 from splitbrain.targets.client import Client
 from splitbrain.targets.target import NETWORKS, Target
 from splitbrain.workloads.interpreter import Interpreter, Options, Tally
 from splitbrain.workloads.progress import show_progress
 from splitbrain.workloads.registry import WORKLOADS
+
+if TYPE_CHECKING:
+    from splitbrain.nemesis.schedule import Plan
 
 DEFAULTS = RunConfig()
 
@@ -195,9 +201,34 @@ def _target(args: argparse.Namespace) -> tuple[str, Target, tuple[tuple[str, str
 async def execute(config: RunConfig, run: RunDir, console: Console, target: Target) -> Tally:
     """Cluster up, interpreter, teardown. Raises on a harness failure; cancellable."""
     from splitbrain.cluster.cluster import Cluster
+
+    with HistoryWriter(run.history) as writer:
+        async with Cluster(run, config.node_names, unsafe=config.unsafe,
+                           node_args=config.node_args, target=target, network=config.network,
+                           clocks="clock" in config.faults) as cluster:  # fmt: skip
+            return await drive(config, cluster, writer, target, console=console)
+
+
+class DrivenCluster(ClusterControl, Protocol):
+    client_addresses: dict[str, tuple[str, int]]
+
+
+def schedule(config: RunConfig) -> Iterator[Plan]:
+    """The run's fault plans, drawn from its seed (endless; see nemesis/schedule.py)."""
+    from splitbrain.nemesis.schedule import plan_schedule
+
+    return plan_schedule(config.nemesis, config.node_names, config.nemesis_interval,
+                         random.Random(f"{config.seed}:nemesis"))  # fmt: skip
+
+
+async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter,
+                target: Target, *, plans: Iterable[Plan] | None = None,
+                console: Console | None = None, **phases: float) -> Tally:  # fmt: skip
+    """Clients, nemesis and interpreter on a running cluster, real or simulated (sim/). The
+    fault plans come from the seed unless given (a shrunk simulation replays its own);
+    `phases` may bound the recovery and final phases (Options.recovery_timeout, ...)."""
     from splitbrain.nemesis.nemesis import Nemesis
     from splitbrain.nemesis.pulse import RequestPulse
-    from splitbrain.nemesis.schedule import plan_schedule
 
     workload = WORKLOADS[config.workload]
     nodes = config.node_names
@@ -207,32 +238,31 @@ async def execute(config: RunConfig, run: RunDir, console: Console, target: Targ
         rate=config.rate,
         op_timeout=config.op_timeout,
         seed=config.seed,
+        **phases,
     )
-    with HistoryWriter(run.history) as writer:
-        clocks = "clock" in config.faults
-        async with Cluster(run, nodes, unsafe=config.unsafe, node_args=config.node_args,
-                           target=target, network=config.network, clocks=clocks) as cluster:
-            def client(process: int, home: str) -> Client:
-                if target.retrying_client is not None and config.retries:
-                    return target.retrying_client(cluster.client_addresses, home, f"c{process}",
-                                                  config.op_timeout, config.retries)
-                return target.client(cluster.client_addresses, home, f"c{process}",
-                                     config.op_timeout)
 
-            plans = plan_schedule(config.nemesis, nodes, config.nemesis_interval,
-                                  random.Random(f"{config.seed}:nemesis"))
-            requests = RequestPulse()  # the nemesis times some pauses by client requests
-            nemesis = Nemesis(cluster, plans, requests) if config.nemesis else None
-            interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
-                                      leader=cluster.leader if target.leader else None,
-                                      on_invoke=requests.note)
-            in_force = nemesis.in_force if nemesis else list
-            progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
-            try:
-                return await interpreter.run()
-            finally:
-                progress.cancel()
-                await asyncio.gather(progress, return_exceptions=True)
+    def client(process: int, home: str) -> Client:
+        if target.retrying_client is not None and config.retries:
+            return target.retrying_client(cluster.client_addresses, home, f"c{process}",
+                                          config.op_timeout, config.retries)
+        return target.client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
+
+    if plans is None:
+        plans = schedule(config)
+    requests = RequestPulse()  # the nemesis times some pauses by client requests
+    nemesis = Nemesis(cluster, plans, requests) if config.nemesis else None
+    interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
+                              leader=cluster.leader if target.leader else None,
+                              on_invoke=requests.note)  # fmt: skip
+    if console is None:
+        return await interpreter.run()
+    in_force = nemesis.in_force if nemesis else list
+    progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
+    try:
+        return await interpreter.run()
+    finally:
+        progress.cancel()
+        await asyncio.gather(progress, return_exceptions=True)
 
 
 async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console,

@@ -5,6 +5,7 @@
       history.jsonl
       nodes/<node>/node.log, events.jsonl, data/, output.log (its stdout and stderr)
       proxies.log      output of the link proxy process
+      invariants.json  sim runs only: the sim-only invariants' results (splitbrain.sim)
       results.json
       report.html
       harness-error.txt  only when the run could not be carried out (the traceback)
@@ -37,6 +38,10 @@ class RunDir:
     @property
     def results(self) -> Path:
         return self.path / "results.json"
+
+    @property
+    def invariants(self) -> Path:
+        return self.path / "invariants.json"
 
     @property
     def report(self) -> Path:

@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a deliberately unsafe variant; an empty value runs without one "
                         "(repeatable: --unsafe= --unsafe stale-reads)")
     p.add_argument("--mode", action="append", default=[], metavar="COMMAND",
-                   help="the command each run is: run (default), or sim where it exists "
+                   help="the command each run is: run (default) or sim "
                         "(repeatable: an axis)")
     p.add_argument("--time-limit", type=float, metavar="S",
                    help="seconds of clients and faults per run (30)")

@@ -2,7 +2,7 @@
 
 A matrix names axes — `nemesis`, `workload`, later `target`, anything a run command takes as
 `--NAME VALUE` — and every combination of their values runs once per seed. `mode` is the one
-axis that is not a flag: it picks the subcommand (`run`, and `sim` where it exists), so a new
+axis that is not a flag: it picks the subcommand (`run` or `sim`), so a new
 kind of run or a new target is one more axis value, never a change here. Options every run gets
 (`--nodes 3`) are `args`; the campaign adds `--seed`, `--time-limit`, `--out` and `--name`.
 
@@ -204,7 +204,7 @@ def from_toml(path: str | Path) -> Matrix:
         name = "nightly"
         seeds = 20                      # or "5-9", or [1, 4, 7]
         time-limit = 30                 # seconds per run
-        mode = ["run"]                  # the subcommand; sim where it exists
+        mode = ["run"]                  # the subcommand: run and/or sim
         [matrix]                        # axes: every combination runs once per seed
         nemesis = ["partition", "kill,pause"]
         workload = ["register", "kv"]

@@ -108,10 +108,26 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     else:
         agreement = _guard(agreement_)
     checkers = {"linearizable": linear, "log-agreement": agreement,
-                "stats": _guard(lambda: stats(calls, history.nemesis))}
+                "stats": _guard(lambda: stats(calls, history.nemesis)),
+                **_recorded_invariants(run)}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)
     return results
+
+
+def _recorded_invariants(run: RunDir) -> dict[str, dict[str, Any]]:
+    """The invariants a simulation checked while it ran (invariants.json, sim runs only),
+    each a checker result of its own."""
+    if not run.invariants.is_file():
+        return {}
+    try:
+        data = run.read_json(run.invariants)
+    except (OSError, ValueError) as exc:
+        return {"sim-invariants": {"valid": "unknown", "cause": f"invariants.json: {exc}"}}
+    if not isinstance(data, dict) or not all(
+            isinstance(r, dict) and r.get("valid") in (True, False) for r in data.values()):
+        return {"sim-invariants": {"valid": "unknown", "cause": "invariants.json is malformed"}}
+    return data
 
 
 def run_options(run: RunDir, options: dict[str, Any] | None) -> dict[str, Any]:

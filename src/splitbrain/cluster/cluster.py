@@ -56,7 +56,7 @@ from splitbrain.cluster.process import (
     wait_ready,
     wait_stopped,
 )
-from splitbrain.cluster.roles import LeaderWatch
+from splitbrain.cluster.queries import NodeQueries
 from splitbrain.cluster.secret import FILE_NAME as SECRET_FILE
 from splitbrain.cluster.secret import write_secret
 from splitbrain.cluster.targets import NodeLaunch
@@ -67,7 +67,6 @@ from splitbrain.targets.target import NETWORKS, Command, Target
 
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 START_TIMEOUT = 30.0  # a node must be up within this; generous: 2 shared cores, cold imports
-STATUS_TIMEOUT = 1.0
 NETNS_PORTS = (2380, 2379)  # (peer, client) of every node in netns mode: each has its own address
 
 
@@ -85,8 +84,9 @@ class _Node:
     ended_by_us: bool = False  # killed or stopped by the cluster, so its exit is no crash
 
 
-class Cluster:
-    """Node processes and the network of one run; use as `async with`."""
+class Cluster(NodeQueries):
+    """Node processes and the network of one run; use as `async with`. The leader lookup,
+    crash-point arming and leader watch come from NodeQueries (queries.py)."""
 
     def __init__(
         self,
@@ -293,28 +293,6 @@ class Cluster:
             out[name] = self._network.proc.pid  # type: ignore[union-attr]
         return out
 
-    async def leader(self, timeout: float = STATUS_TIMEOUT) -> str | None:
-        """The node that says it leads the highest term, among nodes running and not paused;
-        None also when the target has no leader lookup."""
-        role = self.target.leader
-        if role is None:
-            return None
-        asked = [n for n in self.nodes if self.alive(n) and not self.paused(n)]
-        roles = await asyncio.gather(*(role(self.client_addresses[n], timeout) for n in asked))
-        leaders = [(r.term, n) for n, r in zip(asked, roles, strict=True) if r and r.leader]
-        return max(leaders)[1] if leaders else None
-
-    async def arm_crash_point(self, name: str, point: str | None) -> bool:
-        """Arm one of the target's crash points on the node (None disarms): it SIGKILLs itself
-        when it next reaches that point. False if the node is not running, is paused (it could
-        not answer) or did not acknowledge; ValueError if the target has no crash points."""
-        points = self.target.crash_points
-        if points is None:
-            raise ValueError(f"target {self.target.name} has no crash points")
-        if not self.alive(name) or self.paused(name):
-            return False
-        return await points.arm(self.client_addresses[name], point, STATUS_TIMEOUT)
-
     async def set_clock(self, name: str, rate: float) -> bool:
         """Make the node's clock run at `rate` (1.0: normal) from now on, running or not (a
         restart keeps it); False if it ran at that rate already. ValueError if the cluster was
@@ -331,10 +309,6 @@ class Cluster:
     def skewed(self) -> list[str]:
         """The nodes whose clock does not run at the normal rate."""
         return [n.name for n in self._nodes.values() if n.rate != clock_faults.NORMAL]
-
-    def watch_leaders(self) -> LeaderWatch:
-        """Leaderships announced in the nodes' role events from now on (see roles.py)."""
-        return LeaderWatch({n: self.run.node_events(n) for n in self.nodes})
 
     # Teardown.
 

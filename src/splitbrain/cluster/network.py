@@ -44,7 +44,68 @@ def grudge_links(grudge: Grudge, nodes: Sequence[str]) -> frozenset[Link]:
     return frozenset((src, dst) for src, dst in links if src != dst)
 
 
-class Network:
+class Links:
+    """The link proxies of every ordered pair of `nodes`, driven by requests to whatever hosts
+    them (proxy_process.ProxyHost): the proxy process here, the simulator's proxies process
+    in splitbrain.sim. Subclasses provide `_request`."""
+
+    def __init__(self, nodes: Sequence[str]) -> None:
+        self.nodes = tuple(nodes)
+        self.ports: dict[Link, int] = {}
+        self.cut: frozenset[Link] = frozenset()
+        self.faults: dict[Link, LinkFaults] = {}
+
+    async def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _open(self, targets: Mapping[str, tuple[str, int]], framed: bool = True) -> None:
+        """Start a proxy per link; link i->j forwards to targets[j] (j's real peer address).
+        `framed`: the peer traffic is length-prefixed frames (see proxy_process.py)."""
+        links = [[s, d, *targets[d]] for s in targets for d in targets if s != d]
+        reply = await self._request({"op": "links", "links": links, "framed": framed})
+        self.ports = {(s, d): port for s, d, port in reply["ports"]}
+
+    def address(self, src: str, dst: str) -> tuple[str, int]:
+        """Where node src must send its messages for dst."""
+        return (HOST, self.ports[(src, dst)])
+
+    async def apply_grudge(self, grudge: Grudge) -> frozenset[Link]:
+        """Cut exactly the links of `grudge` (healing all others); returns the links cut."""
+        links = grudge_links(grudge, self.nodes)
+        await self._request({"op": "cut", "links": sorted(links)})
+        self.cut = links
+        return links
+
+    async def heal(self) -> None:
+        await self._request({"op": "cut", "links": []})
+        self.cut = frozenset()
+
+    async def set_link_faults(self, links: Iterable[Link], faults: LinkFaults) -> None:
+        links = sorted(set(links))
+        for s, d in links:
+            if (s, d) not in self.ports:
+                raise ValueError(f"no link {s}->{d}")
+        await self._request({"op": "faults", "links": links, "faults": faults.to_json()})
+        for link in links:
+            self.faults[link] = faults
+
+    async def clear_link_faults(self) -> None:
+        await self._request({"op": "clear-faults"})
+        self.faults = {}
+
+    async def stats(self) -> dict[Link, dict[str, int]]:
+        reply = await self._request({"op": "stats"})
+        return {(s, d): st for s, d, st in reply["stats"]}
+
+
+def checked(op: str, reply: dict[str, Any]) -> dict[str, Any]:
+    """The reply of a proxy host to request `op`; NetworkError if it refused."""
+    if not reply.get("ok"):
+        raise NetworkError(f"proxy process refused {op!r}: {reply.get('error')}")
+    return reply
+
+
+class Network(Links):
     """Link proxies for every ordered pair of `nodes`, hosted by one proxy process."""
 
     def __init__(
@@ -54,11 +115,8 @@ class Network:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        self.nodes = tuple(nodes)
+        super().__init__(nodes)
         self.proc = proc
-        self.ports: dict[Link, int] = {}
-        self.cut: frozenset[Link] = frozenset()
-        self.faults: dict[Link, LinkFaults] = {}
         self._reader, self._writer = reader, writer
         self._lock = asyncio.Lock()
 
@@ -98,45 +156,11 @@ class Network:
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         net = cls(list(targets), proc, reader, writer)
         try:
-            links = [[s, d, *targets[d]] for s in targets for d in targets if s != d]
-            reply = await net._request({"op": "links", "links": links, "framed": framed})
+            await net._open(targets, framed)
         except BaseException:
             net.close()
             raise
-        net.ports = {(s, d): port for s, d, port in reply["ports"]}
         return net
-
-    def address(self, src: str, dst: str) -> tuple[str, int]:
-        """Where node src must send its messages for dst."""
-        return (HOST, self.ports[(src, dst)])
-
-    async def apply_grudge(self, grudge: Grudge) -> frozenset[Link]:
-        """Cut exactly the links of `grudge` (healing all others); returns the links cut."""
-        links = grudge_links(grudge, self.nodes)
-        await self._request({"op": "cut", "links": sorted(links)})
-        self.cut = links
-        return links
-
-    async def heal(self) -> None:
-        await self._request({"op": "cut", "links": []})
-        self.cut = frozenset()
-
-    async def set_link_faults(self, links: Iterable[Link], faults: LinkFaults) -> None:
-        links = sorted(set(links))
-        for s, d in links:
-            if (s, d) not in self.ports:
-                raise ValueError(f"no link {s}->{d}")
-        await self._request({"op": "faults", "links": links, "faults": faults.to_json()})
-        for link in links:
-            self.faults[link] = faults
-
-    async def clear_link_faults(self) -> None:
-        await self._request({"op": "clear-faults"})
-        self.faults = {}
-
-    async def stats(self) -> dict[Link, dict[str, int]]:
-        reply = await self._request({"op": "stats"})
-        return {(s, d): st for s, d, st in reply["stats"]}
 
     async def _request(self, request: dict[str, Any]) -> dict[str, Any]:
         async with self._lock:
@@ -150,10 +174,7 @@ class Network:
                 ) from exc
         if not line:
             raise NetworkError(f"proxy process exited (code {self.proc.poll()})")
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise NetworkError(f"proxy process refused {request['op']!r}: {reply.get('error')}")
-        return reply
+        return checked(request["op"], json.loads(line))
 
     def close(self) -> None:
         """Synchronous: closing the channel tells the proxy process to exit; then reap it."""

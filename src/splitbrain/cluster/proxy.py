@@ -296,8 +296,9 @@ class LinkProxy:
         self.cut = False
         self.faults = LinkFaults()
         self.stats = LinkStats()
-        self.conns: set[_Connection] = set()
-        self.blackholed: set[_Connection] = set()
+        # dicts, not sets: connections are cut in the order they came (deterministic in sim)
+        self.conns: dict[_Connection, None] = {}
+        self.blackholed: dict[_Connection, None] = {}
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -310,18 +311,18 @@ class LinkProxy:
         conn = _Connection(self, reader, writer)
         if self.cut:
             self.stats.blackholed += 1
-            self.blackholed.add(conn)
+            self.blackholed[conn] = None
             try:
                 await conn.blackhole()
             finally:
-                self.blackholed.discard(conn)
+                self.blackholed.pop(conn, None)
             return
         self.stats.connections += 1
-        self.conns.add(conn)
+        self.conns[conn] = None
         try:
             await conn.serve(self.target)
         finally:
-            self.conns.discard(conn)
+            self.conns.pop(conn, None)
 
     def set_cut(self, cut: bool) -> None:
         if cut and not self.cut:
@@ -339,7 +340,7 @@ class LinkProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        conns = list(self.conns | self.blackholed)
+        conns = [*self.conns, *self.blackholed]
         for conn in conns:
             conn.abort()
         tasks = [t for conn in conns for t in conn.tasks if t is not asyncio.current_task()]

@@ -73,6 +73,13 @@ class ProxyHost:
             return {"stats": [[s, d, p.stats.to_json()] for (s, d), p in self.links.items()]}
         raise ValueError(f"unknown op {op!r}")
 
+    async def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The reply to a request: {"ok": true, ...} or {"ok": false, "error": "one line"}."""
+        try:
+            return {"ok": True, **await self.handle(request)}
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
     def _link(self, link: list[str]) -> Link:
         src, dst = link
         if (src, dst) not in self.links:
@@ -89,9 +96,11 @@ async def serve(control_fd: int, seed: int) -> None:
     try:
         while line := await reader.readline():
             try:
-                reply = {"ok": True, **await host.handle(json.loads(line))}
-            except (ValueError, KeyError, TypeError) as exc:
+                request = json.loads(line)
+            except ValueError as exc:
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            else:
+                reply = await host.answer(request)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
     finally:

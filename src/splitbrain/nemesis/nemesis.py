@@ -46,10 +46,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitbrain.cluster.clocks import NORMAL
-from splitbrain.cluster.cluster import Cluster
 from splitbrain.cluster.network import NetworkError
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import grudges
+from splitbrain.nemesis.control import ClusterControl
 from splitbrain.nemesis.pulse import RequestPulse
 from splitbrain.nemesis.schedule import LEADER_PAUSES, Plan, timeline
 
@@ -70,7 +70,7 @@ class _Active:
 
 
 class Nemesis:
-    def __init__(self, cluster: Cluster, plans: Iterable[Plan],
+    def __init__(self, cluster: ClusterControl, plans: Iterable[Plan],
                  requests: RequestPulse | None = None) -> None:  # fmt: skip
         self.cluster = cluster
         self.plans = plans

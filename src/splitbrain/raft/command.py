@@ -25,11 +25,13 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from splitbrain.arguments import positive
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
 from splitbrain.raft.auth import AuthError, read_secret
+from splitbrain.raft.host import NodeHost
 from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
@@ -75,11 +77,9 @@ def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
     return cluster
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.lifeline_fd is not None:
-        from splitbrain.cluster.lifeline import watch_lifeline
-
-        watch_lifeline(args.lifeline_fd)
+def node_config(args: argparse.Namespace) -> NodeConfig:
+    """The node's configuration from its parsed flags; UsageError names a bad one. (The
+    simulator builds its nodes' configurations with this too.)"""
     cluster = parse_cluster(args.cluster)
     if args.id not in cluster:
         raise UsageError(f"--id {args.id!r} is not one of --cluster ({', '.join(cluster)})")
@@ -87,9 +87,29 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--client-port {args.client_port} is not a TCP port")
     if args.election_tick <= args.heartbeat_tick or args.heartbeat_tick < 1:
         raise UsageError("need 1 <= --heartbeat-tick < --election-tick")
-
     data_dir = args.data_dir
-    log_path = args.log or data_dir.parent / "node.log"
+    return NodeConfig(
+        id=args.id,
+        cluster=cluster,
+        client_port=args.client_port,
+        data_dir=data_dir,
+        events_path=args.events or data_dir.parent / "events.jsonl",
+        cluster_id=args.cluster_id,
+        tick_ms=args.tick_ms,
+        election_tick=args.election_tick,
+        heartbeat_tick=args.heartbeat_tick,
+        unsafe=frozenset(args.unsafe),
+        fsync=not args.no_fsync,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.lifeline_fd is not None:
+        from splitbrain.cluster.lifeline import watch_lifeline
+
+        watch_lifeline(args.lifeline_fd)
+    config = node_config(args)
+    log_path = args.log or args.data_dir.parent / "node.log"
     try:
         secret = read_secret(args.secret_file) if args.secret_file is not None else None
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,27 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return _cannot(str(exc))
     except OSError as exc:
         return _cannot(f"cannot open the node log {log_path}: {_describe(exc)}")
-    config = NodeConfig(
-        id=args.id,
-        cluster=cluster,
-        client_port=args.client_port,
-        data_dir=data_dir,
-        events_path=args.events or data_dir.parent / "events.jsonl",
-        cluster_id=args.cluster_id,
-        tick_ms=args.tick_ms,
-        election_tick=args.election_tick,
-        heartbeat_tick=args.heartbeat_tick,
-        unsafe=frozenset(args.unsafe),
-        fsync=not args.no_fsync,
-        secret=secret,
-    )
-    log.info(
-        "starting node %s of cluster %s (unsafe: %s; peer links %s)",
-        args.id,
-        args.cluster_id,
-        ", ".join(sorted(config.unsafe)) or "none",
-        "authenticated" if secret is not None else "NOT authenticated (no --secret-file)",
-    )
+    config = replace(config, secret=secret)
     try:
         asyncio.run(_serve(config))
     except (OSError, WALError) as exc:  # a port taken, a bad path, a damaged log: one line
@@ -152,4 +152,16 @@ async def _serve(config: NodeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await Server(config).run(stop)
+    await serve(config, stop)
+
+
+async def serve(config: NodeConfig, stop: asyncio.Event, host: NodeHost | None = None) -> None:
+    """Say so in the log, then serve until `stop` is set (the simulator runs nodes with this)."""
+    log.info(
+        "starting node %s of cluster %s (unsafe: %s; peer links %s)",
+        config.id,
+        config.cluster_id,
+        ", ".join(sorted(config.unsafe)) or "none",
+        "authenticated" if config.secret is not None else "NOT authenticated (no --secret-file)",
+    )
+    await Server(config, host).run(stop)

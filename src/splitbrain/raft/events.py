@@ -16,26 +16,33 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from splitbrain.raft.host import OsFiles
 
 _REPEAT = ',"repeat":true'
 
 
 class EventLog:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the node
+    """`clock` gives the wall-clock ns of each event; `file` the open file to append to (the
+    node's host decides: see host.py)."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], int] = time.time_ns,
+                 file: IO[str] | None = None) -> None:  # fmt: skip
+        self._file = OsFiles().append(path) if file is None else file
+        self._clock = clock
         self._pending: list[str] = []
 
     def emit(self, event: str, **fields: Any) -> None:
-        record = {"time": time.time_ns(), "event": event, **fields}
+        record = {"time": self._clock(), "event": event, **fields}
         self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
 
     def apply(self, index: int, term: int, id: str, repeat: bool = False) -> None:
         """`emit("apply", ...)` on the hot path: one per applied entry on every node."""
         self._pending.append(
-            f'{{"time":{time.time_ns()},"event":"apply","index":{index},"term":{term},'
+            f'{{"time":{self._clock()},"event":"apply","index":{index},"term":{term},'
             f'"id":{json.dumps(id)}{_REPEAT if repeat else ""}}}\n'
         )
 

@@ -37,10 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import random
-import signal
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -51,6 +47,7 @@ from splitbrain.raft import auth, codec, crashpoints, kv
 from splitbrain.raft.buffers import MAX_UNSENT, BufferBudget
 from splitbrain.raft.durability import PROMISES, Durability
 from splitbrain.raft.events import EventLog
+from splitbrain.raft.host import NodeHost
 from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType, Ready
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
@@ -103,17 +100,25 @@ class _Read:
     seq: int
     f: str
     key: str
+    asked: object = None  # the observer's token (sim only)
 
 
 class Server:
-    """A node: `await Server(config).run(stop)` serves until `stop` is set."""
+    """A node: `await Server(config).run(stop)` serves until `stop` is set. `host` is what it
+    takes from its machine (host.py): the operating system unless the simulator runs it."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, host: NodeHost | None = None) -> None:
+        host = host or NodeHost()
         self.config = config
         self.id = config.id
-        self.events = EventLog(config.events_path)
-        self.events.emit("start", node=config.id, pid=os.getpid())
-        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync)
+        self._die = host.die
+        self._observer = host.observer
+        self.clock = host.clock  # wall-clock ns: event times, hello stamps (auth.py)
+        self.events = EventLog(config.events_path, clock=host.clock,
+                               file=host.files.append(config.events_path))  # fmt: skip
+        self.events.emit("start", node=config.id, pid=host.process_id())
+        self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync, files=host.files,
+                                       preallocate=host.preallocate)
         if recovered.truncated_bytes:
             log.warning("discarded a torn tail of %d bytes from the log", recovered.truncated_bytes)
         hard_state = recovered.hard_state
@@ -138,7 +143,7 @@ class Server:
             heartbeat_tick=config.heartbeat_tick,
             unsafe=config.unsafe & CORE_UNSAFE,
         )
-        rng = random.Random(f"{config.id}:{os.getpid()}:{time.time_ns()}")
+        rng = host.random(config.id)
         self.node = RawNode(core, hard_state=hard_state, entries=recovered.entries, rng=rng)
         self.kv = kv.KV()
         self.role = "follower"
@@ -238,10 +243,13 @@ class Server:
             conn.reply({"seq": seq, "ok": False, "error": "bad-request", "message": str(exc)})
             return
         if f in kv.READS:
+            asked = self._observer and self._observer.read_asked(self.id)
             if self.stale_reads:
+                if self._observer:
+                    self._observer.read_served(self.id, asked, self._applied)
                 conn.reply({"seq": seq, "ok": True, "value": self.kv.read(f, key).value})
             else:
-                self._new_reads.append(_Read(conn, seq, f, key))
+                self._new_reads.append(_Read(conn, seq, f, key, asked))
                 self._wake.set()
             return
         data = kv.encode_command(kv.Command(cid, seq, f, key, value))  # type: ignore[arg-type]
@@ -374,16 +382,18 @@ class Server:
                 self._vote_sent |= msg.type is MessageType.VOTE_RESP and not msg.reject
 
     def _crash_at(self, point: str) -> None:
-        """If `point` is the armed crash point: say so in the log and the events, and SIGKILL
-        this process (the signal is delivered before os.kill returns)."""
+        """If `point` is the armed crash point: say so in the log and the events, and die
+        (SIGKILL this process: nothing after it runs)."""
         if self.crash_point != point:
             return
         log.warning("crash point %s reached: killing myself with SIGKILL", point)
         self.events.emit("crash", point=point)
         self.events.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+        self._die()
 
     def _apply(self, rd: Ready) -> None:
+        if self._observer:
+            self._observer.applying(self.id, rd.committed_entries)
         replies: list[tuple[_ClientConnection, dict[str, Any]]] = []
         record_apply = self.events.apply
         entries = rd.committed_entries
@@ -468,6 +478,8 @@ class Server:
                 waiting.append((index, reads))
                 continue
             for read in reads:
+                if self._observer:
+                    self._observer.read_served(self.id, read.asked, applied)
                 value = self.kv.read(read.f, read.key).value
                 read.conn.reply({"seq": read.seq, "ok": True, "value": value})
         self._reads_at = waiting
@@ -636,7 +648,7 @@ class _PeerInbound(asyncio.Protocol):
         if hello.src not in config.cluster or hello.src == server.id:
             raise codec.CodecError(f"hello from unknown node {hello.src!r}")
         if config.secret is not None:
-            server.replays.verify(config.secret, hello, time.time_ns())
+            server.replays.verify(config.secret, hello, server.clock())
         self.peer = hello.src
         self._release()
         log.info("inbound link from %s up", hello.src)
@@ -700,7 +712,7 @@ class _PeerLink(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         cfg = self.server.config
-        hello = auth.sign(cfg.secret, cfg.cluster_id, cfg.id, self.peer, time.time_ns())
+        hello = auth.sign(cfg.secret, cfg.cluster_id, cfg.id, self.peer, self.server.clock())
         self.transport.write(codec.frame(codec.encode_hello(hello)))
 
     def data_received(self, data: bytes) -> None:

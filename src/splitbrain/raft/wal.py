@@ -31,21 +31,21 @@ Rules it keeps:
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.raft import codec
+from splitbrain.raft.host import File, FileSystem, OsFiles
 from splitbrain.raft.messages import Entry, HardState
 
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
-_ENTRY = b"E"
-_HARD_STATE = b"H"
-_KIND = re.compile(b"[" + _ENTRY + _HARD_STATE + b"]")  # where a record's kind byte may be
+ENTRY = b"E"  # record kinds
+HARD_STATE = b"H"
+_KIND = re.compile(b"[" + ENTRY + HARD_STATE + b"]")  # where a record's kind byte may be
 _TRAILING_ZEROS = 32  # how many zero bytes a record may end with, as far as recovery looks
 FILE_NAME = "raft.wal"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
@@ -73,37 +73,45 @@ class WAL:
     """An open log file; build one with `WAL.open(dir)`."""
 
     def __init__(
-        self, path: Path, fd: int, *, fsync: bool, hard_state: HardState, end: int, size: int
+        self, path: Path, file: File, *, fsync: bool, hard_state: HardState, end: int, size: int
     ) -> None:
         self.path = path
-        self._fd = fd
+        self._file: File | None = file
         self._fsync = fsync
         self._hard_state = self._written = hard_state  # latest given / latest written
         self._vote = (hard_state.term, hard_state.vote)  # as written
         self._end = end  # where the next record goes
         self._size = size  # bytes of the file, written (zeros beyond _end)
+        self._chunk = PREALLOCATE
 
     @classmethod
-    def open(cls, directory: Path, *, fsync: bool = True) -> tuple[WAL, Recovered]:
-        """Open (or create) the log in `directory`, recovering what it durably holds."""
-        directory.mkdir(parents=True, exist_ok=True)
+    def open(
+        cls, directory: Path, *, fsync: bool = True, files: FileSystem | None = None,
+        preallocate: int | None = None,
+    ) -> tuple[WAL, Recovered]:
+        """Open (or create) the log in `directory`, recovering what it durably holds.
+        `files`: the file system (host.py; the real one by default); `preallocate`: bytes of
+        zeros to add at a time (default PREALLOCATE)."""
+        files = files or OsFiles()
+        files.mkdir(directory)
         path = directory / FILE_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        file = files.open(path)
         try:
-            with open(fd, "rb", closefd=False) as f:
-                data = f.read()
+            data = file.read()
             recovered, good = replay(data, path)  # WALError: left as it is, for a person
             tail = len(data) - good
             if recovered.truncated_bytes:  # zero the discarded tail: no stale record may
                 # ever follow records written from here on
-                os.pwrite(fd, bytes(tail), good)
-                os.fsync(fd)
+                file.pwrite(bytes(tail), good)
+                file.fsync()
             if fsync and not data:  # a new file: its directory entry must survive a crash too
-                _fsync_dir(directory)
+                files.sync_dir(directory)
         except BaseException:
-            os.close(fd)
+            file.close()
             raise
-        wal = cls(path, fd, fsync=fsync, hard_state=recovered.hard_state, end=good, size=len(data))
+        wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
+                  size=len(data))
+        wal._chunk = preallocate or PREALLOCATE
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
@@ -130,7 +138,7 @@ class WAL:
         if data:
             self._write(data)
             if self._fsync:
-                os.fdatasync(self._fd)
+                self._open().fdatasync()
 
     def save_torn(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
         """Write only the first half of the bytes `save` would write, and no fsync: the torn
@@ -145,9 +153,9 @@ class WAL:
         hs = self._hard_state
         if not self.must_save(hs, entries):
             return b""
-        records = [_record(_ENTRY, codec.encode_entry(e)) for e in entries]
+        records = [_record(ENTRY, codec.encode_entry(e)) for e in entries]
         if hs != self._written:
-            records.append(_record(_HARD_STATE, codec.encode_hard_state(hs)))
+            records.append(_record(HARD_STATE, codec.encode_hard_state(hs)))
             self._written = hs
             self._vote = (hs.term, hs.vote)
         return b"".join(records)
@@ -155,9 +163,10 @@ class WAL:
     def _write(self, data: bytes) -> None:
         if self._end + len(data) > self._size:
             self._preallocate(self._end + len(data))
+        file = self._open()
         view = memoryview(data)
         while view:
-            written = os.pwrite(self._fd, view, self._end)
+            written = file.pwrite(view, self._end)
             self._end += written
             view = view[written:]
 
@@ -167,16 +176,21 @@ class WAL:
         file's dirty data, e.g. the events file, on ext4)."""
         size = self._size
         while size < needed:
-            size += PREALLOCATE
-        os.pwrite(self._fd, bytes(size - self._size), self._size)
+            size += self._chunk
+        file = self._open()
+        file.pwrite(bytes(size - self._size), self._size)
         if self._fsync:
-            os.fsync(self._fd)
+            file.fsync()
         self._size = size
 
+    def _open(self) -> File:
+        assert self._file is not None, "the log is closed"
+        return self._file
+
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
@@ -193,7 +207,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
             break  # zeros (the end), or a torn or damaged record: _tail() decides which
         kind, payload = body[:1], body[1:]
         try:
-            if kind == _ENTRY:
+            if kind == ENTRY:
                 entry, used = codec.decode_entry_from(payload, 0)
                 if used != len(payload):
                     raise codec.CodecError("bytes after the entry")
@@ -204,7 +218,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
                     )
                 del entries[entry.index - 1 :]
                 entries.append(entry)
-            elif kind == _HARD_STATE:
+            elif kind == HARD_STATE:
                 out.hard_state = codec.decode_hard_state(payload)
             else:
                 raise WALError(f"{path}: offset {pos}: unknown record kind {kind!r}")
@@ -230,6 +244,16 @@ def _record_at(data: bytes, pos: int) -> bytes | None:
         return None
     body = data[start : start + size]
     return body if zlib.crc32(body) == crc else None
+
+
+def records(data: bytes | bytearray, pos: int = 0) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """(offset, end, kind, payload) of each whole, checksummed record from `pos` on, up to the
+    first that is not one (zeros: the end of the log; or a torn or damaged record). For
+    readers of a log's bytes other than recovery (the simulator reads durable bytes)."""
+    while (body := _record_at(data, pos)) is not None:
+        end = pos + _HEADER.size + len(body)
+        yield pos, end, bytes(body[:1]), bytes(body[1:])
+        pos = end
 
 
 def _tail(data: bytes, pos: int, path: Path | str) -> int:
@@ -269,11 +293,3 @@ def _first_record(data: bytes, start: int, stop: int) -> int | None:
         if _record_at(data, at) is not None:
             return at
     return None
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

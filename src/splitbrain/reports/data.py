@@ -36,10 +36,11 @@ def _read_json(path: Path, problems: list[str]) -> Any:
     return None
 
 
-def started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
+def started_at(config: Mapping[str, Any], run: RunDir, field: str = "started"
+               ) -> datetime | None:  # fmt: skip
     """When the run started (history time 0, roughly), from config.started or the directory's
     timestamp name; None if neither says."""
-    text = config.get("started")
+    text = config.get(field)
     if isinstance(text, str):
         try:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -50,6 +51,14 @@ def started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
         return datetime.strptime(run.path.name, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def clock_started_at(config: Mapping[str, Any], run: RunDir) -> datetime | None:
+    """History time 0 on the nodes' clock (their log lines and events): config.clock_started
+    when the run says (a simulation's virtual clock), else when it started."""
+    if "clock_started" in config:
+        return started_at(config, run, "clock_started")
+    return started_at(config, run)
 
 
 def _config_rows(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -64,6 +73,17 @@ def _command(config: Mapping[str, Any]) -> str | None:
     if isinstance(argv, list):
         return shlex.join(str(a) for a in argv)
     return None
+
+
+def _shrunk_from(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """{"ops", "faults", "run"} of the run a shrunk simulation was minimized from."""
+    shrunk = config.get("shrunk_from")
+    if not isinstance(shrunk, Mapping):
+        return None
+    ops, faults = shrunk.get("ops"), shrunk.get("faults")
+    if not (isinstance(ops, int) and isinstance(faults, int)):
+        return None
+    return {"ops": ops, "faults": faults, "run": str(shrunk.get("run") or "")}
 
 
 def _raw_links(run: RunDir, node_names: list[str]) -> list[str]:
@@ -133,6 +153,15 @@ def _log_window(started: datetime | None, fail_view: Mapping[str, Any] | None,
     return None
 
 
+def run_size(run: RunDir) -> tuple[int, int]:
+    """(operations, fault windows) of a run, counted as its report counts them (a shrunk
+    simulation's report compares these with the run it was minimized from)."""
+    history = read_jsonl(run.history)
+    calls = pair_calls(history.ops)
+    windows = fault_windows(history.nemesis_ops, stats.history_end(calls, history.nemesis_ops))
+    return len(calls), len(windows)
+
+
 def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict]:
     """(template context, script payload) for the run's report."""
     problems: list[str] = []
@@ -169,7 +198,7 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
     divergence = (_divergence(run, agreement, node_names)
                   if isinstance(agreement, Mapping) else None)
 
-    window = _log_window(started_at(config, run), fail_view, divergence)
+    window = _log_window(clock_started_at(config, run), fail_view, divergence)
     excerpts = [e for n in node_names if (e := nodes.excerpt(run, n, window)) is not None]
 
     valid = results.get("valid") if results else None
@@ -192,7 +221,9 @@ def gather(run: RunDir, results: Mapping[str, Any] | None) -> tuple[dict[str, An
                     "network": config.get("network"),
                     "calls": len(calls), "duration": end / 1e9, "started": config.get("started"),
                     "faults": len(windows),
-                    "unsafe": [str(u) for u in config.get("unsafe") or []]},
+                    "unsafe": [str(u) for u in config.get("unsafe") or []],
+                    "mode": config.get("mode"),
+                    "shrunk_from": _shrunk_from(config)},
         "availability": stats.availability(calls, windows, end),
         "latency": stats.latency_quantiles(calls),
         "quantiles": stats.QUANTILES,

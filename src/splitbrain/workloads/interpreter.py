@@ -11,7 +11,8 @@ Every invocation and completion is appended to history.jsonl as it happens. Afte
 completion a worker's process is finished: the worker continues as process `p + concurrency`
 with a fresh client (DESIGN.md). The interpreter feeds the workload the seconds since a fault
 last healed (a nemesis event in HEALS), and tells `on_invoke` (a nemesis's RequestPulse) right
-before each request is sent.
+before each request is sent. Time is read only through the event loop (history times are ns
+since `run()` began), so the simulator's virtual clock drives it as the real one does.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Tally:
     """Live counts for the progress display and the summary."""
 
     phase: str = "starting"
+    clock: Callable[[], float] = time.monotonic  # the event loop's, once the run began
     started: float = field(default_factory=time.monotonic)
     counts: Counter[str] = field(default_factory=Counter)  # ok / fail / info
     faults: int = 0
@@ -69,7 +71,7 @@ class Tally:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
 
 class Interpreter:
@@ -85,7 +87,6 @@ class Interpreter:
         options: Options,
         *,
         leader: Callable[[], Any] | None = None,  # async () -> node | None
-        clock: Callable[[], int] = time.monotonic_ns,
         on_invoke: Callable[[], None] | None = None,  # told right before each request
     ) -> None:
         self.workload = workload
@@ -96,9 +97,11 @@ class Interpreter:
         self.options = options
         self.leader = leader
         self.on_invoke = on_invoke
-        self._clock = clock
+        # The running event loop's clock from run() on (virtual in the simulator); before
+        # that, the clock of asyncio's own loops.
+        self._time: Callable[[], float] = time.monotonic
+        self._t0 = self._time()
         self._healed: int | None = None  # when a fault last healed (self.now())
-        self._t0 = clock()
         self._n = 0  # operations issued so far (drives key rotation and unique tokens)
         self._next_slot = 0.0  # rate limiter: monotonic time of the next free slot
         self._top_process = -1  # the highest process number that has invoked an operation
@@ -106,7 +109,8 @@ class Interpreter:
         self.tally = Tally()
 
     def now(self) -> int:
-        return self._clock() - self._t0
+        """ns since the run began, on the event loop's clock."""
+        return round((self._time() - self._t0) * 1e9)
 
     def record_fault(self, f: str, value: Any) -> None:
         now = self.now()
@@ -120,6 +124,9 @@ class Interpreter:
         return None if self._healed is None else (self.now() - self._healed) / 1e9
 
     async def run(self) -> Tally:
+        loop = asyncio.get_running_loop()
+        self._time = self.tally.clock = loop.time
+        self._t0 = self.tally.started = loop.time()
         await self._main()
         await self._heal()
         await self._recover()
@@ -155,7 +162,7 @@ class Interpreter:
     async def _pace(self) -> None:
         if self.options.rate <= 0:
             return
-        now = time.monotonic()
+        now = self._time()
         slot = max(self._next_slot, now)
         self._next_slot = slot + 1.0 / self.options.rate
         if slot > now:
@@ -216,8 +223,8 @@ class Interpreter:
         self.tally.phase = "recovery"
         if self.leader is None:
             return
-        deadline = time.monotonic() + self.options.recovery_timeout
-        while time.monotonic() < deadline:
+        deadline = self._time() + self.options.recovery_timeout
+        while self._time() < deadline:
             if await self.leader() is not None:
                 self.tally.leader_after_heal = True
                 return
@@ -231,7 +238,7 @@ class Interpreter:
         self.tally.phase = "final reads"
         pending = list(self.keys)
         self.tally.final_unread = len(pending)
-        deadline = time.monotonic() + self.options.final_timeout
+        deadline = self._time() + self.options.final_timeout
         next_process = self._top_process + 1
 
         def fresh_process() -> int:
@@ -244,9 +251,9 @@ class Interpreter:
             process = fresh_process()
             client = self.clients(process, home)
             try:
-                while pending and time.monotonic() < deadline:
+                while pending and self._time() < deadline:
                     key = pending.pop(0)
-                    while time.monotonic() < deadline:
+                    while self._time() < deadline:
                         outcome = await self._invoke(client, process, self.workload.final_read(key))
                         if outcome == "ok":
                             self.tally.final_unread -= 1

@@ -1,0 +1,119 @@
+"""What a node of the bundled Raft takes from the machine it runs on: files, clock, rng, death.
+
+A real node (`splitbrain node`) runs on the operating system: `NodeHost()` gives it os calls,
+the wall clock, an rng seeded from its pid and the time, and SIGKILL of its own process. The
+simulator (splitbrain.sim) runs the very same Server code on a simulated machine by passing
+another NodeHost: a simulated disk, a virtual clock, a seeded rng, a "die" that ends the
+simulated process, and an observer of sim-only invariants. Rules it keeps:
+
+- Everything a node does to its disk goes through `FileSystem` (the WAL) or `FileSystem.append`
+  (events), so the simulator decides what survives a kill -9 (the page cache) or a power loss
+  (only what was fsynced).
+- `die()` never returns: like SIGKILL, nothing the node would do after it happens.
+- The real implementations are the os calls the node made before this interface existed, one
+  method call away: the real path is as fast as before.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NoReturn, Protocol
+
+from splitbrain.raft.messages import Entry
+
+
+class File(Protocol):
+    """An open file of fixed identity, read whole and written at offsets (the WAL's needs)."""
+
+    def read(self) -> bytes: ...  # the whole content
+    def pwrite(self, data: bytes | memoryview, offset: int) -> int: ...  # bytes written
+    def fsync(self) -> None: ...  # data and metadata durable
+    def fdatasync(self) -> None: ...  # data durable
+    def close(self) -> None: ...
+
+
+class FileSystem(Protocol):
+    def open(self, path: Path) -> File: ...  # read-write, created if missing
+    def mkdir(self, path: Path) -> None: ...  # with parents; fine if it exists
+    def sync_dir(self, path: Path) -> None: ...  # make the directory's entries durable
+    def append(self, path: Path) -> IO[str]: ...  # a text file opened for appending
+
+
+class Observer(Protocol):
+    """Sees what only a simulator can check (sim/invariants.py); None on real nodes."""
+
+    def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
+    def read_asked(self, node: str) -> object: ...  # a read arrived; returns a token
+    def read_served(self, node: str, token: object, applied: int) -> None: ...
+
+
+class _OsFile:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self) -> bytes:
+        with open(self._fd, "rb", closefd=False) as f:
+            return f.read()
+
+    def pwrite(self, data: bytes | memoryview, offset: int) -> int:
+        return os.pwrite(self._fd, data, offset)
+
+    def fsync(self) -> None:
+        os.fsync(self._fd)
+
+    def fdatasync(self) -> None:
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class OsFiles:
+    """The real file system."""
+
+    def open(self, path: Path) -> File:
+        return _OsFile(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+
+    def mkdir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+
+    def sync_dir(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def append(self, path: Path) -> IO[str]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "a", encoding="utf-8")  # the caller closes it
+
+
+def _sigkill_self() -> NoReturn:
+    os.kill(os.getpid(), signal.SIGKILL)  # delivered before os.kill returns
+    raise SystemExit(137)  # not reached
+
+
+@dataclass(frozen=True)
+class NodeHost:
+    files: FileSystem = field(default_factory=OsFiles)
+    clock: Callable[[], int] = time.time_ns  # wall-clock ns, for event times
+    die: Callable[[], NoReturn] = _sigkill_self
+    pid: int | None = None  # None: os.getpid()
+    rng: random.Random | None = None  # None: seeded from the node id, pid and time
+    observer: Observer | None = None
+    preallocate: int | None = None  # bytes the WAL preallocates at a time (None: its default)
+
+    def process_id(self) -> int:
+        return os.getpid() if self.pid is None else self.pid
+
+    def random(self, node: str) -> random.Random:
+        if self.rng is not None:
+            return self.rng
+        return random.Random(f"{node}:{self.process_id()}:{time.time_ns()}")

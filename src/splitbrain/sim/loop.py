@@ -1,0 +1,391 @@
+"""A deterministic asyncio event loop in virtual time, and the simulated processes it runs.
+
+    loop = SimLoop()
+    node = loop.process("n1")                 # a simulated process
+    node.spawn(main())                        # its tasks, callbacks and timers belong to it
+    loop.run_until_complete(driver())         # virtual time: sleeping costs no wall time
+
+The loop is CPython's own `BaseEventLoop` (3.11) with a stub in place of the selector: when no
+callback is ready, `select(timeout)` moves the virtual clock to the next timer instead of
+sleeping. The callback queue, the timer heap and Task/Future are asyncio's, so the code under
+test runs exactly as on a real loop. What it overrides, and why:
+
+- `time()`: the virtual clock (seconds from 0).
+- `_call_soon`/`call_at`: every handle remembers the simulated process it belongs to — the
+  `Process` in the context it runs in (a task's context is copied from its creator's, so a
+  process's tasks and everything they schedule stay its own). A handle of a paused process is
+  held until it resumes (SIGSTOP: its timers fire late); one of a dead process never runs
+  (kill -9). Handles of no process (the driver, the clients, the network) always run.
+- `create_task`: remembers each process's tasks, so that killing a process can close their
+  coroutines at once, in the dead process's own context, where every effect is dropped (no
+  `finally` of a killed node may write a log line or an event later, when garbage collected).
+- `run_in_executor`: no threads; the function runs as a callback of the calling process after
+  `executor_delay()` seconds (the simulated disk's latency for the WAL's fsync).
+- `create_server`/`create_connection`: the simulated network (net.py); no real I/O exists.
+
+Rules it keeps: the same program on the same seed runs the same callbacks in the same order
+(asyncio's queues are FIFO; timers due at one instant run in the order they were set), the
+simulated code never sees the wall clock, and the loop stops with `SimulationStuck` rather than
+spin or block forever. A budget (`limit`) of loop iterations, or of this process's CPU time,
+ends a simulation that does too much work (a broken Raft resending its log forever):
+`SimulationStopped` says after how many iterations, which is what a replay stops after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import heapq
+import inspect
+import sys
+import time
+from asyncio import events
+from collections.abc import Callable, Coroutine
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from splitbrain.sim.net import SimNet
+
+RUNNING, PAUSED, DEAD = "running", "paused", "dead"
+MAX_CALLBACKS_AT_ONE_INSTANT = 500_000  # more without time moving: a busy loop, not a system
+CPU_CHECK = 4096  # loop iterations between looks at the CPU budget
+
+_CURRENT: contextvars.ContextVar[Process | None] = contextvars.ContextVar(
+    "splitbrain_sim_process", default=None
+)
+_WORLD = contextvars.Context()  # the context of callbacks that belong to no process
+
+
+def current_process() -> Process | None:
+    """The simulated process whose callback is running (None: the driver or the world)."""
+    return _CURRENT.get()
+
+
+class SimulationStuck(RuntimeError):
+    """Nothing can ever happen again (a deadlock), or time stopped moving (a busy loop)."""
+
+
+class SimulationStopped(Exception):
+    """The simulation used up its budget (`SimLoop.limit`): `steps` loop iterations ran, up to
+    virtual time `at`. Stopping after the same number of steps reproduces it exactly."""
+
+    def __init__(self, steps: int, at: float) -> None:
+        super().__init__(f"stopped after {steps} steps at {at:.6f} s (virtual)")
+        self.steps = steps
+        self.at = at
+
+
+class ProcessKilled(BaseException):
+    """Raised by `Process.die()` in the dying process: unwinds the callback that called it.
+    (A BaseException, so that no `except Exception` of the code under test swallows it.)"""
+
+
+class Process:
+    """A simulated OS process: the callbacks, timers and tasks run in its context.
+
+    `kill()` is kill -9 (nothing of it runs again; resources registered with `own` are
+    released, e.g. its connections reset), `pause()`/`resume()` are SIGSTOP/SIGCONT, `die()`
+    is a kill from inside (a crash point). `exited` says how it ended, once it has.
+    """
+
+    def __init__(self, loop: SimLoop, name: str) -> None:
+        self.loop = loop
+        self.name = name
+        self.state = RUNNING
+        self.exited: str | None = None  # "killed", "died" (by itself), "exited", "crashed: ..."
+        self.context = contextvars.Context()
+        self.context.run(_CURRENT.set, self)
+        self._held: list[events.Handle] = []
+        self._tasks: dict[asyncio.Task[Any], None] = {}
+        self._pruned_at = 64
+        self._owned: dict[object, Callable[[], None]] = {}
+        self.log: IO[str] | None = None  # where its node.log lines go (world.py)
+        self.output: IO[str] | None = None  # where its unhandled errors go (its output.log)
+
+    def __repr__(self) -> str:
+        return f"<Process {self.name} {self.state}>"
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not DEAD
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """A task of this process."""
+        if current_process() is self:
+            return self.loop.create_task(coro, name=name)
+        return self.context.run(self.loop.create_task, coro, name=name)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> events.TimerHandle:
+        return self.loop.call_at(when, callback, *args, context=self.context)
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> events.Handle:
+        return self.loop.call_soon(callback, *args, context=self.context)
+
+    def own(self, resource: object, release: Callable[[], None]) -> None:
+        """Call `release()` if this process is killed while it holds `resource`."""
+        self._owned[resource] = release
+
+    def disown(self, resource: object) -> None:
+        self._owned.pop(resource, None)
+
+    def pause(self) -> bool:
+        if self.state is not RUNNING:
+            return False
+        self.state = PAUSED
+        return True
+
+    def resume(self) -> bool:
+        if self.state is not PAUSED:
+            return False
+        self.state = RUNNING
+        held, self._held = self._held, []
+        for handle in held:
+            self.loop._add_callback(handle)
+        return True
+
+    def kill(self, how: str = "killed") -> bool:
+        """kill -9: nothing of this process runs again. False if it was dead already."""
+        if self.state is DEAD:
+            return False
+        self.state = DEAD
+        self.exited = how
+        self._held.clear()
+        owned, self._owned = self._owned, {}
+        for release in owned.values():
+            release()
+        # After the running callback, which may be this process's own (die() unwinds it).
+        self.loop.call_soon(self._reap, context=_WORLD)
+        return True
+
+    def exit(self, how: str) -> None:
+        """The process ends by itself (its main returned or raised): as kill(), from inside."""
+        self.kill(how)
+
+    def die(self) -> NoReturn:
+        """Kill this process from inside it: the rest of the running callback never happens."""
+        self.kill("died")
+        raise ProcessKilled(self.name)
+
+    def _task_started(self, task: asyncio.Task[Any]) -> None:
+        tasks = self._tasks
+        tasks[task] = None
+        if len(tasks) > self._pruned_at:
+            self._tasks = {t: None for t in tasks if not t.done()}
+            self._pruned_at = 2 * len(self._tasks) + 64
+
+    def _reap(self) -> None:
+        tasks, self._tasks = list(self._tasks), {}
+        for task in tasks:
+            if not task.done():
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                self.context.run(_close, task.get_coro())
+
+
+def _close(coro: Any) -> None:
+    """Close a coroutine and every coroutine it awaits, innermost first, so that a finally
+    block that awaits is closed in turn, and no "coroutine ignored GeneratorExit" ever reaches
+    an outer frame as an exception its code could catch. Nothing is left suspended for the
+    garbage collector to finish later, in another process's context. Whatever it raises is
+    dropped: the process is dead."""
+    for _ in range(10_000):
+        if coro.cr_frame is None:
+            return
+        inner = coro
+        while inspect.iscoroutine(inner.cr_await) and inner.cr_await.cr_frame is not None:
+            inner = inner.cr_await
+        with contextlib.suppress(BaseException):  # see the docstring
+            inner.close()
+
+
+class _Handle(events.Handle):
+    __slots__ = ("_proc",)
+
+    def _run(self) -> None:
+        proc: Process | None = self._proc
+        if proc is not None and proc.state is not RUNNING:
+            if proc.state is PAUSED:
+                proc._held.append(self)
+            return
+        events.Handle._run(self)
+
+
+class _TimerHandle(events.TimerHandle):
+    """Timers due at the same instant run in the order they were set (asyncio's heap breaks
+    such ties by its history), so an unrelated timer cannot reorder two others."""
+
+    __slots__ = ("_proc", "_seq")
+
+    _run = _Handle._run  # type: ignore[assignment]
+
+    def __lt__(self, other: events.TimerHandle) -> bool:
+        return self._when < other._when or (
+            self._when == other._when and self._seq < other._seq  # type: ignore[attr-defined]
+        )
+
+
+class _Clock:
+    """Stands in for the selector: 'waiting for I/O' is moving virtual time to the next timer."""
+
+    def __init__(self, loop: SimLoop) -> None:
+        self._loop = loop
+        self._idle_steps = 0
+
+    def select(self, timeout: float | None) -> list[Any]:
+        loop = self._loop
+        loop.steps += 1
+        if loop.steps >= loop.max_steps or (
+                loop.steps % CPU_CHECK == 0 and time.process_time() > loop.cpu_deadline):
+            raise SimulationStopped(loop.steps, loop._now)
+        if timeout is None:
+            raise SimulationStuck(f"deadlock at {loop.time():.6f} s: nothing is ready or due")
+        # Jump to the first timer if it is due later, or so soon that it runs now anyway (the
+        # loop runs timers due within its clock resolution): code that reads the time next
+        # must see its timer's instant, or it may wait for it again and again.
+        scheduled = loop._scheduled  # type: ignore[attr-defined]
+        first = scheduled[0]._when if scheduled else loop._now
+        if first > loop._now and (timeout > 0 or first <= loop._now + loop._clock_resolution):
+            loop._now = first
+            self._idle_steps = 0
+        elif timeout == 0:
+            self._idle_steps += 1
+            if self._idle_steps > MAX_CALLBACKS_AT_ONE_INSTANT:
+                ready = "; ".join(repr(h) for h in list(loop._ready)[:5])  # type: ignore[attr-defined]
+                raise SimulationStuck(
+                    f"busy loop at {loop.time():.6f} s: time stopped moving (ready: {ready})")
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class SimLoop(asyncio.BaseEventLoop):
+    """See the module docstring. `net` is the simulated network (set by its constructor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._now = 0.0
+        self._clock_resolution = 1e-9
+        self._selector = _Clock(self)
+        self.net: SimNet | None = None
+        self.executor_delay: Callable[[], float] = lambda: 0.0
+        self.processes: list[Process] = []
+        self._timers = 0  # timers set so far: their order among timers due at one instant
+        self.steps = 0  # iterations of the loop so far (one per select)
+        self.max_steps = sys.maxsize
+        self.cpu_deadline = float("inf")
+
+    def limit(self, steps: int | None = None, cpu_seconds: float | None = None) -> None:
+        """Stop (SimulationStopped) after `steps` iterations, or once this process has used
+        `cpu_seconds` more of CPU. The step at which a CPU budget ran out is in the exception:
+        a step limit is what replays it (the CPU time of a machine is not reproducible)."""
+        if steps is not None:
+            self.max_steps = steps
+        if cpu_seconds is not None:
+            self.cpu_deadline = time.process_time() + cpu_seconds
+
+    def process(self, name: str) -> Process:
+        proc = Process(self, name)
+        self.processes.append(proc)
+        return proc
+
+    def time(self) -> float:
+        return self._now
+
+    def end(self) -> None:
+        """Kill every process, cancel what the driver left running, close the loop."""
+        for proc in self.processes:
+            proc.kill("the simulation ended")
+        self._selector = _Clock(self)  # a fresh count of steps without time moving
+        self.max_steps, self.cpu_deadline = sys.maxsize, float("inf")
+        with contextlib.suppress(Exception):
+            self.run_until_complete(asyncio.sleep(0))  # the reaps of those kills
+        left = [t for t in asyncio.all_tasks(self)  # the driver's (the others are reaped)
+                if t._log_destroy_pending]  # type: ignore[attr-defined]
+        for task in left:
+            task.cancel()
+        self._selector = _Clock(self)
+        with contextlib.suppress(Exception):
+            if left:  # (gather() of nothing would make asyncio create a loop of its own)
+                self.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        for task in left:  # stuck on a dead process: closed like a dead process's own
+            if not task.done():
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                _close(task.get_coro())
+        self.close()
+
+    # Every handle knows its process (see the module docstring).
+
+    def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
+        handle = _Handle(callback, args, self, context)
+        handle._proc = handle._context.get(_CURRENT)  # type: ignore[attr-defined]
+        self._ready.append(handle)  # type: ignore[attr-defined]
+        return handle
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None
+                ) -> events.TimerHandle:  # fmt: skip
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = _TimerHandle(when, callback, args, self, context)
+        timer._proc = timer._context.get(_CURRENT)  # type: ignore[attr-defined]
+        self._timers += 1
+        timer._seq = self._timers  # type: ignore[attr-defined]
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None
+                    ) -> asyncio.Task[Any]:  # fmt: skip
+        task = super().create_task(coro, name=name, context=context)
+        proc = _CURRENT.get() if context is None else context.get(_CURRENT)
+        if proc is not None:
+            if proc.state is DEAD:  # it can never run: closed unstarted (no finally runs)
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                coro.close()
+            else:
+                proc._task_started(task)
+        return task
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any
+                        ) -> asyncio.Future[Any]:  # fmt: skip
+        future = self.create_future()
+
+        def call() -> None:
+            if future.cancelled():
+                return
+            try:
+                result = func(*args)
+            except ProcessKilled:
+                raise
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        self.call_later(self.executor_delay(), call)
+        return future
+
+    # The simulated network (net.py).
+
+    async def create_server(self, protocol_factory: Any, host: Any = None, port: Any = None,
+                            **kwargs: Any) -> Any:  # fmt: skip
+        return await self._network().create_server(protocol_factory, host, port)
+
+    async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None,
+                                **kwargs: Any) -> Any:  # fmt: skip
+        return await self._network().create_connection(protocol_factory, host, port)
+
+    def _network(self) -> SimNet:
+        if self.net is None:
+            raise RuntimeError("this simulation has no network")
+        return self.net
+
+    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("no real I/O in the simulation")
+
+    # BaseEventLoop's hooks for a selector loop: there is no I/O to process.
+
+    def _process_events(self, event_list: Any) -> None:
+        pass
+
+    def _write_to_self(self) -> None:
+        pass

@@ -1,0 +1,97 @@
+"""Swarm testing: each seed draws its own configuration — faults, rates, sizes, timing.
+
+    config = draw(seed, pinned={"nodes": 5}, base=RunConfig(...))
+
+A run that spreads itself over every fault kind at once is thin everywhere; many runs that each
+concentrate on a few kinds, at their own rates, reach more corners (Groce et al., "Swarm
+testing", ISSTA 2012). Every setting the caller did not pin is drawn from
+`random.Random(f"{seed}:swarm")`, so a seed names one configuration; `SimConfig.swarm` lists the
+drawn ones. The choices below are values worth trying, not a distribution to be faithful to.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Any
+
+from splitbrain.config import RunConfig
+from splitbrain.nemesis.schedule import FAULTS, variants
+from splitbrain.sim.config import SimConfig
+from splitbrain.sim.world import Physics
+
+NODES = (3, 3, 5)
+TIME_LIMITS = (2.0, 3.0, 4.0, 6.0)  # seconds of clients + faults (virtual)
+INTERVALS = (0.1, 0.2, 0.3, 0.5, 1.0)  # seconds between fault changes
+RATES = (40.0, 80.0, 150.0)  # operations per second, all clients together
+OP_TIMEOUTS = (0.25, 0.5, 1.0)
+WORKLOADS = ("register", "kv")
+KINDS = (1, 2, 2, 3, 3, 4)  # how many fault kinds a run draws
+# Partitions, leader churn and crash points find the most per simulated second (they aim at
+# the instants elections and persistence go wrong): drawn twice as often as the others.
+WEIGHTS = {"partition": 2, "churn": 2, "crash": 2}
+NARROW = 0.3  # chance that a drawn fault is narrowed to one of its variants
+LATENCIES = ((0.00005, 0.0005), (0.0001, 0.002), (0.0005, 0.008))  # one-way network delay
+DISKS = ((0.0001, 0.001), (0.0005, 0.004), (0.002, 0.02))  # a WAL write + fsync
+BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
+
+# The faults the simulator has: every fault of `run` but clock (a node's clock rate is set
+# through libfaketime; simulated nodes share the loop's virtual clock).
+SIM_FAULTS = tuple(f for f in FAULTS if f != "clock")
+
+# What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).
+SETTINGS = ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis",
+            "nemesis_interval", "op_timeout", "latency", "disk", "boot")  # fmt: skip
+PHYSICS = ("latency", "disk", "boot")
+
+
+def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
+    """The configuration of `seed`: `pinned` settings as given, the others drawn."""
+    rng = random.Random(f"{seed}:swarm")
+    drawn: dict[str, Any] = {}
+    for name in SETTINGS:
+        value = _draw(name, rng, {**drawn, **pinned})  # always draw: keeps the stream aligned
+        if name not in pinned:
+            drawn[name] = value
+    values = {**drawn, **pinned}
+    physics = Physics(**{k: values[k] for k in PHYSICS})
+    run = replace(base, seed=seed, **{k: v for k, v in values.items() if k not in PHYSICS})
+    return SimConfig(run, physics, swarm=tuple(n for n in SETTINGS if n in drawn))
+
+
+def _draw(name: str, rng: random.Random, so_far: dict[str, Any]) -> Any:
+    if name == "nodes":
+        return rng.choice(NODES)
+    if name == "time_limit":
+        return rng.choice(TIME_LIMITS)
+    if name == "concurrency":
+        return rng.randint(2, 2 * so_far["nodes"])
+    if name == "rate":
+        return rng.choice(RATES)
+    if name == "workload":
+        return rng.choice(WORKLOADS)
+    if name == "nemesis":
+        return faults(rng)
+    if name == "nemesis_interval":
+        return rng.choice(INTERVALS)
+    if name == "op_timeout":
+        return rng.choice(OP_TIMEOUTS)
+    return rng.choice({"latency": LATENCIES, "disk": DISKS, "boot": BOOTS}[name])
+
+
+def faults(rng: random.Random) -> tuple[str, ...]:
+    """A few fault kinds (a run that concentrates on them reaches their corners), drawn by
+    WEIGHTS, some narrowed to one variant."""
+    pool = [f for f in SIM_FAULTS for _ in range(WEIGHTS.get(f, 1))]
+    picked: set[str] = set()
+    for _ in range(rng.choice(KINDS)):
+        picked.add(rng.choice([f for f in pool if f not in picked] or pool))
+    chosen = [f for f in SIM_FAULTS if f in picked]  # in FAULTS' order
+    out = []
+    for fault in chosen:
+        options = variants(fault)
+        if options and rng.random() < NARROW:
+            out.append(f"{fault}:{rng.choice(options)}")
+        else:
+            out.append(fault)
+    return tuple(out)

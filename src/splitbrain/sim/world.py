@@ -1,0 +1,140 @@
+"""The simulated world of one seed: the loop, the network, the disks' latency, the node logs.
+
+    world = World(seed, Physics())
+    result = world.run(main())        # runs main() in virtual time; closes everything after
+
+Rules it keeps:
+- Every random choice of the world comes from rngs seeded by the seed, one per concern (network
+  delays, disk delays, process start times), so changing how often one is drawn does not shift
+  the others.
+- The virtual wall clock starts at `EPOCH` (2000-01-01T00:00:00Z): node events carry
+  `EPOCH_NS + virtual ns`; node.log lines start with that instant in ISO-8601 with a "Z", which
+  the report reads like any real node log.
+- Log records of `splitbrain.node` (the node code's logger) go to the node.log of the simulated
+  process that emits them, and nowhere once that process is dead. Errors the loop would print
+  (an exception nobody retrieved) go to that process's output.log, or to `errors` for the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import traceback
+from collections.abc import Coroutine, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, TypeVar
+
+from splitbrain.sim.loop import ProcessKilled, SimLoop, current_process
+from splitbrain.sim.net import SimNet
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EPOCH_NS = int(EPOCH.timestamp()) * 10**9
+NODE_LOGGER = "splitbrain.node"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Physics:
+    """How the simulated machines behave, in seconds: (lowest, highest) of uniform draws."""
+
+    latency: tuple[float, float] = (0.0001, 0.002)  # one-way delay of a chunk of bytes
+    disk: tuple[float, float] = (0.0002, 0.004)  # a WAL write + fsync
+    boot: tuple[float, float] = (0.01, 0.1)  # from process start to the node's first line
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Physics:
+        return cls(**{k: (float(v[0]), float(v[1])) for k, v in data.items()})
+
+
+def iso(ns: int) -> str:
+    """ns since the Unix epoch as 2000-01-01T00:00:01.234567Z (microseconds)."""
+    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class World:
+    def __init__(self, seed: int, physics: Physics) -> None:
+        self.seed = seed
+        self.physics = physics
+        self.loop = SimLoop()
+        net_rng = random.Random(f"{seed}:net")
+        disk_rng = random.Random(f"{seed}:disk")
+        self._boot_rng = random.Random(f"{seed}:boot")
+        lat_lo, lat_hi = physics.latency
+        self.net = SimNet(self.loop, lambda: net_rng.uniform(lat_lo, lat_hi))
+        disk_lo, disk_hi = physics.disk
+        self.loop.executor_delay = lambda: disk_rng.uniform(disk_lo, disk_hi)
+        self.loop.set_exception_handler(self._exception)
+        self.errors: list[str] = []  # what the driver's side of the loop could not handle
+        self._pids = 1000
+
+    def clock_ns(self) -> int:
+        """The virtual wall clock, in ns since the Unix epoch."""
+        return EPOCH_NS + round(self.loop.time() * 1e9)
+
+    def boot_delay(self) -> float:
+        lo, hi = self.physics.boot
+        return self._boot_rng.uniform(lo, hi)
+
+    def next_pid(self) -> int:
+        self._pids += 1
+        return self._pids
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run `main` to its end in virtual time, then close the world."""
+        try:
+            with _node_logging(self):
+                return self.loop.run_until_complete(main)
+        finally:
+            self.loop.end()
+            self.net.close()
+
+    def _exception(self, loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, ProcessKilled):
+            return
+        text = context.get("message", "error")
+        if exc is not None:
+            text += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+        proc = current_process()
+        output: IO[str] | None = getattr(proc, "output", None)
+        if proc is not None and output is not None:
+            if proc.alive:
+                output.write(text + "\n")
+        else:
+            self.errors.append(text)
+
+
+class _NodeLogHandler(logging.Handler):
+    def __init__(self, world: World) -> None:
+        super().__init__(logging.INFO)
+        self.world = world
+
+    def emit(self, record: logging.LogRecord) -> None:
+        proc = current_process()
+        log: IO[str] | None = getattr(proc, "log", None)
+        if proc is None or log is None or not proc.alive:
+            return
+        line = f"{iso(self.world.clock_ns())} {proc.name} {record.levelname} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + logging.Formatter().formatException(record.exc_info)
+        log.write(line + "\n")
+
+
+@contextlib.contextmanager
+def _node_logging(world: World) -> Iterator[None]:
+    logger = logging.getLogger(NODE_LOGGER)
+    saved = (logger.handlers, logger.level, logger.propagate)
+    logger.handlers = [_NodeLogHandler(world)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers, logger.level, logger.propagate = saved[0], saved[1], saved[2]

@@ -1,0 +1,115 @@
+"""SimCluster: the verbs the nemesis uses, on the real node code in simulated processes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from splitbrain.cluster.faults import LinkFaults
+from splitbrain.raft.client import Client
+from splitbrain.sim.cluster import SimCluster
+from splitbrain.sim.world import Physics, World
+from splitbrain.store import RunDir
+
+NODES = ["n1", "n2", "n3"]
+
+
+def simulate(tmp_path, scenario, **kwargs):
+    world = World(5, Physics())
+    run = RunDir(tmp_path)
+    (tmp_path / "nodes").mkdir(exist_ok=True)
+
+    async def main():
+        async with SimCluster(world, run, NODES, seed=5, **kwargs) as cluster:
+            return await scenario(cluster)
+
+    return world.run(main()), run
+
+
+async def leader(cluster) -> str:
+    while (found := await cluster.leader()) is None:
+        await asyncio.sleep(0.05)
+    return found
+
+
+def test_kill_pause_resume_start_and_crash_points(tmp_path):
+    async def scenario(cluster):
+        first = await leader(cluster)
+        client = Client(cluster.client_addresses, first, "c1", timeout=1.0)
+        assert (await client.invoke("put", "k", "v1")).type == "ok"
+        seen = {}
+        assert await cluster.kill(first) and not await cluster.kill(first)
+        seen["killed"] = (cluster.alive(first), cluster.crashed(first))
+        second = await leader(cluster)
+        assert await cluster.pause(second) and cluster.paused(second)
+        seen["paused"] = await cluster.arm_crash_point(second, "after-apply")  # cannot answer
+        assert await cluster.resume(second) and not cluster.paused(second)
+        assert await cluster.start(first) and not await cluster.start(first)
+        victim = await leader(cluster)
+        assert await cluster.arm_crash_point(victim, "after-apply")
+        await client.invoke("put", "k", "v2")  # the leader applies it, then dies at once
+        for _ in range(100):
+            if cluster.crashed(victim):
+                break
+            await asyncio.sleep(0.01)
+        seen["crashed"] = (cluster.alive(victim), cluster.crashed(victim))
+        await cluster.start(victim)
+        seen["restarted"] = cluster.crashed(victim)
+        await client.close()
+        return first, victim, seen
+
+    (_, victim, seen), run = simulate(tmp_path, scenario)
+    assert seen == {"killed": (False, False), "paused": False, "crashed": (False, True),
+                    "restarted": False}
+    events = run.node_events(victim).read_text()
+    assert '"event":"crash","point":"after-apply"' in events
+    assert events.count('"event":"start"') == 2
+    assert "crash point after-apply reached" in run.node_log(victim).read_text()
+
+
+def test_a_power_loss_keeps_what_was_fsynced(tmp_path):
+    async def scenario(cluster):
+        first = await leader(cluster)
+        client = Client(cluster.client_addresses, first, "c1", timeout=1.0)
+        assert (await client.invoke("put", "k", "v1")).type == "ok"
+        follower = next(n for n in NODES if n != first)
+        wal = cluster.disks[follower].file(Path("nodes", follower, "data", "raft.wal"))
+        wal.pwrite(b"unsynced", wal.size)  # as if written by the node, never fsynced
+        assert await cluster.power_loss(follower) and not cluster.alive(follower)
+        assert b"unsynced" not in wal.read() and b"v1" in wal.read()
+        assert await cluster.start(follower)
+        assert (await client.invoke("get", "k", None)).value == "v1"
+        await client.close()
+
+    simulate(tmp_path, scenario)
+
+
+def test_a_partition_and_a_net_fault_act_on_the_links(tmp_path):
+    async def scenario(cluster):
+        old = await leader(cluster)
+        others = [n for n in NODES if n != old]
+        cut = await cluster.network.apply_grudge({old: others, **{n: [old] for n in others}})
+        await asyncio.sleep(1.0)  # the others elect a leader of their own
+        new = await cluster.leader()
+        await cluster.network.heal()
+        await cluster.network.set_link_faults(cut, LinkFaults(drop=1.0))
+        await asyncio.sleep(0.5)
+        stats = await cluster.network.stats()
+        await cluster.network.clear_link_faults()
+        return old, new, len(cut), sum(stats[link]["dropped"] for link in cut)
+
+    old, new, cut, dropped = simulate(tmp_path, scenario)[0]
+    assert new != old and new is not None
+    assert cut == 4 and dropped > 0
+
+
+def test_files_of_a_run_are_written_like_a_real_runs(tmp_path):
+    async def scenario(cluster):
+        await leader(cluster)
+
+    _, run = simulate(tmp_path, scenario)
+    for node in NODES:
+        assert run.node_data(node).joinpath("raft.wal").stat().st_size % 4096 == 0
+        log = run.node_log(node).read_text().splitlines()
+        assert log[0].startswith("2000-01-01T00:00:00.") and f" {node} INFO starting node" in log[0]
+        assert "stopping:" in log[-1]  # a graceful stop at the end, as SIGTERM

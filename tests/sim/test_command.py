@@ -1,0 +1,129 @@
+"""`splitbrain sim`: run directories like `run`'s, replay byte for byte, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from splitbrain.cli import main
+from splitbrain.sim.command import add_arguments, settings
+from splitbrain.sim.swarm import SIM_FAULTS
+from splitbrain.store import RunDir, find_runs
+
+# A short, busy simulation: every fault kind a real run has, on 3 nodes.
+SHORT = ["--nodes", "3", "--time-limit", "1.5", "--concurrency", "4", "--rate", "60",
+         "--nemesis", "partition,kill,pause,restart,net,churn,crash", "--nemesis-interval", "0.2"]
+
+
+def sim(tmp_path, *args: str) -> tuple[int, RunDir | None]:
+    code = main(["sim", "--out", str(tmp_path), *args])
+    runs = find_runs(tmp_path)
+    return code, runs[-1] if runs else None
+
+
+def test_one_seed_writes_a_run_directory_that_check_and_report_take_unchanged(tmp_path, capsys):
+    code, run = sim(tmp_path, "--seed", "11", *SHORT)
+    assert code == 0 and run is not None
+    config = run.read_json(run.config)
+    assert config["mode"] == "sim" and config["seed"] == 11
+    assert config["clock_started"].startswith("2000-01-01T00:00:0")  # virtual, for node logs
+    results = run.read_json(run.results)
+    assert set(results["checkers"]) >= {"linearizable", "log-agreement", "stats",
+                                        "durable-before-apply", "read-sees-applied"}
+    assert results["checkers"]["durable-before-apply"]["checked"] > 0
+    history = [json.loads(line) for line in run.history.read_text().splitlines()]
+    faults = {op["f"] for op in history if op["process"] == "nemesis"}
+    assert len(faults & {"start-partition", "kill", "pause", "start-net-fault", "start-churn",
+                         "start-crash"}) >= 3, faults
+    assert max(op["time"] for op in history) < 20e9  # virtual ns from the run's start
+    for node in ("n1", "n2", "n3"):
+        assert run.node_events(node).is_file() and run.node_data(node).is_dir()
+    assert "simulated" in run.report.read_text()
+    capsys.readouterr()
+    assert main(["check", str(run.path)]) == 0  # the sim-only checkers again, from the files
+    assert "durable-before-apply" in run.results.read_text()
+    assert main(["report", str(run.path)]) == 0
+
+
+def test_a_replay_in_another_process_is_byte_identical(tmp_path):
+    code, run = sim(tmp_path, "--seed", "12", *SHORT)
+    assert code == 0 and run is not None
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # other string hashes, other set orders
+    out = subprocess.run([sys.executable, "-m", "splitbrain", "sim", "--replay", str(run.path),
+                          "--out", str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "byte-identical" in out.stdout
+
+
+def test_a_replay_that_differs_names_the_file_and_line_and_exits_3(tmp_path, capsys):
+    _, run = sim(tmp_path, "--seed", "13", *SHORT)
+    lines = run.node_log("n2").read_text().splitlines(keepends=True)
+    lines[2] = "tampered\n"
+    run.node_log("n2").write_text("".join(lines))
+    capsys.readouterr()
+    assert main(["sim", "--replay", str(run.path), "--out", str(tmp_path)]) == 3
+    assert "nodes/n2/node.log:3:" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_64(tmp_path, capsys):
+    assert main(["sim", "--out", str(tmp_path), "--nemesis", "bogus"]) == 64
+    assert "unknown fault 'bogus'" in capsys.readouterr().err
+    assert main(["sim", "--replay", str(tmp_path)]) == 64
+    assert "no config.json" in capsys.readouterr().err
+    assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64
+    assert main(["sim", "--out", str(tmp_path), "--nemesis", "partition,clock:slow"]) == 64
+    assert "--nemesis clock:slow: not simulated" in capsys.readouterr().err
+
+
+def test_all_faults_are_every_simulated_fault():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    pinned, _ = settings(parser.parse_args(["--nemesis", "all"]))
+    assert pinned["nemesis"] == SIM_FAULTS and "clock" not in SIM_FAULTS
+
+
+def test_an_unsafe_variant_exits_1(tmp_path):
+    code, run = sim(tmp_path, "--seed", "1", *SHORT, "--unsafe", "stale-reads")
+    assert code == 1
+    assert run.read_json(run.results)["valid"] is False
+
+
+def test_seeds_keep_only_the_failures_and_write_a_summary(tmp_path, capsys):
+    args = ["sim", "--out", str(tmp_path), "--seeds", "3", "--seed", "20", "--jobs", "2", *SHORT]
+    assert main(args) == 0
+    assert find_runs(tmp_path) == []  # valid seeds leave nothing behind
+    summary = json.loads(next((tmp_path / "sim").glob("seeds-*.json")).read_text())
+    assert summary["seeds_run"] == 3 and summary["valid"] == 3 and summary["failures"] == []
+    assert not (tmp_path / ".sim-scratch").exists()
+    capsys.readouterr()
+    assert main([*args, "--unsafe", "stale-reads", "--stop-on-failure"]) == 1
+    out = capsys.readouterr().out
+    assert "INVALID" in out and "reproduce: splitbrain sim --seed 2" in out
+    kept = find_runs(tmp_path)
+    assert len(kept) >= 1 and kept[0].report.is_file()
+
+
+@pytest.mark.slow
+def test_shrinking_a_failure_keeps_its_kind_and_makes_it_smaller(tmp_path, capsys):
+    code, run = sim(tmp_path, "--seed", "1", *SHORT, "--unsafe", "stale-reads")
+    assert code == 1
+    capsys.readouterr()
+    assert main(["sim", "--shrink", str(run.path), "--out", str(tmp_path), "--jobs", "2",
+                 "--shrink-budget", "60"]) == 1  # fmt: skip
+    out = capsys.readouterr().out
+    shrunk = next(r for r in find_runs(tmp_path) if r.path.parent.name == "sim-shrunk")
+    config = shrunk.read_json(shrunk.config)
+    before, after = config["shrunk_from"], shrunk.read_json(shrunk.results)
+    assert after["valid"] is False and before["kind"] == "linearizable"
+    ops, faults = (after["checkers"]["stats"]["calls"],
+                   sum(1 for _ in after["checkers"]["stats"]["fault_windows"]))  # fmt: skip
+    assert ops + faults < before["ops"] + before["faults"]
+    assert f"minimized from {before['ops']} ops / {before['faults']} faults" in out
+    assert "minimized" in shrunk.report.read_text()
+    assert main(["sim", "--replay", str(shrunk.path), "--out", str(tmp_path)]) == 1  # replayable

@@ -1,0 +1,57 @@
+"""Sim configurations: drawn per seed (swarm), pinned where asked, round-tripped through JSON."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from splitbrain.config import RunConfig
+from splitbrain.nemesis.schedule import parse_faults, plan_schedule
+from splitbrain.sim.config import ConfigError, SimConfig
+from splitbrain.sim.swarm import SETTINGS, draw
+from splitbrain.sim.world import Physics
+
+
+def test_a_seed_names_one_configuration_and_seeds_differ():
+    base = RunConfig(unsafe=("stale-reads",))
+    configs = [draw(seed, {}, base) for seed in range(40)]
+    assert draw(7, {}, base) == configs[7]
+    assert len({(c.run.nodes, c.run.nemesis, c.run.time_limit) for c in configs}) > 20
+    for c in configs:
+        assert c.swarm == SETTINGS and c.run.unsafe == ("stale-reads",)
+        assert c.run.nemesis and parse_faults(",".join(c.run.nemesis), c.run.nodes)
+        assert c.run.nodes in (3, 5) and 1 <= c.run.concurrency <= 2 * c.run.nodes
+
+
+def test_pinned_settings_are_kept_and_do_not_shift_the_others():
+    base = RunConfig()
+    free = draw(3, {}, base)
+    pinned = draw(3, {"nodes": 5, "nemesis": ("kill",), "latency": (0.001, 0.001)}, base)
+    assert pinned.run.nodes == 5 and pinned.run.nemesis == ("kill",)
+    assert pinned.physics.latency == (0.001, 0.001)
+    assert "nodes" not in pinned.swarm and "time_limit" in pinned.swarm
+    assert pinned.run.time_limit == free.run.time_limit and pinned.physics.disk == free.physics.disk
+
+
+def test_config_json_round_trips_with_explicit_plans():
+    run = RunConfig(nodes=3, nemesis=("partition", "net", "crash"), seed=9, name="sim",
+                    unsafe=("no-log-check",))
+    plans = plan_schedule(run.nemesis, run.node_names, 0.5, random.Random(1))
+    config = SimConfig(run, Physics(latency=(0.001, 0.002)),
+                       tuple(next(plans) for _ in range(6)), ("nodes",), {"ops": 3, "faults": 1},
+                       stop_after=1234)  # fmt: skip
+    back = SimConfig.from_json(config.to_json())
+    assert back == config
+    assert config.to_json()["mode"] == "sim"
+    assert config.command() == "splitbrain sim --replay RUN_DIR"
+    assert SimConfig(run).command().startswith("splitbrain sim --seed 9 --nodes 3 ")
+
+
+def test_a_config_that_is_not_a_sim_runs_is_refused_with_its_field():
+    with pytest.raises(ConfigError, match="mode"):
+        SimConfig.from_json(RunConfig().to_json())
+    data = SimConfig(RunConfig()).to_json()
+    del data["time_limit"]
+    with pytest.raises(ConfigError, match="time_limit"):
+        SimConfig.from_json(data)

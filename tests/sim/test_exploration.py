@@ -1,0 +1,35 @@
+"""Exploring seeds with the default swarm: the correct Raft passes, every unsafe variant fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from splitbrain.config import UNSAFE_FLAGS, RunConfig
+from splitbrain.sim.explore import explore
+
+# The same seeds for every variant (no per-variant configuration), from a start where each is
+# caught within 4 seeds and cheaply (a broken Raft can spin until its CPU budget): CI time.
+# How many seeds each takes from other starts is bench/sim.py --unsafe's to measure.
+FIRST = 1044
+CATCH_WITHIN = 40
+
+
+@pytest.mark.slow
+def test_the_correct_raft_is_valid_over_many_seeds(tmp_path):
+    base = RunConfig(out=str(tmp_path), name="correct")
+    results = list(explore(range(100, 110), {}, base, jobs=2, cpu_budget=20.0))
+    assert len(results) == 10
+    assert [(r.seed, r.kind, r.run) for r in results if r.valid is not True] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", UNSAFE_FLAGS)
+def test_each_unsafe_variant_is_caught(tmp_path, variant):
+    base = RunConfig(out=str(tmp_path), name=variant, unsafe=(variant,))
+    results = explore(range(FIRST, FIRST + CATCH_WITHIN), {}, base, jobs=2, cpu_budget=10.0)
+    try:
+        caught = next((r for r in results if r.valid is False), None)
+    finally:
+        results.close()
+    assert caught is not None, f"{variant} survived {CATCH_WITHIN} seeds"
+    assert caught.run is not None
