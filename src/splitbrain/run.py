@@ -104,7 +104,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -> RunConfig:
     """The run's configuration; UsageError for anything the target cannot take. `notes`
     receives what `--nemesis` left out because the target or network mode cannot do it."""
-    from splitbrain.cluster import clocks as clock_faults
     from splitbrain.nemesis.schedule import parse_faults
     from splitbrain.targets.faults import FaultError, fit
 
@@ -133,9 +132,6 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         raise UsageError(f"--nemesis {exc}") from None
     except ValueError as exc:
         raise UsageError(f"--nemesis: {exc}") from None
-    if everything and clock_faults.missing():  # `all` takes what this machine can do
-        faults = tuple(f for f in faults if f.partition(":")[0] != "clock")
-        left_out.append(f"no clock: {clock_faults.missing()}")
     if notes is not None:
         notes.extend(left_out)
     if faults and args.nemesis_interval <= 0:

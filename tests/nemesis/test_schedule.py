@@ -9,6 +9,7 @@ import random
 import pytest
 
 from splitbrain.nemesis.schedule import (
+    ALL,
     CHURNS,
     CRASH_POINTS,
     EPOCH_STEPS,
@@ -49,7 +50,8 @@ def until(t: float, seed: int, faults: tuple[str, ...] = FAULTS, interval: float
 
 def test_parse_faults() -> None:
     assert parse_faults("partition, kill,partition") == ("partition", "kill")
-    assert parse_faults("all") == FAULTS
+    assert parse_faults("all") == ALL == tuple(f for f in FAULTS if f != "clock")
+    assert parse_faults("all,clock") == FAULTS
     assert parse_faults("none") == () == parse_faults("")
     with pytest.raises(ValueError, match="unknown fault 'flood'"):
         parse_faults("kill,flood")

@@ -35,6 +35,11 @@ from splitbrain.raft import crashpoints
 from splitbrain.raft.quorum import majority
 
 FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash", "clock")
+# What `all` means: every fault but clock, which is named to be had (`--nemesis all,clock`). A
+# 60 s run deals about ten fault slots over the kinds of `all`; with clock among them the
+# mutation bench caught 18 of 34 bugs (seed 1) against 19 and 20 without it (seeds 1, 2), and
+# no read bug more, so it stays out until it is shown to find more than it displaces.
+ALL = tuple(f for f in FAULTS if f != "clock")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
 TARGETS = ("one", "minority", "majority", "all", "leader")
@@ -107,7 +112,7 @@ def variants(fault: str) -> tuple[str, ...]:
 
 
 def parse_faults(text: str, nodes: int | None = None) -> tuple[str, ...]:
-    """'partition,kill' -> ("partition", "kill"); 'all' -> FAULTS; 'none' or '' -> ().
+    """'partition,kill' -> ("partition", "kill"); 'all' -> ALL; 'none' or '' -> ().
 
     A fault may be narrowed to some of its variants: 'kill:leader', 'partition:bridge+one-way',
     'crash:after-vote+all' (crash takes points and targets). ValueError names what is wrong,
@@ -119,7 +124,7 @@ def parse_faults(text: str, nodes: int | None = None) -> tuple[str, ...]:
     for name in names:
         fault, _, rest = name.partition(":")
         if name == "all":
-            chosen.update(dict.fromkeys(FAULTS))
+            chosen.update(dict.fromkeys(ALL))
             continue
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)}, all, none)")
