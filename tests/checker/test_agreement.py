@@ -147,6 +147,24 @@ def test_torn_tail_is_tolerated(tmp_path):
     assert check_agreement([node])["warnings"] == list(node.warnings)
 
 
+def test_a_torn_line_ended_by_the_next_life_is_tolerated(tmp_path):
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(e) for e in [_start(), *_log(2)]]
+    path.write_text("\n".join([*lines, '{"time": 5, "event": "app', json.dumps(_start()),
+                               json.dumps(_apply(1, 1, "c1:1"))]) + "\n")
+    node = read_events("n1", path)
+    assert [(a.index, a.life) for a in node.applies] == [(1, 1), (2, 1), (1, 2)]
+    assert [a.line for a in node.applies] == [2, 3, 6]
+    assert "events.jsonl:4: torn line dropped" in node.warnings[0]
+
+
+def test_a_torn_line_not_followed_by_a_start_is_an_error(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"event": "start"}\n{"time": 5, "event": "app\n{"event": "start"\n')
+    with pytest.raises(HistoryError, match=r"events.jsonl:2: bad JSON"):
+        read_events("n1", path)
+
+
 def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"event": "start"}\n{"event": "apply", "index": "x"}\n')

@@ -21,7 +21,8 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
   violation of kind `rule` each: `ack-before-durable`, `vote-before-durable`,
   `commit-regress` (within a life), `overwrite-committed` (with the `index`); other rules are
   reported under their own names.
-A torn last line (a node killed mid-write) is dropped with a warning; unknown events are skipped.
+A torn last line (a node killed mid-write) is dropped with a warning, and so is a torn line that
+the node's next life ended before its `start` event (raft/host.py); unknown events are skipped.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def _read_events_slowly(node: str, name: str) -> NodeEvents:
     lines = text.split("\n")
     numbers = [n for n, raw in enumerate(lines, start=1) if raw.strip()]
     warnings: list[str] = []
+    torn: list[int] = []
     try:
         objs = json.loads("[" + ",".join(lines[n - 1] for n in numbers) + "]")
     except json.JSONDecodeError:
@@ -149,14 +151,32 @@ def _read_events_slowly(node: str, name: str) -> NodeEvents:
                 if number == len(lines) and not text.endswith("\n"):
                     warnings.append(
                         f"{name}:{number}: torn last line dropped (node killed mid-write)")
-                    numbers = numbers[:len(objs)]
                     break
+                if _starts_a_life(lines, numbers, number):
+                    warnings.append(f"{name}:{number}: torn line dropped (node killed "
+                                    f"mid-write, then restarted)")
+                    torn.append(number)
+                    continue
                 raise HistoryError(name, number, f"bad JSON: {exc.msg}") from None
+        numbers = [n for n in numbers if n not in torn][:len(objs)]
     for number, obj in zip(numbers, objs, strict=True):
         if type(obj) is not dict:
             raise HistoryError(name, number, "expected a JSON object")
     events = [_Event(**{k: obj.get(k) for k in _Event.__struct_fields__}) for obj in objs]
     return _node_events(node, name, events, numbers, tuple(warnings), objs.__getitem__)
+
+
+def _starts_a_life(lines: list[str], numbers: list[int], number: int) -> bool:
+    """Whether the next non-blank line after `number` is a `start` event: a node killed in the
+    middle of writing a line, restarted, ended that torn line before its first event (host.py)."""
+    later = numbers.index(number) + 1
+    if later == len(numbers):
+        return False
+    try:
+        following = json.loads(lines[numbers[later] - 1])
+    except json.JSONDecodeError:
+        return False
+    return type(following) is dict and following.get("event") == "start"
 
 
 def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] | int,

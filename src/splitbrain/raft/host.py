@@ -92,7 +92,16 @@ class OsFiles:
 
     def append(self, path: Path) -> IO[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "a", encoding="utf-8")  # the caller closes it
+        file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (the caller closes it)
+        if file.tell() and _last_byte(path) != b"\n":  # a life killed mid-line: end its line,
+            file.write("\n")  # so that this life's first line is whole
+        return file
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
 
 
 def _sigkill_self() -> NoReturn:
