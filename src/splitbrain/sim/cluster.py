@@ -207,8 +207,11 @@ class SimCluster(NodeQueries):
         node.ended_by_us = True
         return True
 
-    async def set_clock(self, name: str, rate: float) -> bool:
+    async def set_clock(self, name: str, rate: float | None = None, jump: float = 0.0) -> bool:
         raise ValueError("the simulator has no clock faults (its nodes share the virtual clock)")
+
+    async def normal_clock(self, name: str) -> bool:
+        return False  # never skewed
 
     def skewed(self) -> list[str]:
         return []
