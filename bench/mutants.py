@@ -17,8 +17,7 @@ break never runs): every configuration adds them to its command, and the unmutat
 once more with each such set (row `control <args>`), so a false alarm of that mode shows.
 
 Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s),
-`all` (`splitbrain run --nemesis all --time-limit 60`), `clock` (`--nemesis clock,partition`,
-30 s; not in the default --configs: what lease mutants need), `sim` (`splitbrain sim --seeds N
+`all` (`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N
 --seed SEED`: its default swarm exploration from the bench's seed on, in a 60 s wall budget;
 reported "not available" where the simulator does not exist; the first seed only). Per mutant
 x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2, could-not-run 3,
@@ -184,8 +183,6 @@ CONFIGURATIONS: dict[str, Configuration] = {
     "default": Configuration("default", run_argv(), timeout=300, kind="run"),
     "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60"), timeout=400,
                          kind="run"),
-    "clock": Configuration("clock", run_argv("--nemesis", "clock,partition"), timeout=300,
-                           kind="run"),
     "sim": Configuration(
         "sim",
         lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--seed", str(seed),
