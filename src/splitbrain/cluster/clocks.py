@@ -58,6 +58,18 @@ class Skew:
         """The node's clock at real time t."""
         return self.value + self.rate * (t - self.anchor)
 
+    def real(self, reading: float) -> float:
+        """The real time at which the node's clock reads `reading`."""
+        return self.anchor + (reading - self.value) / self.rate
+
+    def moved(self, at: float, rate: float | None = None, jump: float = 0.0) -> Skew:
+        """This clock with a new rate and/or a jump of `jump` seconds from real time `at` on
+        (the same as before up to `at`)."""
+        if rate is not None and not rate > 0:
+            raise ValueError(f"a clock rate must be positive, got {rate}")
+        return replace(self, anchor=at, value=self.at(at) + jump,
+                       rate=self.rate if rate is None else rate, shift=self.shift + jump)
+
     @property
     def normal(self) -> bool:
         return self.rate == NORMAL and self.shift == 0.0
@@ -66,11 +78,7 @@ class Skew:
 def change(skew: Skew, now: float, rate: float | None = None, jump: float = 0.0) -> Skew:
     """`skew` with a new rate and/or a jump of `jump` seconds, taking effect at the first whole
     second after `now` (when the node rereads its control file)."""
-    if rate is not None and not rate > 0:
-        raise ValueError(f"a clock rate must be positive, got {rate}")
-    anchor = math.floor(now + _MARGIN) + 1.0
-    return replace(skew, anchor=anchor, value=skew.at(anchor) + jump,
-                   rate=skew.rate if rate is None else rate, shift=skew.shift + jump)
+    return skew.moved(math.floor(now + _MARGIN) + 1.0, rate, jump)
 
 
 def spec(skew: Skew, start: float) -> str:

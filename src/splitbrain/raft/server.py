@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -234,7 +235,8 @@ class Server:
 
     def _catch_up(self) -> None:
         """Tick the core up to the clock: a lease is judged against ticks that are due."""
-        due = int((asyncio.get_running_loop().time() - self._epoch) * 1000 / self.config.tick_ms)
+        elapsed = (asyncio.get_running_loop().time() - self._epoch) * 1000 / self.config.tick_ms
+        due = math.floor(elapsed + 1e-6)  # a timer exactly at a tick's instant (the simulator's)
         while self._ticks < due:
             self._ticks += 1
             self.node.tick()
