@@ -141,7 +141,7 @@ def test_every_variant_is_reachable_with_the_right_targets() -> None:
 
 
 def test_clock_plans_carry_their_variant_and_its_rate_or_jump() -> None:
-    ps = [p for p in plans(("clock",), count=400)]
+    ps = plans(("clock",), count=400)
     assert {p.clock for p in ps} == set(CLOCKS)
     for p in ps:
         if p.clock in CLOCK_RATES:
