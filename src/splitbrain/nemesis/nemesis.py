@@ -385,20 +385,15 @@ class Nemesis:
 
     async def _start_clock(self, plan: Plan, nodes: list[str], info: dict[str, Any],
                            record: Record) -> _Active | None:  # fmt: skip
-        info = {**info, "kind": plan.clock}
-        if plan.jump:
-            info["jump"] = plan.jump
-            done = await self._each(lambda n: self.cluster.set_clock(n, jump=plan.jump), nodes,
-                                    record, "start-clock", info)  # fmt: skip
-            label = f"clock {plan.clock} {plan.jump:+g}s {','.join(done)}"
-        else:
-            info["rate"] = plan.rate
-            done = await self._each(lambda n: self.cluster.set_clock(n, plan.rate), nodes,
-                                    record, "start-clock", info)  # fmt: skip
-            label = f"clock x{plan.rate:g} {','.join(done)}"
+        if plan.jump:  # offset, strobe
+            change, what = {"jump": plan.jump}, f"{plan.clock} {plan.jump:+g}s"
+        else:  # slow, fast
+            change, what = {"rate": plan.rate}, f"x{plan.rate:g}"
+        done = await self._each(lambda n: self.cluster.set_clock(n, **change), nodes, record,
+                                "start-clock", {**info, "kind": plan.clock, **change})  # fmt: skip
         if not done:
             return None
-        active = _Active(plan, label, done)
+        active = _Active(plan, f"clock {what} {','.join(done)}", done)
         if plan.clock == "strobe":
             active.task = asyncio.create_task(self._strobe(active, record))
         return active
