@@ -11,7 +11,10 @@ switch a mutant on: the bench copies src/splitbrain into a temporary directory, 
 mutant there and runs each configuration with that copy first on PYTHONPATH, which every
 process the run spawns (nodes, proxies) inherits; before running, it checks that a child
 interpreter imports the copy. The unmutated copy runs as the `control` row: any catch there
-is a false alarm and invalidates the measurement.
+is a false alarm and invalidates the measurement. A mutant may name run arguments of its own
+(`args`, e.g. lease mutants: `--node-arg=--read-mode=lease`, without which the code they
+break never runs): every configuration adds them to its command, and the unmutated copy runs
+once more with each such set (row `control <args>`), so a false alarm of that mode shows.
 
 Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s),
 `all` (`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N
@@ -82,6 +85,8 @@ class Mutant:
     file: str  # relative to src/splitbrain, e.g. "raft/raft.py"
     find: str  # occurs exactly once in that file
     replace: str
+    # what every configuration adds to run it: a lease mutant matters only with lease reads
+    args: tuple[str, ...] = ()
 
 
 def load_corpus(directory: Path = CORPUS) -> list[Mutant]:
@@ -107,8 +112,11 @@ def load_corpus(directory: Path = CORPUS) -> list[Mutant]:
                 raise CorpusError(f"{where}: id {mid!r} is already used in {seen[mid]}")
             if fields["find"] == fields["replace"]:
                 raise CorpusError(f"{where} ({mid}): replace equals find")
+            extra = entry.get("args", [])
+            if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+                raise CorpusError(f"{where} ({mid}): field 'args' must be a list of strings")
             seen[mid] = str(path)
-            mutants.append(Mutant(category=category, **fields))
+            mutants.append(Mutant(category=category, args=tuple(extra), **fields))
     unknown = sorted(p.stem for p in directory.glob("*.toml") if p.stem not in CATEGORIES)
     if unknown:
         raise CorpusError(f"{directory}: unknown category file(s): {', '.join(unknown)}")
@@ -248,13 +256,34 @@ def execute(argv: Sequence[str], env: dict[str, str], cwd: Path, log: Path, time
     return (None if timed_out else code), time.monotonic() - began, first_failure
 
 
-def run_one(mutant: Mutant | None, config: Configuration, seed: int, tree: Path, base: Path
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What one row runs: a mutant, or the unmutated copy (a control) with some arguments."""
+
+    mutant: Mutant | None
+    args: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        if self.mutant is not None:
+            return self.mutant.id
+        return " ".join((CONTROL, *self.args))
+
+
+def subjects(mutants: Sequence[Mutant], control: bool) -> list[Subject]:
+    """The control (and one per distinct set of mutant arguments), then the mutants."""
+    controls = dict.fromkeys([(), *(m.args for m in mutants if m.args)]) if control else {}
+    return [Subject(None, a) for a in controls] + [Subject(m, m.args) for m in mutants]
+
+
+def run_one(subject: Subject, config: Configuration, seed: int, tree: Path, base: Path
             ) -> dict[str, Any]:  # fmt: skip
-    name = mutant.id if mutant else CONTROL
-    work = base / name / f"{config.name}-{seed}"
+    mutant, name = subject.mutant, subject.name
+    work = base / name.replace(" ", "_").replace("/", "_") / f"{config.name}-{seed}"
     work.mkdir(parents=True)
-    code, wall, first_failure = execute(config.argv(seed, work / "runs"), child_env(tree), work,
-                                        work / "output.log", config.timeout)
+    argv = [*config.argv(seed, work / "runs"), *subject.args]
+    code, wall, first_failure = execute(argv, child_env(tree), work, work / "output.log",
+                                        config.timeout)
     record: dict[str, Any] = {
         "mutant": name, "category": mutant.category if mutant else None,
         "config": config.name, "seed": seed,
@@ -293,8 +322,8 @@ def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict
     out: dict[str, Any] = {}
     for config in configs:
         mine = [r for r in records if r["config"] == config]
-        mutants = [r for r in mine if r["mutant"] != CONTROL]
-        control = [r for r in mine if r["mutant"] == CONTROL]
+        control = [r for r in mine if r["category"] is None]
+        mutants = [r for r in mine if r["category"] is not None]
         ids = sorted({r["mutant"] for r in mutants})
         caught = sorted({r["mutant"] for r in mutants if r["caught"]})
         times = [r["detect_s"] for r in mutants if r["caught"] and r["detect_s"] is not None]
@@ -403,13 +432,17 @@ def main() -> int:
         parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")
 
     skipped = {c: why for c in configs if (why := unavailable(CONFIGURATIONS[c]))}
-    subjects: list[Mutant | None] = ([] if args.no_control else [None]) + chosen
+    rows = subjects(chosen, control=not args.no_control)
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-mutants-"))
     base.mkdir(parents=True, exist_ok=True)
     tasks = []
-    for subject in subjects:
-        tree = mutated_tree(subject, base / (subject.id if subject else CONTROL) / "src")
-        check_imports_copy(tree)
+    trees: dict[str | None, Path] = {}  # one copy per mutant; the controls share one
+    for subject in rows:
+        key = subject.mutant.id if subject.mutant else None
+        if key not in trees:
+            trees[key] = mutated_tree(subject.mutant, base / (key or CONTROL) / "src")
+            check_imports_copy(trees[key])
+        tree = trees[key]
         for name in configs:
             if name in skipped:
                 continue
@@ -418,7 +451,7 @@ def main() -> int:
                 tasks.append((subject, config, seed, tree))
     print(f"{len(tasks)} runs, {args.jobs} at a time, in {base}", file=sys.stderr)
 
-    def task(t: tuple[Mutant | None, Configuration, int, Path]) -> dict[str, Any]:
+    def task(t: tuple[Subject, Configuration, int, Path]) -> dict[str, Any]:
         record = run_one(*t, base)
         print(f"{record['mutant']} {record['config']} seed {record['seed']}: {record['outcome']}"
               f" {record['kind'] or ''} detect {record['detect_s']} s, wall {record['wall_s']} s",
@@ -443,8 +476,7 @@ def main() -> int:
             r.pop("dir")
     ran = [c for c in configs if c not in skipped]
     summary = summarize(records, ran)
-    rows = [CONTROL] * (not args.no_control) + [m.id for m in chosen]
-    print(table(records, configs, rows, summary, skipped), file=sys.stderr)
+    print(table(records, configs, [r.name for r in rows], summary, skipped), file=sys.stderr)
     report = {
         "configurations": {c: {"argv": ["splitbrain", *CONFIGURATIONS[c].argv(0, Path("OUT"))],
                                "available": c not in skipped,

@@ -1,6 +1,7 @@
 """`splitbrain run` end to end with real node processes: every fault kind against the bundled Raft
 is valid; every deliberately unsafe variant is caught (exit 1) by the checker that should,
-provoked as splitbrain.testing.unsafe says; killing the driver with SIGKILL leaves no process
+provoked as splitbrain.testing.unsafe says, and so are lease reads under clock faults, which
+ReadIndex survives; killing the driver with SIGKILL leaves no process
 behind and the history so far can still be checked.
 
 Each run is a subprocess with a hard timeout; every process it started is reaped at teardown.
@@ -18,11 +19,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from splitbrain.cluster import clocks
 from splitbrain.config import UNSAFE_FLAGS
 from splitbrain.history import read_jsonl
 from splitbrain.nemesis.schedule import FAULTS
 from splitbrain.store import RunDir
-from splitbrain.testing.unsafe import PROVOCATIONS
+from splitbrain.testing.unsafe import CONFIGURATIONS, PROVOCATIONS
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +159,25 @@ def test_unsafe_variant_is_caught(tmp_path, flag):
     assert res["valid"] is False
     assert res["checkers"][checker]["valid"] is False, res["checkers"][checker]
     assert res["checkers"][checker]["cause"]
+
+
+# Lease reads are safe only while clocks agree: under the clock and partition faults that
+# provoke them (testing/unsafe.py), a run is caught, and the same run with ReadIndex is valid.
+# bench/unsafe.py --variants raft-lease-clocks measures the catch rate over more seeds.
+LEASE_SEED = 2
+
+
+@pytest.mark.skipif(clocks.missing() is not None, reason=f"no clock faults: {clocks.missing()}")
+@pytest.mark.parametrize("mode", ["lease", "index"])
+def test_lease_reads_under_clock_faults_are_caught_and_read_index_is_not(tmp_path, mode):
+    provocation = CONFIGURATIONS["raft-lease-clocks"]
+    args = [a.replace("=lease", f"={mode}") for a in provocation.args]
+    code, run, out = splitbrain_run(tmp_path, "--nodes", "5", *args, "--seed", str(LEASE_SEED))
+    assert json.loads(run.config.read_text())["node_args"] == [f"--read-mode={mode}"]
+    checker = results(run)["checkers"][provocation.checker]
+    if mode == "lease":
+        assert code == 1, out
+        assert checker["valid"] is False and checker["cause"]
+    else:
+        assert code == 0, out
+        assert checker["valid"] is True

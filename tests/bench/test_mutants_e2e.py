@@ -23,7 +23,7 @@ def test_a_mutant_is_applied_to_a_copy_and_caught_by_a_short_run(tmp_path):
     mutant = next(m for m in M.load_corpus() if m.id == MUTANT)
     tree = M.mutated_tree(mutant, tmp_path / "src")
     M.check_imports_copy(tree)
-    record = M.run_one(mutant, SHORT, 1, tree, tmp_path)
+    record = M.run_one(M.Subject(mutant, mutant.args), SHORT, 1, tree, tmp_path)
     assert record["outcome"] == "caught", record
     assert (record["checker"], record["kind"]) == ("linearizable", "linearizability")
     assert 0 <= record["detect_s"] <= 5

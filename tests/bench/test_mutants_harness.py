@@ -33,10 +33,22 @@ def test_corpus_entries_keep_exact_snippets(tmp_path):
      "commit.toml: mutant 1: field 'replace' must be a non-empty string"),
     ({"commit": entry(replace="a = 1\n")}, "replace equals find"),
     ({"elections": "[[mutant]\n"}, "elections.toml"),
+    ({"reads": entry() + 'args = "--x"\n'}, "field 'args' must be a list of strings"),
 ])
 def test_a_bad_corpus_entry_is_named(tmp_path, files, message):
     with pytest.raises(M.CorpusError, match=message.replace("(", r"\(")):
         M.load_corpus(corpus(tmp_path, **files))
+
+
+def test_mutants_with_arguments_get_a_control_run_with_the_same_arguments(tmp_path):
+    lease = entry("m2") + 'args = ["--node-arg=--read-mode=lease"]\n'
+    plain, leased = M.load_corpus(corpus(tmp_path, reads=entry() + lease))
+    assert (plain.args, leased.args) == ((), ("--node-arg=--read-mode=lease",))
+    rows = M.subjects([plain, leased], control=True)
+    assert [r.name for r in rows] == ["control", "control --node-arg=--read-mode=lease", "m1",
+                                      "m2"]  # fmt: skip
+    assert rows[1].args == rows[3].args == leased.args
+    assert [r.name for r in M.subjects([leased], control=False)] == ["m2"]
 
 
 def test_an_unknown_category_file_is_refused(tmp_path):

@@ -1,11 +1,15 @@
-"""Clock faults: libfaketime's control file sets the rate of a node's clock while it runs.
+"""Clock faults: a node's clock is a function of real time that libfaketime makes it read.
 
-Needs Debian's faketime (CI installs it); skipped with the reason otherwise.
+The probe tests run a child under libfaketime that prints its wall and monotonic clocks, and
+check that both follow the function the driver set: a jump, a rate change that does not jump,
+a jump taken back, and the same clock after a restart. They need Debian's faketime (CI
+installs it) and are skipped with the reason otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 import time
@@ -15,64 +19,106 @@ import psutil
 import pytest
 
 from splitbrain.cluster import clocks
+from splitbrain.cluster.clocks import Skew
 from splitbrain.cluster.cluster import Cluster
 from splitbrain.store import create_run
 from tests.cluster.driver import FAKE_NODE
 
 needs_faketime = pytest.mark.skipif(clocks.missing() is not None,
                                     reason=f"clock faults cannot run here: {clocks.missing()}")
-# Prints its monotonic clock for every line it reads: the test compares it with its own.
-CLOCK_PRINTER = "import sys, time\nfor _ in sys.stdin:\n    print(time.monotonic(), flush=True)\n"
+# Prints its wall and monotonic clocks for every line it reads.
+CLOCK_PRINTER = ("import sys, time\nfor _ in sys.stdin:\n"
+                 "    print(time.time(), time.monotonic(), flush=True)\n")  # fmt: skip
 
 
-def test_a_rate_is_written_as_libfaketime_reads_it(tmp_path: Path) -> None:
-    control = tmp_path / "clock.rc"
-    clocks.write(control, 0.25)
-    assert control.read_text() == "+0 x0.25\n"
-    clocks.write(control)
-    assert control.read_text() == "+0 x1\n"
+def test_a_change_takes_effect_at_the_next_whole_second_without_a_jump_of_its_own() -> None:
+    skew = clocks.change(Skew(), 1000.3, rate=4.0)
+    assert (skew.anchor, skew.value, skew.rate, skew.shift) == (1001.0, 1001.0, 4.0, 0.0)
+    assert skew.at(1002.0) == 1005.0 and not skew.normal
+    later = clocks.change(skew, 1002.97, jump=-2.0)  # too close to 1003: anchored at 1004
+    assert later.anchor == 1004.0 and later.value == skew.at(1004.0) - 2.0
+    assert later.rate == 4.0 and later.shift == -2.0
+    back = clocks.change(later, 1005.5, rate=1.0, jump=2.0)
+    assert back.shift == 0.0 and back.normal and back.at(1006.0) == later.at(1006.0) + 2.0
     with pytest.raises(ValueError, match="must be positive"):
-        clocks.spec(0.0)
+        clocks.change(skew, 0.0, rate=0.0)
+
+
+def test_the_setting_is_the_function_relative_to_the_process_start() -> None:
+    skew = clocks.change(clocks.change(Skew(), 500.5, jump=3.0), 700.2, rate=0.25)
+    for start in (0.0, 499.0, 650.25):
+        offset, rate = clocks.spec(skew, start).split(" x")
+        for t in (start, 701.0, 900.0):
+            libfaketime = start + float(offset) + float(rate) * (t - start)
+            assert math.isclose(libfaketime, skew.at(t), abs_tol=1e-5)
+    assert clocks.spec(Skew(), 123.0) == "+0.000000 x1"
+
+
+class Probe:
+    """A child under libfaketime; `offsets()` compares its clocks with ours."""
+
+    def __init__(self, control: Path, skew: Skew) -> None:
+        self.started = time.time()
+        env = {**clocks.environment(control, skew, self.started), "PATH": "/usr/bin:/bin"}
+        self.proc = subprocess.Popen([sys.executable, "-c", CLOCK_PRINTER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+    def read(self) -> tuple[float, float, float, float, float]:
+        """(our wall, our monotonic, its wall, its monotonic, half the round trip): ours at the
+        middle of the pipe's round trip during which it read its clocks."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        before, mono_before = time.time(), time.monotonic()
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        wall, mono = map(float, self.proc.stdout.readline().split())
+        after, mono_after = time.time(), time.monotonic()
+        half = (after - before) / 2
+        return before + half, (mono_before + mono_after) / 2, wall, mono, half
+
+    def follows(self, skew: Skew, tolerance: float = 0.05) -> tuple[float, float]:
+        """Wait for the next whole second (when the child rereads its setting), then check
+        that its wall clock reads skew.at(now) and its monotonic clock advances as its wall
+        clock does; returns its (wall, monotonic) rates over 0.4 s."""
+        time.sleep(math.floor(time.time()) + 1.05 - time.time())
+        ours0, mono0, wall0, theirs0, half0 = self.read()
+        time.sleep(0.4)
+        ours1, mono1, wall1, theirs1, half1 = self.read()
+        for ours, wall, half in ((ours0, wall0, half0), (ours1, wall1, half1)):
+            slack = tolerance + half * max(1.0, skew.rate)
+            assert abs(wall - skew.at(ours)) < slack, (wall - ours, skew.at(ours) - ours)
+        assert abs((theirs1 - theirs0) - (wall1 - wall0)) < tolerance
+        return (wall1 - wall0) / (ours1 - ours0), (theirs1 - theirs0) / (mono1 - mono0)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
 
 
 @needs_faketime
 @pytest.mark.timeout(60)
-def test_a_child_clock_follows_its_control_file_while_it_runs(tmp_path: Path) -> None:
+def test_a_child_clock_jumps_changes_rate_without_jumping_and_keeps_it_across_a_restart(
+        tmp_path: Path) -> None:  # fmt: skip
     control = tmp_path / "clock.rc"
-    env = {**clocks.environment(control), "PATH": "/usr/bin:/bin"}
-    assert control.read_text() == "+0 x1\n"
-    proc = subprocess.Popen([sys.executable, "-c", CLOCK_PRINTER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def rate(window: float = 0.3) -> float:
-        """The child's clock against ours over `window` seconds."""
-        ticks = []
-        for _ in range(2):
-            t = time.monotonic()
-            proc.stdin.write("\n")  # type: ignore[union-attr]
-            proc.stdin.flush()  # type: ignore[union-attr]
-            ticks.append((t, float(proc.stdout.readline())))  # type: ignore[union-attr]
-            time.sleep(window)
-        (ours0, theirs0), (ours1, theirs1) = ticks
-        return (theirs1 - theirs0) / (ours1 - ours0)
-
-    def settles(low: float, high: float) -> bool:
-        deadline = time.monotonic() + 15  # the child rereads the file every CACHE_SECONDS
-        while time.monotonic() < deadline:
-            if low < rate() < high:
-                return True
-        return False
-
+    skew = Skew()
+    probe = Probe(control, skew)
     try:
-        assert settles(0.8, 1.25)
-        clocks.write(control, 4.0)
-        assert settles(3.0, 5.0)
-        clocks.write(control, 0.25)
-        assert settles(0.15, 0.35)
+        assert probe.follows(skew) == pytest.approx((1.0, 1.0), abs=0.15)
+        skew = clocks.change(skew, time.time(), jump=5.0)  # an offset
+        clocks.write(control, skew, probe.started)
+        assert probe.follows(skew) == pytest.approx((1.0, 1.0), abs=0.15)
+        skew = clocks.change(skew, time.time(), rate=4.0)  # continuous at the anchor
+        clocks.write(control, skew, probe.started)
+        assert probe.follows(skew, tolerance=0.15) == pytest.approx((4.0, 4.0), rel=0.1)
+        skew = clocks.change(skew, time.time(), rate=0.25, jump=-skew.shift)  # jump taken back
+        clocks.write(control, skew, probe.started)
+        assert probe.follows(skew) == pytest.approx((0.25, 0.25), abs=0.1)
     finally:
-        proc.kill()
-        proc.communicate()
+        probe.close()
+    restarted = Probe(control, skew)  # a new life: the same function of real time
+    try:
+        assert restarted.follows(skew) == pytest.approx((0.25, 0.25), abs=0.1)
+    finally:
+        restarted.close()
 
 
 @needs_faketime
@@ -86,14 +132,19 @@ def test_a_cluster_with_clocks_starts_its_nodes_under_libfaketime(tmp_path: Path
             assert clocks.library() in environ["LD_PRELOAD"]
             control = Path(environ["FAKETIME_TIMESTAMP_FILE"])
             assert control == run.node_dir("n1") / "clock.rc"
+            assert control.read_text() == "+0.000000 x1\n"
             assert await cluster.set_clock("n1", 0.5)
             assert not await cluster.set_clock("n1", 0.5)  # no change
-            assert control.read_text() == "+0 x0.5\n" and cluster.skewed() == ["n1"]
-            await cluster.restart("n1")  # a new life keeps its clock
+            assert control.read_text().endswith(" x0.5\n") and cluster.skewed() == ["n1"]
+            before = control.read_text()
+            await cluster.restart("n1")  # a new life keeps its clock, written for its start
             assert psutil.Process(cluster.pids()["n1"]).environ()["FAKETIME_TIMESTAMP_FILE"] == (
                 str(control))
-            assert control.read_text() == "+0 x0.5\n"
+            assert control.read_text() != before and control.read_text().endswith(" x0.5\n")
             assert await cluster.set_clock("n1", 1.0) and cluster.skewed() == []
+            assert await cluster.set_clock("n2", jump=-2.0) and cluster.skewed() == ["n2"]
+            assert await cluster.normal_clock("n2") and cluster.skewed() == []
+            assert not await cluster.normal_clock("n2")
         async with Cluster(create_run(tmp_path, "plain"), ["n1", "n2"],
                            target=FAKE_NODE) as plain:  # fmt: skip
             assert "FAKETIME_TIMESTAMP_FILE" not in psutil.Process(plain.pids()["n1"]).environ()

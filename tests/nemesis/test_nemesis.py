@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.cluster.network import grudge_links
 from splitbrain.cluster.process import NodeError
+from splitbrain.nemesis import nemesis as nemesis_module
 from splitbrain.nemesis.grudges import isolate
 from splitbrain.nemesis.nemesis import Nemesis
 from splitbrain.nemesis.pulse import RequestPulse
@@ -62,14 +64,19 @@ class FakeCluster:
         self.armed: dict[str, str | None] = {}
         self.crash_when_armed: set[str] = set()
         self.rates = dict.fromkeys(NODES, 1.0)
+        self.shifts = dict.fromkeys(NODES, 0.0)  # jumps not taken back
 
-    async def set_clock(self, n: str, rate: float) -> bool:
-        changed = self.rates[n] != rate
-        self.rates[n] = rate
+    async def set_clock(self, n: str, rate: float | None = None, jump: float = 0.0) -> bool:
+        changed = (rate is not None and self.rates[n] != rate) or jump != 0.0
+        self.rates[n] = self.rates[n] if rate is None else rate
+        self.shifts[n] += jump
         return changed
 
+    async def normal_clock(self, n: str) -> bool:
+        return await self.set_clock(n, 1.0, -self.shifts[n])
+
     def skewed(self) -> list[str]:
-        return [n for n, rate in self.rates.items() if rate != 1.0]
+        return [n for n in NODES if self.rates[n] != 1.0 or self.shifts[n]]
 
     def watch_leaders(self) -> FakeWatch:
         return FakeWatch(self.leaderships)
@@ -158,9 +165,10 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         Plan(0.15, 0.35, "net", "drop", links=(("n1", "n2"),), link_faults=faults),
         Plan(0.4, 0.4, "restart", "minority", nodes=("n3",)),
         Plan(0.45, 0.6, "pause", "one", nodes=("n2",)),
-        Plan(0.5, 0.65, "clock", "minority", nodes=("n1", "n3"), rate=0.25),
+        Plan(0.5, 0.65, "clock", "minority", nodes=("n1", "n3"), rate=0.25, clock="slow"),
+        Plan(0.7, 0.8, "clock", "one", nodes=("n2",), clock="offset", jump=-2.0),
     ]
-    events = drive(cluster, plans, stop_after=12)
+    events = drive(cluster, plans, stop_after=14)
     each = [  # what each plan recorded, in order; plans run concurrently, so they interleave
         [("start-partition", {"kind": "isolate-one", "grudge": {"n1": ["n3"], "n2": ["n3"],
                                                                 "n3": ["n1", "n2"]}}),
@@ -172,8 +180,11 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         [("kill", {"nodes": ["n3"], "target": "minority"}),
          ("start", {"nodes": ["n3"], "fault": "restart"})],
         [("pause", {"nodes": ["n2"], "target": "one"}), ("resume", {"nodes": ["n2"]})],
-        [("start-clock", {"nodes": ["n1", "n3"], "target": "minority", "rate": 0.25}),
+        [("start-clock", {"nodes": ["n1", "n3"], "target": "minority", "kind": "slow",
+                          "rate": 0.25}),
          ("stop-clock", {"nodes": ["n1", "n3"]})],
+        [("start-clock", {"nodes": ["n2"], "target": "one", "kind": "offset", "jump": -2.0}),
+         ("stop-clock", {"nodes": ["n2"]})],
     ]  # fmt: skip
     recorded = events[:-2]
     assert sorted(map(repr, recorded)) == sorted(repr(e) for plan in each for e in plan)
@@ -181,7 +192,23 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
         assert recorded.index(first) < recorded.index(then)
     assert events[-2:] == [("in-force", []), ("in-force", [])]
     assert set(cluster.state.values()) == {"up"}
-    assert set(cluster.rates.values()) == {1.0}
+    assert set(cluster.rates.values()) == {1.0} and set(cluster.shifts.values()) == {0.0}
+
+
+def test_a_strobe_jumps_forth_and_back_while_in_force_and_ends_normal(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(nemesis_module, "STROBE_PERIOD", 0.02)
+    cluster = FakeCluster()
+    plan = Plan(0.01, 10, "clock", "one", nodes=("n1",), clock="strobe", jump=0.5)
+    events = drive(cluster, [plan], stop_after=4)  # the start and three jumps, then heal_all
+    assert events[0] == ("start-clock", {"nodes": ["n1"], "target": "one", "kind": "strobe",
+                                         "jump": 0.5})  # fmt: skip
+    strobes = [v for f, v in events if f == "clock-strobe"]
+    assert [v["jump"] for v in strobes[:3]] == [-0.5, 0.5, -0.5]
+    assert all(v["nodes"] == ["n1"] for v in strobes)
+    assert all(a["jump"] == -b["jump"] for a, b in itertools.pairwise(strobes))
+    assert [f for f, _ in events].count("stop-clock") == 1
+    assert cluster.shifts["n1"] == 0.0 and cluster.skewed() == []
 
 
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:
@@ -225,7 +252,7 @@ def test_faults_in_force_when_stopped_are_healed_by_heal_all() -> None:
         Plan(0.1, 10, "kill", "one", nodes=("n3",)),
         Plan(0.15, 10, "pause", "one", nodes=("n2",)),
         Plan(0.2, 10, "net", "delay", links=(("n1", "n2"),), link_faults=LinkFaults(delay=0.1)),
-        Plan(0.25, 10, "clock", "one", nodes=("n3",), rate=4.0),
+        Plan(0.25, 10, "clock", "one", nodes=("n3",), rate=4.0, clock="fast"),
     ]
     events = drive(cluster, plans, stop_after=5)
     in_force = events[5][1]

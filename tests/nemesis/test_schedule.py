@@ -11,6 +11,9 @@ import pytest
 from splitbrain.nemesis.schedule import (
     ALL,
     CHURNS,
+    CLOCK_JUMPS,
+    CLOCK_RATES,
+    CLOCKS,
     CRASH_POINTS,
     EPOCH_STEPS,
     FAULTS,
@@ -135,6 +138,19 @@ def test_every_variant_is_reachable_with_the_right_targets() -> None:
             aimed = p.kind in ("drop-acks", "delay-acks", "drop-heartbeats", "delay-heartbeats",
                                "replay-appends")
             assert bool(p.link_faults.kinds) == aimed
+
+
+def test_clock_plans_carry_their_variant_and_its_rate_or_jump() -> None:
+    ps = plans(("clock",), count=400)
+    assert {p.clock for p in ps} == set(CLOCKS)
+    for p in ps:
+        if p.clock in CLOCK_RATES:
+            assert p.rate in CLOCK_RATES[p.clock] and p.jump == 0.0
+        else:
+            assert p.jump in CLOCK_JUMPS[p.clock] and p.rate == 1.0
+    assert {p.jump for p in ps if p.clock == "offset"} == set(CLOCK_JUMPS["offset"])
+    narrowed = plans(("clock:strobe+leader",), count=50)
+    assert {(p.clock, p.kind) for p in narrowed} == {("strobe", "leader")}
 
 
 def test_only_the_selected_faults_are_planned() -> None:

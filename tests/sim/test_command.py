@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from splitbrain.cli import main
+from splitbrain.history import read_jsonl
 from splitbrain.sim.command import add_arguments, settings
 from splitbrain.sim.swarm import SIM_FAULTS
 from splitbrain.store import RunDir, find_runs
@@ -77,8 +78,6 @@ def test_usage_errors_exit_64(tmp_path, capsys):
     assert main(["sim", "--replay", str(tmp_path)]) == 64
     assert "no config.json" in capsys.readouterr().err
     assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64
-    assert main(["sim", "--out", str(tmp_path), "--nemesis", "partition,clock:slow"]) == 64
-    assert "--nemesis clock:slow: not simulated" in capsys.readouterr().err
 
 
 def test_all_faults_are_every_simulated_fault():
@@ -127,3 +126,14 @@ def test_shrinking_a_failure_keeps_its_kind_and_makes_it_smaller(tmp_path, capsy
     assert f"minimized from {before['ops']} ops / {before['faults']} faults" in out
     assert "minimized" in shrunk.report.read_text()
     assert main(["sim", "--replay", str(shrunk.path), "--out", str(tmp_path)]) == 1  # replayable
+
+
+@pytest.mark.parametrize("mode", ["lease", "index"])
+def test_clock_faults_are_simulated_and_catch_lease_reads_but_not_read_index(tmp_path, mode):
+    """The leader's clock slowed and the leader cut off: its lease outlives its leadership."""
+    code, run = sim(tmp_path, "--seed", "5", "--nemesis",
+                    "clock:leader+slow,partition:isolate-leader", f"--node-arg=--read-mode={mode}")
+    assert run is not None
+    clock = [op for op in read_jsonl(run.history).ops if op.f == "start-clock"]
+    assert clock and all(op.value["kind"] == "slow" for op in clock)
+    assert code == (1 if mode == "lease" else 0)

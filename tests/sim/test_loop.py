@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from splitbrain.cluster.clocks import Skew
 from splitbrain.sim import loop as sim_loop
 from splitbrain.sim.loop import ProcessKilled, SimLoop, SimulationStuck, current_process
 
@@ -182,3 +183,27 @@ def test_the_same_program_runs_the_same_callbacks_in_the_same_order():
 
     first = trace()
     assert len(first) > 50 and first == trace()
+
+
+def test_a_skewed_process_reads_its_own_clock_and_its_timers_follow_it():
+    loop = SimLoop()
+    a = loop.process("a")
+    out: list = []  # (a's clock, the loop's) at each of a's ticks
+
+    async def node():
+        while True:
+            await asyncio.sleep(1.0)
+            out.append((loop.time(), loop._now))
+
+    async def driver():
+        loop.set_clock(a, Skew().moved(0.0, rate=2.0))  # twice as fast from the start
+        a.spawn(node())
+        await asyncio.sleep(1.25)  # a's clock reads 2.5: it ticked at 1 and 2
+        assert loop.time() == 1.25 and a.context.run(loop.time) == 2.5
+        loop.set_clock(a, a.skew.moved(loop.time(), jump=-2.0))  # a's clock jumps back 2 s
+        await asyncio.sleep(2.0)
+        return loop.time()
+
+    assert run(loop, driver()) == 3.25
+    # The tick a waited for at 3 comes when a reads 3 again: 1 s later than before the jump.
+    assert out == [(1.0, 0.5), (2.0, 1.0), (3.0, 2.5), (4.0, 3.0)]

@@ -1,17 +1,25 @@
-"""Clock faults through libfaketime: a node whose clock runs slower or faster than the others.
+"""Clock faults through libfaketime: a node's clock runs slow or fast, jumps, or strobes.
 
-    env = clocks.environment(control)      # added to the node's environment at every start
-    clocks.write(control, 0.25)            # from now on its clock runs at a quarter speed
+    env = clocks.environment(control, skew, start)   # the node's environment at every start
+    skew = clocks.change(skew, time.time(), rate=0.25)   # from the next second on: a quarter
+    clocks.write(control, skew, start)                   # speed (start: when the node started)
 
-A node started with `environment(control)` has Debian's libfaketime preloaded: every clock it
-reads through libc (CLOCK_REALTIME and CLOCK_MONOTONIC, so Python's time.time, time.monotonic
-and the asyncio loop) and every timed wait (sleep, poll, epoll_wait) follows the rate written in
-its control file, re-read at most CACHE_SECONDS after a change. A rate change is smoothed
-(FAKETIME_XRESET): the clock runs at the new rate from the change on, it never jumps. At rate
-0.25 a node's timers fire four times later in real time: a leader heartbeats late and steps
-down late (its check-quorum interval stretches), a follower times out late; at rate 4 a
-follower starts elections early. Timing assumptions across nodes — leases, check-quorum
-leadership — break exactly as they do under drifting clocks.
+A node's clock is a function of real time chosen by the driver (`Skew`): it reads `value` at
+real time `anchor` and advances `rate` seconds per real second. A node started with
+`environment(...)` has Debian's libfaketime preloaded: every clock it reads through libc
+(CLOCK_REALTIME and CLOCK_MONOTONIC alike, so Python's time.time, time.monotonic and the asyncio
+loop) and every timed wait (sleep, poll, epoll_wait) follows the setting in its control file.
+
+What libfaketime does, measured (tests/cluster/test_clocks.py probes it): a setting "+O xR"
+makes a process read S + O + R*(t - S) at real time t, S being the real time its library
+started (the process's start; a restart starts it again). Monotonic readings move the same
+way, offsets and rate included: a jump back stalls the node's timers as long. With
+FAKETIME_CACHE_DURATION=0 a process rereads the file at its first clock reading after each
+whole real second. So every change is anchored at the next whole second (`change`), where the
+old and the new function agree: a rate change is continuous, and only a jump jumps.
+FAKETIME_XRESET, which smooths rate changes by itself, would ignore the offsets: not used.
+`spec` writes the function relative to the node's start, which the driver knows to within the
+few milliseconds a process takes to load the library (an error of (1 - rate) times that).
 
 Rules it keeps:
 - Only programs that read time through libc are reached: a Go binary (etcd) reads the vDSO
@@ -23,14 +31,61 @@ Rules it keeps:
 from __future__ import annotations
 
 import glob
+import math
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PACKAGE = "faketime"  # the Debian package that installs libfaketime
 _CANDIDATES = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1",
                "/usr/local/lib/faketime/libfaketime.so.1")  # fmt: skip
-CACHE_SECONDS = 1  # how long a node keeps a rate before it reads its control file again
 NORMAL = 1.0
+# A change written this close to a whole second may be read after it: anchor one second later.
+_MARGIN = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Skew:
+    """A node's clock: it reads `value` at real time `anchor` (Unix seconds) and runs at
+    `rate`. `shift` is what jumps have added and not taken back (offset and strobe faults)."""
+
+    anchor: float = 0.0
+    value: float = 0.0
+    rate: float = NORMAL
+    shift: float = 0.0
+
+    def at(self, t: float) -> float:
+        """The node's clock at real time t."""
+        return self.value + self.rate * (t - self.anchor)
+
+    def real(self, reading: float) -> float:
+        """The real time at which the node's clock reads `reading`."""
+        return self.anchor + (reading - self.value) / self.rate
+
+    def moved(self, at: float, rate: float | None = None, jump: float = 0.0) -> Skew:
+        """This clock with a new rate and/or a jump of `jump` seconds from real time `at` on
+        (the same as before up to `at`)."""
+        if rate is not None and not rate > 0:
+            raise ValueError(f"a clock rate must be positive, got {rate}")
+        return replace(self, anchor=at, value=self.at(at) + jump,
+                       rate=self.rate if rate is None else rate, shift=self.shift + jump)
+
+    @property
+    def normal(self) -> bool:
+        return self.rate == NORMAL and self.shift == 0.0
+
+
+def change(skew: Skew, now: float, rate: float | None = None, jump: float = 0.0) -> Skew:
+    """`skew` with a new rate and/or a jump of `jump` seconds, taking effect at the first whole
+    second after `now` (when the node rereads its control file)."""
+    return skew.moved(math.floor(now + _MARGIN) + 1.0, rate, jump)
+
+
+def spec(skew: Skew, start: float) -> str:
+    """libfaketime's setting for `skew` in a process that started at real time `start`:
+    '+O xR' with S + O + R*(t - S) = skew.at(t)."""
+    offset = (skew.value - start) - skew.rate * (skew.anchor - start)
+    return f"{offset:+.6f} x{skew.rate:.6g}"
 
 
 def library() -> str | None:
@@ -49,33 +104,24 @@ def missing() -> str | None:
     return None
 
 
-def spec(rate: float) -> str:
-    """libfaketime's setting for a clock running at `rate` (no offset): '+0 x0.25'."""
-    if not rate > 0:
-        raise ValueError(f"a clock rate must be positive, got {rate}")
-    return f"+0 x{rate:g}"
-
-
-def write(control: Path, rate: float = NORMAL) -> None:
-    """Set the rate of the node whose control file this is (atomically)."""
+def write(control: Path, skew: Skew, start: float) -> None:
+    """Set the clock of the node (started at `start`) whose control file this is, atomically."""
     tmp = control.with_name(control.name + ".tmp")
-    tmp.write_text(spec(rate) + "\n", encoding="ascii")
+    tmp.write_text(spec(skew, start) + "\n", encoding="ascii")
     os.replace(tmp, control)
 
 
-def environment(control: Path) -> dict[str, str]:
-    """What a node's environment gains so that `control` sets its clock; writes the normal
-    rate first if the file does not exist yet. LD_PRELOAD keeps what the driver had."""
+def environment(control: Path, skew: Skew, start: float) -> dict[str, str]:
+    """What a node's environment gains so that `control` sets its clock; writes the setting for
+    a start at `start` first. LD_PRELOAD keeps what the driver had."""
     lib = library()
     if lib is None:
         raise RuntimeError(missing())
-    if not control.exists():
-        write(control)
+    write(control, skew, start)
     preload = " ".join(p for p in (lib, os.environ.get("LD_PRELOAD", "")) if p)
     return {
         "LD_PRELOAD": preload,
         "FAKETIME_TIMESTAMP_FILE": str(control),
-        "FAKETIME_CACHE_DURATION": str(CACHE_SECONDS),
-        "FAKETIME_XRESET": "1",
+        "FAKETIME_CACHE_DURATION": "0",  # reread at each whole second (see the docstring)
         "FAKETIME_DISABLE_SHM": "1",
     }

@@ -24,7 +24,9 @@ Rules it keeps:
 - A node that exits by itself (e.g. at a crash point it was asked to arm) is `crashed`: the
   cluster tells that apart from its own kill and teardown; `start` brings it back.
 - With `clocks=True` every node runs under libfaketime (clocks.py) with a control file
-  nodes/<node>/clock.rc: `set_clock` changes its clock's rate, which survives its restarts.
+  nodes/<node>/clock.rc: `set_clock` changes its clock's rate or makes it jump, `normal_clock`
+  sets it back. A node's clock is one function of real time across its restarts: the control
+  file is rewritten for each new life's start.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import contextlib
 import re
 import signal
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -78,7 +81,8 @@ class _Node:
     output: Path  # its stdout and stderr
     netns: Path | None  # its network namespace (netns mode)
     clock: Path | None = None  # its libfaketime control file (clock faults)
-    rate: float = clock_faults.NORMAL  # its clock's rate
+    skew: clock_faults.Skew = field(default_factory=clock_faults.Skew)  # its clock
+    started: float = 0.0  # real time its current life was spawned
     proc: psutil.Popen | None = None
     paused: bool = False
     ended_by_us: bool = False  # killed or stopped by the cluster, so its exit is no crash
@@ -202,7 +206,10 @@ class Cluster(NodeQueries):
     def _spawn(self, node: _Node) -> None:
         assert self._lifeline is not None
         cmd = node.command
-        env = {**cmd.env, **clock_faults.environment(node.clock)} if node.clock else cmd.env
+        env = cmd.env
+        node.started = time.time()
+        if node.clock:
+            env = {**env, **clock_faults.environment(node.clock, node.skew, node.started)}
         node.proc = spawn(cmd.argv, self._lifeline, output=node.output, env=env, cwd=cmd.cwd,
                           netns=node.netns)  # fmt: skip
         node.paused = False
@@ -293,22 +300,28 @@ class Cluster(NodeQueries):
             out[name] = self._network.proc.pid  # type: ignore[union-attr]
         return out
 
-    async def set_clock(self, name: str, rate: float) -> bool:
-        """Make the node's clock run at `rate` (1.0: normal) from now on, running or not (a
-        restart keeps it); False if it ran at that rate already. ValueError if the cluster was
-        started without clocks."""
+    async def set_clock(self, name: str, rate: float | None = None, jump: float = 0.0) -> bool:
+        """Make the node's clock run at `rate` (None: as it does) and jump by `jump` seconds,
+        from the next whole second on (clocks.change), running or not (a restart keeps its
+        clock); False if that changes nothing. ValueError if the cluster has no clocks."""
         node = self._node(name)
         if node.clock is None:
             raise ValueError("the cluster was started without clock faults")
-        if node.rate == rate:
+        if (rate is None or rate == node.skew.rate) and not jump:
             return False
-        clock_faults.write(node.clock, rate)
-        node.rate = rate
+        node.skew = clock_faults.change(node.skew, time.time(), rate, jump)
+        clock_faults.write(node.clock, node.skew, node.started)
         return True
 
+    async def normal_clock(self, name: str) -> bool:
+        """The node's clock at the normal rate, its jumps taken back (what rates made it gain
+        or lose stays: the clock never jumps for a rate); False if it was normal."""
+        skew = self._node(name).skew
+        return await self.set_clock(name, clock_faults.NORMAL, -skew.shift)
+
     def skewed(self) -> list[str]:
-        """The nodes whose clock does not run at the normal rate."""
-        return [n.name for n in self._nodes.values() if n.rate != clock_faults.NORMAL]
+        """The nodes whose clock is not normal: another rate, or jumps not taken back."""
+        return [n.name for n in self._nodes.values() if not n.skew.normal]
 
     # Teardown.
 

@@ -29,8 +29,11 @@ Rules it keeps:
   leader right after a client request was sent (a RequestPulse from the interpreter), for the
   plan's `pause_for`, then resume it (one pause and one resume event each); at most a
   minority of the nodes at once, and a request-timed pause rests as long before the next.
-- A clock fault sets its targets' clock rate (start-clock, with the rate), its stop sets them
-  back to normal (stop-clock); a node killed meanwhile keeps its rate when it starts again.
+- A clock fault sets its targets' clock rate or makes them jump (start-clock, with its kind
+  and the rate or jump); a strobe makes them jump forth and back every STROBE_PERIOD while in
+  force (one clock-strobe event per jump, with the jump). Its stop sets them back to normal
+  (stop-clock): the normal rate, their jumps taken back. A node killed meanwhile keeps its
+  clock when it starts again.
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
 """
@@ -45,13 +48,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from splitbrain.cluster.clocks import NORMAL
 from splitbrain.cluster.network import NetworkError
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.control import ClusterControl
 from splitbrain.nemesis.pulse import RequestPulse
-from splitbrain.nemesis.schedule import LEADER_PAUSES, Plan, timeline
+from splitbrain.nemesis.schedule import LEADER_PAUSES, STROBE_PERIOD, Plan, timeline
 
 Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
 APPLY_ERRORS = (NodeError, NetworkError, OSError)
@@ -158,7 +160,7 @@ class Nemesis:
             await _attempt(net.clear_link_faults(), record, "stop-net-fault", {"links": links})
         skewed = self.cluster.skewed()
         if skewed:
-            await self._each(self._normal_clock, skewed, record, "stop-clock", {})
+            await self._each(self.cluster.normal_clock, skewed, record, "stop-clock", {})
         paused = [n for n in self.cluster.nodes if self.cluster.paused(n)]
         if paused:
             await self._each(self.cluster.resume, paused, record, "resume", {})
@@ -215,9 +217,7 @@ class Nemesis:
             active.task = asyncio.create_task(self._restart_crashed(active, record))
             return active
         if plan.fault == "clock":
-            done = await self._each(lambda n: self.cluster.set_clock(n, plan.rate), nodes, record,
-                                    "start-clock", {**info, "rate": plan.rate})  # fmt: skip
-            return _Active(plan, f"clock x{plan.rate:g} {','.join(done)}", done) if done else None
+            return await self._start_clock(plan, nodes, info, record)
         if plan.fault == "pause":
             done = await self._each(self.cluster.pause, nodes, record, "pause", info)
             return _Active(plan, f"pause {','.join(done)}", done) if done else None
@@ -250,7 +250,7 @@ class Nemesis:
             await _attempt(self.cluster.network.clear_link_faults(), record, "stop-net-fault",
                            value)  # fmt: skip
         elif plan.fault == "clock":
-            await self._each(self._normal_clock, active.nodes, record, "stop-clock", {})
+            await self._each(self.cluster.normal_clock, active.nodes, record, "stop-clock", {})
         elif plan.fault == "pause":
             await self._each(self.cluster.resume, active.nodes, record, "resume", {})
         elif plan.fault == "kill":
@@ -383,8 +383,30 @@ class Nemesis:
                          "stop-crash", {"point": active.plan.point})  # fmt: skip
         active.nodes = []
 
-    async def _normal_clock(self, node: str) -> bool:
-        return await self.cluster.set_clock(node, NORMAL)
+    async def _start_clock(self, plan: Plan, nodes: list[str], info: dict[str, Any],
+                           record: Record) -> _Active | None:  # fmt: skip
+        if plan.jump:  # offset, strobe
+            change, what = {"jump": plan.jump}, f"{plan.clock} {plan.jump:+g}s"
+        else:  # slow, fast
+            change, what = {"rate": plan.rate}, f"x{plan.rate:g}"
+        done = await self._each(lambda n: self.cluster.set_clock(n, **change), nodes, record,
+                                "start-clock", {**info, "kind": plan.clock, **change})  # fmt: skip
+        if not done:
+            return None
+        active = _Active(plan, f"clock {what} {','.join(done)}", done)
+        if plan.clock == "strobe":
+            active.task = asyncio.create_task(self._strobe(active, record))
+        return active
+
+    async def _strobe(self, active: _Active, record: Record) -> None:
+        """Jump the targets' clocks back and forth every STROBE_PERIOD until stopped: the
+        start jumped them forth; the stop takes the last jump back."""
+        jump = -active.plan.jump
+        while not await _stopped(active.stopping, asyncio.get_running_loop().time()
+                                 + STROBE_PERIOD):  # fmt: skip
+            await self._each(lambda n, j=jump: self.cluster.set_clock(n, jump=j), active.nodes,
+                             record, "clock-strobe", {"jump": jump})  # fmt: skip
+            jump = -jump
 
     async def _leader(self) -> str | None:
         try:

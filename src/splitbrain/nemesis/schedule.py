@@ -59,10 +59,14 @@ AIMED_NET = ("drop-acks", "delay-acks", "drop-heartbeats", "delay-heartbeats", "
              "term-reorder")  # fmt: skip
 NET_FAULTS = ("drop", "delay", "duplicate", "reorder", *AIMED_NET)
 CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
-# Clock faults (cluster/clocks.py): the targets' clocks run slow or fast for the hold. A slow
-# leader heartbeats and steps down late; a fast follower calls elections early.
-CLOCKS = ("slow", "fast")
+# Clock faults (cluster/clocks.py): the targets' clocks run slow or fast for the hold, jump by
+# an offset (taken back at the stop), or strobe: jump forth and back every STROBE_PERIOD (a
+# node rereads its clock once a second). A slow leader heartbeats and steps down late, and
+# its lease outlives it; a fast follower calls elections early; a jump back stalls timers.
+CLOCKS = ("slow", "fast", "offset", "strobe")
 CLOCK_RATES = {"slow": (0.1, 0.25, 0.5), "fast": (2.0, 4.0, 10.0)}
+CLOCK_JUMPS = {"offset": (-2.0, -0.5, -0.2, 0.2, 0.5, 2.0), "strobe": (0.2, 0.5, 2.0)}
+STROBE_PERIOD = 1.0
 # churn: how long each new leader leads before it is isolated. 10-20 ms: long enough to commit
 # what it brings (its first quorum round, a few ms), mostly too short for clients to have found
 # it (they retry every 10 ms). 5 ms was too short to commit in most elections on 2 cores.
@@ -97,6 +101,8 @@ class Plan:
     lead: float = 0.0  # churn, pause new-leader: seconds a new leader leads before the fault
     pause_for: float = 0.0  # leader pauses: seconds each one lasts (PAUSE_TIMES)
     rate: float = 1.0  # clock: the rate the targets' clocks run at (CLOCK_RATES)
+    clock: str = ""  # clock: the variant, one of CLOCKS
+    jump: float = 0.0  # clock offset: seconds the clocks jump; strobe: how far (CLOCK_JUMPS)
 
     @property
     def needs_leader(self) -> bool:
@@ -229,8 +235,15 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
     else:
         kind = pick(targets_)
     point = pick(CRASH_POINTS) if fault == "crash" else None
-    rate = rng.choice(CLOCK_RATES[pick(CLOCKS)]) if fault == "clock" else 1.0
-    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point, rate=rate)
+    clock, rate, jump = "", 1.0, 0.0
+    if fault == "clock":
+        clock = pick(CLOCKS)
+        if clock in CLOCK_RATES:
+            rate = rng.choice(CLOCK_RATES[clock])
+        else:
+            jump = rng.choice(CLOCK_JUMPS[clock])
+    return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point, rate=rate,
+                clock=clock, jump=jump)  # fmt: skip
 
 
 def _partitions(count: int) -> list[str]:

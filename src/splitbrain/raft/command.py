@@ -4,12 +4,15 @@
                     --client-port 8001 --data-dir DIR [--events FILE] [--log FILE]
                     [--cluster-id NAME] [--tick-ms 10] [--election-tick 15] [--heartbeat-tick 1]
                     [--unsafe NAME]... [--lifeline-fd FD] [--no-fsync] [--secret-file PATH]
+                    [--read-mode index|lease]
 
 In --cluster the node's own entry is where it listens for peers (and its host is where clients
 connect, on --client-port); every other entry is where to reach that peer (perhaps a link
 proxy). Events go to <data-dir>/../events.jsonl and the human log to <data-dir>/../node.log
 unless told otherwise. The --unsafe flags are deliberate bugs, off by default, for seeing
 splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-log-check.
+--read-mode lease serves reads from the leader's lease (safe only while clocks agree);
+`splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
 
 With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
 links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.
@@ -32,6 +35,7 @@ from splitbrain.arguments import positive
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
 from splitbrain.raft.auth import AuthError, read_secret
 from splitbrain.raft.host import NodeHost
+from splitbrain.raft.raft import READ_MODES
 from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
@@ -59,6 +63,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lifeline-fd", type=int, help="exit when this pipe closes (driver death)")
     p.add_argument("--no-fsync", action="store_true", help="skip fsync (unsafe on power loss)")
+    p.add_argument("--read-mode", choices=READ_MODES, default="index",
+                   help="index: ReadIndex, a quorum round per batch of reads (default); lease: "
+                        "the leader serves reads at once while its lease lasts (thesis §6.4.1; "
+                        "unsafe when clocks run at different rates)")
     p.add_argument("--secret-file", type=Path,
                    help="the cluster's secret (mode 0600): sign hellos, refuse unsigned peers")
 
@@ -100,6 +108,7 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
         heartbeat_tick=args.heartbeat_tick,
         unsafe=frozenset(args.unsafe),
         fsync=not args.no_fsync,
+        read_mode=args.read_mode,
     )
 
 

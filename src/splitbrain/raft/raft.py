@@ -27,6 +27,14 @@ Rules kept (paper sections in brackets):
 - ReadIndex: served only once the leader has committed an entry of its term and a quorum has
   acknowledged a heartbeat sent after the request [§8, thesis §6.4]; a leader that steps down
   drops them.
+- Lease reads (`read_mode="lease"`, etcd's LeaseBased, thesis §6.4.1): a leader that has
+  committed an entry of its term serves a read at once, without a quorum round, while its lease
+  lasts: from the tick a heartbeat was first sent that a quorum acknowledged, for
+  `lease_ticks()` = election_tick minus `lease_drift` ticks. It rests on CheckQuorum: no
+  follower that acknowledged that heartbeat votes before election_tick of its own ticks have
+  passed since, and a node that just started does not vote for its first election_tick ticks
+  (it may have acknowledged one in a life it forgot). Safe only while clocks run at the same
+  rate; without a lease the read falls back to ReadIndex.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ CANDIDATE = "candidate"
 LEADER = "leader"
 
 UNSAFE_FLAGS = frozenset({"commit-old-terms", "no-log-check"})
+READ_MODES = ("index", "lease")  # ReadIndex (a quorum round per read batch), or leader leases
 
 _APP = MessageType.APP
 _APP_RESP = MessageType.APP_RESP
@@ -80,6 +89,10 @@ class Config:
     # MaxSizePerMsg): what keeps a follower that fell behind able to catch up in frames a peer
     # link accepts, however large the entries
     max_msg_bytes: int = 1024 * 1024
+    read_mode: str = "index"  # one of READ_MODES
+    # lease reads: ticks the lease is shorter than the election timeout, the bound on how much
+    # faster a follower's clock may run than the leader's over one lease (thesis §6.4.1)
+    lease_drift: int = 3
     # deliberately unsafe variants, for demonstrating that splitbrain catches real bugs:
     # "commit-old-terms" (ignore Figure 8: count replicas of any term, and no election no-op,
     # as in the paper's Figure 8), "no-log-check" (vote without §5.4.1)
@@ -95,6 +108,11 @@ class Config:
             raise ValueError(f"max_msg_entries must be >= 1, got {self.max_msg_entries}")
         if self.max_msg_bytes < 0:
             raise ValueError(f"max_msg_bytes must be >= 0, got {self.max_msg_bytes}")
+        if self.read_mode not in READ_MODES:
+            raise ValueError(f"read_mode must be one of {', '.join(READ_MODES)}, "
+                             f"got {self.read_mode!r}")
+        if not 0 <= self.lease_drift < self.election_tick:
+            raise ValueError(f"need 0 <= lease_drift < election_tick, got {self.lease_drift}")
         unknown = set(self.unsafe) - UNSAFE_FLAGS
         if unknown:
             raise ValueError(f"unknown unsafe flag(s) for the core: {', '.join(sorted(unknown))}")
@@ -121,6 +139,14 @@ class LogCorruption(Exception):
 @dataclass(slots=True)
 class _PendingRead:
     index: int
+    acks: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Beat:
+    """A heartbeat context in flight, for leases: the tick it was first sent, who answered."""
+
+    sent: int
     acks: set[str] = field(default_factory=set)
 
 
@@ -157,6 +183,14 @@ class Raft:
         self.reads: dict[bytes, _PendingRead] = {}  # in request order
         self.need_bcast = False  # coalesce appends of many proposals into one message per peer
         self.need_read_beat = False
+        self.lease = config.read_mode == "lease"
+        self.ticks = 0  # ticks of this life: the clock leases are measured with
+        # A node that just started may have acknowledged a heartbeat in a life it forgot: with
+        # leases it grants no vote for an election timeout, as if it had heard from a leader.
+        self.quiet_ticks = config.election_tick if self.lease else 0
+        self.lease_start: int | None = None  # tick a quorum-acknowledged heartbeat was sent
+        self.beats: dict[bytes, _Beat] = {}  # in first-sent order
+        self.beat_round = 0
         self._step: Callable[[Message], None] = self._step_follower
         self._tick: Callable[[], None] = self._tick_election
         self.become_follower(self.term, None)
@@ -178,6 +212,8 @@ class Raft:
         self.reads = {}
         self.need_bcast = False
         self.need_read_beat = False
+        self.lease_start = None
+        self.beats = {}
 
     def become_follower(self, term: int, lead: str | None) -> None:
         self._reset(term)
@@ -262,6 +298,7 @@ class Raft:
     # -- ticks ---------------------------------------------------------------------------------
 
     def tick(self) -> None:
+        self.ticks += 1
         self._tick()
 
     def _tick_election(self) -> None:
@@ -310,7 +347,7 @@ class Raft:
             if kind is _VOTE or kind is _PRE_VOTE:
                 in_lease = (
                     self.config.check_quorum
-                    and self.lead is not None
+                    and (self.lead is not None or self.ticks < self.quiet_ticks)
                     and self.election_elapsed < self.config.election_tick
                 )
                 if in_lease:
@@ -404,6 +441,8 @@ class Raft:
                 self._send_append(m.src, pr)
             if m.context:
                 self._ack_read(m.src, m.context)
+                if self.lease:
+                    self._ack_beat(m.src, m.context)
 
     # -- replication ---------------------------------------------------------------------------
 
@@ -441,6 +480,8 @@ class Raft:
 
     def _bcast_heartbeat(self) -> None:
         context = next(reversed(self.reads), b"")  # the newest read: it confirms all older
+        if self.lease:
+            context = self._lease_context(context)
         committed = self.log.committed
         for peer, pr in self.prs.items():
             # Never tell a follower to commit beyond what it is known to match: its tail may be
@@ -532,6 +573,9 @@ class Raft:
             self._start_read(context)
 
     def _start_read(self, context: bytes) -> None:
+        if self.lease and self.in_lease():
+            self.read_states.append(ReadState(self.log.committed, context))
+            return
         if not self.others:
             self.read_states.append(ReadState(self.log.committed, context))
             return
@@ -551,6 +595,52 @@ class Raft:
             del self.reads[earlier]
             self.read_states.append(ReadState(read.index, earlier))
             if earlier == context:
+                break
+
+    # -- leases (thesis §6.4.1) ----------------------------------------------------------------
+
+    def lease_ticks(self) -> int:
+        return self.config.election_tick - self.config.lease_drift
+
+    def in_lease(self) -> bool:
+        """The leader may serve reads without a quorum round: a quorum acknowledged a heartbeat
+        of this term sent less than lease_ticks() ago."""
+        if not self.others:
+            return True
+        start = self.lease_start
+        return start is not None and self.ticks < start + self.lease_ticks()
+
+    def _lease_context(self, context: bytes) -> bytes:
+        """The context of a heartbeat round, noted with the tick it is first sent. A round
+        without reads gets a context of its own (9 bytes: never a runtime's read context)."""
+        if not context:
+            self.beat_round += 1
+            context = b"L" + self.beat_round.to_bytes(8, "big")
+        self.beats.setdefault(context, _Beat(self.ticks, {self.id}))
+        # A round older than a lease can start no lease: forget it (lost or unanswered).
+        horizon = self.ticks - self.lease_ticks()
+        while self.beats:
+            first = next(iter(self.beats))
+            if self.beats[first].sent > horizon:
+                break
+            del self.beats[first]
+        return context
+
+    def _ack_beat(self, voter: str, context: bytes) -> None:
+        beat = self.beats.get(context)
+        if beat is None:
+            return
+        beat.acks.add(voter)
+        if len(beat.acks) < self.quorum:
+            return
+        # Measured from the send, not from this answer: followers reset their election timers
+        # when the heartbeat arrived, which was after it left.
+        if self.lease_start is None or beat.sent > self.lease_start:
+            self.lease_start = beat.sent
+        while self.beats:  # this round and older ones start no later lease
+            first = next(iter(self.beats))
+            del self.beats[first]
+            if first == context:
                 break
 
     def hard_state(self) -> HardState:

@@ -22,7 +22,13 @@ Rules it keeps:
   is `ok` only when an entry at its index with its term is applied. Apply events are flushed
   before the replies they justify leave.
 - Reads are linearizable by ReadIndex on the leader, batched into one quorum round, unless
-  `--unsafe stale-reads` (any node answers from its local state at once).
+  `--unsafe stale-reads` (any node answers from its local state at once). With `--read-mode
+  lease` the leader serves them at once while its lease lasts (raft.py): safe only while the
+  nodes' clocks run at one rate.
+- Time: the event loop's clock is the node's one clock (timers, ticks); the operating system's
+  monotonic clock on a real node, which libfaketime skews under clock faults, and the
+  simulator's virtual clock in a simulation. With leases the ticks follow it exactly: every
+  tick due is ticked, also the ones a busy or paused process missed, before a lease is judged.
 - Crash points (crashpoints.py), armed by a client request, are checked in the Ready loop: the
   node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
   attribute check per Ready.
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -84,6 +91,7 @@ class NodeConfig:
     heartbeat_tick: int = 1
     unsafe: frozenset[str] = frozenset()
     fsync: bool = True
+    read_mode: str = "index"  # raft.READ_MODES: ReadIndex, or leader leases
     secret: bytes | None = None  # the cluster's peer-link secret (auth.py); None: no checks
 
 
@@ -141,6 +149,7 @@ class Server:
             peers=tuple(config.cluster),
             election_tick=config.election_tick,
             heartbeat_tick=config.heartbeat_tick,
+            read_mode=config.read_mode,
             unsafe=config.unsafe & CORE_UNSAFE,
         )
         rng = host.random(config.id)
@@ -160,6 +169,9 @@ class Server:
         self._reads_by_ctx: dict[bytes, list[_Read]] = {}
         self._reads_at: list[tuple[int, list[_Read]]] = []  # (read index, reads) to serve
         self._read_round = 0
+        self._lease = config.read_mode == "lease"
+        self._ticks = 0  # ticks given to the core
+        self._epoch = 0.0  # loop time of tick 0
         self._applied = 0  # index of the last entry applied to self.kv
         self._fsyncs = self._synced_entries = 0  # for the node log: how well batching works
         self._term_vote = (hard_state.term, hard_state.vote)  # as last handed to the WAL
@@ -209,10 +221,25 @@ class Server:
 
     async def _ticker(self) -> None:
         interval = self.config.tick_ms / 1000
+        if self._lease:
+            loop = asyncio.get_running_loop()
+            self._epoch = loop.time()
+            while True:
+                await asyncio.sleep(self._epoch + (self._ticks + 1) * interval - loop.time())
+                self._catch_up()
+                self._wake.set()
         while True:
             await asyncio.sleep(interval)
             self.node.tick()
             self._wake.set()
+
+    def _catch_up(self) -> None:
+        """Tick the core up to the clock: a lease is judged against ticks that are due."""
+        elapsed = (asyncio.get_running_loop().time() - self._epoch) * 1000 / self.config.tick_ms
+        due = math.floor(elapsed + 1e-6)  # a timer exactly at a tick's instant (the simulator's)
+        while self._ticks < due:
+            self._ticks += 1
+            self.node.tick()
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -458,6 +485,8 @@ class Server:
 
     def _start_read_round(self) -> None:
         reads, self._new_reads = self._new_reads, []
+        if self._lease:
+            self._catch_up()
         self._read_round += 1
         ctx = self._read_round.to_bytes(8, "big")
         try:

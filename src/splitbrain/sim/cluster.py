@@ -17,6 +17,8 @@ LinkProxy objects hosted by `proxy_process.ProxyHost` in a "proxies" process, dr
   its output.log if it exits first, or if it does not listen within START_TIMEOUT); `kill` is
   kill -9; `pause`/`resume` are SIGSTOP/SIGCONT; a node that ended by itself (a crash point)
   is `crashed` until started again.
+- A node's clock (the clock fault) is a function of virtual time (clocks.Skew) that its every
+  life reads (loop.set_clock); a change takes effect at once (no libfaketime to wait for).
 - Teardown is graceful (as SIGTERM): paused nodes resume, every node stops, then the proxies;
   the disks are written out to nodes/<node>/data/.
 Paths given to the nodes are relative to the run directory (nodes/n1/data, ...), so nothing a
@@ -36,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from splitbrain.cluster.clocks import NORMAL, Skew
 from splitbrain.cluster.cluster import NODE_NAME
 from splitbrain.cluster.network import Links, checked
 from splitbrain.cluster.ports import HOST
@@ -89,6 +92,7 @@ class _Node:
     main: asyncio.Task[None] | None = None
     lives: int = 0
     ended_by_us: bool = False
+    skew: Skew | None = None  # its clock across its lives; None: the loop's (clock faults)
 
 
 class SimCluster(NodeQueries):
@@ -185,6 +189,8 @@ class SimCluster(NodeQueries):
         node.lives += 1
         proc = node.proc = self.world.loop.process(name)
         proc.log, proc.output = node.log, node.output
+        if node.skew is not None:
+            self.world.loop.set_clock(proc, node.skew)
         node.ended_by_us = False
         node.stop = asyncio.Event()
         host = NodeHost(
@@ -207,11 +213,24 @@ class SimCluster(NodeQueries):
         node.ended_by_us = True
         return True
 
-    async def set_clock(self, name: str, rate: float) -> bool:
-        raise ValueError("the simulator has no clock faults (its nodes share the virtual clock)")
+    async def set_clock(self, name: str, rate: float | None = None, jump: float = 0.0) -> bool:
+        """The node's clock runs at `rate` (None: as it does) and jumps by `jump` seconds from
+        now on, across restarts; False if that changes nothing."""
+        node = self._node(name)
+        skew = node.skew or Skew()
+        if (rate is None or rate == skew.rate) and not jump:
+            return False
+        node.skew = skew.moved(self.world.loop.time(), rate, jump)
+        if node.proc is not None and node.proc.alive:
+            self.world.loop.set_clock(node.proc, node.skew)
+        return True
+
+    async def normal_clock(self, name: str) -> bool:
+        skew = self._node(name).skew
+        return skew is not None and await self.set_clock(name, NORMAL, -skew.shift)
 
     def skewed(self) -> list[str]:
-        return []
+        return [n.name for n in self._nodes.values() if n.skew is not None and not n.skew.normal]
 
     async def power_loss(self, name: str) -> bool:
         """The node's machine loses power: its process dies (as kill) and its disk keeps only

@@ -10,7 +10,10 @@ callback is ready, `select(timeout)` moves the virtual clock to the next timer i
 sleeping. The callback queue, the timer heap and Task/Future are asyncio's, so the code under
 test runs exactly as on a real loop. What it overrides, and why:
 
-- `time()`: the virtual clock (seconds from 0).
+- `time()`: the virtual clock (seconds from 0), or, in a process whose clock is skewed
+  (`set_clock`, the clock fault), that process's clock: a function of virtual time
+  (cluster/clocks.Skew). A timer a skewed process sets is due when its own clock reads the
+  deadline, and moves when its clock changes, as timed waits under libfaketime do.
 - `_call_soon`/`call_at`: every handle remembers the simulated process it belongs to — the
   `Process` in the context it runs in (a task's context is copied from its creator's, so a
   process's tasks and everything they schedule stay its own). A handle of a paused process is
@@ -45,6 +48,7 @@ from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from splitbrain.cluster.clocks import Skew
     from splitbrain.sim.net import SimNet
 
 RUNNING, PAUSED, DEAD = "running", "paused", "dead"
@@ -101,6 +105,7 @@ class Process:
         self._pruned_at = 64
         self._owned: dict[object, Callable[[], None]] = {}
         self.log: IO[str] | None = None  # where its node.log lines go (world.py)
+        self.skew: Skew | None = None  # its clock; None: the loop's (set with loop.set_clock)
         self.output: IO[str] | None = None  # where its unhandled errors go (its output.log)
 
     def __repr__(self) -> str:
@@ -214,7 +219,7 @@ class _TimerHandle(events.TimerHandle):
     """Timers due at the same instant run in the order they were set (asyncio's heap breaks
     such ties by its history), so an unrelated timer cannot reorder two others."""
 
-    __slots__ = ("_proc", "_seq")
+    __slots__ = ("_frame", "_proc", "_seq")
 
     _run = _Handle._run  # type: ignore[assignment]
 
@@ -290,7 +295,20 @@ class SimLoop(asyncio.BaseEventLoop):
         return proc
 
     def time(self) -> float:
-        return self._now
+        proc = _CURRENT.get()
+        if proc is None or proc.skew is None:
+            return self._now
+        return proc.skew.at(self._now)
+
+    def set_clock(self, proc: Process, skew: Skew) -> None:
+        """From now on `proc` reads its time from `skew`; the timers it set move with it."""
+        old, proc.skew = proc.skew, skew
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        for timer in scheduled:
+            if timer._frame is proc:
+                reading = timer._when if old is None else old.at(timer._when)
+                timer._when = max(self._now, skew.real(reading))
+        heapq.heapify(scheduled)
 
     def end(self) -> None:
         """Kill every process, cancel what the driver left running, close the loop."""
@@ -325,7 +343,12 @@ class SimLoop(asyncio.BaseEventLoop):
     def call_at(self, when: float, callback: Any, *args: Any, context: Any = None
                 ) -> events.TimerHandle:  # fmt: skip
         self._check_closed()  # type: ignore[attr-defined]
+        caller = _CURRENT.get()  # `when` is on the caller's clock
+        frame = caller if caller is not None and caller.skew is not None else None
+        if frame is not None:
+            when = max(self._now, frame.skew.real(when))  # type: ignore[union-attr]
         timer = _TimerHandle(when, callback, args, self, context)
+        timer._frame = frame  # type: ignore[attr-defined]
         timer._proc = timer._context.get(_CURRENT)  # type: ignore[attr-defined]
         self._timers += 1
         timer._seq = self._timers  # type: ignore[attr-defined]

@@ -35,8 +35,9 @@ LATENCIES = ((0.00005, 0.0005), (0.0001, 0.002), (0.0005, 0.008))  # one-way net
 DISKS = ((0.0001, 0.001), (0.0005, 0.004), (0.002, 0.02))  # a WAL write + fsync
 BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 
-# The faults the simulator has: every fault of `run` but clock (a node's clock rate is set
-# through libfaketime; simulated nodes share the loop's virtual clock).
+# The faults the swarm draws from, and what `--nemesis all` means: every fault of `run` but
+# clock, as `all` is there (schedule.ALL); clock is simulated (per-process clocks, loop.py) when
+# named.
 SIM_FAULTS = tuple(f for f in FAULTS if f != "clock")
 
 # What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).

@@ -65,6 +65,7 @@ class SimNet:
         check_quorum: bool = True,
         max_msg_entries: int = 64,  # below the default, so tests also cross the limit
         unsafe: Iterable[str] = (),
+        read_mode: str = "index",
     ) -> None:
         self.rng = random.Random(seed)
         self.ids = tuple(f"n{i}" for i in range(1, size + 1))
@@ -80,6 +81,7 @@ class SimNet:
                 check_quorum=check_quorum,
                 max_msg_entries=max_msg_entries,
                 unsafe=frozenset(unsafe),
+                read_mode=read_mode,
             )
             self.nodes[node_id] = SimNode(node_id, config, None)
             self.restart(node_id)
@@ -179,11 +181,13 @@ class SimNet:
 
     # -- driving -------------------------------------------------------------------------------
 
-    def tick(self, ticks: int = 1) -> None:
+    def tick(self, ticks: int = 1, *, frozen: Iterable[str] = ()) -> None:
+        """Advance time; the clocks of `frozen` nodes stand still meanwhile (a clock fault)."""
+        frozen = set(frozen)
         for _ in range(ticks):
             self.time += 1
             for node in self.nodes.values():
-                if node.raw is not None:
+                if node.raw is not None and node.id not in frozen:
                     node.raw.tick()
                     self._check_leader(node)
             self.settle()

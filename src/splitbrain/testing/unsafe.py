@@ -1,5 +1,6 @@
 """How to provoke each deliberately unsafe variant of the bundled Raft in a `splitbrain run`,
-and each unsafe configuration of another target.
+and each unsafe configuration of a target (another target's, or the bundled Raft's lease
+reads under clock faults).
 
 Shared by the end-to-end tests (which require every one to be caught) and bench/unsafe.py
 (which measures how often and how fast, with GENERIC for every variant or with these). Each
@@ -57,6 +58,14 @@ PROVOCATIONS: dict[str, Provocation] = {
 
 
 CONFIGURATIONS: dict[str, Provocation] = {
+    "raft-lease-clocks": Provocation(
+        ("--node-arg=--read-mode=lease", "--nemesis", "clock:leader+slow,partition:isolate-leader",
+         "--op-timeout", "0.3", "--time-limit", "30"),
+        "linearizable",
+        "a leader whose clock runs slow keeps its lease after a partition cut it off and the "
+        "others elected a successor (a lease assumes clocks run at one rate); clients that gave "
+        "up on it after 0.3 s write through the successor and still read from it",
+    ),
     "etcd-serializable-reads": Provocation(
         ("--target", "etcd", "--target-arg", "reads=serializable", "--nemesis", "partition",
          "--nemesis-interval", "1.5", "--time-limit", "12"),
