@@ -62,6 +62,9 @@ class FakeCluster:
         self.armed: dict[str, str | None] = {}
         self.crash_when_armed: set[str] = set()
         self.rates = dict.fromkeys(NODES, 1.0)
+        self.full: set[str] = set()
+        self.exit_when_full: set[str] = set()
+        self.damaged: set[str] = set()  # a damaged node refuses to start, as the bundled Raft
 
     async def set_clock(self, n: str, rate: float) -> bool:
         changed = self.rates[n] != rate
@@ -70,6 +73,29 @@ class FakeCluster:
 
     def skewed(self) -> list[str]:
         return [n for n, rate in self.rates.items() if rate != 1.0]
+
+    async def power_loss(self, n: str) -> dict[str, int] | bool:
+        return {"files": 1, "bytes": 4096, "entries": 0} if await self.kill(n) else False
+
+    async def set_disk_full(self, n: str, full: bool) -> bool:
+        changed = (n in self.full) != full
+        (self.full.add if full else self.full.discard)(n)
+        if full and n in self.exit_when_full:
+            self.state[n] = "crashed"
+        return changed
+
+    def full_disks(self) -> list[str]:
+        return sorted(self.full)
+
+    async def corrupt(self, n: str, seed: int) -> dict[str, Any]:
+        assert not self.alive(n)
+        self.damaged.add(n)
+        return {"file": "raft.wal", "offset": seed, "bit": 3, "before": 0, "after": 8}
+
+    async def repair(self, n: str) -> bool:
+        was = n in self.damaged
+        self.damaged.discard(n)
+        return was
 
     def watch_leaders(self) -> FakeWatch:
         return FakeWatch(self.leaderships)
@@ -103,6 +129,8 @@ class FakeCluster:
         return True
 
     async def start(self, n: str) -> bool:
+        if n in self.damaged:
+            raise NodeError(f"{n} exited with 3 while starting (raft.wal: offset 7: corrupt)")
         if n in self.broken:
             raise NodeError(f"{n} exited with 1 while starting")
         if self.state[n] not in ("down", "crashed"):
@@ -182,6 +210,33 @@ def test_start_and_stop_of_each_fault_are_recorded_with_what_was_done() -> None:
     assert events[-2:] == [("in-force", []), ("in-force", [])]
     assert set(cluster.state.values()) == {"up"}
     assert set(cluster.rates.values()) == {1.0}
+
+
+def test_disk_faults_are_recorded_and_a_refusal_to_start_on_damage_is_repaired() -> None:
+    cluster = FakeCluster()
+    cluster.exit_when_full.add("n2")  # as a node whose write failed with ENOSPC may do
+    plans = [
+        Plan(0.05, 0.2, "power-loss", "minority", nodes=("n1",)),
+        Plan(0.1, 0.3, "disk-full", "majority", nodes=("n2", "n3")),
+        Plan(0.4, 0.4, "corrupt", "one", nodes=("n3",), damage_seed=7),
+    ]
+    events = drive(cluster, plans, stop_after=10)
+    assert events[:-2] == [
+        ("power-loss", {"nodes": ["n1"], "target": "minority",
+                        "details": {"n1": {"files": 1, "bytes": 4096, "entries": 0}}}),
+        ("start-disk-full", {"nodes": ["n2", "n3"], "target": "majority"}),
+        ("start", {"nodes": ["n1"]}),
+        ("stop-disk-full", {"nodes": ["n2", "n3"]}),
+        ("start", {"nodes": ["n2"], "fault": "disk-full"}),  # it exited: started after
+        ("kill", {"nodes": ["n3"], "target": "one", "fault": "corrupt"}),
+        ("corrupt", {"node": "n3", "file": "raft.wal", "offset": 7, "bit": 3, "before": 0,
+                     "after": 8}),
+        ("corrupt-refused", {"node": "n3",
+                             "error": "n3 exited with 3 while starting (raft.wal: offset 7: "
+                                      "corrupt)"}),
+        ("start", {"nodes": ["n3"], "fault": "corrupt"}),  # repaired first
+    ]  # fmt: skip
+    assert set(cluster.state.values()) == {"up"} and not cluster.full and not cluster.damaged
 
 
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:

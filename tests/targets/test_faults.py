@@ -44,6 +44,8 @@ def test_etcd_all_leaves_out_churn_crash_and_clock_and_says_why():
     ("churn", KV, "proxy", r"churn: target kvd has no node events \(events.jsonl\)"),
     ("net", KV, "proxy", "net: target kvd's peer traffic is not framed"),
     ("clock:slow", KV, "proxy", "clock: target kvd has no clocks read through libc"),
+    ("power-loss", KV, "proxy", "power-loss: target kvd has no data directory holding all its "
+                                "durable state"),
 ])
 def test_a_named_fault_the_target_cannot_take_is_refused(spec, target, network, message):
     with pytest.raises(FaultError, match=message):

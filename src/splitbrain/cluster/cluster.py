@@ -25,6 +25,11 @@ Rules it keeps:
   cluster tells that apart from its own kill and teardown; `start` brings it back.
 - With `clocks=True` every node runs under libfaketime (clocks.py) with a control file
   nodes/<node>/clock.rc: `set_clock` changes its clock's rate, which survives its restarts.
+- With `disks=True` every node's data directory is a forgetful FUSE mount (disks.py), mounted
+  before the nodes start and unmounted after they stop: `power_loss` is kill -9 plus forgetting
+  what the node never synced, `set_disk_full` makes its writes fail with ENOSPC. `corrupt`
+  flips a bit of a stopped node's files (damage.py), on the mount's backing tree if there is
+  one, and `repair` flips it back.
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psutil
 
 from splitbrain.cluster import clocks as clock_faults
+from splitbrain.cluster import damage
+from splitbrain.cluster.disks import Disks, NodeDisk
 from splitbrain.cluster.firewall import NftNetwork
 from splitbrain.cluster.lifeline import Lifeline
 from splitbrain.cluster.network import Network
@@ -100,6 +108,7 @@ class Cluster(NodeQueries):
         seed: int = 0,
         start_timeout: float = START_TIMEOUT,
         clocks: bool = False,
+        disks: bool = False,
     ) -> None:
         if not nodes:
             raise ValueError("a cluster needs at least one node")
@@ -119,6 +128,10 @@ class Cluster(NodeQueries):
         self.seed = seed
         self.start_timeout = start_timeout
         self.clocks = clocks
+        self.disks = disks
+        self._disks: Disks | None = None
+        self._full: set[str] = set()  # nodes whose disk is full
+        self._damage: dict[str, damage.Damage] = {}  # the last damage done to each node
         self.client_addresses: dict[str, tuple[str, int]] = {}
         self._nodes: dict[str, _Node] = {}
         self._lifeline: Lifeline | None = None
@@ -150,6 +163,10 @@ class Cluster(NodeQueries):
             for n in self.nodes:
                 self._nodes[n] = self._prepare(n, peer, client[n])
                 self.client_addresses[n] = client[n]
+            if self.disks:
+                self._disks = await Disks.start(
+                    {n: self._node_disk(n) for n in self.nodes}, self._lifeline,
+                    {n: self.run.node_dir(n) / "disk.log" for n in self.nodes})
             for node in self._nodes.values():
                 self._spawn(node)
             await self._all_up()
@@ -310,6 +327,56 @@ class Cluster(NodeQueries):
         """The nodes whose clock does not run at the normal rate."""
         return [n.name for n in self._nodes.values() if n.rate != clock_faults.NORMAL]
 
+    def _node_disk(self, name: str) -> NodeDisk:
+        return NodeDisk.under(self.run.node_dir(name), self.run.node_data(name))
+
+    def _mounted(self) -> Disks:
+        if self._disks is None:
+            raise ValueError("the cluster was started without disk faults")
+        return self._disks
+
+    async def power_loss(self, name: str) -> dict[str, int] | bool:
+        """The node's machine loses power: kill -9, then its disk forgets every write and entry
+        change it never synced. Returns what was forgotten (files, bytes, entries); False if it
+        was not running (nothing forgotten, as in the simulator)."""
+        disks = self._mounted()
+        if not await self.kill(name):
+            return False
+        return await disks.power_loss(name)
+
+    async def set_disk_full(self, name: str, full: bool) -> bool:
+        """Make the node's writes fail with ENOSPC (or stop that); False if it was so already."""
+        disks = self._mounted()
+        if (name in self._full) == full:
+            return False
+        await disks.set_full(name, full)
+        (self._full.add if full else self._full.discard)(name)
+        return True
+
+    def full_disks(self) -> list[str]:
+        return sorted(self._full)
+
+    async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
+        """Flip a bit, drawn from `seed`, in a file of the node, which must not be running;
+        returns what was done ({"file": None} if it had nothing to damage)."""
+        if self.alive(name):
+            raise ValueError(f"{name} is running: only a stopped node's files are damaged")
+        root = self._node_disk(name).tree if self.disks else self.run.node_data(name)
+        done = damage.damage(root, seed)
+        if done is None:
+            return {"file": None}
+        self._damage[name] = done
+        return done.to_json()
+
+    async def repair(self, name: str) -> bool:
+        """Undo the last damage done to the node (it must not be running); False if none."""
+        done = self._damage.pop(name, None)
+        if done is None or self.alive(name):
+            return False
+        damage.repair(self._node_disk(name).tree if self.disks else self.run.node_data(name),
+                      done)  # fmt: skip
+        return True
+
     # Teardown.
 
     def close(self) -> None:
@@ -322,6 +389,9 @@ class Cluster(NodeQueries):
                 node.paused = False
             if self._network is not None:
                 self._network.close()
+            if self._disks is not None:  # once no node has a file open there
+                self._disks.close()
+                self._disks = None
         finally:
             if self._lifeline is not None:
                 self._lifeline.close()

@@ -127,8 +127,8 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
             faults = tuple(f for f in faults if f.partition(":")[0] in SIM_FAULTS)
         unsimulated = [f for f in faults if f.partition(":")[0] not in SIM_FAULTS]
         if unsimulated:
-            raise UsageError(f"--nemesis {unsimulated[0]}: not simulated (simulated nodes "
-                             "share the loop's virtual clock)")
+            raise UsageError(f"--nemesis {unsimulated[0]}: not simulated (simulated: "
+                             f"{', '.join(SIM_FAULTS)})")
         pinned["nemesis"] = faults
     base = RunConfig(out=args.out, name=args.name or NAME, unsafe=tuple(dict.fromkeys(args.unsafe)),
                      node_args=tuple(args.node_arg), check_time_limit=args.check_time_limit)

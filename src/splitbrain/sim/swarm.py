@@ -36,8 +36,9 @@ DISKS = ((0.0001, 0.001), (0.0005, 0.004), (0.002, 0.02))  # a WAL write + fsync
 BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 
 # The faults the simulator has: every fault of `run` but clock (a node's clock rate is set
-# through libfaketime; simulated nodes share the loop's virtual clock).
-SIM_FAULTS = tuple(f for f in FAULTS if f != "clock")
+# through libfaketime; simulated nodes share the loop's virtual clock), corrupt and disk-full
+# (not simulated yet). power-loss is disk.py's SimDisk.power_loss.
+SIM_FAULTS = tuple(f for f in FAULTS if f not in ("clock", "corrupt", "disk-full"))
 
 # What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).
 SETTINGS = ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis",
