@@ -76,7 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the nodes with a deliberate bug (repeatable): stale-reads (reads "
                         "from local state), commit-old-terms (count replicas of any term, no "
                         "election no-op: the paper's Figure 8 Raft), no-vote-persist (the vote is "
-                        "forgotten on restart), no-log-check (votes without the up-to-date check)")
+                        "forgotten on restart), no-log-check (votes without the up-to-date check), "
+                        "ack-before-fsync (acknowledges and counts entries written but not yet "
+                        "fsynced: lost by a power loss)")
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
