@@ -303,11 +303,13 @@ class Cluster(NodeQueries):
 
     def pids(self) -> dict[str, int]:
         """Running children by name ("proxies" for the proxy process, "keeper" for the netns
-        keeper): for tests and diagnostics."""
+        keeper, "disk-<node>" for disk daemons): for tests and diagnostics."""
         out = {n: node.proc.pid for n, node in self._nodes.items() if running(node.proc)}
         if self._network is not None and running(self._network.proc):
             name = "keeper" if isinstance(self._network, NftNetwork) else "proxies"
             out[name] = self._network.proc.pid  # type: ignore[union-attr]
+        if self._disks is not None:
+            out.update({f"disk-{n}": pid for n, pid in self._disks.pids().items()})
         return out
 
     async def set_clock(self, name: str, rate: float) -> bool:

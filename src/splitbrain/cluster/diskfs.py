@@ -446,11 +446,13 @@ async def serve(ops: Forgetful, control_fd: int) -> None:
             await writer.drain()
 
     fuse = asyncio.create_task(pyfuse3.main())
-    tasks = [asyncio.create_task(answer()), asyncio.create_task(stop.wait()), fuse]
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    tasks = [asyncio.create_task(answer()), asyncio.create_task(stop.wait())]
+    await asyncio.wait([*tasks, fuse], return_when=asyncio.FIRST_COMPLETED)
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if not fuse.done():
+        pyfuse3.terminate()  # its own way out: cancelling it leaves its workers waiting
+    await asyncio.gather(*tasks, fuse, return_exceptions=True)
 
 
 def main(argv: list[str] | None = None) -> int:

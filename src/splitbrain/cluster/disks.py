@@ -141,6 +141,9 @@ class Disks:
         daemons = list(self._daemons.values())
         self._daemons.clear()
         for d in daemons:
+            # Shut the socket now: a transport closes it only when the loop runs again.
+            with contextlib.suppress(OSError):
+                d.writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
             d.writer.close()
         for d in daemons:
             with contextlib.suppress(psutil.TimeoutExpired):
@@ -219,7 +222,7 @@ def is_mounted(path: Path) -> bool:
     return any(m.mountpoint == Path(os.path.abspath(path)) for m in mounts())
 
 
-def _daemon_alive(pid: int | None) -> bool:
+def daemon_alive(pid: int | None) -> bool:
     if pid is None:
         return False
     try:
@@ -243,7 +246,7 @@ def sweep() -> list[Path]:
     whose daemon lives belongs to a run in progress (or unmounts itself as its driver dies)."""
     swept = []
     for mount in mounts():
-        if not _daemon_alive(mount.pid):
+        if not daemon_alive(mount.pid):
             with contextlib.suppress(OSError):
                 unmount(mount.mountpoint)
                 swept.append(mount.mountpoint)
