@@ -41,7 +41,7 @@ def test_built_in_targets_and_their_capabilities():
                                  "raft-messages", "clock", "disk")
     assert raft.default_network == "proxy" and raft.source == "built-in"
     etcd = load_target("etcd", {"reads": "serializable"})
-    assert etcd.capabilities == ("leader",) and etcd.networks == ("netns",)
+    assert etcd.capabilities == ("leader", "disk") and etcd.networks == ("netns",)
     assert etcd.args == {"reads": "serializable"}
 
 
