@@ -353,6 +353,8 @@ class Forgetful(pyfuse3.Operations):
             grave = None
             if os.path.lexists(dst):
                 there = os.lstat(dst)
+                if there.st_ino == moved.st_ino:
+                    return  # the same entry (no hard links here): nothing changes
                 if flags & 1:
                     raise OSError(errno.EEXIST, dst)
                 if stat.S_ISDIR(moved.st_mode) != stat.S_ISDIR(there.st_mode):
