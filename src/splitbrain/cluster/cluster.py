@@ -363,8 +363,7 @@ class Cluster(NodeQueries):
         returns what was done ({"file": None} if it had nothing to damage)."""
         if self.alive(name):
             raise ValueError(f"{name} is running: only a stopped node's files are damaged")
-        root = self._node_disk(name).tree if self.disks else self.run.node_data(name)
-        done = damage.damage(root, seed)
+        done = damage.damage(self._media(name), seed)
         if done is None:
             return {"file": None}
         self._damage[name] = done
@@ -375,9 +374,12 @@ class Cluster(NodeQueries):
         done = self._damage.pop(name, None)
         if done is None or self.alive(name):
             return False
-        damage.repair(self._node_disk(name).tree if self.disks else self.run.node_data(name),
-                      done)  # fmt: skip
+        damage.repair(self._media(name), done)
         return True
+
+    def _media(self, name: str) -> Path:
+        """Where the node's files really are: the mount's backing tree, or its data directory."""
+        return self._node_disk(name).tree if self.disks else self.run.node_data(name)
 
     # Teardown.
 

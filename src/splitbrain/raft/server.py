@@ -26,9 +26,8 @@ Rules it keeps:
 - `--unsafe ack-before-fsync`: a Ready is written (to the page cache) and everything it says
   leaves at once — append acknowledgements, votes, the leader counting its own entries — while
   the fsync follows on a timer (_UNSAFE_SYNC_DELAY). A kill -9 loses nothing of it; a power
-  loss does. The
-  durability invariants are told the truth as the node believes it (written = durable), so
-  only a power loss shows the lie.
+  loss does. The durability invariants are told the truth as the node believes it (written =
+  durable), so only a power loss shows the lie.
 - Crash points (crashpoints.py), armed by a client request, are checked in the Ready loop: the
   node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
   attribute check per Ready.
