@@ -232,8 +232,8 @@ def test_disk_faults_are_recorded_and_a_refusal_to_start_on_damage_is_repaired()
         ("corrupt", {"node": "n3", "file": "raft.wal", "offset": 7, "bit": 3, "before": 0,
                      "after": 8}),
         ("corrupt-refused", {"node": "n3",
-                             "error": "n3 exited with 3 while starting (raft.wal: offset 7: "
-                                      "corrupt)"}),
+                             "message": "n3 exited with 3 while starting (raft.wal: offset 7: "
+                                        "corrupt)"}),
         ("start", {"nodes": ["n3"], "fault": "corrupt"}),  # repaired first
     ]  # fmt: skip
     assert set(cluster.state.values()) == {"up"} and not cluster.full and not cluster.damaged

@@ -36,7 +36,7 @@ Rules it keeps:
   stop empties them (stop-disk-full) and starts those that exited meanwhile, as after a crash.
   corrupt is instantaneous: it kills its targets (`kill`), damages each one's files
   (`corrupt`: file, offset, bit) and starts it; a node that refuses to start on its damaged
-  files did what it should — `corrupt-refused` records its error (which names the file and
+  files did what it should — `corrupt-refused` records its message (which names the file and
   offset) — and is repaired (the bit flipped back) and started.
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
@@ -433,7 +433,7 @@ class Nemesis:
                 try:
                     await self.cluster.start(node)
                 except NodeError as exc:
-                    await _call(record, "corrupt-refused", {"node": node, "error": str(exc)})
+                    await _call(record, "corrupt-refused", {"node": node, "message": str(exc)})
                     if not await self.cluster.repair(node):
                         raise
                 else:
