@@ -129,9 +129,6 @@ class Disks:
     async def set_full(self, name: str, on: bool) -> None:
         await self._daemons[name].request({"op": "full", "on": on})
 
-    def mountpoints(self) -> dict[str, Path]:
-        return {n: d.disk.mountpoint for n, d in self._daemons.items()}
-
     def pids(self) -> dict[str, int]:
         return {n: d.proc.pid for n, d in self._daemons.items()}
 
