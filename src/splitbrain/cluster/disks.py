@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 from splitbrain.cluster.lifeline import Lifeline
-from splitbrain.cluster.process import stop_all
+from splitbrain.cluster.process import spawn, stop_all
 
 FSNAME = "splitbrain-disk"  # a mount's source is "splitbrain-disk:<daemon pid>"
 SUBTYPE = "splitbrain"  # its type is fuse.splitbrain
@@ -152,8 +152,6 @@ class Disks:
 
 
 async def _spawn(name: str, disk: NodeDisk, lifeline: Lifeline, output: Path | None) -> _Daemon:
-    from splitbrain.cluster.process import spawn
-
     ours, theirs = socket.socketpair()
     try:
         proc = spawn([sys.executable, "-m", "splitbrain.cluster.diskfs",
