@@ -1,7 +1,12 @@
-"""What `splitbrain run` adds to results.json when the cluster did not recover."""
+"""What `splitbrain run` adds to results.json when the cluster did not recover, and what it
+does with disk faults on a machine without FUSE."""
 
 from __future__ import annotations
 
+import argparse
+
+from splitbrain import run
+from splitbrain.cluster import disks
 from splitbrain.run import recovery_warnings
 from splitbrain.workloads.interpreter import Tally
 
@@ -14,3 +19,29 @@ def test_no_leader_and_unread_keys_are_reported():
     warnings = recovery_warnings(Tally(leader_after_heal=False, final_unread=3))
     assert any("no leader" in w for w in warnings)
     assert any("3 key(s) could not be read" in w for w in warnings)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+NO_FUSE = "/dev/fuse does not exist (FUSE is not available in this kernel or container)"
+
+
+def test_all_without_fuse_leaves_out_the_faults_that_need_the_mount_and_says_why(monkeypatch):
+    monkeypatch.setattr(disks, "missing", lambda: NO_FUSE)
+    notes: list[str] = []
+    config = run.config_from_args(parse("--nemesis", "all", "--seed", "1"), notes)
+    assert "power-loss" not in config.faults and "disk-full" not in config.faults
+    assert "corrupt" in config.faults  # it damages files without a mount
+    assert f"no power-loss, disk-full: {NO_FUSE}" in notes
+
+
+def test_a_disk_fault_named_without_fuse_could_not_run(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(disks, "missing", lambda: NO_FUSE)
+    code = run.run(parse("--nemesis", "partition,power-loss", "--out", str(tmp_path)))
+    assert code == 3
+    assert f"cannot run target raft: {NO_FUSE}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # said before anything was made

@@ -14,7 +14,8 @@ from typing import Any
 
 from splitbrain import __version__
 
-UNSAFE_FLAGS = ("stale-reads", "commit-old-terms", "no-vote-persist", "no-log-check")
+UNSAFE_FLAGS = ("stale-reads", "commit-old-terms", "no-vote-persist", "no-log-check",
+                "ack-before-fsync")
 
 
 @dataclass(frozen=True)

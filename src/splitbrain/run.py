@@ -76,7 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the nodes with a deliberate bug (repeatable): stale-reads (reads "
                         "from local state), commit-old-terms (count replicas of any term, no "
                         "election no-op: the paper's Figure 8 Raft), no-vote-persist (the vote is "
-                        "forgotten on restart), no-log-check (votes without the up-to-date check)")
+                        "forgotten on restart), no-log-check (votes without the up-to-date check), "
+                        "ack-before-fsync (acknowledges and counts entries written but not yet "
+                        "fsynced: lost by a power loss)")
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
@@ -132,6 +134,8 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         raise UsageError(f"--nemesis {exc}") from None
     except ValueError as exc:
         raise UsageError(f"--nemesis: {exc}") from None
+    if everything:
+        faults, left_out = _without_fuse(faults, left_out)
     if notes is not None:
         notes.extend(left_out)
     if faults and args.nemesis_interval <= 0:
@@ -162,6 +166,20 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
     )
 
 
+def _without_fuse(faults: tuple[str, ...], notes: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """`all` on a machine that cannot mount FUSE: the faults that need the mount are left out,
+    with a note saying why (named alone, they make the run exit 3: see run())."""
+    from splitbrain.cluster import disks
+
+    need = [f for f in faults if f.partition(":")[0] in FUSE_FAULTS]
+    why = disks.missing() if need else None
+    if why is None:
+        return faults, notes
+    kept = tuple(f for f in faults if f not in need)
+    return kept, [*notes, f"no {', '.join(f.partition(':')[0] for f in need)}: {why}"]
+
+
+FUSE_FAULTS = ("power-loss", "disk-full")  # corrupt damages files with or without the mount
 RESERVED_NAMES = frozenset({"latest", "index.html"})  # what the runs directory itself holds
 
 
@@ -201,7 +219,9 @@ async def execute(config: RunConfig, run: RunDir, console: Console, target: Targ
     with HistoryWriter(run.history) as writer:
         async with Cluster(run, config.node_names, unsafe=config.unsafe,
                            node_args=config.node_args, target=target, network=config.network,
-                           clocks="clock" in config.faults) as cluster:  # fmt: skip
+                           clocks="clock" in config.faults,
+                           disks=any(f in FUSE_FAULTS for f in config.faults),
+                           ) as cluster:  # fmt: skip
             return await drive(config, cluster, writer, target, console=console)
 
 
@@ -275,7 +295,7 @@ async def _execute_with_signals(config: RunConfig, run: RunDir, console: Console
 
 
 def run(args: argparse.Namespace) -> int:
-    from splitbrain.cluster import clocks, netns
+    from splitbrain.cluster import clocks, disks, netns
     from splitbrain.targets.registry import load_target
 
     notes: list[str] = []
@@ -283,7 +303,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     target = load_target(config.target, dict(config.target_args))
     lacking = (target.missing() or (netns.missing() if config.network == "netns" else None)
-               or (clocks.missing() if "clock" in config.faults else None))
+               or (clocks.missing() if "clock" in config.faults else None)
+               or (disks.missing() if any(f in FUSE_FAULTS for f in config.faults) else None))
     if lacking:
         console.print(f"splitbrain run: cannot run target {target.name}: {lacking}",
                       markup=False, soft_wrap=True)
@@ -295,7 +316,8 @@ def run(args: argparse.Namespace) -> int:
         return COULD_NOT_RUN
     run_dir.write_json(run_dir.config, {**config.to_json(), "target_name": target.name,
                                         "target_source": target.source,
-                                        "target_capabilities": list(target.capabilities)})
+                                        "target_capabilities": list(target.capabilities),
+                                        **({"nemesis_notes": notes} if notes else {})})
     console.print(f"[bold]splitbrain run[/] {run_dir.path}  seed {config.seed}")
     console.print(f"  target {target.name} ({config.network}); reproduce: {config.command()}",
                   highlight=False, markup=False, soft_wrap=True)

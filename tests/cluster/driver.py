@@ -1,9 +1,10 @@
 """A driver for lifetime tests: starts a Cluster, pauses n2, prints the pids, waits forever.
 
-    python driver.py RUNS_BASE fake|raft NODES [proxy|netns]
+    python driver.py RUNS_BASE fake|raft NODES [proxy|netns [disks]]
 
-Prints one JSON line {"pids": {...}, "netns": [...]} once the cluster is up (the namespaces of
-a netns run), "closed" after teardown.
+Prints one JSON line {"pids": {...}, "netns": [...], "mounts": [...]} once the cluster is up
+(the namespaces of a netns run, the data directories mounted with `disks`), "closed" after
+teardown.
 """
 
 from __future__ import annotations
@@ -32,16 +33,18 @@ def fake_command(launch: NodeLaunch) -> Command:
 FAKE_NODE: Target = dataclasses.replace(raft.target({}), name="fake", command=fake_command)
 
 
-async def main(base: str, kind: str, nodes: int, network: str) -> None:
+async def main(base: str, kind: str, nodes: int, network: str, disks: bool) -> None:
     run = create_run(base, "driver")
     target = FAKE_NODE if kind == "fake" else raft.target({})
     names = [f"n{i + 1}" for i in range(nodes)]
     try:
-        async with Cluster(run, names, target=target, network=network) as cluster:
+        async with Cluster(run, names, target=target, network=network, disks=disks) as cluster:
             await cluster.pause("n2")  # a stopped process cannot run its lifeline thread
             net = cluster.network
             namespaces = net.namespaces.names if isinstance(net, NftNetwork) else []
-            print(json.dumps({"pids": cluster.pids(), "netns": namespaces}), flush=True)
+            mounts = [str(run.node_data(n)) for n in names] if disks else []
+            print(json.dumps({"pids": cluster.pids(), "netns": namespaces, "mounts": mounts}),
+                  flush=True)  # fmt: skip
             await asyncio.Event().wait()
     finally:
         print("closed", flush=True)
@@ -50,6 +53,6 @@ async def main(base: str, kind: str, nodes: int, network: str) -> None:
 if __name__ == "__main__":
     try:
         mode = sys.argv[4] if len(sys.argv) > 4 else "proxy"
-        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), mode))
+        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), mode, "disks" in sys.argv))
     except asyncio.CancelledError:
         sys.exit(143)

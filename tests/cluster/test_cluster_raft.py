@@ -12,12 +12,13 @@ from typing import Any
 import psutil
 import pytest
 
-from splitbrain.cluster import clocks
+from splitbrain.cluster import clocks, disks
 from splitbrain.cluster.cluster import Cluster
 from splitbrain.nemesis.grudges import isolate
 from splitbrain.nemesis.nemesis import Nemesis
 from splitbrain.nemesis.schedule import FAULTS, plan_schedule
 from splitbrain.raft.client import Client
+from splitbrain.run import FUSE_FAULTS
 from splitbrain.store import RunDir, create_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -84,13 +85,19 @@ def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster
 ) -> None:
     events: list[tuple[str, Any]] = []
     # The first start event of each fault kind (restart records a kill, then a start).
-    firsts = {"start-partition", "kill", "pause", "start-net-fault", "start-churn", "start-crash"}
+    firsts = {"start-partition", "kill", "pause", "start-net-fault", "start-churn", "start-crash",
+              "corrupt"}
     faults = tuple(f for f in FAULTS if f != "clock") if clocks.missing() else FAULTS
     if "clock" in faults:
         firsts.add("start-clock")
+    if disks.missing():
+        faults = tuple(f for f in faults if f not in FUSE_FAULTS)
+    else:
+        firsts |= {"power-loss", "start-disk-full"}
 
     async def main() -> None:
-        async with Cluster(run, NODES, clocks="clock" in faults) as cluster:
+        async with Cluster(run, NODES, clocks="clock" in faults,
+                           disks=any(f in FUSE_FAULTS for f in faults)) as cluster:
             await until(cluster.leader, bool, 20)
             plans = plan_schedule(faults, NODES, 0.4, random.Random(9))  # every kind by 4.2 s
             nemesis = Nemesis(cluster, plans)

@@ -65,6 +65,9 @@ class FakeCluster:
         self.crash_when_armed: set[str] = set()
         self.rates = dict.fromkeys(NODES, 1.0)
         self.shifts = dict.fromkeys(NODES, 0.0)  # jumps not taken back
+        self.full: set[str] = set()
+        self.exit_when_full: set[str] = set()
+        self.damaged: set[str] = set()  # a damaged node refuses to start, as the bundled Raft
 
     async def set_clock(self, n: str, rate: float | None = None, jump: float = 0.0) -> bool:
         changed = (rate is not None and self.rates[n] != rate) or jump != 0.0
@@ -77,6 +80,29 @@ class FakeCluster:
 
     def skewed(self) -> list[str]:
         return [n for n in NODES if self.rates[n] != 1.0 or self.shifts[n]]
+
+    async def power_loss(self, n: str) -> dict[str, int] | bool:
+        return {"files": 1, "bytes": 4096, "entries": 0} if await self.kill(n) else False
+
+    async def set_disk_full(self, n: str, full: bool) -> bool:
+        changed = (n in self.full) != full
+        (self.full.add if full else self.full.discard)(n)
+        if full and n in self.exit_when_full:
+            self.state[n] = "crashed"
+        return changed
+
+    def full_disks(self) -> list[str]:
+        return sorted(self.full)
+
+    async def corrupt(self, n: str, seed: int) -> dict[str, Any]:
+        assert not self.alive(n)
+        self.damaged.add(n)
+        return {"file": "raft.wal", "offset": seed, "bit": 3, "before": 0, "after": 8}
+
+    async def repair(self, n: str) -> bool:
+        was = n in self.damaged
+        self.damaged.discard(n)
+        return was
 
     def watch_leaders(self) -> FakeWatch:
         return FakeWatch(self.leaderships)
@@ -110,6 +136,8 @@ class FakeCluster:
         return True
 
     async def start(self, n: str) -> bool:
+        if n in self.damaged:
+            raise NodeError(f"{n} exited with 3 while starting (raft.wal: offset 7: corrupt)")
         if n in self.broken:
             raise NodeError(f"{n} exited with 1 while starting")
         if self.state[n] not in ("down", "crashed"):
@@ -209,6 +237,33 @@ def test_a_strobe_jumps_forth_and_back_while_in_force_and_ends_normal(
     assert all(a["jump"] == -b["jump"] for a, b in itertools.pairwise(strobes))
     assert [f for f, _ in events].count("stop-clock") == 1
     assert cluster.shifts["n1"] == 0.0 and cluster.skewed() == []
+
+
+def test_disk_faults_are_recorded_and_a_refusal_to_start_on_damage_is_repaired() -> None:
+    cluster = FakeCluster()
+    cluster.exit_when_full.add("n2")  # as a node whose write failed with ENOSPC may do
+    plans = [
+        Plan(0.05, 0.2, "power-loss", "minority", nodes=("n1",)),
+        Plan(0.1, 0.3, "disk-full", "majority", nodes=("n2", "n3")),
+        Plan(0.4, 0.4, "corrupt", "one", nodes=("n3",), damage_seed=7),
+    ]
+    events = drive(cluster, plans, stop_after=10)
+    assert events[:-2] == [
+        ("power-loss", {"nodes": ["n1"], "target": "minority",
+                        "details": {"n1": {"files": 1, "bytes": 4096, "entries": 0}}}),
+        ("start-disk-full", {"nodes": ["n2", "n3"], "target": "majority"}),
+        ("start", {"nodes": ["n1"]}),
+        ("stop-disk-full", {"nodes": ["n2", "n3"]}),
+        ("start", {"nodes": ["n2"], "fault": "disk-full"}),  # it exited: started after
+        ("kill", {"nodes": ["n3"], "target": "one", "fault": "corrupt"}),
+        ("corrupt", {"node": "n3", "file": "raft.wal", "offset": 7, "bit": 3, "before": 0,
+                     "after": 8}),
+        ("corrupt-refused", {"node": "n3",
+                             "message": "n3 exited with 3 while starting (raft.wal: offset 7: "
+                                        "corrupt)"}),
+        ("start", {"nodes": ["n3"], "fault": "corrupt"}),  # repaired first
+    ]  # fmt: skip
+    assert set(cluster.state.values()) == {"up"} and not cluster.full and not cluster.damaged
 
 
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:

@@ -33,7 +33,8 @@ def test_netns_can_only_drop_packets():
 def test_etcd_all_leaves_out_churn_crash_and_clock_and_says_why():
     faults, notes = fit(FAULTS, ETCD, "netns", everything=True)
     assert faults == ("partition", "kill", "pause:all+leader+majority+minority+one", "restart",
-                      "net:drop")  # leader pauses are timed by node events
+                      "net:drop", "power-loss", "corrupt", "disk-full")  # leader pauses are
+    # timed by node events
     assert "no churn: target etcd has no node events (events.jsonl)" in notes
     assert "no crash: target etcd has no crash points" in notes
     assert any(n.startswith("no clock: target etcd has no clocks read through libc") for n in notes)
@@ -44,6 +45,8 @@ def test_etcd_all_leaves_out_churn_crash_and_clock_and_says_why():
     ("churn", KV, "proxy", r"churn: target kvd has no node events \(events.jsonl\)"),
     ("net", KV, "proxy", "net: target kvd's peer traffic is not framed"),
     ("clock:slow", KV, "proxy", "clock: target kvd has no clocks read through libc"),
+    ("power-loss", KV, "proxy", "power-loss: target kvd has no data directory holding all its "
+                                "durable state"),
 ])
 def test_a_named_fault_the_target_cannot_take_is_refused(spec, target, network, message):
     with pytest.raises(FaultError, match=message):

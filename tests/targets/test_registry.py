@@ -38,10 +38,10 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_built_in_targets_and_their_capabilities():
     raft = load_target("raft")
     assert raft.capabilities == ("events", "leader", "crash-points", "framed", "sessions",
-                                 "raft-messages", "clock")
+                                 "raft-messages", "clock", "disk")
     assert raft.default_network == "proxy" and raft.source == "built-in"
     etcd = load_target("etcd", {"reads": "serializable"})
-    assert etcd.capabilities == ("leader",) and etcd.networks == ("netns",)
+    assert etcd.capabilities == ("leader", "disk") and etcd.networks == ("netns",)
     assert etcd.args == {"reads": "serializable"}
 
 

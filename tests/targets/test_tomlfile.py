@@ -61,7 +61,7 @@ GOOD = 'name = "x"\n[start]\ncommand = ["true", "{node}"]\n'
      r"t\.toml: \[start\] peer: bad template '\{name\}@\{host\}' \(placeholders: node, host"),
     (GOOD + '[client]\nprotocol = "grpc"\n', r"t\.toml: \[client\] protocol: must be http or tcp"),
     (GOOD + '[capabilities]\ncrash-points = true\n',
-     r"t\.toml: \[capabilities\] crash-points: unknown key \(known: clock, events, leader\)"),
+     r"t\.toml: \[capabilities\] crash-points: unknown key \(known: clock, disk, events, leader\)"),
     ('workloads = ["bank"]\n' + GOOD, r"t\.toml: workloads: unknown workload 'bank'"),
 ])
 def test_mistakes_are_named_with_file_and_field(tmp_path, text, message):

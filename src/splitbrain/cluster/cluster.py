@@ -27,6 +27,11 @@ Rules it keeps:
   nodes/<node>/clock.rc: `set_clock` changes its clock's rate or makes it jump, `normal_clock`
   sets it back. A node's clock is one function of real time across its restarts: the control
   file is rewritten for each new life's start.
+- With `disks=True` every node's data directory is a forgetful FUSE mount (disks.py), mounted
+  before the nodes start and unmounted after they stop: `power_loss` is kill -9 plus forgetting
+  what the node never synced, `set_disk_full` makes its writes fail with ENOSPC. `corrupt`
+  flips a bit of a stopped node's files (damage.py), on the mount's backing tree if there is
+  one, and `repair` flips it back.
 """
 
 from __future__ import annotations
@@ -41,10 +46,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psutil
 
 from splitbrain.cluster import clocks as clock_faults
+from splitbrain.cluster import damage
+from splitbrain.cluster.disks import Disks, NodeDisk
 from splitbrain.cluster.firewall import NftNetwork
 from splitbrain.cluster.lifeline import Lifeline
 from splitbrain.cluster.network import Network
@@ -104,6 +112,7 @@ class Cluster(NodeQueries):
         seed: int = 0,
         start_timeout: float = START_TIMEOUT,
         clocks: bool = False,
+        disks: bool = False,
     ) -> None:
         if not nodes:
             raise ValueError("a cluster needs at least one node")
@@ -123,6 +132,10 @@ class Cluster(NodeQueries):
         self.seed = seed
         self.start_timeout = start_timeout
         self.clocks = clocks
+        self.disks = disks
+        self._disks: Disks | None = None
+        self._full: set[str] = set()  # nodes whose disk is full
+        self._damage: dict[str, damage.Damage] = {}  # the last damage done to each node
         self.client_addresses: dict[str, tuple[str, int]] = {}
         self._nodes: dict[str, _Node] = {}
         self._lifeline: Lifeline | None = None
@@ -154,6 +167,10 @@ class Cluster(NodeQueries):
             for n in self.nodes:
                 self._nodes[n] = self._prepare(n, peer, client[n])
                 self.client_addresses[n] = client[n]
+            if self.disks:
+                self._disks = await Disks.start(
+                    {n: self._node_disk(n) for n in self.nodes}, self._lifeline,
+                    {n: self.run.node_dir(n) / "disk.log" for n in self.nodes})
             for node in self._nodes.values():
                 self._spawn(node)
             await self._all_up()
@@ -293,11 +310,13 @@ class Cluster(NodeQueries):
 
     def pids(self) -> dict[str, int]:
         """Running children by name ("proxies" for the proxy process, "keeper" for the netns
-        keeper): for tests and diagnostics."""
+        keeper, "disk-<node>" for disk daemons): for tests and diagnostics."""
         out = {n: node.proc.pid for n, node in self._nodes.items() if running(node.proc)}
         if self._network is not None and running(self._network.proc):
             name = "keeper" if isinstance(self._network, NftNetwork) else "proxies"
             out[name] = self._network.proc.pid  # type: ignore[union-attr]
+        if self._disks is not None:
+            out.update({f"disk-{n}": pid for n, pid in self._disks.pids().items()})
         return out
 
     async def set_clock(self, name: str, rate: float | None = None, jump: float = 0.0) -> bool:
@@ -323,6 +342,58 @@ class Cluster(NodeQueries):
         """The nodes whose clock is not normal: another rate, or jumps not taken back."""
         return [n.name for n in self._nodes.values() if not n.skew.normal]
 
+    def _node_disk(self, name: str) -> NodeDisk:
+        return NodeDisk.under(self.run.node_dir(name), self.run.node_data(name))
+
+    def _mounted(self) -> Disks:
+        if self._disks is None:
+            raise ValueError("the cluster was started without disk faults")
+        return self._disks
+
+    async def power_loss(self, name: str) -> dict[str, int] | bool:
+        """The node's machine loses power: kill -9, then its disk forgets every write and entry
+        change it never synced. Returns what was forgotten (files, bytes, entries); False if it
+        was not running (nothing forgotten, as in the simulator)."""
+        disks = self._mounted()
+        if not await self.kill(name):
+            return False
+        return await disks.power_loss(name)
+
+    async def set_disk_full(self, name: str, full: bool) -> bool:
+        """Make the node's writes fail with ENOSPC (or stop that); False if it was so already."""
+        disks = self._mounted()
+        if (name in self._full) == full:
+            return False
+        await disks.set_full(name, full)
+        (self._full.add if full else self._full.discard)(name)
+        return True
+
+    def full_disks(self) -> list[str]:
+        return sorted(self._full)
+
+    async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
+        """Flip a bit, drawn from `seed`, in a file of the node, which must not be running;
+        returns what was done ({"file": None} if it had nothing to damage)."""
+        if self.alive(name):
+            raise ValueError(f"{name} is running: only a stopped node's files are damaged")
+        done = damage.damage(self._media(name), seed)
+        if done is None:
+            return {"file": None}
+        self._damage[name] = done
+        return done.to_json()
+
+    async def repair(self, name: str) -> bool:
+        """Undo the last damage done to the node (it must not be running); False if none."""
+        done = self._damage.pop(name, None)
+        if done is None or self.alive(name):
+            return False
+        damage.repair(self._media(name), done)
+        return True
+
+    def _media(self, name: str) -> Path:
+        """Where the node's files really are: the mount's backing tree, or its data directory."""
+        return self._node_disk(name).tree if self.disks else self.run.node_data(name)
+
     # Teardown.
 
     def close(self) -> None:
@@ -335,6 +406,9 @@ class Cluster(NodeQueries):
                 node.paused = False
             if self._network is not None:
                 self._network.close()
+            if self._disks is not None:  # once no node has a file open there
+                self._disks.close()
+                self._disks = None
         finally:
             if self._lifeline is not None:
                 self._lifeline.close()

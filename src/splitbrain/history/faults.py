@@ -2,7 +2,8 @@
 
 A window opens at start-X and closes at the matching stop-X (start-partition..stop-partition,
 start-net-fault..stop-net-fault, and any future start-*/stop-* pair), kill..start,
-crash..start (a node that killed itself at an armed crash point) and pause..resume per node.
+power-loss..start, crash..start (a node that killed itself at an armed crash point) and
+pause..resume per node.
 A window never closed lasts until the end of the history. Labels name what was really done
 (the grudge, the nodes), taken from the events' values. Pure.
 
@@ -21,7 +22,8 @@ from typing import Any
 from splitbrain.history import Op
 
 # opening f -> (kind, closing f); kill and pause are per node
-_PER_NODE = {"kill": ("kill", "start"), "crash": ("crash", "start"), "pause": ("pause", "resume")}
+_PER_NODE = {"kill": ("kill", "start"), "crash": ("crash", "start"), "pause": ("pause", "resume"),
+             "power-loss": ("power-loss", "start")}
 _KIND_NAMES = {"net-fault": "net"}
 
 

@@ -34,6 +34,13 @@ Rules it keeps:
   force (one clock-strobe event per jump, with the jump). Its stop sets them back to normal
   (stop-clock): the normal rate, their jumps taken back. A node killed meanwhile keeps its
   clock when it starts again.
+- Disk faults: power-loss is kill's twin (a `power-loss` event with what each node forgot,
+  then `start` at its stop). disk-full fills the targets' disks (start-disk-full) and at its
+  stop empties them (stop-disk-full) and starts those that exited meanwhile, as after a crash.
+  corrupt is instantaneous: it kills its targets (`kill`), damages each one's files
+  (`corrupt`: file, offset, bit) and starts it; a node that refuses to start on its damaged
+  files did what it should — `corrupt-refused` records its message (which names the file and
+  offset) — and is repaired (the bit flipped back) and started.
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
 """
@@ -48,6 +55,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from splitbrain.cluster.disks import DiskError
 from splitbrain.cluster.network import NetworkError
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import grudges
@@ -56,7 +64,7 @@ from splitbrain.nemesis.pulse import RequestPulse
 from splitbrain.nemesis.schedule import LEADER_PAUSES, STROBE_PERIOD, Plan, timeline
 
 Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
-APPLY_ERRORS = (NodeError, NetworkError, OSError)
+APPLY_ERRORS = (NodeError, NetworkError, DiskError, OSError)
 WATCH_INTERVAL = 0.002  # seconds between looks for new leaders (churn) or crashed nodes (crash)
 
 
@@ -161,6 +169,9 @@ class Nemesis:
         skewed = self.cluster.skewed()
         if skewed:
             await self._each(self.cluster.normal_clock, skewed, record, "stop-clock", {})
+        full = self.cluster.full_disks()
+        if full:
+            await self._each(self._empty_disk, full, record, "stop-disk-full", {})
         paused = [n for n in self.cluster.nodes if self.cluster.paused(n)]
         if paused:
             await self._each(self.cluster.resume, paused, record, "resume", {})
@@ -221,6 +232,16 @@ class Nemesis:
         if plan.fault == "pause":
             done = await self._each(self.cluster.pause, nodes, record, "pause", info)
             return _Active(plan, f"pause {','.join(done)}", done) if done else None
+        if plan.fault == "disk-full":
+            done = await self._each(lambda n: self.cluster.set_disk_full(n, True), nodes, record,
+                                    "start-disk-full", info)  # fmt: skip
+            return _Active(plan, f"disk-full {','.join(done)}", done) if done else None
+        if plan.fault == "corrupt":
+            await self._corrupt(plan, nodes, info, record)
+            return None
+        if plan.fault == "power-loss":
+            done = await self._each(self.cluster.power_loss, nodes, record, "power-loss", info)
+            return _Active(plan, f"power-loss {','.join(done)}", done) if done else None
         done = await self._each(self.cluster.kill, nodes, record, "kill", info)
         if plan.fault == "restart":
             if done:
@@ -253,8 +274,14 @@ class Nemesis:
             await self._each(self.cluster.normal_clock, active.nodes, record, "stop-clock", {})
         elif plan.fault == "pause":
             await self._each(self.cluster.resume, active.nodes, record, "resume", {})
-        elif plan.fault == "kill":
+        elif plan.fault in ("kill", "power-loss"):
             await self._each(self.cluster.start, active.nodes, record, "start", {})
+        elif plan.fault == "disk-full":
+            await self._each(self._empty_disk, active.nodes, record, "stop-disk-full", {})
+            exited = [n for n in active.nodes if not self.cluster.alive(n)]
+            if exited:  # a node may exit on ENOSPC: a crash, started again after the fault
+                await self._each(self.cluster.start, exited, record, "start",
+                                 {"fault": "disk-full"})  # fmt: skip
 
     async def _each(
         self,
@@ -271,7 +298,7 @@ class Nemesis:
                 return await verb(node)
 
         results = await asyncio.gather(*(locked(n) for n in nodes), return_exceptions=True)
-        done, idle, errors = [], [], {}
+        done, idle, errors, details = [], [], {}, {}
         for n, r in zip(nodes, results, strict=True):
             if isinstance(r, APPLY_ERRORS):
                 errors[n] = str(r)
@@ -281,7 +308,11 @@ class Nemesis:
                 idle.append(n)
             else:
                 done.append(n)
+                if isinstance(r, dict):
+                    details[n] = r  # what the verb did to it (a power loss: what it forgot)
         value: dict[str, Any] = {"nodes": done, **info}
+        if details:
+            value["details"] = details
         if idle:
             value["unchanged"] = idle  # already in that state (e.g. killed by another fault)
         if errors:
@@ -407,6 +438,41 @@ class Nemesis:
             await self._each(lambda n, j=jump: self.cluster.set_clock(n, jump=j), active.nodes,
                              record, "clock-strobe", {"jump": jump})  # fmt: skip
             jump = -jump
+
+    async def _empty_disk(self, node: str) -> bool:
+        return await self.cluster.set_disk_full(node, False)
+
+    async def _corrupt(self, plan: Plan, nodes: list[str], info: dict[str, Any],
+                       record: Record) -> None:  # fmt: skip
+        """Kill, damage, start; a refusal to start is the right answer: repair and start."""
+        killed = await self._each(self.cluster.kill, nodes, record, "kill",
+                                  {**info, "fault": "corrupt"})  # fmt: skip
+
+        async def damage_and_start(node: str, seed: int) -> None:
+            async with self._locks.setdefault(node, asyncio.Lock()):
+                done = await self.cluster.corrupt(node, seed)
+                await _call(record, "corrupt", {"node": node, **done})
+                try:
+                    await self.cluster.start(node)
+                except NodeError as exc:
+                    await _call(record, "corrupt-refused", {"node": node, "message": str(exc)})
+                    if not await self.cluster.repair(node):
+                        raise
+                else:
+                    await _call(record, "start", {"nodes": [node], "fault": "corrupt"})
+                    return
+            await self._each(self.cluster.start, [node], record, "start", {"fault": "corrupt"})
+
+        results = await asyncio.gather(
+            *(damage_and_start(n, plan.damage_seed + i) for i, n in enumerate(killed)),
+            return_exceptions=True)
+        errors = {n: str(r) for n, r in zip(killed, results, strict=True)
+                  if isinstance(r, APPLY_ERRORS)}  # fmt: skip
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, APPLY_ERRORS):
+                raise r
+        if errors:  # a node that could not start even repaired: heal_all tries again
+            await _call(record, "start", {"nodes": [], "fault": "corrupt", "errors": errors})
 
     async def _leader(self) -> str | None:
         try:

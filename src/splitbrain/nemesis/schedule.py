@@ -10,10 +10,10 @@ never both in force. Holds and gaps are whole or half `interval`s.
 
 Swarm testing: time is cut into epochs of EPOCH_STEPS intervals. With more than MIX_MAX kinds
 selected, each epoch runs a mix of two or three of them, dealt from a seeded, shuffled deck, so
-every selected kind comes up once before any comes up twice (a 60 s run at the default 3 s
-interval deals four epochs: every kind of `all`); each kind draws its own hold and gap per
-epoch. A run thus concentrates a few faults at a time instead of spreading thin, and seeds
-differ in their mixes and rates. Every kind dealt to an epoch starts in that epoch.
+every selected kind comes up once before any comes up twice (a 75 s run at the default 3 s
+interval deals five epochs, at least ten kinds: every kind of `all`); each kind draws its own
+hold and gap per epoch. A run thus concentrates a few faults at a time instead of spreading
+thin, and seeds differ in their mixes and rates. Every kind dealt to an epoch starts in that epoch.
 
 All choices — mixes, rates, which fault, which variant, which nodes, which probabilities —
 come from the rng passed in, so one seed gives one schedule. Targets that can only be known
@@ -34,7 +34,8 @@ from splitbrain.nemesis.grudges import Grudge
 from splitbrain.raft import crashpoints
 from splitbrain.raft.quorum import majority
 
-FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash", "clock")
+DISK_FAULTS = ("power-loss", "corrupt", "disk-full")  # need a target with the disk capability
+FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash", "clock", *DISK_FAULTS)
 # What `all` means: every fault but clock, which is named to be had (`--nemesis all,clock`). A
 # 60 s run deals about ten fault slots over the kinds of `all`; with clock among them the
 # mutation bench caught 18 of 34 bugs (seed 1) against 19 and 20 without it (seeds 1, 2), and
@@ -76,6 +77,10 @@ LEAD_TIMES = (0.01, 0.02)
 # a client's op timeout (1 s), so requests queued at the paused leader are answered by it,
 # deposed or not, once it resumes.
 PAUSE_TIMES = (0.2, 0.5, 0.8)
+# Disk faults (cluster/disks.py): a power loss is a kill -9 that also forgets what the targets
+# never synced; corrupt flips a bit of a stopped target's file (the damage_seed picks which) and
+# starts it again at once; disk-full fails their writes with ENOSPC for the hold.
+INSTANT = ("restart", "corrupt")  # faults with no hold: applied and undone at once
 EPOCH_STEPS = 5  # intervals per swarm epoch
 MIX_MAX = 3  # with more kinds selected, each epoch runs a mix of MIX_SIZES of them
 MIX_SIZES = (2, 3)
@@ -92,7 +97,7 @@ class Plan:
     stop: float  # == start for an instantaneous fault (restart)
     fault: str  # one of FAULTS
     kind: str  # partition: one of PARTITIONS; kill/restart/crash/clock: TARGETS; pause: TARGETS
-    # or LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS
+    # or LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS; DISK_FAULTS: TARGETS
     grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
     nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
     links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
@@ -103,6 +108,7 @@ class Plan:
     rate: float = 1.0  # clock: the rate the targets' clocks run at (CLOCK_RATES)
     clock: str = ""  # clock: the variant, one of CLOCKS
     jump: float = 0.0  # clock offset: seconds the clocks jump; strobe: how far (CLOCK_JUMPS)
+    damage_seed: int = 0  # corrupt: picks the file, offset and bit (cluster/damage.py)
 
     @property
     def needs_leader(self) -> bool:
@@ -176,7 +182,7 @@ def plan_schedule(
             t = _round(max(free[resource], t0 + rng.uniform(0.0, interval)))
             while t < t1:
                 fault = rng.choice(candidates)
-                stop = t if fault == "restart" else t + hold
+                stop = t if fault in INSTANT else t + hold
                 plans.append(_plan(fault, t, _round(stop), list(nodes), rng, narrowed[fault]))
                 t = free[resource] = _round(stop + gap)
         yield from sorted(plans, key=lambda p: (p.start, FAULTS.index(p.fault)))
@@ -242,8 +248,9 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
             rate = rng.choice(CLOCK_RATES[clock])
         else:
             jump = rng.choice(CLOCK_JUMPS[clock])
+    damage_seed = rng.randrange(2**32) if fault == "corrupt" else 0
     return Plan(start, stop, fault, kind, nodes=targets(kind, nodes, rng), point=point, rate=rate,
-                clock=clock, jump=jump)  # fmt: skip
+                clock=clock, jump=jump, damage_seed=damage_seed)  # fmt: skip
 
 
 def _partitions(count: int) -> list[str]:

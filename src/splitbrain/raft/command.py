@@ -10,9 +10,9 @@ In --cluster the node's own entry is where it listens for peers (and its host is
 connect, on --client-port); every other entry is where to reach that peer (perhaps a link
 proxy). Events go to <data-dir>/../events.jsonl and the human log to <data-dir>/../node.log
 unless told otherwise. The --unsafe flags are deliberate bugs, off by default, for seeing
-splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-log-check.
---read-mode lease serves reads from the leader's lease (safe only while clocks agree);
-`splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
+splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-log-check,
+ack-before-fsync. --read-mode lease serves reads from the leader's lease (safe only while clocks
+agree); `splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
 
 With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
 links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.

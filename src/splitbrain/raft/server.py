@@ -29,6 +29,11 @@ Rules it keeps:
   monotonic clock on a real node, which libfaketime skews under clock faults, and the
   simulator's virtual clock in a simulation. With leases the ticks follow it exactly: every
   tick due is ticked, also the ones a busy or paused process missed, before a lease is judged.
+- `--unsafe ack-before-fsync`: a Ready is written (to the page cache) and everything it says
+  leaves at once — append acknowledgements, votes, the leader counting its own entries — while
+  the fsync follows on a timer (_UNSAFE_SYNC_DELAY). A kill -9 loses nothing of it; a power
+  loss does. The durability invariants are told the truth as the node believes it (written =
+  durable), so only a power loss shows the lie.
 - Crash points (crashpoints.py), armed by a client request, are checked in the Ready loop: the
   node logs the point, flushes a `crash` event and SIGKILLs itself. Unarmed, they cost an
   attribute check per Ready.
@@ -60,7 +65,7 @@ from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
 from splitbrain.raft.wal import WAL
 
-RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist"})
+RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist", "ack-before-fsync"})
 UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
 
 # When a Ready changes the term or vote, every message waits for the fsync. Otherwise only the
@@ -69,6 +74,10 @@ UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
 # entries toward a commit only once they are durable (Raft thesis §10.2.1), and heartbeat
 # responses (ReadIndex acknowledgements) and vote refusals say nothing about the log.
 _MUST_WAIT = MessageType.APP_RESP
+# --unsafe ack-before-fsync syncs this long after a write, as logs synced on a timer do (Redis's
+# appendfsync everysec, MongoDB's journal commit interval), so acknowledged entries stay
+# unsynced for up to this long.
+_UNSAFE_SYNC_DELAY = 1.0
 _MAX_LINK_BUFFER = 4 * 1024 * 1024  # bytes queued on a link before we drop instead
 _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 0.5
@@ -159,6 +168,9 @@ class Server:
         self.events.emit("role", role=self.role, term=hard_state.term)
         self.events.flush()
         self.stale_reads = "stale-reads" in config.unsafe
+        self.ack_before_fsync = "ack-before-fsync" in config.unsafe
+        self._background_sync: asyncio.Task[None] | None = None  # ack-before-fsync only
+        self._unsynced = False  # written since the background sync began
         self._links = {
             peer: _PeerLink(self, peer, addr)
             for peer, addr in config.cluster.items()
@@ -211,6 +223,8 @@ class Server:
                 task.cancel()
             await asyncio.gather(*tasks, stopped, return_exceptions=True)
             await asyncio.wait([ready_loop])  # it finishes its Ready: no fsync left in flight
+            if self._background_sync is not None:
+                await asyncio.wait([self._background_sync])
             for srv in (peer_server, client_server):
                 srv.close()
             for link in self._links.values():
@@ -335,7 +349,13 @@ class Server:
                     self._check(self.durable.commit_to(hs.commit))
                 self.durable.writing(rd.entries)
                 sync = self.config.fsync and self.wal.must_save(hs, rd.entries)
-                if not sync:
+                if sync and self.ack_before_fsync:  # unsafe: as if it were durable already
+                    sync = False
+                    self.wal.write_unsynced(hs, rd.entries)
+                    self._sync_in_background()
+                    self._saved(hs, rd.entries, new_vote, armed)
+                    send(rd.messages)
+                elif not sync:
                     self.wal.save(hs, rd.entries)  # no I/O, or no fsync to wait for
                     self._saved(hs, rd.entries, new_vote, armed)
                     send(rd.messages)
@@ -381,6 +401,18 @@ class Server:
                 self._crash_at("after-term")
         if armed and entries:
             self._crash_at("after-append")
+
+    def _sync_in_background(self) -> None:
+        """--unsafe ack-before-fsync: make what was written durable some time later."""
+        self._unsynced = True
+        if self._background_sync is None or self._background_sync.done():
+            self._background_sync = asyncio.create_task(self._sync_later())
+
+    async def _sync_later(self) -> None:
+        while self._unsynced:  # until a sync began after the last write
+            await asyncio.sleep(_UNSAFE_SYNC_DELAY)
+            self._unsynced = False
+            await asyncio.get_running_loop().run_in_executor(None, self.wal.sync)
 
     def _check(self, finding: dict[str, Any] | None) -> None:
         """Record a broken invariant (durability.py) in the log and the events, at once."""

@@ -140,6 +140,16 @@ class WAL:
             if self._fsync:
                 self._open().fdatasync()
 
+    def write_unsynced(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
+        """What `save` writes, without its fsync (`--unsafe ack-before-fsync`; `sync` later)."""
+        self._write(self._encode(hard_state, entries))
+
+    def sync(self) -> None:
+        """Make everything written so far durable. Safe alongside a write from another thread:
+        it touches the file only."""
+        if self._fsync:
+            self._open().fdatasync()
+
     def save_torn(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
         """Write only the first half of the bytes `save` would write, and no fsync: the torn
         write a power loss can leave behind (crash point torn-write: the node dies next)."""

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from splitbrain.cluster.clocks import NORMAL, Skew
 from splitbrain.cluster.cluster import NODE_NAME
@@ -240,6 +240,18 @@ class SimCluster(NodeQueries):
         if killed:
             self._node(name).disk.power_loss()
         return killed
+
+    async def set_disk_full(self, name: str, full: bool) -> bool:
+        raise ValueError("the simulator has no disk-full fault")
+
+    def full_disks(self) -> list[str]:
+        return []
+
+    async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
+        raise ValueError("the simulator has no corrupt fault")
+
+    async def repair(self, name: str) -> bool:
+        return False
 
     async def pause(self, name: str) -> bool:
         proc = self._node(name).proc

@@ -35,10 +35,12 @@ LATENCIES = ((0.00005, 0.0005), (0.0001, 0.002), (0.0005, 0.008))  # one-way net
 DISKS = ((0.0001, 0.001), (0.0005, 0.004), (0.002, 0.02))  # a WAL write + fsync
 BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 
-# The faults the swarm draws from, and what `--nemesis all` means: every fault of `run` but
-# clock, as `all` is there (schedule.ALL); clock is simulated (per-process clocks, loop.py) when
-# named.
-SIM_FAULTS = tuple(f for f in FAULTS if f != "clock")
+# Faults `run` has that the simulator does not simulate yet.
+UNSIMULATED = ("corrupt", "disk-full")
+# The faults the swarm draws from, and what `--nemesis all` means: every simulated fault of `run`
+# but clock, as `all` is there (schedule.ALL); clock is simulated (per-process clocks, loop.py)
+# when named. power-loss is disk.py's SimDisk.power_loss.
+SIM_FAULTS = tuple(f for f in FAULTS if f != "clock" and f not in UNSIMULATED)
 
 # What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).
 SETTINGS = ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis",

@@ -88,5 +88,6 @@ def target(args: Mapping[str, str]) -> Target:
         ready=PortOpen("client"),
         networks=("netns",),
         leader=role,
+        disk=True,  # --data-dir holds its WAL, snapshots and bbolt database
         missing=missing,
     )

@@ -11,7 +11,13 @@ narrowing is returned as a note, so the run says what it left out. Pure.
 
 from __future__ import annotations
 
-from splitbrain.nemesis.schedule import AIMED_NET, LEADER_PAUSES, parse_faults, variants
+from splitbrain.nemesis.schedule import (
+    AIMED_NET,
+    DISK_FAULTS,
+    LEADER_PAUSES,
+    parse_faults,
+    variants,
+)
 from splitbrain.targets.target import CAPABILITIES, Target
 
 # (fault, variant or None for the whole fault) -> capability it needs
@@ -19,8 +25,10 @@ REQUIRES: dict[tuple[str, str | None], str] = {
     ("churn", None): "events",  # it follows the nodes' role events (cluster/roles.py)
     ("crash", None): "crash-points",
     ("clock", None): "clock",
+    **{(fault, None): "disk" for fault in DISK_FAULTS},
     ("partition", "isolate-leader"): "leader",
-    **{(fault, "leader"): "leader" for fault in ("kill", "pause", "restart", "crash")},
+    **{(fault, "leader"): "leader" for fault in ("kill", "pause", "restart", "crash",
+                                                 *DISK_FAULTS)},
     **{("pause", kind): "events" for kind in LEADER_PAUSES},  # timed by role events
     **{("net", kind): "raft-messages" for kind in AIMED_NET},  # read message kinds and terms
 }

@@ -65,4 +65,5 @@ def target(args: Mapping[str, str]) -> Target:
         retrying_client=client,  # kv.py: a repeated (client id, seq) is applied once
         raft_messages=True,
         clock=True,  # Python: time and timed waits through libc
+        disk=True,  # the WAL in --data-dir is all it keeps
     )

@@ -43,6 +43,8 @@ CAPABILITIES = {
                      "message kinds and terms (drop-acks, term-reorder...)",
     "clock": "clocks read through libc, which libfaketime can skew: the clock fault (not Go "
              "binaries such as etcd, which read the kernel's clock directly)",
+    "disk": "data directory holding all its durable state, which a FUSE mount can make "
+            "forget unsynced writes: the power-loss, corrupt and disk-full faults",
 }
 
 
@@ -130,6 +132,7 @@ class Target:
     retrying_client: RetryingClientFactory | None = None
     raft_messages: bool = False  # peer frames are raft/codec.py messages (codec.peek reads them)
     clock: bool = False  # the nodes read time through libc (cluster/clocks.py can skew it)
+    disk: bool = False  # the nodes keep all durable state in NodeLaunch.data_dir (disks.py)
     missing: Callable[[], str | None] = _nothing_missing  # what this machine lacks to run it
     # (an executable, a package): checked before a run, which then exits 3 with the message
 
@@ -142,7 +145,7 @@ class Target:
         have = {"events": self.events, "leader": self.leader is not None,
                 "crash-points": self.crash_points is not None, "framed": self.framed,
                 "sessions": self.retrying_client is not None, "raft-messages": self.raft_messages,
-                "clock": self.clock}
+                "clock": self.clock, "disk": self.disk}
         return tuple(c for c in CAPABILITIES if have[c])
 
     @property

@@ -26,6 +26,7 @@ docs/targets.md documents every field; in short:
     events = false                                 # nodes write events.jsonl (DESIGN.md)
     leader = false                                 # nodes answer {"f": "role"} (docs/targets.md)
     clock = false                                  # nodes read time through libc (clock fault)
+    disk = false                                   # all durable state in the data dir (disk faults)
 
 Templates are Python format strings over PLACEHOLDERS (`{args[reads]}` for an argument); every
 one is tried when the file is loaded, so a typo is an error naming the file and field, like a
@@ -78,7 +79,7 @@ _TOP = {"name", "description", "workloads", "networks", "args", "start", "client
         "capabilities"}  # fmt: skip
 _START = {"command", "env", "cwd", "peer", "peer_separator", "requires", "ready"}
 _CLIENT = {"protocol", "path"}
-_CAPABILITIES = {"events", "leader", "clock"}
+_CAPABILITIES = {"events", "leader", "clock", "disk"}
 
 
 def load(path: Path, args: Mapping[str, str]) -> Target:
@@ -206,6 +207,7 @@ class _Loader:
             workloads=tuple(workloads), networks=tuple(networks),
             events=caps.get("events", False), leader=role if caps.get("leader") else None,
             clock=caps.get("clock", False),
+            disk=caps.get("disk", False),
             missing=lambda: _missing(requires, cwd, base),
         )  # fmt: skip
 

@@ -54,6 +54,15 @@ PROVOCATIONS: dict[str, Provocation] = {
         "a node left behind by a partition or a kill wins an election and overwrites "
         "committed entries",
     ),
+    # Only a power loss shows it: a kill -9 keeps the page cache, so what was acknowledged
+    # before its fsync survives (bench/unsafe.py measures both).
+    "ack-before-fsync": Provocation(
+        ("--nemesis", "power-loss", "--nemesis-interval", "1", "--time-limit", "20"),
+        "log-agreement",
+        "acknowledgements, votes and the leader's own count leave up to a second before the "
+        "fsync; a power loss of a majority or all nodes forgets them: terms and votes go back, "
+        "committed entries are replaced",
+    ),
 }
 
 
