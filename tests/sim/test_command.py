@@ -12,6 +12,7 @@ import pytest
 
 from splitbrain.cli import main
 from splitbrain.sim.command import add_arguments, settings
+from splitbrain.sim.invariants import DESCRIPTIONS
 from splitbrain.sim.swarm import SIM_FAULTS
 from splitbrain.store import RunDir, find_runs
 
@@ -36,6 +37,9 @@ def test_one_seed_writes_a_run_directory_that_check_and_report_take_unchanged(tm
     assert set(results["checkers"]) >= {"linearizable", "log-agreement", "stats",
                                         "durable-before-apply", "read-sees-applied"}
     assert results["checkers"]["durable-before-apply"]["checked"] > 0
+    assert all(results["checkers"][name]["valid"] is True for name in DESCRIPTIONS)
+    for name in ("durable-promise", "one-vote-per-term", "recovery-complete", "leader-complete"):
+        assert results["checkers"][name]["checked"] > 0, name  # each saw what it checks
     history = [json.loads(line) for line in run.history.read_text().splitlines()]
     faults = {op["f"] for op in history if op["process"] == "nemesis"}
     assert len(faults & {"start-partition", "kill", "pause", "start-net-fault", "start-churn",
