@@ -170,3 +170,16 @@ def test_a_leader_without_an_entry_committed_before_its_term_is_a_violation(loop
     assert checked == 5
     assert found == ["n3 leads term 4 without committed entry 3 (term 2): its log has term 1 there",
                      "n3 leads term 5 without committed entry 2 (term 2): its log has none there"]
+
+
+def test_an_entry_is_required_only_of_leaders_above_every_term_durable_when_it_was_applied(loop):
+    wals, inv = setup(loop)
+    for n in NODES:
+        wals[n].save(HardState(2, "n1", 0), entries(2, 1, 1))
+    wals["n3"].save(HardState(4, "n3", 0), ())  # term 4 is durable: it may have committed it
+    inv.applying("n1", entries(2, 1, 1))
+    inv.leading("n2", 4, {}.get)  # a term-4 leader need not hold it
+    inv.leading("n2", 5, {}.get)
+    checked, found = violations(inv, "leader-complete")
+    assert checked == 2
+    assert found == ["n2 leads term 5 without committed entry 1 (term 2): its log has none there"]

@@ -20,8 +20,10 @@ Each is a property of a correct Raft, checked against what the simulated disks h
   to the leader of a term while it is still in that term (within a term the leader's log only
   grows and matches what was acknowledged, so a conflict there cannot arise).
 - `leader-complete`: a new leader holds every entry committed before it (Leader Completeness,
-  §5.4): an entry first applied while the highest elected term was T is in the log of every
-  leader of a term above T, at its index with its term.
+  §5.4): an entry first applied while the highest term was T — of any elected leader, or
+  durable on any disk (a leader's term is durable before it sends anything, so T is at least
+  the term of the leader that committed the entry) — is in the log of every leader of a term
+  above T, at its index with its term.
 
 Each violation names the node, the index or term, and the time: `time` in ns on the nodes'
 event clock (as in events.jsonl), `at` in virtual seconds. `results()` is what the sim writes to
@@ -133,7 +135,7 @@ class Invariants:
         self._acked: dict[str, tuple[int, int]] = {}  # node -> (term, highest index acked in it)
         self._votes: dict[tuple[str, int], str] = {}  # (voter, term) -> candidate
         self._leader_term = 0  # the highest term a leader was elected in
-        self._committed: list[tuple[int, int]] = []  # [i - 1]: (term of entry i, leader term)
+        self._committed: list[tuple[int, int]] = []  # [i - 1]: (term of entry i, highest term)
         self.violations: dict[str, list[dict[str, Any]]] = {k: [] for k in DESCRIPTIONS}
         self.counts = dict.fromkeys(DESCRIPTIONS, 0)  # violations, including those not kept
         self.checked = dict.fromkeys(DESCRIPTIONS, 0)
@@ -205,8 +207,8 @@ class Invariants:
     def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None:
         self.checked["leader-complete"] += 1
         self._leader_term = max(self._leader_term, term)
-        for index, (entry_term, elected) in enumerate(self._committed, 1):
-            if elected < term and term_at(index) != entry_term:
+        for index, (entry_term, highest) in enumerate(self._committed, 1):
+            if highest < term and term_at(index) != entry_term:
                 have = term_at(index)
                 self._violation("leader-complete", node=node, index=index, term=term,
                                 message=f"{node} leads term {term} without committed entry "
@@ -219,9 +221,10 @@ class Invariants:
         for d in durable:
             self._kept(d, durable[d].update())
         committed = self._committed
+        highest = max(self._leader_term, *(d.hard_state[0] for d in durable.values()))
         for e in entries:
             if e.index == len(committed) + 1:
-                committed.append((e.term, self._leader_term))
+                committed.append((e.term, highest))
             holders = [n for n, d in durable.items() if d.term(e.index) == e.term]
             self.checked["durable-before-apply"] += 1
             if len(holders) < self._quorum:
