@@ -183,3 +183,20 @@ def test_an_entry_is_required_only_of_leaders_above_every_term_durable_when_it_w
     checked, found = violations(inv, "leader-complete")
     assert checked == 2
     assert found == ["n2 leads term 5 without committed entry 1 (term 2): its log has none there"]
+
+
+def test_a_record_whose_last_zero_bytes_were_never_stored_is_whole_as_recovery_reads_it(loop):
+    wals, inv = setup(loop)
+    wals["n1"].save(HardState(1, "n1", 0), entries(1, 1, 1))
+    wals["n1"].save(None, [Entry(1, 2, EntryType.NOOP)])  # ends with zero bytes: its empty data
+    f = next(iter(inv._durable["n1"]._disk.files.values()))
+    while f.data[-1] == 0:  # a torn write that lost only those zeros: the file reads the same
+        del f.data[-1]
+        del f.durable[-1]
+    files = DiskFiles(inv._durable["n1"]._disk, loop.process("n1-again"), appends=lambda p: None)
+    _, recovered = WAL.open(WAL_DIR, files=files)
+    assert [e.index for e in recovered.entries] == [1, 2]
+    inv.recovered("n1", recovered.hard_state, recovered.entries)
+    inv.promised("n1", Message(APP_RESP, "n1", "n2", 1, index=2))
+    assert violations(inv, "recovery-complete") == (1, [])
+    assert violations(inv, "durable-promise") == (1, [])

@@ -32,7 +32,7 @@ invariants.json in the run directory; `splitbrain check` reports it again from t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +52,34 @@ DESCRIPTIONS = {
     "leader-complete": "a new leader holds every entry committed before its term",
 }
 _APP_RESP, _VOTE_RESP = MessageType.APP_RESP, MessageType.VOTE_RESP
+# Zeros a record may end with beyond a file's stored bytes (SimFile keeps no zeros written past
+# its end, and a torn write that lost only a record's last zero bytes left it whole): more than
+# any record of the WAL ends with.
+_ZEROS = 64
 
 
-def _replay(data: bytes | bytearray, pos: int, terms: list[int], hard_state: tuple[int, str | None],
-            cuts: list[tuple[int, int]] | None) -> tuple[tuple[int, str | None], int]:  # fmt: skip
-    """Replay the WAL records of `data` from `pos` into `terms` (terms[i - 1]: the term of
+def _records(data: bytearray, size: int, pos: int) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """`wal.records` of a SimFile copy whose bytes read as zeros from its stored end to `size`."""
+    for record in wal.records(data, pos):
+        pos = record[1]
+        yield record
+    missing = min(size - len(data), _ZEROS)
+    if missing > 0 and pos < len(data):
+        for start, end, kind, payload in wal.records(bytes(data[pos:]) + bytes(missing)):
+            yield pos + start, pos + end, kind, payload
+
+
+def _replay(records: Iterable[tuple[int, int, bytes, bytes]], pos: int, terms: list[int],
+            hard_state: tuple[int, str | None], cuts: list[tuple[int, int]] | None
+            ) -> tuple[tuple[int, str | None], int]:  # fmt: skip
+    """Replay WAL `records` (ending at `pos` so far) into `terms` (terms[i - 1]: the term of
     entry i) and the (term, vote) of the last hard state, as recovery must: an entry replaces
     the log from its index on. With `cuts`, each batch of entries that replaced some appends
     (first replaced index, the node's term when it wrote them): the term of the hard-state record
     that ends its batch (a Ready writes its entries, then its hard state), or the term in force.
     Returns the hard state and the end of the last whole record."""
     cut = 0
-    for _, end, kind, payload in wal.records(data, pos):
+    for _, end, kind, payload in records:
         if kind == wal.ENTRY:
             entry, _ = codec.decode_entry_from(payload, 0)
             if entry.index <= len(terms) and not cut:
@@ -105,10 +121,12 @@ class _DurableLog:
         if changed < self._parsed:  # rewritten below what we parsed: parse again, and do not
             self.terms.clear()  # take old replacements for new ones
             self._parsed = 0
-            self.hard_state, self._parsed = _replay(f.durable, 0, self.terms, (0, None), None)
+            self.hard_state, self._parsed = _replay(_records(f.durable, f.durable_size, 0), 0,
+                                                    self.terms, (0, None), None)  # fmt: skip
         else:
-            self.hard_state, self._parsed = _replay(f.durable, self._parsed, self.terms,
-                                                    self.hard_state, cuts)  # fmt: skip
+            self.hard_state, self._parsed = _replay(
+                _records(f.durable, f.durable_size, self._parsed), self._parsed, self.terms,
+                self.hard_state, cuts)  # fmt: skip
         return cuts
 
     def term(self, index: int) -> int | None:
@@ -120,7 +138,7 @@ class _DurableLog:
         terms: list[int] = []
         if f is None:
             return terms, (0, None)
-        hard_state, _ = _replay(f.data, 0, terms, (0, None), None)
+        hard_state, _ = _replay(wal.records(f.read()), 0, terms, (0, None), None)  # as recovery
         return terms, hard_state
 
 
