@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
@@ -33,3 +36,30 @@ def test_each_unsafe_variant_is_caught(tmp_path, variant):
         results.close()
     assert caught is not None, f"{variant} survived {CATCH_WITHIN} seeds"
     assert caught.run is not None
+
+
+_MANY_SEEDS = """
+import time
+
+import splitbrain.sim.explore as explore
+from splitbrain.config import RunConfig
+
+
+
+def seed_only(job):  # no simulation: only the pool's life is under test
+    time.sleep(0.002)
+    return job[0]
+
+
+explore._work = seed_only
+seen = sorted(explore.explore(range(250), dict(), RunConfig(out={out!r}), jobs=2))
+assert seen == list(range(250)), seen
+"""
+
+
+def test_exploring_many_seeds_on_several_processes_ends(tmp_path):
+    # A pool that replaced its workers once deadlocked at shutdown: the command never ended.
+    code = _MANY_SEEDS.format(out=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
