@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import random
+import shlex
 
 import pytest
 
 from splitbrain.config import RunConfig
 from splitbrain.nemesis.schedule import parse_faults, plan_schedule
+from splitbrain.sim.command import add_arguments, settings
 from splitbrain.sim.config import ConfigError, SimConfig
 from splitbrain.sim.swarm import SETTINGS, draw
-from splitbrain.sim.world import Physics
+from splitbrain.sim.world import Physics, World
 
 
 def test_a_seed_names_one_configuration_and_seeds_differ():
@@ -55,3 +58,21 @@ def test_a_config_that_is_not_a_sim_runs_is_refused_with_its_field():
     del data["time_limit"]
     with pytest.raises(ConfigError, match="time_limit"):
         SimConfig.from_json(data)
+
+
+def test_delays_have_a_seeded_heavy_tail_that_the_command_names():
+    world = World(1, Physics(disk=(0.001, 0.002), disk_tail=(0.1, 0.5)))
+    try:
+        draws = [world.loop.executor_delay() for _ in range(2000)]
+    finally:
+        world.loop.close()
+    assert all(0.001 <= d <= 0.5 for d in draws)
+    slow = [d for d in draws if d > 0.002]
+    assert 100 < len(slow) < 300 and max(slow) > 0.1  # about one in ten, up to the longest
+    config = draw(1, {"latency_tail": (0.01, 0.3), "disk_tail": (0.0, 0.0)}, RunConfig())
+    assert config.physics.latency_tail == (0.01, 0.3)
+    assert "--latency-tail 0.01,0.3 --disk-tail 0,0" in config.command()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    pinned, _ = settings(parser.parse_args(shlex.split(config.command())[2:]))
+    assert draw(1, pinned, RunConfig()).physics == config.physics

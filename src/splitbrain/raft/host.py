@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn, Protocol
 
-from splitbrain.raft.messages import Entry
+from splitbrain.raft.messages import Entry, HardState, Message
 
 
 class File(Protocol):
@@ -48,6 +48,9 @@ class FileSystem(Protocol):
 class Observer(Protocol):
     """Sees what only a simulator can check (sim/invariants.py); None on real nodes."""
 
+    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry]) -> None: ...
+    def promised(self, node: str, msg: Message) -> None: ...  # an append ack or vote leaves
+    def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None: ...
     def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
     def read_asked(self, node: str) -> object: ...  # a read arrived; returns a token
     def read_served(self, node: str, token: object, applied: int) -> None: ...

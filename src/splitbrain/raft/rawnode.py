@@ -134,6 +134,11 @@ class RawNode:
         if ready.committed_entries:
             raft.log.applied_to(ready.committed_entries[-1].index)
 
+    def log_term(self, index: int) -> int | None:
+        """The term of the entry at `index` in the log (None beyond its end): for observers."""
+        log = self._raft.log
+        return log.term(index) if 0 <= index <= log.last_index else None
+
     def status(self) -> Status:
         raft = self._raft
         return Status(

@@ -149,6 +149,8 @@ class Server:
             hard_state.commit,
             len(recovered.entries),
         )
+        if self._observer:
+            self._observer.recovered(config.id, hard_state, recovered.entries)
         last = len(recovered.entries)
         self.events.emit("recovered", term=hard_state.term, vote=hard_state.vote,
                          commit=hard_state.commit, last=last)  # fmt: skip
@@ -426,6 +428,8 @@ class Server:
         for msg in messages:
             if msg.type in PROMISES:
                 self._check(self.durable.broken_promise(msg))
+                if self._observer:
+                    self._observer.promised(self.id, msg)
             link = links.get(msg.dst)
             if link is not None:
                 link.send(codec.encode_message(msg))
@@ -436,6 +440,8 @@ class Server:
         for msg in messages:
             if msg.type in PROMISES:
                 self._check(self.durable.broken_promise(msg))
+                if self._observer:
+                    self._observer.promised(self.id, msg)
             link = links.get(msg.dst)
             if link is not None and link.send(codec.encode_message(msg)):
                 self._vote_sent |= msg.type is MessageType.VOTE_RESP and not msg.reject
@@ -499,6 +505,8 @@ class Server:
             self.events.emit("role", role=role, term=term)
             self.events.flush()
             self.role = role
+            if role == "leader" and self._observer:  # before anything it sends as leader
+                self._observer.leading(self.id, term, self.node.log_term)
         else:
             log.info("leader is now %s in term %d", leader, term)
 

@@ -35,6 +35,17 @@ NAME = "sim"
 CPU_BUDGET = 20.0  # a seed of a correct Raft takes about 1 s; a broken one may resend forever
 
 
+def _tail(text: str) -> tuple[float, float]:
+    chance, comma, longest = text.partition(",")
+    try:
+        values = (float(chance), float(longest if comma else 0))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not CHANCE,LONGEST: {text!r}") from None
+    if not (0 <= values[0] <= 1 and values[1] >= 0):
+        raise argparse.ArgumentTypeError(f"need 0 <= CHANCE <= 1 and LONGEST >= 0: {text!r}")
+    return values
+
+
 def _range(text: str) -> tuple[float, float]:
     lo, comma, hi = text.partition(",")
     try:
@@ -91,6 +102,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="WAL write + fsync, seconds (uniform)")
     pins.add_argument("--boot", type=_range, metavar="LOW,HIGH",
                       help="node process start, seconds (uniform)")
+    pins.add_argument("--latency-tail", type=_tail, metavar="CHANCE,LONGEST",
+                      help="chance that a network delay is drawn from a heavy tail up to "
+                           "LONGEST seconds (0,0: none)")
+    pins.add_argument("--disk-tail", type=_tail, metavar="CHANCE,LONGEST",
+                      help="the same for a WAL write + fsync")
     fixed = p.add_argument_group("the system and the output")
     fixed.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
                        help="run the nodes with a deliberate bug (repeatable; as for run)")
@@ -110,7 +126,7 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
 
     pinned: dict[str, Any] = {}
     for name in ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis_interval",
-                 "op_timeout", "latency", "disk", "boot"):  # fmt: skip
+                 "op_timeout", "latency", "disk", "boot", "latency_tail", "disk_tail"):  # fmt: skip
         if getattr(args, name) is not None:
             pinned[name] = getattr(args, name)
     if pinned.get("nodes", 1) < 1:

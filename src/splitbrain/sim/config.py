@@ -50,7 +50,7 @@ class SimConfig:
                 "--nemesis-interval", f"{r.nemesis_interval:g}",
                 "--op-timeout", f"{r.op_timeout:g}"]  # fmt: skip
         for name, (lo, hi) in self.physics.to_json().items():
-            args += [f"--{name}", f"{lo:g},{hi:g}"]
+            args += [f"--{name.replace('_', '-')}", f"{lo:g},{hi:g}"]
         for flag in r.unsafe:
             args += ["--unsafe", flag]
         args += [f"--node-arg={arg}" for arg in r.node_args]

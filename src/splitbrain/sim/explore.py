@@ -128,7 +128,9 @@ def explore(seeds: Iterable[int], pinned: dict[str, Any], base: RunConfig, *, jo
             shutil.rmtree(scratch, ignore_errors=True)
         return
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(jobs, initializer=set_parent_death_signal, maxtasksperchild=50)
+    # No maxtasksperchild: once a worker has been replaced, CPython 3.11's Pool deadlocks in
+    # terminate() and close()+join() (`--seeds 300` on 2 processes never ended).
+    pool = ctx.Pool(jobs, initializer=set_parent_death_signal)
     try:
         yield from pool.imap_unordered(_work, jobs_iter)
     finally:

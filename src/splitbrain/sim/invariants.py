@@ -1,25 +1,43 @@
 """The invariants only a simulator can check, as an Observer of the nodes (raft/host.py).
 
+Each is a property of a correct Raft, checked against what the simulated disks hold durably
+(the fsynced bytes of disk.py, parsed here; never what a WAL believes it wrote):
+
 - `durable-before-apply`: before any node applies an entry, a majority of the nodes hold it
-  durably — read from the fsynced bytes of their simulated disks (disk.py), not from what any
-  WAL believes it wrote.
+  durably.
 - `read-sees-applied`: a read is served at an applied index at least as high as every index any
   node had applied when the read reached the node that serves it (a linearizable read cannot
   miss a write some node already applied).
+- `durable-promise`: a node sends an append acknowledgement only for entries its disk holds
+  durably, and a granted vote only once its disk holds that vote (Figure 2: persistent state is
+  updated on stable storage before responding). A message of a term older than the durable one
+  was true when it was made and is not held to what is durable now (as durability.py does).
+- `one-vote-per-term`: a node grants its vote in a term to one candidate only, across restarts.
+- `recovery-complete`: a (re)starting node recovers exactly the term, vote and log that the
+  records on its disk hold (its page cache, which a kill -9 keeps and a power loss reduces to
+  the durable bytes), replayed in write order: the last hard state, every entry.
+- `acked-entry-kept`: a node never replaces an entry at or below the last index it acknowledged
+  to the leader of a term while it is still in that term (within a term the leader's log only
+  grows and matches what was acknowledged, so a conflict there cannot arise).
+- `leader-complete`: a new leader holds every entry committed before it (Leader Completeness,
+  §5.4): an entry first applied while the highest term was T — of any elected leader, or
+  durable on any disk (a leader's term is durable before it sends anything, so T is at least
+  the term of the leader that committed the entry) — is in the log of every leader of a term
+  above T, at its index with its term.
 
-Each violation names the node, the index, and the time: `time` in ns on the nodes' event clock
-(as in events.jsonl), `at` in virtual seconds. `results()` is what the sim writes to
+Each violation names the node, the index or term, and the time: `time` in ns on the nodes'
+event clock (as in events.jsonl), `at` in virtual seconds. `results()` is what the sim writes to
 invariants.json in the run directory; `splitbrain check` reports it again from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from splitbrain.raft import codec, wal
-from splitbrain.raft.messages import Entry
+from splitbrain.raft.messages import Entry, HardState, Message, MessageType
 from splitbrain.raft.quorum import majority
 from splitbrain.sim.disk import SimDisk
 
@@ -27,33 +45,101 @@ MAX_VIOLATIONS = 200  # per invariant: enough to debug, bounded for results.json
 DESCRIPTIONS = {
     "durable-before-apply": "a majority holds an entry durably (fsynced) before it is applied",
     "read-sees-applied": "a read is served at an index >= everything applied anywhere before",
+    "durable-promise": "an append ack or a granted vote leaves only once the disk holds it durably",
+    "one-vote-per-term": "a node votes for one candidate per term, across restarts",
+    "recovery-complete": "a restarted node recovers the term, vote and log its disk holds",
+    "acked-entry-kept": "a node never replaces an entry it acknowledged to its term's leader",
+    "leader-complete": "a new leader holds every entry committed before its term",
 }
+_APP_RESP, _VOTE_RESP = MessageType.APP_RESP, MessageType.VOTE_RESP
+# Zeros a record may end with beyond a file's stored bytes (SimFile keeps no zeros written past
+# its end, and a torn write that lost only a record's last zero bytes left it whole): more than
+# any record of the WAL ends with.
+_ZEROS = 64
+
+
+def _records(data: bytearray, size: int, pos: int) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """`wal.records` of a SimFile copy whose bytes read as zeros from its stored end to `size`."""
+    for record in wal.records(data, pos):
+        pos = record[1]
+        yield record
+    missing = min(size - len(data), _ZEROS)
+    if missing > 0 and pos < len(data):
+        for start, end, kind, payload in wal.records(bytes(data[pos:]) + bytes(missing)):
+            yield pos + start, pos + end, kind, payload
+
+
+def _replay(records: Iterable[tuple[int, int, bytes, bytes]], pos: int, terms: list[int],
+            hard_state: tuple[int, str | None], cuts: list[tuple[int, int]] | None
+            ) -> tuple[tuple[int, str | None], int]:  # fmt: skip
+    """Replay WAL `records` (ending at `pos` so far) into `terms` (terms[i - 1]: the term of
+    entry i) and the (term, vote) of the last hard state, as recovery must: an entry replaces
+    the log from its index on. With `cuts`, each batch of entries that replaced some appends
+    (first replaced index, the node's term when it wrote them): the term of the hard-state record
+    that ends its batch (a Ready writes its entries, then its hard state), or the term in force.
+    Returns the hard state and the end of the last whole record."""
+    cut = 0
+    for _, end, kind, payload in records:
+        if kind == wal.ENTRY:
+            entry, _ = codec.decode_entry_from(payload, 0)
+            if entry.index <= len(terms) and not cut:
+                cut = entry.index
+            del terms[entry.index - 1 :]
+            terms.append(entry.term)
+        elif kind == wal.HARD_STATE:
+            hs = codec.decode_hard_state(payload)
+            hard_state = (hs.term, hs.vote)
+            if cut and cuts is not None:
+                cuts.append((cut, hs.term))
+            cut = 0
+        pos = end
+    if cut and cuts is not None:
+        cuts.append((cut, hard_state[0]))
+    return hard_state, pos
 
 
 class _DurableLog:
-    """The terms of the entries a WAL holds durably, parsed incrementally from its disk."""
+    """What one node's WAL holds durably, parsed incrementally from its disk: the terms of the
+    entries, the last hard state, and the batches that replaced entries since the last look."""
 
     def __init__(self, disk: SimDisk, path: Path) -> None:
         self._disk = disk
         self._path = path
         self.terms: list[int] = []  # terms[i - 1]: the term of durable entry i
-        self._parsed = 0  # bytes of the durable copy parsed into terms
+        self.hard_state: tuple[int, str | None] = (0, None)  # (term, vote)
+        self._parsed = 0  # bytes of the durable copy parsed
+
+    def update(self) -> list[tuple[int, int]]:
+        """Parse what became durable since the last call; the batches that replaced entries."""
+        cuts: list[tuple[int, int]] = []
+        f = self._disk.files.get(self._path)
+        if f is None:
+            return cuts
+        changed = f.take_changes()
+        if changed is None:
+            return cuts
+        if changed < self._parsed:  # rewritten below what we parsed: parse again, and do not
+            self.terms.clear()  # take old replacements for new ones
+            self._parsed = 0
+            self.hard_state, self._parsed = _replay(_records(f.durable, f.durable_size, 0), 0,
+                                                    self.terms, (0, None), None)  # fmt: skip
+        else:
+            self.hard_state, self._parsed = _replay(
+                _records(f.durable, f.durable_size, self._parsed), self._parsed, self.terms,
+                self.hard_state, cuts)  # fmt: skip
+        return cuts
 
     def term(self, index: int) -> int | None:
-        f = self._disk.files.get(self._path)
-        if f is not None:
-            changed = f.take_changes()
-            if changed is not None:
-                if changed < self._parsed:  # rewritten below what we parsed: parse again
-                    self.terms.clear()
-                    self._parsed = 0
-                for _, end, kind, payload in wal.records(f.durable, self._parsed):
-                    if kind == wal.ENTRY:
-                        entry, _ = codec.decode_entry_from(payload, 0)
-                        del self.terms[entry.index - 1 :]
-                        self.terms.append(entry.term)
-                    self._parsed = end
         return self.terms[index - 1] if 0 < index <= len(self.terms) else None
+
+    def written(self) -> tuple[list[int], tuple[int, str | None]]:
+        """The log terms and hard state that the records of the page cache describe."""
+        f = self._disk.files.get(self._path)
+        terms: list[int] = []
+        if f is None:
+            return terms, (0, None)
+        hard_state, _ = _replay(wal.records(f.read()), 0, terms, (0, None), None)  # as recovery
+        return terms, hard_state
 
 
 class Invariants:
@@ -64,6 +150,10 @@ class Invariants:
         self._clock = clock
         self._time = time
         self._max_applied = 0
+        self._acked: dict[str, tuple[int, int]] = {}  # node -> (term, highest index acked in it)
+        self._votes: dict[tuple[str, int], str] = {}  # (voter, term) -> candidate
+        self._leader_term = 0  # the highest term a leader was elected in
+        self._committed: list[tuple[int, int]] = []  # [i - 1]: (term of entry i, highest term)
         self.violations: dict[str, list[dict[str, Any]]] = {k: [] for k in DESCRIPTIONS}
         self.counts = dict.fromkeys(DESCRIPTIONS, 0)  # violations, including those not kept
         self.checked = dict.fromkeys(DESCRIPTIONS, 0)
@@ -76,9 +166,83 @@ class Invariants:
 
     # -- the Observer ----------------------------------------------------------------------
 
+    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry]) -> None:
+        self.checked["recovery-complete"] += 1
+        terms, (term, vote) = self._durable[node].written()
+        got = [e.term for e in entries]
+        problems = []
+        if (hard_state.term, hard_state.vote) != (term, vote):
+            problems.append(f"term {hard_state.term} vote {hard_state.vote} where its disk "
+                            f"holds term {term} vote {vote}")  # fmt: skip
+        if got != terms:
+            first = next((i for i, (a, b) in enumerate(zip(got, terms, strict=False), 1)
+                          if a != b), min(len(got), len(terms)) + 1)  # fmt: skip
+            problems.append(f"{len(got)} entries where its disk holds {len(terms)}, first "
+                            f"differing at index {first}")  # fmt: skip
+        if problems:
+            self._violation("recovery-complete", node=node, term=hard_state.term,
+                            message=f"{node} recovers {'; '.join(problems)}")  # fmt: skip
+
+    def promised(self, node: str, msg: Message) -> None:
+        if msg.reject:
+            return
+        durable = self._durable[node]
+        self._kept(node, durable.update())
+        term, vote = durable.hard_state
+        if msg.type is _APP_RESP:
+            self.checked["durable-promise"] += 1
+            if msg.term >= term and msg.index > len(durable.terms):
+                self._violation("durable-promise", node=node, index=msg.index, term=msg.term,
+                                message=f"{node} acknowledges index {msg.index} to {msg.dst} "
+                                        f"(term {msg.term}) holding {len(durable.terms)} "
+                                        "entries durably")  # fmt: skip
+            acked_term, acked = self._acked.get(node, (0, 0))
+            if msg.term > acked_term or (msg.term == acked_term and msg.index > acked):
+                self._acked[node] = (msg.term, msg.index)
+        elif msg.type is _VOTE_RESP:
+            self.checked["durable-promise"] += 1
+            self.checked["one-vote-per-term"] += 1
+            if msg.term >= term and (term, vote) != (msg.term, msg.dst):
+                self._violation("durable-promise", node=node, term=msg.term,
+                                message=f"{node} votes for {msg.dst} in term {msg.term} while "
+                                        f"its disk holds term {term} vote {vote}")  # fmt: skip
+            before = self._votes.setdefault((node, msg.term), msg.dst)
+            if before != msg.dst:
+                self._violation("one-vote-per-term", node=node, term=msg.term,
+                                message=f"{node} votes for {msg.dst} in term {msg.term} after "
+                                        f"voting for {before} in it")  # fmt: skip
+
+    def _kept(self, node: str, cuts: list[tuple[int, int]]) -> None:
+        for index, term in cuts:
+            self.checked["acked-entry-kept"] += 1
+            acked_term, acked = self._acked.get(node, (0, 0))
+            if term == acked_term and index <= acked:
+                self._violation("acked-entry-kept", node=node, index=index, term=term,
+                                message=f"{node} replaces its log from index {index} in term "
+                                        f"{term}, after acknowledging index {acked} to the "
+                                        "leader of that term")  # fmt: skip
+
+    def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None:
+        self.checked["leader-complete"] += 1
+        self._leader_term = max(self._leader_term, term)
+        for index, (entry_term, highest) in enumerate(self._committed, 1):
+            if highest < term and term_at(index) != entry_term:
+                have = term_at(index)
+                self._violation("leader-complete", node=node, index=index, term=term,
+                                message=f"{node} leads term {term} without committed entry "
+                                        f"{index} (term {entry_term}): its log has "
+                                        f"{'none' if have is None else f'term {have}'} there")
+                return
+
     def applying(self, node: str, entries: Sequence[Entry]) -> None:
         durable = self._durable
+        for d in durable:
+            self._kept(d, durable[d].update())
+        committed = self._committed
+        highest = max(self._leader_term, *(d.hard_state[0] for d in durable.values()))
         for e in entries:
+            if e.index == len(committed) + 1:
+                committed.append((e.term, highest))
             holders = [n for n, d in durable.items() if d.term(e.index) == e.term]
             self.checked["durable-before-apply"] += 1
             if len(holders) < self._quorum:

@@ -20,7 +20,7 @@ from splitbrain.nemesis.schedule import FAULTS, variants
 from splitbrain.sim.config import SimConfig
 from splitbrain.sim.world import Physics
 
-NODES = (3, 3, 5)
+NODES = (3, 5)  # quorum arithmetic goes wrong only with 5: half the seeds
 TIME_LIMITS = (2.0, 3.0, 4.0, 6.0)  # seconds of clients + faults (virtual)
 INTERVALS = (0.1, 0.2, 0.3, 0.5, 1.0)  # seconds between fault changes
 RATES = (40.0, 80.0, 150.0)  # operations per second, all clients together
@@ -34,6 +34,11 @@ NARROW = 0.3  # chance that a drawn fault is narrowed to one of its variants
 LATENCIES = ((0.00005, 0.0005), (0.0001, 0.002), (0.0005, 0.008))  # one-way network delay
 DISKS = ((0.0001, 0.001), (0.0005, 0.004), (0.002, 0.02))  # a WAL write + fsync
 BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
+# Heavy tails (chance, longest): real networks stall a stream now and then (a retransmission:
+# a message arrives after a term change), real fsyncs take from 0.1 ms to tens of ms and now and
+# then far longer (a leader's own fsync ends after a follower's acknowledgement).
+LATENCY_TAILS = ((0.0, 0.0), (0.01, 0.05), (0.005, 0.3))
+DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
 
 # Faults `run` has that the simulator does not simulate yet.
 UNSIMULATED = ("corrupt", "disk-full")
@@ -44,8 +49,9 @@ SIM_FAULTS = tuple(f for f in FAULTS if f != "clock" and f not in UNSIMULATED)
 
 # What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).
 SETTINGS = ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis",
-            "nemesis_interval", "op_timeout", "latency", "disk", "boot")  # fmt: skip
-PHYSICS = ("latency", "disk", "boot")
+            "nemesis_interval", "op_timeout", "latency", "disk", "boot", "latency_tail",
+            "disk_tail")  # fmt: skip
+PHYSICS = ("latency", "disk", "boot", "latency_tail", "disk_tail")
 
 
 def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
@@ -79,7 +85,8 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any]) -> Any:
         return rng.choice(INTERVALS)
     if name == "op_timeout":
         return rng.choice(OP_TIMEOUTS)
-    return rng.choice({"latency": LATENCIES, "disk": DISKS, "boot": BOOTS}[name])
+    return rng.choice({"latency": LATENCIES, "disk": DISKS, "boot": BOOTS,
+                       "latency_tail": LATENCY_TAILS, "disk_tail": DISK_TAILS}[name])
 
 
 def faults(rng: random.Random) -> tuple[str, ...]:

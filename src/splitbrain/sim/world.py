@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 import traceback
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, TypeVar
@@ -38,11 +38,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Physics:
-    """How the simulated machines behave, in seconds: (lowest, highest) of uniform draws."""
+    """How the simulated machines behave, in seconds: (lowest, highest) of uniform draws, and
+    for delays a heavy tail (chance, longest): with that chance a delay is drawn instead
+    log-uniformly between the usual highest and `longest` — a TCP retransmission stalling a
+    stream (and everything behind it), an fsync that waits behind the disk's other writes."""
 
     latency: tuple[float, float] = (0.0001, 0.002)  # one-way delay of a chunk of bytes
     disk: tuple[float, float] = (0.0002, 0.004)  # a WAL write + fsync
     boot: tuple[float, float] = (0.01, 0.1)  # from process start to the node's first line
+    latency_tail: tuple[float, float] = (0.0, 0.0)  # (chance, longest)
+    disk_tail: tuple[float, float] = (0.0, 0.0)
 
     def to_json(self) -> dict[str, list[float]]:
         return {k: list(v) for k, v in asdict(self).items()}
@@ -50,6 +55,24 @@ class Physics:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Physics:
         return cls(**{k: (float(v[0]), float(v[1])) for k, v in data.items()})
+
+
+def _delays(rng: random.Random, usual: tuple[float, float], tail: tuple[float, float]
+            ) -> Callable[[], float]:  # fmt: skip
+    """Draws of a delay: uniform in `usual`, or with the tail's chance log-uniform up to its
+    longest. Without a tail, one draw per delay (the stream of an older seed is unchanged)."""
+    lo, hi = usual
+    chance, longest = tail
+    if not chance or longest <= hi:
+        return lambda: rng.uniform(lo, hi)
+    short = max(hi, 1e-6)
+
+    def delay() -> float:
+        if rng.random() < chance:
+            return short * (longest / short) ** rng.random()
+        return rng.uniform(lo, hi)
+
+    return delay
 
 
 def iso(ns: int) -> str:
@@ -66,10 +89,8 @@ class World:
         net_rng = random.Random(f"{seed}:net")
         disk_rng = random.Random(f"{seed}:disk")
         self._boot_rng = random.Random(f"{seed}:boot")
-        lat_lo, lat_hi = physics.latency
-        self.net = SimNet(self.loop, lambda: net_rng.uniform(lat_lo, lat_hi))
-        disk_lo, disk_hi = physics.disk
-        self.loop.executor_delay = lambda: disk_rng.uniform(disk_lo, disk_hi)
+        self.net = SimNet(self.loop, _delays(net_rng, physics.latency, physics.latency_tail))
+        self.loop.executor_delay = _delays(disk_rng, physics.disk, physics.disk_tail)
         self.loop.set_exception_handler(self._exception)
         self.errors: list[str] = []  # what the driver's side of the loop could not handle
         self._pids = 1000
