@@ -191,7 +191,7 @@ def test_indeterminate_attempts_are_retried_under_the_same_request(f, value, fir
 
 def test_a_refusal_ends_an_operation_that_was_never_sent_anywhere():
     out, reqs = scenario({"n1": lambda r: REFUSE, "n2": lambda r: REFUSE}, "write", 1,
-                         timeout=0.2, retries=2)
+                         timeout=0.6, retries=2)
     assert (out.type, out.error) == ("fail", "not-leader")  # no retry: nothing may have happened
     assert reqs["n1"] and reqs["n2"]
 
