@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import ctypes
 import importlib.util
-import json
 import os
 import signal
 import socket
@@ -35,6 +34,7 @@ from typing import Any
 
 import psutil
 
+from splitbrain.cluster.channel import Channel
 from splitbrain.cluster.lifeline import Lifeline
 from splitbrain.cluster.process import spawn, stop_all
 
@@ -79,21 +79,11 @@ class _Daemon:
     def __init__(self, name: str, disk: NodeDisk, proc: psutil.Popen,
                  reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # fmt: skip
         self.name, self.disk, self.proc = name, disk, proc
-        self.reader, self.writer = reader, writer
-        self.lock = asyncio.Lock()
+        self.channel = Channel(f"{name}'s disk daemon", proc, reader, writer, DiskError,
+                               REQUEST_TIMEOUT)
 
     async def request(self, request: dict[str, Any]) -> dict[str, Any]:
-        async with self.lock:
-            try:
-                self.writer.write(json.dumps(request).encode() + b"\n")
-                await self.writer.drain()
-                line = await asyncio.wait_for(self.reader.readline(), REQUEST_TIMEOUT)
-            except (OSError, TimeoutError) as exc:
-                raise DiskError(f"{self.name}'s disk did not answer {request['op']!r}: {exc}"
-                                ) from exc  # fmt: skip
-        if not line:
-            raise DiskError(f"{self.name}'s disk daemon exited (code {self.proc.poll()})")
-        reply = json.loads(line)
+        reply = await self.channel.request(request)
         if not reply.pop("ok"):
             raise DiskError(f"{self.name}'s disk refused {request['op']!r}: {reply['error']}")
         return reply
@@ -140,8 +130,8 @@ class Disks:
         for d in daemons:
             # Shut the socket now: a transport closes it only when the loop runs again.
             with contextlib.suppress(OSError):
-                d.writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-            d.writer.close()
+                d.channel.writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            d.channel.writer.close()
         for d in daemons:
             with contextlib.suppress(psutil.TimeoutExpired):
                 d.proc.wait(timeout=5.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from splitbrain.cluster.channel import Channel
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.cluster.lifeline import Lifeline
 from splitbrain.cluster.ports import HOST
@@ -117,8 +117,8 @@ class Network(Links):
     ) -> None:
         super().__init__(nodes)
         self.proc = proc
-        self._reader, self._writer = reader, writer
-        self._lock = asyncio.Lock()
+        self._channel = Channel("proxy process", proc, reader, writer, NetworkError,
+                                REQUEST_TIMEOUT)
 
     @classmethod
     async def start(
@@ -163,22 +163,11 @@ class Network(Links):
         return net
 
     async def _request(self, request: dict[str, Any]) -> dict[str, Any]:
-        async with self._lock:
-            try:
-                self._writer.write(json.dumps(request).encode() + b"\n")
-                await self._writer.drain()
-                line = await asyncio.wait_for(self._reader.readline(), REQUEST_TIMEOUT)
-            except (OSError, TimeoutError) as exc:
-                raise NetworkError(
-                    f"proxy process did not answer {request['op']!r}: {exc}"
-                ) from exc
-        if not line:
-            raise NetworkError(f"proxy process exited (code {self.proc.poll()})")
-        return checked(request["op"], json.loads(line))
+        return checked(request["op"], await self._channel.request(request))
 
     def close(self) -> None:
         """Synchronous: closing the channel tells the proxy process to exit; then reap it."""
-        self._writer.close()
+        self._channel.writer.close()
         with contextlib.suppress(psutil.TimeoutExpired):
             self.proc.wait(timeout=2.0)  # let it close its connections in order
         stop_all([self.proc], grace=1.0)
