@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from splitbrain.raft.events import EventLog
 
 
@@ -25,20 +27,18 @@ def test_events_are_json_lines_written_on_flush(tmp_path):
     ]
 
 
-def test_a_new_life_ends_the_line_a_killed_one_tore(tmp_path):
+@pytest.mark.parametrize("before, after", [
+    # A life killed mid-line: the next one ends that line before its first event.
+    ('{"time": 1, "event": "start"}\n{"time": 2, "event": "app',
+     '{"time": 1, "event": "start"}\n{"time": 2, "event": "app\n{"time":3,"event":"start"}\n'),
+    # A whole file gets no blank line.
+    ('{"time": 1, "event": "start"}\n',
+     '{"time": 1, "event": "start"}\n{"time":3,"event":"start"}\n'),
+])
+def test_a_new_life_starts_on_a_line_of_its_own(tmp_path, before, after):
     path = tmp_path / "events.jsonl"
-    path.write_text('{"time": 1, "event": "start"}\n{"time": 2, "event": "app')
+    path.write_text(before)
     log = EventLog(path, clock=lambda: 3)
     log.emit("start")
     log.close()
-    assert path.read_text().split("\n")[1:] == ['{"time": 2, "event": "app',
-                                                 '{"time":3,"event":"start"}', ""]
-
-
-def test_a_whole_file_gets_no_blank_line(tmp_path):
-    path = tmp_path / "events.jsonl"
-    path.write_text('{"time": 1, "event": "start"}\n')
-    log = EventLog(path, clock=lambda: 3)
-    log.emit("start")
-    log.close()
-    assert path.read_text() == '{"time": 1, "event": "start"}\n{"time":3,"event":"start"}\n'
+    assert path.read_text() == after
