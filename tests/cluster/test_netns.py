@@ -8,7 +8,9 @@ connection, so "src's frames reach dst" is exactly the directed link src -> dst.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import random
 import signal
 import subprocess
@@ -103,7 +105,10 @@ def test_driver_killed_with_sigkill_leaves_no_namespace_link_table_or_process(
         deadline = time.monotonic() + 20
         while any(leftovers(rid).values()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert leftovers(rid) == {"namespaces": [], "links": [], "tables": [], "processes": []}
+        logs = "".join(p.read_text() for p in tmp_path.glob("*/network.log"))
+        left = leftovers(rid)
+        assert left == {"namespaces": [], "links": [], "tables": [], "processes": []}, logs
+        assert f"keeper {rid}: swept" in logs
     finally:
         proc.kill()
         proc.communicate()
@@ -143,9 +148,6 @@ def test_driver_killed_while_its_keeper_starts_is_still_swept() -> None:
 def test_a_sweeper_probing_a_lock_is_not_taken_for_its_driver() -> None:
     """Sweepers probe locks while other sweepers (keepers, new runs, `clean`) do the same: a
     probe in progress must not look like a live driver, or a dead run is left unswept."""
-    import fcntl
-    import os
-
     netns.LOCK_DIR.mkdir(parents=True, exist_ok=True)
     rid = "f" + "0" * 5
     path = netns.LOCK_DIR / f"{rid}.lock"
@@ -159,6 +161,42 @@ def test_a_sweeper_probing_a_lock_is_not_taken_for_its_driver() -> None:
         os.close(fd)
         path.unlink()
     assert not netns.driver_alive(rid)
+
+
+ORPHANING_DRIVER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, f"{os.getpid()}\\n".encode())
+child = os.fork()
+if child == 0:  # hangs before it would exec, holding the lock
+    os.closerange(0, fd), os.closerange(fd + 1, 1024)
+    time.sleep(60)
+else:
+    print(child, flush=True)
+"""
+
+
+def test_a_lock_held_only_by_an_orphan_of_a_dead_driver_is_no_driver() -> None:
+    """A child forked by the driver holds the lock until it execs, and for ever if it hangs
+    first: once the pid written in the lock is gone, the run is swept all the same."""
+    netns.LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    rid = "f" + "1" * 5
+    path = netns.LOCK_DIR / f"{rid}.lock"
+    driver = subprocess.run([sys.executable, "-c", ORPHANING_DRIVER, str(path)],
+                            capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    orphan = int(driver.stdout)
+    try:
+        with pytest.raises(BlockingIOError):  # the orphan still holds the driver's lock
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            finally:
+                os.close(fd)
+        assert not netns.driver_alive(rid)
+    finally:
+        os.kill(orphan, signal.SIGKILL)
+        path.unlink()
 
 
 def test_clean_sweeps_namespaces_whose_driver_is_gone_and_keeps_live_ones() -> None:

@@ -213,7 +213,8 @@ class Namespaces:
             self._entered = None
         for name in reversed(self._made):
             self._log(f"ip netns del {name}")
-            delete(name)
+            if (error := delete(name)) is not None:
+                self._log(f"  -> {error}")
         self._made.clear()
         if self._lock_fd >= 0:
             with contextlib.suppress(OSError):
@@ -262,8 +263,11 @@ def list_namespaces() -> list[str]:
 
 
 def driver_alive(rid: str) -> bool:
-    """Does a process still hold the run's lock? Probed with a shared lock: the driver's is
-    exclusive, and two sweepers probing at once must not take each other for a driver."""
+    """Does the run's driver live? Its lock is held and the pid written in it is a live process.
+    Probed with a shared lock: the driver's is exclusive, and two sweepers probing at once must
+    not take each other for a driver. The pid matters because a child forked by the driver holds
+    the lock too until it execs (or for ever, if it hangs before): a lock held after the driver
+    itself is gone is an orphan's, not a driver's."""
     try:
         fd = os.open(LOCK_DIR / f"{rid}.lock", os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -271,22 +275,35 @@ def driver_alive(rid: str) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
+        return _alive(os.pread(fd, 32, 0))
     finally:
         os.close(fd)  # also releases the lock if we got it
     return False
 
 
-def delete(name: str) -> None:
-    """Kill every process in namespace `name`, then delete it (best effort)."""
+def _alive(recorded: bytes) -> bool:
+    """Is the process whose pid was written in a lock alive? An unreadable pid counts as alive."""
+    try:
+        return psutil.Process(int(recorded.split()[0])).status() != psutil.STATUS_ZOMBIE
+    except (ValueError, IndexError):
+        return True
+    except psutil.Error:
+        return False
+
+
+def delete(name: str) -> str | None:
+    """Kill every process in namespace `name`, then delete it; None, or why it is still there."""
     ip = tool("ip") or "ip"
     pids = subprocess.run([ip, "netns", "pids", name], capture_output=True, text=True,
                           timeout=COMMAND_TIMEOUT, check=False).stdout.split()  # fmt: skip
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-    subprocess.run([ip, "netns", "del", name], capture_output=True, timeout=COMMAND_TIMEOUT,
-                   check=False)  # fmt: skip
+    done = subprocess.run([ip, "netns", "del", name], capture_output=True, text=True,
+                          timeout=COMMAND_TIMEOUT, check=False)  # fmt: skip
+    if done.returncode != 0 and (NETNS_DIR / name).exists():
+        return f"ip netns del {name}: exit {done.returncode}: {done.stderr.strip()}"
+    return None
 
 
 def sweep(rid: str | None = None) -> list[str]:
@@ -303,8 +320,11 @@ def sweep(rid: str | None = None) -> list[str]:
         if driver_alive(run):
             continue
         for name in sorted(by_run.get(run, []), key=lambda n: n == bridge_ns(run)):
-            delete(name)  # the nodes' first, the bridge's last
-            removed.append(name)
+            error = delete(name)  # the nodes' first, the bridge's last
+            if error is None:
+                removed.append(name)
+            else:
+                print(f"splitbrain: {error}", file=sys.stderr, flush=True)
         with contextlib.suppress(OSError):
             (LOCK_DIR / f"{run}.lock").unlink()
     return removed
@@ -315,9 +335,8 @@ def keep(rid: str, lifeline_fd: int) -> None:
     run (nothing, if the driver is alive). The SIGTERM handler only wakes the wait up, so a
     signal arriving with the EOF can never cut the sweep short; SIGTERM comes blocked from
     `spawn`, so one sent while this process started is taken here, not fatal. A dying driver
-    closes the lifeline a moment before the kernel drops its lock: wait for that while it is
-    still our parent."""
-    parent = os.getppid()
+    closes the lifeline (and its threads send the parent-death signal) a moment before it is
+    gone: wait for that. What it did goes to its output, the run's network.log."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -326,9 +345,11 @@ def keep(rid: str, lifeline_fd: int) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     select.select([lifeline_fd, wake_r], [], [])
     deadline = time.monotonic() + LOCK_RELEASE_WAIT
-    while os.getppid() == parent and driver_alive(rid) and time.monotonic() < deadline:
+    while driver_alive(rid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    sweep(rid)
+    removed = sweep(rid)
+    print(f"keeper {rid}: " + (f"swept {' '.join(removed)}" if removed else "nothing to sweep")
+          + (" (the driver lives)" if driver_alive(rid) else ""), flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
