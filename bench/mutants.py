@@ -26,6 +26,11 @@ caught it, the time to detection (run: seconds into the run of the first anomalo
 or violation, splitbrain.testing.detection; sim: wall seconds until the first failing seed was
 printed) and the wall time. stdout: one JSON object; stderr: progress,
 then a table with the catch rate of each configuration.
+
+`--shrink` minimizes each failure the simulator found (`splitbrain sim --shrink` on the failing
+seed's run, with the same mutated copy, in a --shrink-budget of wall seconds) and records its
+size before and after (`shrunk`: ops and faults, from the line `minimized from X ops / Y
+faults to x / y`); the summary gives the medians.
 """
 
 from __future__ import annotations
@@ -276,8 +281,24 @@ def subjects(mutants: Sequence[Mutant], control: bool) -> list[Subject]:
     return [Subject(None, a) for a in controls] + [Subject(m, m.args) for m in mutants]
 
 
-def run_one(subject: Subject, config: Configuration, seed: int, tree: Path, base: Path
-            ) -> dict[str, Any]:  # fmt: skip
+_MINIMIZED = re.compile(r"minimized from (\d+) ops / (\d+) faults to (\d+) / (\d+)")
+
+
+def shrink_failure(run: Path, tree: Path, work: Path, budget: float) -> dict[str, Any]:
+    """`splitbrain sim --shrink` on a failing sim run: its size before and after, or why not."""
+    argv = ["sim", "--shrink", str(run), "--shrink-budget", f"{budget:g}",
+            "--out", str(work / "shrunk")]  # fmt: skip
+    code, wall, _ = execute(argv, child_env(tree), work, work / "shrink.log", budget + 240)
+    found = _MINIMIZED.search((work / "shrink.log").read_text(errors="replace"))
+    if found is None:
+        return {"outcome": outcome(code), "wall_s": round(wall, 1)}
+    ops, faults, new_ops, new_faults = map(int, found.groups())
+    return {"ops": [ops, new_ops], "faults": [faults, new_faults], "exit": code,
+            "wall_s": round(wall, 1)}
+
+
+def run_one(subject: Subject, config: Configuration, seed: int, tree: Path, base: Path,
+            shrink_budget: float | None = None) -> dict[str, Any]:  # fmt: skip
     mutant, name = subject.mutant, subject.name
     work = base / name.replace(" ", "_").replace("/", "_") / f"{config.name}-{seed}"
     work.mkdir(parents=True)
@@ -300,6 +321,8 @@ def run_one(subject: Subject, config: Configuration, seed: int, tree: Path, base
             record["detect_s"] = found.detect_s
     if config.kind == "sim" and code == 1:
         record["detect_s"] = round(first_failure if first_failure is not None else wall, 1)
+        if shrink_budget is not None and invalid:
+            record["shrunk"] = shrink_failure(invalid[0].parent, tree, work, shrink_budget)
     if code not in (0, 1, 2):
         tail = (work / "output.log").read_text(errors="replace").strip().splitlines()[-3:]
         record["output_tail"] = tail
@@ -327,6 +350,7 @@ def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict
         ids = sorted({r["mutant"] for r in mutants})
         caught = sorted({r["mutant"] for r in mutants if r["caught"]})
         times = [r["detect_s"] for r in mutants if r["caught"] and r["detect_s"] is not None]
+        shrunk = [r["shrunk"] for r in mutants if "ops" in r.get("shrunk", {})]
         out[config] = {
             "mutants": len(ids),
             "mutants_caught": len(caught),
@@ -340,6 +364,15 @@ def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict
             "harness_failures": sum(r["outcome"] not in ("caught", "valid", "unknown")
                                     for r in mine),
         }
+        if shrunk:
+            out[config]["shrunk"] = {
+                "failures": len(shrunk),
+                "ops_median": [statistics.median(x["ops"][i] for x in shrunk) for i in (0, 1)],
+                "faults_median": [statistics.median(x["faults"][i] for x in shrunk)
+                                  for i in (0, 1)],
+                "smaller": sum(x["ops"][1] < x["ops"][0] or x["faults"][1] < x["faults"][0]
+                               for x in shrunk),
+            }
     return out
 
 
@@ -382,6 +415,12 @@ def table(records: Sequence[dict[str, Any]], configs: Sequence[str], rows: Seque
             f"{'-' if median is None else f'{median:.1f} s'}; control: "
             f"{s['false_alarms']} false alarm(s) in {s['control_runs']} run(s)"
             + ("  ** INVALID MEASUREMENT **" if s["false_alarms"] else ""))
+        if "shrunk" in s:
+            k = s["shrunk"]
+            text.append(
+                f"{config}: shrinking made {k['smaller']} of {k['failures']} failures smaller; "
+                f"median {k['ops_median'][0]:g} -> {k['ops_median'][1]:g} ops, "
+                f"{k['faults_median'][0]:g} -> {k['faults_median'][1]:g} faults")
     return "\n".join(text)
 
 
@@ -409,6 +448,10 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the copies and run directories here")
     parser.add_argument("--no-control", action="store_true", help="skip the unmutated control")
     parser.add_argument("--list", action="store_true", help="print the corpus and exit")
+    parser.add_argument("--shrink", action="store_true",
+                        help="minimize each failure the simulator found and record its size")
+    parser.add_argument("--shrink-budget", type=float, default=60.0, metavar="S",
+                        help="wall seconds for each shrink (%(default)s)")
     args = parser.parse_args()
     try:
         corpus = load_corpus()
@@ -452,7 +495,7 @@ def main() -> int:
     print(f"{len(tasks)} runs, {args.jobs} at a time, in {base}", file=sys.stderr)
 
     def task(t: tuple[Subject, Configuration, int, Path]) -> dict[str, Any]:
-        record = run_one(*t, base)
+        record = run_one(*t, base, args.shrink_budget if args.shrink else None)
         print(f"{record['mutant']} {record['config']} seed {record['seed']}: {record['outcome']}"
               f" {record['kind'] or ''} detect {record['detect_s']} s, wall {record['wall_s']} s",
               file=sys.stderr, flush=True)
@@ -484,6 +527,7 @@ def main() -> int:
                            for c in configs},
         "seeds": seeds,
         "jobs": args.jobs,
+        "shrink_budget_s": args.shrink_budget if args.shrink else None,
         "cpus": os.cpu_count(),
         "corpus": [{k: v for k, v in asdict(m).items() if k not in ("find", "replace")}
                    for m in chosen],

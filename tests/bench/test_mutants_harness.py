@@ -114,6 +114,18 @@ def test_summary_counts_mutants_runs_escapes_and_false_alarms():
     assert "all: 2/3 mutants caught (2/4 runs), median detection 4.0 s" in table
 
 
+def test_summary_gives_the_sizes_shrinking_reached():
+    a, b, c = (record(m, "sim", True, 1.0) for m in "abc")
+    a["shrunk"] = {"ops": [200, 4], "faults": [24, 3]}
+    b["shrunk"] = {"ops": [300, 300], "faults": [30, 30]}  # nothing smaller failed the same way
+    c["shrunk"] = {"outcome": "timeout"}  # the shrink never printed a size: not counted
+    s = M.summarize([a, b, c], ["sim"])
+    assert s["sim"]["shrunk"] == {"failures": 2, "ops_median": [250, 152], "faults_median":
+                                  [27, 16.5], "smaller": 1}
+    assert "shrinking made 1 of 2 failures smaller; median 250 -> 152 ops, 27 -> 16.5 faults" in (
+        M.table([a, b, c], ["sim"], ["a", "b", "c"], s, {}))
+
+
 def test_cells():
     assert M.cell([]) == "-"
     assert M.cell([record("a", "all", True, 2.5, kind="two-leaders")]) == "caught 2.5s two-leaders"
