@@ -14,10 +14,12 @@ namespaces. While the run talks to its nodes the driver's thread sits in the bri
 (nsenter.EnteredNetns): its clients, probes and leader lookups reach each node's own address.
 
 Lifetime rules:
-- The driver holds an exclusive flock on /run/splitbrain/netns/RID.lock from before the first
-  namespace exists until the last is gone; the kernel drops it when the driver dies, however it
-  dies. Namespaces whose lock is free have no driver: `sweep` kills what runs in them and
-  deletes them. Every netns run sweeps before it starts; `splitbrain clean` sweeps on demand.
+- The driver holds an exclusive flock on /run/splitbrain/netns/RID.lock, with its pid written
+  in it, from before the first namespace exists until the last is gone; the kernel drops it
+  when the driver dies, however it dies. Namespaces whose lock is free, or held although that
+  pid is gone (a child the driver forked holds the lock until it execs), have no driver:
+  `sweep` kills what runs in them and deletes them. Every netns run sweeps before it starts;
+  `splitbrain clean` sweeps on demand.
 - A keeper process (`python -m splitbrain.cluster.netns keep RID`) holds the lifeline; when the
   driver dies, even by SIGKILL, it sweeps the run at once (its parent-death signal is SIGTERM,
   which it handles the same way).
