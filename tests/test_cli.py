@@ -5,6 +5,7 @@ traceback, never 1 (which means INVALID to a CI gate)."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -79,3 +80,28 @@ def test_ctrl_c_is_could_not_run(monkeypatch, capsys):
     monkeypatch.setattr(importlib.import_module("splitbrain.checker.command"), "run", interrupted)
     assert main(["check", "x"]) == 3
     assert capsys.readouterr().err == "splitbrain check: interrupted\n"
+
+
+def test_check_ends_at_once_with_all_its_output_and_main_with_arguments_returns(tmp_path):
+    """`check` sets EXIT_AT_ONCE: the program flushes and skips the interpreter's teardown; its
+    whole output still arrives through a pipe, with the exit code. Called with arguments, main
+    returns (this test goes on)."""
+    history = tmp_path / "h.jsonl"
+    lines = []
+    for i in range(300):
+        t = 2 * i
+        lines.append({"index": t, "time": t, "process": 0, "type": "invoke", "f": "write",
+                      "key": f"k{i}", "value": i})
+        lines.append({"index": t + 1, "time": t + 1, "process": 0, "type": "ok", "f": "write",
+                      "key": f"k{i}", "value": i})
+    lines.append({"index": 600, "time": 600, "process": 0, "type": "invoke", "f": "read",
+                  "key": "k0", "value": None})
+    lines.append({"index": 601, "time": 601, "process": 0, "type": "ok", "f": "read",
+                  "key": "k0", "value": 0})
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert importlib.import_module(COMMANDS["check"][0]).EXIT_AT_ONCE
+    out = subprocess.run([sys.executable, "-m", "splitbrain", "check", "--json", str(history)],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["files"][0]["result"]["valid"] is True
+    assert main(["check", str(history)]) == 0
