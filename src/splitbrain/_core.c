@@ -2276,7 +2276,8 @@ static PyObject *Pairer_feed(Pairer *p, PyObject *lines) {
         if (info && PySet_Add(p->crashed, process) < 0) return NULL;
         int is_ok = type == S_ok || PyUnicode_Compare(type, S_ok) == 0;
         PyObject *inode = LINE(inv, L_NODE);
-        PyObject *used_node = (node == Py_None || PyUnicode_GET_LENGTH(node) == 0) ? inode : node;
+        PyObject *used_node = shared(p, (node == Py_None || PyUnicode_GET_LENGTH(node) == 0) ? inode : node);
+        if (!used_node) return NULL;
         PyObject *rid = request != Py_None ? request : LINE(inv, L_REQUEST);
         PyObject *fields[CALL_FIELDS] = {
             NEWREF(process), NEWREF(f_), NEWREF(key_), NEWREF(LINE(inv, L_VALUE)),
