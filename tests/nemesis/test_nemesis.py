@@ -247,7 +247,7 @@ def test_disk_faults_are_recorded_and_a_refusal_to_start_on_damage_is_repaired()
         Plan(0.1, 0.3, "disk-full", "majority", nodes=("n2", "n3")),
         Plan(0.4, 0.4, "corrupt", "one", nodes=("n3",), damage_seed=7),
     ]
-    events = drive(cluster, plans, stop_after=10)
+    events = drive(cluster, plans, stop_after=9)
     assert events[:-2] == [
         ("power-loss", {"nodes": ["n1"], "target": "minority",
                         "details": {"n1": {"files": 1, "bytes": 4096, "entries": 0}}}),
@@ -264,6 +264,35 @@ def test_disk_faults_are_recorded_and_a_refusal_to_start_on_damage_is_repaired()
         ("start", {"nodes": ["n3"], "fault": "corrupt"}),  # repaired first
     ]  # fmt: skip
     assert set(cluster.state.values()) == {"up"} and not cluster.full and not cluster.damaged
+
+
+class SlowKillCluster(FakeCluster):
+    """A kill that takes a while (a SIGKILLed node is reaped), and damage refused to a running
+    node as Cluster.corrupt refuses it."""
+
+    async def kill(self, n: str) -> bool:
+        await asyncio.sleep(0.1)
+        return await super().kill(n)
+
+    async def corrupt(self, n: str, seed: int) -> dict[str, Any]:
+        if self.alive(n):
+            raise ValueError(f"{n} is running: only a stopped node's files are damaged")
+        return await super().corrupt(n, seed)
+
+
+def test_another_faults_end_cannot_start_a_node_between_corrupts_kill_and_damage() -> None:
+    """A disk-full ending while corrupt kills the same node starts what is not running: it must
+    wait until corrupt has damaged (and restarted) the node, not start it in between."""
+    cluster = SlowKillCluster()
+    plans = [
+        Plan(0.05, 0.45, "disk-full", "one", nodes=("n3",)),
+        Plan(0.4, 0.4, "corrupt", "one", nodes=("n3",), damage_seed=7),
+    ]
+    events = drive(cluster, plans, stop_after=6)
+    names = [f for f, _ in events]
+    assert names.index("kill") < names.index("corrupt") < names.index("corrupt-refused")
+    assert ("start", {"nodes": ["n3"], "fault": "corrupt"}) in events
+    assert set(cluster.state.values()) == {"up"} and not cluster.damaged and not cluster.full
 
 
 def test_leader_targets_are_resolved_when_applied_with_a_recorded_fallback() -> None:

@@ -444,12 +444,17 @@ class Nemesis:
 
     async def _corrupt(self, plan: Plan, nodes: list[str], info: dict[str, Any],
                        record: Record) -> None:  # fmt: skip
-        """Kill, damage, start; a refusal to start is the right answer: repair and start."""
-        killed = await self._each(self.cluster.kill, nodes, record, "kill",
-                                  {**info, "fault": "corrupt"})  # fmt: skip
-
-        async def damage_and_start(node: str, seed: int) -> None:
+        """Kill, damage, start; a refusal to start is the right answer: repair and start. Each
+        node goes through the three under its lock at once: another fault's end (a disk-full
+        starting what exited) must not start it between the kill and the damage. A node that
+        was not running is left to the fault that stopped it."""
+        async def kill_damage_start(node: str, seed: int) -> None:
             async with self._locks.setdefault(node, asyncio.Lock()):
+                if not await self.cluster.kill(node):
+                    await _call(record, "kill", {"nodes": [], **info, "fault": "corrupt",
+                                                 "unchanged": [node]})  # fmt: skip
+                    return
+                await _call(record, "kill", {"nodes": [node], **info, "fault": "corrupt"})
                 done = await self.cluster.corrupt(node, seed)
                 await _call(record, "corrupt", {"node": node, **done})
                 try:
@@ -458,15 +463,13 @@ class Nemesis:
                     await _call(record, "corrupt-refused", {"node": node, "message": str(exc)})
                     if not await self.cluster.repair(node):
                         raise
-                else:
-                    await _call(record, "start", {"nodes": [node], "fault": "corrupt"})
-                    return
-            await self._each(self.cluster.start, [node], record, "start", {"fault": "corrupt"})
+                    await self.cluster.start(node)
+                await _call(record, "start", {"nodes": [node], "fault": "corrupt"})
 
         results = await asyncio.gather(
-            *(damage_and_start(n, plan.damage_seed + i) for i, n in enumerate(killed)),
+            *(kill_damage_start(n, plan.damage_seed + i) for i, n in enumerate(nodes)),
             return_exceptions=True)
-        errors = {n: str(r) for n, r in zip(killed, results, strict=True)
+        errors = {n: str(r) for n, r in zip(nodes, results, strict=True)
                   if isinstance(r, APPLY_ERRORS)}  # fmt: skip
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, APPLY_ERRORS):
