@@ -42,13 +42,17 @@ class FileSystem(Protocol):
     def open(self, path: Path) -> File: ...  # read-write, created if missing
     def mkdir(self, path: Path) -> None: ...  # with parents; fine if it exists
     def sync_dir(self, path: Path) -> None: ...  # make the directory's entries durable
+    def rename(self, src: Path, dst: Path) -> None: ...  # atomically replaces dst
+    def remove(self, path: Path) -> None: ...  # fine if it does not exist
+    def exists(self, path: Path) -> bool: ...
     def append(self, path: Path) -> IO[str]: ...  # a text file opened for appending
 
 
 class Observer(Protocol):
     """Sees what only a simulator can check (sim/invariants.py); None on real nodes."""
 
-    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry]) -> None: ...
+    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry],
+                  snapshot: int) -> None: ...  # entries: after the snapshot's index
     def promised(self, node: str, msg: Message) -> None: ...  # an append ack or vote leaves
     def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None: ...
     def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
@@ -92,6 +96,15 @@ class OsFiles:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+    def remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def exists(self, path: Path) -> bool:
+        return path.exists()
 
     def append(self, path: Path) -> IO[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
