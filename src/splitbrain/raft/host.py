@@ -66,6 +66,7 @@ class _OsFile:
 
     def read(self) -> bytes:
         with open(self._fd, "rb", closefd=False) as f:
+            f.seek(0)  # from the start, wherever an earlier read left the descriptor
             return f.read()
 
     def pwrite(self, data: bytes | memoryview, offset: int) -> int:

@@ -79,7 +79,7 @@ from splitbrain.raft.messages import (
 )
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
-from splitbrain.raft.wal import WAL, WALError, after_snapshot
+from splitbrain.raft.wal import WAL, Recovered
 
 RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist", "ack-before-fsync"})
 UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
@@ -221,22 +221,16 @@ class Server:
         self.replays = auth.ReplayGuard()
         self._vote_sent = False  # a granted vote response was written in this Ready (if armed)
 
-    def _load_snapshot(self, host: NodeHost, recovered: Any) -> tuple[Snapshot | None,
+    def _load_snapshot(self, host: NodeHost, recovered: Recovered) -> tuple[Snapshot | None,
                                                                        list[Entry]]:
         """The snapshot this life starts from (the state machine restored from it) and the
         log entries after it. WALError (a SnapshotError) if the two cannot be one log."""
         data_dir = self.config.data_dir
         loaded = snapshot.read(host.files, data_dir)
-        mark = recovered.snapshot[0]
+        entries = snapshot.log_after(recovered, loaded, data_dir)
         if loaded is None:
-            if mark:
-                raise WALError(f"{data_dir / 'raft.wal'}: the log starts after entry {mark}, "
-                               f"but {data_dir / snapshot.FILE_NAME} is missing")
-            return None, recovered.entries
+            return None, entries
         decoded, data = loaded
-        if mark > decoded.index:
-            raise WALError(f"{data_dir / snapshot.FILE_NAME}: offset 0: snapshot of entry "
-                           f"{decoded.index} is older than the log, which starts after {mark}")
         try:
             self.kv = kv.KV.restore(decoded.body)
         except kv.CommandError as exc:
@@ -244,7 +238,6 @@ class Server:
                                          f"{exc}") from None
         log.info("loaded the snapshot of entry %d (term %d, %d bytes)", decoded.index,
                  decoded.term, len(data))
-        entries = after_snapshot(recovered.entries, decoded.index, decoded.term)
         return Snapshot(decoded.index, decoded.term, data), entries
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from splitbrain.raft.codec import MAX_COUNTER
 from splitbrain.raft.host import FileSystem
-from splitbrain.raft.wal import WALError
+from splitbrain.raft.messages import Entry
+from splitbrain.raft.wal import Recovered, WALError, after_snapshot
 
 FILE_NAME = "snapshot"
 TMP_NAME = "snapshot.tmp"
@@ -149,3 +150,22 @@ def check(index: int, term: int, data: bytes) -> bool:
     except SnapshotError:
         return False
     return (decoded.index, decoded.term) == (index, term)
+
+
+def log_after(recovered: Recovered, loaded: tuple[Decoded, bytes] | None,
+              directory: Path) -> list[Entry]:  # fmt: skip
+    """The log a node restarts with: the recovered WAL's entries that follow the snapshot
+    (`wal.after_snapshot`: a crash between writing the snapshot and compacting the log leaves
+    entries the snapshot covers). WALError if the two cannot be one log: the log starts after
+    an entry no snapshot holds."""
+    mark = recovered.snapshot[0]
+    if loaded is None:
+        if mark:
+            raise WALError(f"{directory / 'raft.wal'}: the log starts after entry {mark}, but "
+                           f"{directory / FILE_NAME} is missing")
+        return recovered.entries
+    decoded = loaded[0]
+    if mark > decoded.index:
+        raise WALError(f"{directory / FILE_NAME}: offset 0: snapshot of entry {decoded.index} "
+                       f"is older than the log, which starts after {mark}")
+    return after_snapshot(recovered.entries, decoded.index, decoded.term)
