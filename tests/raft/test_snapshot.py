@@ -176,7 +176,7 @@ def test_a_log_that_starts_after_a_missing_snapshot_is_refused(tmp_path: Path):
     wal.compact(2, 1)
     wal.close()
     _, recovered = WAL.open(tmp_path)
-    with pytest.raises(WALError, match="starts after entry 2, but .*snapshot is missing"):
+    with pytest.raises(WALError, match=r"starts after entry 2, but .*snapshot is missing"):
         snapshot.log_after(recovered, None, tmp_path)
     older = snapshot.decode(snapshot.encode(1, 1, b""))
     with pytest.raises(WALError, match="snapshot of entry 1 is older than the log"):
