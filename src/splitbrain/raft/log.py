@@ -28,7 +28,10 @@ from collections.abc import Sequence
 
 from splitbrain.raft.messages import Entry, EntryType
 
-_SENTINEL = Entry(term=0, index=0, type=EntryType.NOOP)
+
+def _head(index: int, term: int) -> Entry:
+    """Position 0 of the list: the snapshot's last included entry (index 0, term 0: none)."""
+    return Entry(term=term, index=index, type=EntryType.NOOP)
 
 
 class RaftLog:
@@ -41,9 +44,7 @@ class RaftLog:
             if entry.index != position:
                 raise ValueError(f"log entry {position} has index {entry.index}: not contiguous")
         self.offset = offset  # the snapshot's last included index: _entries[i] has offset + i
-        self._entries: list[Entry] = [_SENTINEL if not offset else
-                                      Entry(term=term, index=offset, type=EntryType.NOOP),
-                                      *entries]  # fmt: skip
+        self._entries: list[Entry] = [_head(offset, term), *entries]
         last = offset + len(entries)
         committed = max(committed, offset)  # a snapshot holds committed entries only
         if committed > last:
@@ -182,8 +183,7 @@ class RaftLog:
             raise ValueError(f"cannot compact to {index}: only {self.applied} applied")
         i = index - self.offset
         head = self._entries[i]
-        self._entries = [Entry(term=head.term, index=index, type=EntryType.NOOP),
-                         *self._entries[i + 1 :]]  # fmt: skip
+        self._entries = [_head(index, head.term), *self._entries[i + 1 :]]
         self.offset = index
         self.stable = max(self.stable, index)
         self.persisting = max(self.persisting, index)
@@ -197,7 +197,7 @@ class RaftLog:
             self._entries = self._entries[index - self.offset :]
         else:
             self._entries = []
-        self._entries[:1] = [Entry(term=term, index=index, type=EntryType.NOOP)]
+        self._entries[:1] = [_head(index, term)]
         self.offset = index
         last = self.last_index
         self.stable = min(max(self.stable, index), last)
