@@ -536,17 +536,19 @@ class Raft:
             self.incoming = None
             self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=log.committed))
             return
+        if m.log_term > m.term:  # no leader holds an entry of a term after its own
+            self._want_chunk(m, 0)
+            return
         key = (m.term, m.src, m.index, m.log_term)
         incoming = self.incoming
         if incoming is None or incoming.key != key:
             incoming = self.incoming = _Incoming(key, bytearray()) if m.offset == 0 else None
-        if (incoming is None or m.offset > len(incoming.data) or m.log_term > m.term
-                or m.offset + len(m.data) > MAX_SNAPSHOT):  # fmt: skip
-            if incoming is not None and m.offset + len(m.data) > MAX_SNAPSHOT:
-                self.incoming = incoming = None
-            wanted = 0 if incoming is None else len(incoming.data)
-            self.msgs.append(Message(_SNAPSHOT_RESP, self.id, m.src, self.term, index=m.index,
-                                     offset=wanted, reject=True))  # fmt: skip
+        if incoming is None or m.offset > len(incoming.data):
+            self._want_chunk(m, len(incoming.data) if incoming else 0)
+            return
+        if m.offset + len(m.data) > MAX_SNAPSHOT:
+            self.incoming = None
+            self._want_chunk(m, 0)
             return
         del incoming.data[m.offset :]  # a chunk sent again replaces what it covers
         incoming.data += m.data
@@ -558,14 +560,18 @@ class Raft:
         data = bytes(incoming.data)
         check = self.config.snapshot_check
         if check is not None and not check(m.index, m.log_term, data):
-            self.msgs.append(Message(_SNAPSHOT_RESP, self.id, m.src, self.term, index=m.index,
-                                     offset=0, reject=True))  # fmt: skip
+            self._want_chunk(m, 0)
             return
         if log.restore(m.index, m.log_term):
             self._drop_acks_from(m.index + 1)
         # No commit beyond the snapshot: a kept suffix may still differ from the leader's log.
         self.snapshot = self.installed = Snapshot(m.index, m.log_term, data)
         self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=m.index))
+
+    def _want_chunk(self, m: Message, offset: int) -> None:
+        """Refuse a chunk: ask for the one at `offset` (0: the snapshot again, from its start)."""
+        self.msgs.append(Message(_SNAPSHOT_RESP, self.id, m.src, self.term, index=m.index,
+                                 offset=offset, reject=True))  # fmt: skip
 
     def compact(self, index: int, data: bytes) -> None:
         """The runtime made a durable snapshot of the state machine at applied `index`."""
