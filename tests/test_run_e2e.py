@@ -113,7 +113,8 @@ def test_every_fault_kind_against_the_bundled_raft_is_valid(tmp_path, fault):
         damaged = [f.value["node"] for f in faults if f.f == "corrupt" and f.value["file"]]
         refused = [f.value for f in faults if f.f == "corrupt-refused"]
         assert damaged and [r["node"] for r in refused] == damaged
-        assert all(re.search(r"raft\.wal: offset \d+: ", r["message"]) for r in refused)
+        assert all(re.search(r"(raft\.wal|snapshot): offset \d+: ", r["message"])
+                   for r in refused)
 
 
 def test_driver_killed_with_sigkill_leaves_no_process_and_a_checkable_history(tmp_path):

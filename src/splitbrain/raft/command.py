@@ -14,7 +14,7 @@ splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-l
 ack-before-fsync. --read-mode lease serves reads from the leader's lease (safe only while clocks
 agree); `splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
 --snapshot-every N snapshots the state machine and compacts the log every N applied entries
-(`--node-arg=--snapshot-every=N`).
+(default 1000, 0: never; `--node-arg=--snapshot-every=N`).
 
 With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
 links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.
@@ -38,7 +38,7 @@ from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
 from splitbrain.raft.auth import AuthError, read_secret
 from splitbrain.raft.host import NodeHost
 from splitbrain.raft.raft import READ_MODES
-from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
+from splitbrain.raft.server import SNAPSHOT_EVERY, UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
 
@@ -69,9 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="index: ReadIndex, a quorum round per batch of reads (default); lease: "
                         "the leader serves reads at once while its lease lasts (thesis §6.4.1; "
                         "unsafe when clocks run at different rates)")
-    p.add_argument("--snapshot-every", type=_count, default=0, metavar="N",
+    p.add_argument("--snapshot-every", type=_count, default=SNAPSHOT_EVERY, metavar="N",
                    help="snapshot the state machine and compact the log every N applied "
-                        "entries (0: never, the default)")
+                        "entries (default %(default)s; 0: never)")
     p.add_argument("--secret-file", type=Path,
                    help="the cluster's secret (mode 0600): sign hellos, refuse unsigned peers")
 

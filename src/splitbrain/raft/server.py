@@ -42,7 +42,8 @@ Rules it keeps:
   entry it knows committed (the core's LogCorruption). A broken one is logged and written
   as an `invariant` event; the node goes on. `recovered` (what a life starts from) and
   `persisted` (a new term or vote is durable) events let the checker compare lives.
-- Snapshots (`--snapshot-every N`, 0 = never): after a Ready, once N entries were applied since
+- Snapshots (`--snapshot-every N`, default SNAPSHOT_EVERY, 0 = never): after a Ready, once N
+  entries were applied since
   the last snapshot, the state machine (data and sessions, kv.py) is written to
   `DATA_DIR/snapshot` (snapshot.py: atomic, durable, checksummed), THEN the WAL is compacted
   to the entries after it, then the core forgets them; a snapshot a leader sends is persisted
@@ -99,6 +100,9 @@ _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 0.5
 _STABLE_LINK = 1.0  # seconds a connection must last before a loss resets the backoff
 _HELLO_TIMEOUT = 10.0  # seconds an inbound peer connection may take to say hello
+# Applied entries between snapshots by default: a restart replays at most this many entries
+# plus what came after the snapshot, and the log on disk and in memory stays as short.
+SNAPSHOT_EVERY = 1000
 
 log = logging.getLogger("splitbrain.node")
 
@@ -118,7 +122,7 @@ class NodeConfig:
     fsync: bool = True
     read_mode: str = "index"  # raft.READ_MODES: ReadIndex, or leader leases
     secret: bytes | None = None  # the cluster's peer-link secret (auth.py); None: no checks
-    snapshot_every: int = 0  # applied entries between snapshots; 0: never
+    snapshot_every: int = SNAPSHOT_EVERY  # applied entries between snapshots; 0: never
 
 
 @dataclass(slots=True)

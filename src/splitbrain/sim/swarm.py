@@ -39,8 +39,9 @@ BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 # then far longer (a leader's own fsync ends after a follower's acknowledgement).
 LATENCY_TAILS = ((0.0, 0.0), (0.01, 0.05), (0.005, 0.3))
 DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
-# Applied entries between the nodes' snapshots (--snapshot-every; 0: none, two seeds in five):
-# small enough that followers behind a compacted log are sent InstallSnapshot.
+# Applied entries between the nodes' snapshots (--snapshot-every; 0: the nodes' default, which a
+# short simulation seldom reaches, in two seeds of five): small enough that followers behind a
+# compacted log are sent InstallSnapshot.
 SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
 
 # Faults `run` has that the simulator does not simulate yet.
