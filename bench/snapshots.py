@@ -3,7 +3,8 @@
     python bench/snapshots.py [--time-limit 600] [--snapshot-every 1000] [--sample 60]
                               [--nemesis all] [--seed 1] [--out DIR]
 
-Runs `splitbrain run --nemesis all --node-arg=--snapshot-every=N` (0: without snapshots) and,
+Runs `splitbrain run --nemesis all --node-arg=--snapshot-every=N` (0: without snapshots, to
+compare) and,
 every `--sample` seconds while it runs, records per node: its RSS (the node processes of this
 run, found by their --data-dir), the bytes of raft.wal holding records (the file is
 preallocated with zeros: its size is in `wal_file`), the snapshot file's size, the bytes and
@@ -93,8 +94,7 @@ def main() -> int:
     argv = [sys.executable, "-m", "splitbrain", "run", "--nemesis", args.nemesis,
             "--time-limit", f"{args.time_limit:g}", "--seed", str(args.seed),
             "--out", str(args.out)]
-    if args.snapshot_every:
-        argv.append(f"--node-arg=--snapshot-every={args.snapshot_every}")
+    argv.append(f"--node-arg=--snapshot-every={args.snapshot_every}")
     started = time.time() - 1
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
