@@ -60,6 +60,14 @@ class Observer(Protocol):
     def read_served(self, node: str, token: object, applied: int) -> None: ...
 
 
+def write_all(file: File, data: bytes) -> None:
+    """Write `data` at the start of `file`, however many pwrites that takes."""
+    view = memoryview(data)
+    at = 0
+    while at < len(data):
+        at += file.pwrite(view[at:], at)
+
+
 class _OsFile:
     def __init__(self, fd: int) -> None:
         self._fd = fd

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitbrain.raft.codec import MAX_COUNTER
-from splitbrain.raft.host import FileSystem
+from splitbrain.raft.host import FileSystem, write_all
 from splitbrain.raft.messages import Entry
 from splitbrain.raft.wal import Recovered, WALError, after_snapshot
 
@@ -114,10 +114,7 @@ def write(files: FileSystem, directory: Path, data: bytes, *, fsync: bool = True
     files.remove(tmp)  # a crash's leftover may be longer than what we write
     file = files.open(tmp)
     try:
-        view = memoryview(data)
-        at = 0
-        while at < len(data):
-            at += file.pwrite(view[at:], at)
+        write_all(file, data)
         if fsync:
             file.fsync()
     finally:

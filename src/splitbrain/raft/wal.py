@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.raft import codec
-from splitbrain.raft.host import File, FileSystem, OsFiles
+from splitbrain.raft.host import File, FileSystem, OsFiles, write_all
 from splitbrain.raft.messages import Entry, HardState
 
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
@@ -227,10 +227,7 @@ class WAL:
         files.remove(tmp)
         new = files.open(tmp)
         try:
-            content = memoryview(body + bytes(size - len(body)))
-            at = 0
-            while at < size:
-                at += new.pwrite(content[at:], at)
+            write_all(new, body + bytes(size - len(body)))
             if self._fsync:
                 new.fsync()
         except BaseException:
