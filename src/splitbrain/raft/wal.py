@@ -206,21 +206,20 @@ class WAL:
             self._vote = (hs.term, hs.vote)
         return b"".join(records)
 
-    def compact(self, index: int, term: int) -> int:
+    def compact(self, index: int, term: int) -> None:
         """Rewrite the log to start after (index, term), a durable snapshot's last entry (see
-        the module's rules); returns the bytes it had. Nothing else may use the log meanwhile."""
+        the module's rules). Nothing else may use the log meanwhile."""
         old = self._open()
-        data = old.read()
-        recovered, _ = replay(data[: self._end], self.path)
+        recovered, _ = replay(old.read()[: self._end], self.path)
         base = recovered.snapshot[0]
         if index <= base:
-            return self._end
+            return
         kept = after_snapshot(recovered.entries, index, term)
         records = [_record(SNAPSHOT, encode_mark(index, term)),
                    _record(HARD_STATE, codec.encode_hard_state(recovered.hard_state)),
                    *(_record(ENTRY, codec.encode_entry(e)) for e in kept)]  # fmt: skip
         body = b"".join(records)
-        size = -(-max(len(body) + 1, 1) // self._chunk) * self._chunk
+        size = -(-(len(body) + 1) // self._chunk) * self._chunk  # zeros end the log
         directory = self.path.parent
         tmp = directory / TMP_NAME
         files = self._files
@@ -239,7 +238,6 @@ class WAL:
         old.close()
         self._file = new
         self._end, self._size = len(body), size
-        return len(data)
 
     def _write(self, data: bytes) -> None:
         if self._end + len(data) > self._size:
