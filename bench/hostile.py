@@ -93,7 +93,7 @@ class Sampler:
 async def forged_term(c: LocalCluster, target: str) -> dict[str, Any]:
     src = next(n for n in c.names if n != target)
     hello = json.dumps({"hello": 1, "cluster": "splitbrain", "src": src, "dst": target})
-    heartbeat = struct.pack(">BQQQQBQQHHII", 8, 2**64 - 1, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0)
+    heartbeat = struct.pack(">BQQQQBQQHHIIQBI", 8, 2**64 - 1, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0)
     _, writer = await asyncio.open_connection(*c.peer_addresses[target])
     writer.write(_frame(hello.encode()) + _frame(heartbeat + src.encode() + target.encode()))
     await writer.drain()

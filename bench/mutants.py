@@ -73,6 +73,7 @@ CATEGORIES = {
     "wal-recovery": "WAL recovery",
     "sessions": "client sessions and exactly-once",
     "apply": "apply order",
+    "snapshots": "snapshots, log compaction and InstallSnapshot",
 }
 
 OUTCOMES = {0: "valid", 1: "caught", 2: "unknown", 3: "could-not-run", 64: "usage"}

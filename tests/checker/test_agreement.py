@@ -262,3 +262,45 @@ def test_a_refused_overwrite_of_a_committed_entry_names_its_index(tmp_path):
     assert (v["kind"], v["index"], v["node"]) == ("overwrite-committed", 3, "n1")
     assert v["message"] == ("n1 was told by n5 in term 7 to overwrite entry 3, which it knew "
                             "committed")
+
+
+def _snapshot(index, term, digest, kind="taken"):
+    return {"time": 0, "event": "snapshot", "index": index, "term": term, "digest": digest,
+            "kind": kind}
+
+
+def test_lives_may_start_from_a_snapshot_and_go_on_after_an_installed_one(tmp_path):
+    nodes = [_write(tmp_path, "n1", [_start(), _leader(1), *_log(4), _snapshot(4, 1, "d4"),
+                                     *_log(8)[4:]]),
+             # restarted from its snapshot of 4: the life starts at 5
+             _write(tmp_path, "n2", [_start(), *_log(4), _snapshot(4, 1, "d4"), _start(),
+                                     *_log(8)[4:]]),
+             # a follower far behind installs the snapshot of 4, then applies from 5
+             _write(tmp_path, "n3", [_start(), *_log(2), _snapshot(4, 1, "d4", "installed"),
+                                     *_log(6)[4:]])]
+    result = check_agreement(nodes, [_acked("c1:1"), _acked("c1:7")])
+    assert result["valid"] is True, result["violations"]
+
+
+def test_snapshots_that_disagree_are_divergent(tmp_path):
+    nodes = [_write(tmp_path, "n1", [_start(), *_log(4), _snapshot(4, 1, "d4")]),
+             _write(tmp_path, "n2", [_start(), *_log(4), _snapshot(4, 1, "e4")]),
+             # the right digest, tagged with the wrong term
+             _write(tmp_path, "n3", [_start(), *_log(3), _snapshot(3, 2, "d3")])]
+    result = check_agreement(nodes)
+    assert _kinds(result) == ["divergent-snapshot"]
+    four, three = sorted(result["violations"], key=lambda v: -v["index"])
+    assert four["snapshots"]["n1"]["digest"] == "d4" and four["snapshots"]["n2"]["digest"] == "e4"
+    assert "the entry applied there is of term 1" in three["message"]
+
+
+def test_an_apply_that_skips_past_an_installed_snapshot_is_a_gap(tmp_path):
+    node = _write(tmp_path, "n1", [_start(), *_log(2), _snapshot(4, 1, "d4", "installed"),
+                                   _apply(6, 1, "c1:5")])
+    assert _kinds(check_agreement([node])) == ["apply-gap"]
+
+
+def test_a_snapshot_event_without_a_digest_is_a_bad_line(tmp_path):
+    with pytest.raises(HistoryError, match="digest"):
+        _write(tmp_path, "n1", [_start(), {"time": 0, "event": "snapshot", "index": 1,
+                                           "term": 1, "kind": "taken"}])

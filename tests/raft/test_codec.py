@@ -41,10 +41,27 @@ def test_codec_carries_every_field_of_message():
             reject_term=2,
         ),
         Message(MessageType.VOTE, "nodé-ü", "n2", term=2**40, log_term=1, index=2**33),
+        Message(MessageType.SNAPSHOT, "n1", "n2", term=3, log_term=2, index=40, commit=41,
+                offset=2**20, done=True, data=b"\x00chunk"),
+        Message(MessageType.SNAPSHOT_RESP, "n2", "n1", term=3, index=40, offset=7, reject=True),
     ],
 )
 def test_messages_round_trip(msg):
     assert codec.decode_message(codec.encode_message(msg)) == msg
+
+
+def test_snapshot_bytes_only_in_a_snapshot_and_within_the_chunk_limit():
+    for msg, problem in [
+        (Message(MessageType.APP, "n1", "n2", term=1, data=b"x"), "APP cannot carry 1 bytes"),
+        (Message(MessageType.SNAPSHOT, "n1", "n2", term=1, index=1,
+                 data=bytes(codec.MAX_SNAPSHOT_CHUNK + 1)), "cannot carry"),
+    ]:
+        with pytest.raises(codec.CodecError, match=problem):
+            codec.decode_message(codec.encode_message(msg))
+    done = bytearray(codec.encode_message(Message(MessageType.SNAPSHOT, "n1", "n2", done=True)))
+    done[codec._MSG.size - 5] = 2  # the done flag
+    with pytest.raises(codec.CodecError, match="done flag 2"):
+        codec.decode_message(bytes(done))
 
 
 def test_every_truncation_of_a_message_is_refused():

@@ -25,11 +25,11 @@ from tests.raft.nodes import run
 pytestmark = pytest.mark.slow
 
 # A HEARTBEAT header as the probe built it: any term the struct can hold.
-_MSG = struct.Struct(">BQQQQBQQHHII")
+_MSG = struct.Struct(">BQQQQBQQHHIIQBI")
 
 
 def heartbeat(src: str, dst: str, term: int) -> bytes:
-    header = _MSG.pack(8, term, 0, 0, 0, 0, 0, 0, len(src), len(dst), 0, 0)
+    header = _MSG.pack(8, term, 0, 0, 0, 0, 0, 0, len(src), len(dst), 0, 0, 0, 0, 0)
     return header + src.encode() + dst.encode()
 
 

@@ -141,3 +141,18 @@ def test_clock_faults_are_simulated_and_catch_lease_reads_but_not_read_index(tmp
     clock = [op for op in read_jsonl(run.history).ops if op.f == "start-clock"]
     assert clock and all(op.value["kind"] == "slow" for op in clock)
     assert code == (1 if mode == "lease" else 0)
+
+
+def test_snapshots_are_simulated_installed_and_checked_across_power_loss(tmp_path):
+    code, run = sim(tmp_path, "--seed", "1", "--nodes", "3", "--time-limit", "2",
+                    "--concurrency", "4", "--rate", "150", "--nemesis",
+                    "partition,kill,restart,power-loss", "--nemesis-interval", "0.2",
+                    "--node-arg=--snapshot-every=5")
+    assert code == 0 and run is not None
+    results = run.read_json(run.results)
+    assert all(results["checkers"][name]["valid"] is True for name in DESCRIPTIONS)
+    events = [json.loads(line) for node in ("n1", "n2", "n3")
+              for line in run.node_events(node).read_text().splitlines()]
+    kinds = [e["kind"] for e in events if e["event"] == "snapshot"]
+    assert kinds.count("taken") >= 5 and kinds.count("installed") >= 1, kinds
+    assert sum("snapshot" in e for e in events if e["event"] == "recovered") >= 3

@@ -97,7 +97,7 @@ def test_an_ack_or_a_vote_that_the_disk_does_not_hold_durably_is_a_violation(loo
     inv.promised("n3", Message(VOTE_RESP, "n3", "n1", 2))  # a new term, but no vote in it
     checked, found = violations(inv, "durable-promise")
     assert checked == 6
-    assert found == ["n2 acknowledges index 4 to n1 (term 2) holding 3 entries durably",
+    assert found == ["n2 acknowledges index 4 to n1 (term 2) holding entries up to 3 durably",
                      "n3 votes for n1 in term 2 while its disk holds term 0 vote None",
                      "n3 votes for n1 in term 2 while its disk holds term 2 vote None"]
 

@@ -73,6 +73,15 @@ def test_a_violation_naming_a_node_event_line_is_timed_by_that_event(tmp_path):
     assert (found.kind, found.detect_s) == ("apply-gap", 0.035)
 
 
+def test_a_divergent_snapshot_is_timed_by_the_first_snapshot_that_contradicts_another(tmp_path):
+    run = made_run(tmp_path, [{"kind": "divergent-snapshot", "index": 2}])
+    for node, at, digest in [("n1", 36, "aa"), ("n2", 45, "aa"), ("n1", 55, "bb")]:
+        with run.node_events(node).open("a") as f:
+            f.write(json.dumps({"time": WALL0 + at * MS, "event": "snapshot", "index": 2,
+                                "term": 1, "digest": digest, "kind": "taken"}) + "\n")
+    assert detect(run).detect_s == 0.055
+
+
 def test_a_sign_that_cannot_be_placed_still_names_its_checker(tmp_path):
     odd = {"kind": "something-new", "message": "a checker added later"}
     found = detect(made_run(tmp_path, [odd]))

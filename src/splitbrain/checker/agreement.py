@@ -5,7 +5,12 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
 - `lost-committed-entry`: after a restart a node applied a different entry at an index it had
   applied before (a committed entry did not survive the restart);
 - `apply-gap` / `apply-reorder`: within one process life (from one "start" event to the next)
-  applies must be contiguous and increasing; a life may begin at any index (its snapshot);
+  applies must be contiguous and increasing; a life may begin at any index (its snapshot), and
+  after a snapshot it installed (a `snapshot` event of kind "installed" at index S) a node's
+  applies continue from S + 1;
+- `divergent-snapshot`: two `snapshot` events at one index (of any nodes, taken or installed)
+  name different digests of the state machine, or a different term than the entry applied
+  there (the snapshot claims a history the log does not have);
 - `two-leaders`: more than one node was leader in one term;
 - `lost-write`: a write acknowledged to a client (an ok put/append/write/cas carrying a
   `request` id) is not in the committed sequence; `duplicate-apply`: a request id was executed
@@ -71,6 +76,18 @@ class HardStateEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotEvent:
+    """A snapshot the node took of its state machine, or installed from its leader."""
+
+    index: int
+    term: int
+    digest: str
+    installed: bool
+    life: int
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeEvents:
     node: str
     applies: tuple[Apply, ...]
@@ -78,6 +95,7 @@ class NodeEvents:
     warnings: tuple[str, ...]
     hard_states: tuple[HardStateEvent, ...] = ()
     invariants: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, event) broken in the node
+    snapshots: tuple[SnapshotEvent, ...] = ()
 
 
 def _int_field(obj: Any, name: str) -> int:
@@ -100,6 +118,8 @@ class _Event(msgspec.Struct, gc=False):
     commit: Any = None
     time: Any = None
     rule: Any = None
+    digest: Any = None
+    kind: Any = None
 
 
 _EVENTS = msgspec.json.Decoder(_Event)
@@ -188,6 +208,7 @@ def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] 
     leaders: list[int] = []
     hard_states: list[HardStateEvent] = []
     invariants: list[tuple[int, dict[str, Any]]] = []
+    snapshots: list[SnapshotEvent] = []
     life = 0
     lines = range(numbers, numbers + len(events)) if isinstance(numbers, int) else numbers
     for i, (number, e) in enumerate(zip(lines, events, strict=True)):
@@ -216,10 +237,16 @@ def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] 
                 if type(e.rule) is not str:
                     raise ValueError("field 'rule' must be a string")
                 invariants.append((number, raw(i)))
+            elif event == "snapshot":
+                if type(e.digest) is not str or e.kind not in ("taken", "installed"):
+                    raise ValueError("a snapshot needs a string 'digest' and a 'kind', taken "
+                                     "or installed")
+                snapshots.append(SnapshotEvent(_int_field(e, "index"), _int_field(e, "term"),
+                                               e.digest, e.kind == "installed", life, number))
         except ValueError as exc:
             raise HistoryError(name, number, str(exc)) from None
     return NodeEvents(node, tuple(applies), tuple(leaders), warnings, tuple(hard_states),
-                      tuple(invariants))
+                      tuple(invariants), tuple(snapshots))
 
 
 def is_noop(rid: str | None) -> bool:
@@ -241,7 +268,13 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
     for events in nodes:
         mine: dict[int, Apply] = {}
         previous: Apply | None = None
+        # an installed snapshot at S stands for an apply of S: the life goes on from S + 1
+        installs = [(s.line, s) for s in events.snapshots if s.installed]
+        installs.reverse()
         for a in events.applies:
+            while installs and installs[-1][0] < a.line:
+                s = installs.pop()[1]
+                previous = Apply(s.index, s.term, None, s.life, s.line)
             if previous is not None and previous.life == a.life:
                 if a.index <= previous.index:
                     report("apply-reorder", f"{events.node} applied index {a.index} after "
@@ -275,6 +308,8 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
                    + ", ".join(f"{n} {_entry(a)}" for n, a in entries.items()),
                    index=index, entries=side_by_side)
         committed[index] = next(iter(entries.values()))
+
+    _check_snapshots(nodes, committed, report)
 
     leaders: dict[int, list[str]] = {}
     for events in nodes:
@@ -330,6 +365,29 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
     if not nodes:
         result["note"] = "no nodes/*/events.jsonl: nothing to compare"
     return result
+
+
+def _check_snapshots(nodes: list[NodeEvents], committed: dict[int, Apply], report: Any) -> None:
+    """Every snapshot at one index names one digest, and the term of the entry applied there."""
+    seen: dict[int, dict[str, SnapshotEvent]] = {}
+    for events in nodes:
+        for s in events.snapshots:
+            seen.setdefault(s.index, {}).setdefault(events.node, s)
+    for index in sorted(seen):
+        by_node = seen[index]
+        applied = committed.get(index)
+        digests = {(s.digest, s.term) for s in by_node.values()}
+        wrong_term = applied is not None and any(s.term != applied.term for s in by_node.values())
+        if len(digests) > 1 or wrong_term:
+            says = ", ".join(f"{n} {s.digest[:12]} (term {s.term}, "
+                             f"{'installed' if s.installed else 'taken'})"
+                             for n, s in by_node.items())  # fmt: skip
+            if applied is not None:
+                says += f"; the entry applied there is of term {applied.term}"
+            report("divergent-snapshot", f"nodes' snapshots at index {index} disagree: {says}",
+                   index=index, snapshots={n: {"digest": s.digest, "term": s.term,
+                                               "installed": s.installed, "line": s.line}
+                                           for n, s in by_node.items()})  # fmt: skip
 
 
 def _check_hard_states(events: NodeEvents, report: Any) -> None:

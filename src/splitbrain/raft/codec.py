@@ -13,8 +13,9 @@ Rules it keeps (DESIGN.md, "Wire protocols"):
 - Decoding errors raise `CodecError` naming the problem; they never pass garbage on. Decoding
   refuses what our encoder could not have produced from a core's message, before it reaches the
   core or the disk: a counter (term, index, commit) above `MAX_COUNTER`, a length inconsistent
-  with the frame, text that is not UTF-8, JSON nested too deep, and an AppendEntries whose
-  entries are not the consecutive, term-ordered run of a log.
+  with the frame, text that is not UTF-8, JSON nested too deep, an AppendEntries whose
+  entries are not the consecutive, term-ordered run of a log, and snapshot bytes outside a
+  SNAPSHOT message or over `MAX_SNAPSHOT_CHUNK`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ MAX_CLIENT_FRAME = 4 * 1024 * 1024  # > kv.MAX_COMMAND written out in JSON, what
 # beyond it can only be forged, and a term of 2**64 - 1 would make our next election unencodable.
 MAX_COUNTER = 2**63 - 1
 _LEN = struct.Struct(">I")
+# The bytes of a snapshot one SNAPSHOT message carries at most (raft.Config.snapshot_chunk
+# stays below it): a chunk is one frame, far below MAX_FRAME.
+MAX_SNAPSHOT_CHUNK = 4 * 1024 * 1024
 # type, term, log_term, index, commit, reject, reject_hint, reject_term,
-# len(src), len(dst), len(context), number of entries
-_MSG = struct.Struct(">BQQQQBQQHHII")
+# len(src), len(dst), len(context), number of entries, offset, done, len(data)
+_MSG = struct.Struct(">BQQQQBQQHHIIQBI")
 _ENTRY = struct.Struct(">QQBI")  # term, index, type, len(data)
 _HARD = struct.Struct(">QQH")  # term, commit, len(vote) (0xFFFF = no vote)
 _NO_VOTE = 0xFFFF
@@ -59,6 +63,9 @@ MESSAGE_FIELDS = (
     "reject_hint",
     "reject_term",
     "context",
+    "offset",
+    "done",
+    "data",
 )
 
 
@@ -211,10 +218,14 @@ def encode_message(m: Message) -> bytes:
             len(dst),
             len(m.context),
             len(m.entries),
+            m.offset,
+            m.done,
+            len(m.data),
         ),
         src,
         dst,
         m.context,
+        m.data,
     ]
     for e in m.entries:
         parts.append(_ENTRY.pack(e.term, e.index, e.type, len(e.data)))
@@ -251,6 +262,9 @@ def decode_message(body: bytes) -> Message:
             n_dst,
             n_ctx,
             n_entries,
+            offset,
+            done,
+            n_data,
         ) = _MSG.unpack_from(body, 0)
     except struct.error:
         raise CodecError("truncated message header") from None
@@ -263,19 +277,27 @@ def decode_message(body: bytes) -> Message:
             f"{kind.name} with a counter out of range: term {term}, log term {log_term}, "
             f"index {index}, commit {commit}, reject hint {reject_hint}/{reject_term}"
         )
-    if reject > 1:
-        raise CodecError(f"{kind.name} with reject flag {reject}")
+    if reject > 1 or done > 1:
+        raise CodecError(f"{kind.name} with reject flag {reject} or done flag {done}")
+    if offset > MAX_COUNTER:
+        raise CodecError(f"{kind.name} with offset {offset} out of range")
+    if n_data and (kind is not MessageType.SNAPSHOT or n_data > MAX_SNAPSHOT_CHUNK):
+        raise CodecError(f"{kind.name} cannot carry {n_data} bytes of snapshot "
+                         f"(at most {MAX_SNAPSHOT_CHUNK}, in a SNAPSHOT)")
     pos = _MSG.size
-    end = pos + n_src + n_dst + n_ctx
-    if end > len(body):
+    data_end = pos + n_src + n_dst + n_ctx + n_data
+    end = data_end - n_data
+    if data_end > len(body):
         raise CodecError("truncated message")
-    if n_entries and (kind is not MessageType.APP or n_entries * _ENTRY.size > len(body) - end):
+    if n_entries and (kind is not MessageType.APP
+                      or n_entries * _ENTRY.size > len(body) - end - n_data):
         raise CodecError(f"{kind.name} cannot hold {n_entries} entries in {len(body)} bytes")
     src = _text(body[pos : pos + n_src], "source")
     dst = _text(body[pos + n_src : pos + n_src + n_dst], "destination")
     context = body[pos + n_src + n_dst : end]
+    data = body[end:data_end]
     entries = []
-    pos = end
+    pos = data_end
     prev_index, prev_term = index, log_term
     for _ in range(n_entries):
         entry, pos = decode_entry_from(body, pos)
@@ -303,6 +325,9 @@ def decode_message(body: bytes) -> Message:
         reject_hint=reject_hint,
         reject_term=reject_term,
         context=context,
+        offset=offset,
+        done=bool(done),
+        data=data,
     )
 
 

@@ -4,7 +4,7 @@
                     --client-port 8001 --data-dir DIR [--events FILE] [--log FILE]
                     [--cluster-id NAME] [--tick-ms 10] [--election-tick 15] [--heartbeat-tick 1]
                     [--unsafe NAME]... [--lifeline-fd FD] [--no-fsync] [--secret-file PATH]
-                    [--read-mode index|lease]
+                    [--read-mode index|lease] [--snapshot-every N]
 
 In --cluster the node's own entry is where it listens for peers (and its host is where clients
 connect, on --client-port); every other entry is where to reach that peer (perhaps a link
@@ -13,6 +13,8 @@ unless told otherwise. The --unsafe flags are deliberate bugs, off by default, f
 splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-log-check,
 ack-before-fsync. --read-mode lease serves reads from the leader's lease (safe only while clocks
 agree); `splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
+--snapshot-every N snapshots the state machine and compacts the log every N applied entries
+(default 1000, 0: never; `--node-arg=--snapshot-every=N`).
 
 With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
 links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.
@@ -36,7 +38,7 @@ from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
 from splitbrain.raft.auth import AuthError, read_secret
 from splitbrain.raft.host import NodeHost
 from splitbrain.raft.raft import READ_MODES
-from splitbrain.raft.server import UNSAFE_FLAGS, NodeConfig, Server, log
+from splitbrain.raft.server import SNAPSHOT_EVERY, UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
 
@@ -67,8 +69,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="index: ReadIndex, a quorum round per batch of reads (default); lease: "
                         "the leader serves reads at once while its lease lasts (thesis §6.4.1; "
                         "unsafe when clocks run at different rates)")
+    p.add_argument("--snapshot-every", type=_count, default=SNAPSHOT_EVERY, metavar="N",
+                   help="snapshot the state machine and compact the log every N applied "
+                        "entries (default %(default)s; 0: never)")
     p.add_argument("--secret-file", type=Path,
                    help="the cluster's secret (mode 0600): sign hellos, refuse unsigned peers")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
 
 
 def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
@@ -109,6 +124,7 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
         unsafe=frozenset(args.unsafe),
         fsync=not args.no_fsync,
         read_mode=args.read_mode,
+        snapshot_every=args.snapshot_every,
     )
 
 

@@ -50,6 +50,10 @@ class Durability:
         if hard_state is not None:
             self.term_vote = (hard_state.term, hard_state.vote)
 
+    def snapshotted(self, index: int) -> None:
+        """A durable snapshot holds every entry up to `index`."""
+        self.last = max(self.last, index)
+
     def broken_promise(self, msg: Message) -> dict[str, Any] | None:
         """The finding if sending `msg` now would promise what is not durable (callers test
         `msg.type in PROMISES` first: that is the whole cost for other messages)."""

@@ -6,7 +6,8 @@ term), `apply` for every applied entry in order (`index`, `term`, `id` = "<clien
 execute it again), `crash` (`point`) when the node kills itself at an armed crash point
 (crashpoints.py), and the durability events of durability.py: `recovered` (`term`, `vote`,
 `commit`, `last`: what a process life starts from), `persisted` (`term`, `vote`, `commit`: a new
-term or vote is durable) and `invariant` (`rule` and its numbers: a broken invariant).
+term or vote is durable) and `invariant` (`rule` and its numbers: a broken invariant), and
+`snapshot` (`index`, `term`, `digest` of the state machine, `kind`: "taken" or "installed").
 Events are buffered by `emit` and written with one write by `flush`; the server flushes before
 it answers any client whose request the events describe, so an acknowledged write is in the
 events file before the client hears of it.

@@ -42,18 +42,30 @@ class FileSystem(Protocol):
     def open(self, path: Path) -> File: ...  # read-write, created if missing
     def mkdir(self, path: Path) -> None: ...  # with parents; fine if it exists
     def sync_dir(self, path: Path) -> None: ...  # make the directory's entries durable
+    def rename(self, src: Path, dst: Path) -> None: ...  # atomically replaces dst
+    def remove(self, path: Path) -> None: ...  # fine if it does not exist
+    def exists(self, path: Path) -> bool: ...
     def append(self, path: Path) -> IO[str]: ...  # a text file opened for appending
 
 
 class Observer(Protocol):
     """Sees what only a simulator can check (sim/invariants.py); None on real nodes."""
 
-    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry]) -> None: ...
+    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry],
+                  snapshot: int) -> None: ...  # entries: after the snapshot's index
     def promised(self, node: str, msg: Message) -> None: ...  # an append ack or vote leaves
     def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None: ...
     def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
     def read_asked(self, node: str) -> object: ...  # a read arrived; returns a token
     def read_served(self, node: str, token: object, applied: int) -> None: ...
+
+
+def write_all(file: File, data: bytes) -> None:
+    """Write `data` at the start of `file`, however many pwrites that takes."""
+    view = memoryview(data)
+    at = 0
+    while at < len(data):
+        at += file.pwrite(view[at:], at)
 
 
 class _OsFile:
@@ -62,6 +74,7 @@ class _OsFile:
 
     def read(self) -> bytes:
         with open(self._fd, "rb", closefd=False) as f:
+            f.seek(0)  # from the start, wherever an earlier read left the descriptor
             return f.read()
 
     def pwrite(self, data: bytes | memoryview, offset: int) -> int:
@@ -92,6 +105,15 @@ class OsFiles:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+    def remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def exists(self, path: Path) -> bool:
+        return path.exists()
 
     def append(self, path: Path) -> IO[str]:
         path.parent.mkdir(parents=True, exist_ok=True)

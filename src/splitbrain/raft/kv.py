@@ -11,10 +11,15 @@ Rules it keeps:
   in apply order, so every replica forgets the same ones; a seq at or below a forgotten one is
   refused ("stale-request") rather than applied again.
 - Deterministic: the result depends only on the sequence of applied commands.
+- `state()` encodes everything that decides future results — the data AND every session (its
+  remembered results in apply order, and the highest seq forgotten) — canonically (keys and
+  client ids sorted), so equal states encode to equal bytes on every replica and `digest`
+  compares them; `KV.restore(state)` rebuilds the same state (CommandError if malformed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -98,6 +103,37 @@ class KV:
         self._data: dict[str, Any] = {}
         self._sessions: dict[str, _Session] = {}
 
+    def state(self) -> bytes:
+        """The whole state, canonically encoded (the body of a snapshot)."""
+        sessions = [
+            [cid, s.forgotten, [[seq, r.ok, r.value, r.error] for seq, r in s.results.items()]]
+            for cid, s in sorted(self._sessions.items())
+        ]
+        body = {"data": sorted(self._data.items()), "sessions": sessions}
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def restore(cls, state: bytes) -> KV:
+        """The KV that `state()` encoded; CommandError if `state` is no such encoding."""
+        kv = cls()
+        try:
+            body = json.loads(state)
+            for key, value in body["data"]:
+                if not isinstance(key, str):
+                    raise TypeError("a key is not a string")
+                kv._data[key] = value
+            for cid, forgotten, results in body["sessions"]:
+                if not isinstance(cid, str) or type(forgotten) is not int:
+                    raise TypeError("a session needs a client id and the seq forgotten")
+                session = kv._sessions[cid] = _Session(forgotten=forgotten)
+                for seq, ok, value, error in results:
+                    if type(seq) is not int or type(ok) is not bool:
+                        raise TypeError("a result needs an integer seq and a boolean ok")
+                    session.results[seq] = Result(ok, value, error)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CommandError(f"not a state machine snapshot: {exc}") from None
+        return kv
+
     def read(self, f: str, key: str) -> Result:
         """A read from local state (the caller decides whether that is linearizable)."""
         if key in self._data:
@@ -140,3 +176,8 @@ class KV:
                 return Result(False, value, "cas-mismatch")
             self._data[key] = new
         return Result(True, value)
+
+
+def digest(state: bytes) -> str:
+    """A short digest of an encoded state (`KV.state()`), for the `snapshot` events."""
+    return hashlib.sha256(state).hexdigest()[:32]

@@ -34,7 +34,7 @@ class HardState:
 
 class MessageType(enum.IntEnum):
     # Only messages between peers: the core has no local message types (tick and campaign are
-    # calls) and no leadership transfer. The numbers are the wire's; 0, 1 and 10-12 are unused.
+    # calls) and no leadership transfer. The numbers are the wire's; 0, 1 and 12 are unused.
     VOTE = 2
     VOTE_RESP = 3
     PRE_VOTE = 4
@@ -43,6 +43,8 @@ class MessageType(enum.IntEnum):
     APP_RESP = 7
     HEARTBEAT = 8
     HEARTBEAT_RESP = 9
+    SNAPSHOT = 10  # InstallSnapshot (§7): one chunk of the leader's snapshot
+    SNAPSHOT_RESP = 11  # a chunk was taken: `offset` is the next byte the follower expects
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,21 @@ class Message:
     reject_hint: int = 0  # APP_RESP reject: conflict index (fast backtracking)
     reject_term: int = 0  # APP_RESP reject: conflict term (fast backtracking)
     context: bytes = b""  # HEARTBEAT(_RESP): ReadIndex round id
+    # SNAPSHOT: index/log_term are the snapshot's last included index/term, `data` the chunk
+    # at byte `offset`, `done` on the last chunk; SNAPSHOT_RESP: `offset` the next byte wanted
+    offset: int = 0
+    done: bool = False
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state machine after applying every entry up to `index` (whose term is `term`),
+    encoded by the runtime (`data` is opaque to the core)."""
+
+    index: int
+    term: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +98,16 @@ class SoftState:
 class Ready:
     """Effects of the core since the last advance(), in the order the runtime must perform them:
 
+    0. persist `snapshot` (installed from a leader: replaces the log up to its index);
     1. persist `hard_state` (if not None) and `entries` (fsync) — BEFORE sending any message;
     2. send `messages`;
-    3. apply `committed_entries` to the state machine, in order;
+    3. restore the state machine from `snapshot`, then apply `committed_entries`, in order;
     4. serve `read_states` once applied >= index;
     5. call `advance(ready)`.
     """
 
     soft_state: SoftState | None = None  # set when leader or role changed
+    snapshot: Snapshot | None = None  # installed from a leader: persist, then restore from it
     hard_state: HardState | None = None  # persist before sending; None = unchanged
     entries: tuple[Entry, ...] = ()  # persist (fsync) BEFORE sending messages
     messages: tuple[Message, ...] = ()  # send after persisting

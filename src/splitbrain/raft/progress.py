@@ -3,14 +3,18 @@
 A follower is either *probing* — the leader does not know where their logs agree, so it sends
 one AppendEntries at a time and waits for the answer (or the next heartbeat response) — or
 *replicating* — the logs agree up to `match`, so the leader streams entries and advances `next`
-optimistically (pipelining). A rejection drops it back to probing.
+optimistically (pipelining). A rejection drops it back to probing. A follower that needs an
+entry the leader compacted is sent the snapshot instead (§7), one chunk at a time: each chunk
+waits for its answer (or the next heartbeat response) like a probe; `snapshot` names the
+snapshot being sent and `snapshot_offset` the next byte the follower wants.
 """
 
 from __future__ import annotations
 
 
 class Progress:
-    __slots__ = ("match", "next", "probe_sent", "recent_active", "replicating")
+    __slots__ = ("match", "next", "probe_sent", "recent_active", "replicating", "snapshot",
+                 "snapshot_offset")
 
     def __init__(self, next_index: int) -> None:
         self.match = 0
@@ -18,6 +22,8 @@ class Progress:
         self.replicating = False
         self.probe_sent = False  # probing and waiting for an answer: send nothing more
         self.recent_active = False  # heard from since the last CheckQuorum round
+        self.snapshot = 0  # the index of the snapshot being sent; 0: none
+        self.snapshot_offset = 0
 
     @property
     def paused(self) -> bool:
@@ -38,6 +44,7 @@ class Progress:
         self.match = index
         self.next = max(self.next, index + 1)
         self.probe_sent = False
+        self.snapshot = 0
         return True
 
     def become_replicate(self) -> None:

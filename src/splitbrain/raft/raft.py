@@ -35,6 +35,14 @@ Rules kept (paper sections in brackets):
   passed since, and a node that just started does not vote for its first election_tick ticks
   (it may have acknowledged one in a life it forgot). Safe only while clocks run at the same
   rate; without a lease the read falls back to ReadIndex.
+- Snapshots [§7]: the runtime compacts the log into a snapshot of applied entries
+  (`compact`); a follower that needs an entry the leader no longer has is sent the snapshot in
+  chunks of at most `snapshot_chunk` bytes, each answered with the next byte wanted; the
+  follower gathers them in memory (at most `MAX_SNAPSHOT` bytes), checks the whole with the
+  runtime's `snapshot_check`, and installs it (keeping its entries after the snapshot if it
+  holds the snapshot's last entry with its term, else discarding its log) — or answers with its
+  commit index if the snapshot holds nothing it lacks. Chunks of another snapshot, leader or
+  term, at an offset other than 0, ask for the start again; no chunk raises.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from splitbrain.raft.messages import (
     Message,
     MessageType,
     ReadState,
+    Snapshot,
 )
 from splitbrain.raft.progress import Progress
 from splitbrain.raft.quorum import committed_index, majority
@@ -74,6 +83,9 @@ _VOTE = MessageType.VOTE
 _VOTE_RESP = MessageType.VOTE_RESP
 _PRE_VOTE = MessageType.PRE_VOTE
 _PRE_VOTE_RESP = MessageType.PRE_VOTE_RESP
+_SNAPSHOT = MessageType.SNAPSHOT
+_SNAPSHOT_RESP = MessageType.SNAPSHOT_RESP
+MAX_SNAPSHOT = 256 * 1024 * 1024  # bytes of an incoming snapshot a follower gathers at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,10 @@ class Config:
     # lease reads: ticks the lease is shorter than the election timeout, the bound on how much
     # faster a follower's clock may run than the leader's over one lease (thesis §6.4.1)
     lease_drift: int = 3
+    snapshot_chunk: int = 512 * 1024  # snapshot bytes per SNAPSHOT message (<= codec's limit)
+    # the runtime's check of a whole snapshot received from a leader (its checksum and
+    # encoding): a snapshot it refuses is not installed
+    snapshot_check: Callable[[int, int, bytes], bool] | None = None  # (index, term, data)
     # deliberately unsafe variants, for demonstrating that splitbrain catches real bugs:
     # "commit-old-terms" (ignore Figure 8: count replicas of any term, and no election no-op,
     # as in the paper's Figure 8), "no-log-check" (vote without §5.4.1)
@@ -111,6 +127,8 @@ class Config:
         if self.read_mode not in READ_MODES:
             raise ValueError(f"read_mode must be one of {', '.join(READ_MODES)}, "
                              f"got {self.read_mode!r}")
+        if self.snapshot_chunk < 1:
+            raise ValueError(f"snapshot_chunk must be >= 1, got {self.snapshot_chunk}")
         if not 0 <= self.lease_drift < self.election_tick:
             raise ValueError(f"need 0 <= lease_drift < election_tick, got {self.lease_drift}")
         unknown = set(self.unsafe) - UNSAFE_FLAGS
@@ -143,6 +161,14 @@ class _PendingRead:
 
 
 @dataclass(slots=True)
+class _Incoming:
+    """A snapshot being received: whose (term, leader, index, term of index), and its bytes."""
+
+    key: tuple[int, str, int, int]
+    data: bytearray
+
+
+@dataclass(slots=True)
 class _Beat:
     """A heartbeat context in flight, for leases: the tick it was first sent, who answered."""
 
@@ -157,6 +183,7 @@ class Raft:
         hard_state: HardState,
         entries: Sequence[Entry],
         rng: random.Random,
+        snapshot: Snapshot | None = None,
     ) -> None:
         self.id = config.id
         self.config = config
@@ -166,7 +193,11 @@ class Raft:
         self.rng = rng
         self.commit_old_terms = "commit-old-terms" in config.unsafe
         self.no_log_check = "no-log-check" in config.unsafe
-        self.log = RaftLog(entries, hard_state.commit)
+        self.snapshot = snapshot  # the latest snapshot, sent to followers that need it
+        self.installed: Snapshot | None = None  # installed from a leader, for the next Ready
+        self.incoming: _Incoming | None = None
+        self.log = RaftLog(entries, hard_state.commit,
+                           (snapshot.index, snapshot.term) if snapshot else (0, 0))
         self.term = hard_state.term
         self.vote = hard_state.vote
         self.lead: str | None = None
@@ -354,13 +385,13 @@ class Raft:
                     return  # §6: a live leader exists; don't let a rogue node disrupt it
             if kind is _PRE_VOTE or (kind is _PRE_VOTE_RESP and not m.reject):
                 pass  # a pre-vote never changes our term (thesis §9.6)
-            elif kind is _APP or kind is _HEARTBEAT:
+            elif kind is _APP or kind is _HEARTBEAT or kind is _SNAPSHOT:
                 self.become_follower(m.term, m.src)
             else:
                 self.become_follower(m.term, None)
         elif m.term < self.term:
             if (self.config.check_quorum or self.config.pre_vote) and (
-                kind is _APP or kind is _HEARTBEAT
+                kind is _APP or kind is _HEARTBEAT or kind is _SNAPSHOT
             ):
                 # A deposed leader cut off for a while may never see a higher term otherwise
                 # (its peers' elections were pre-votes it did not receive): tell it.
@@ -399,6 +430,10 @@ class Raft:
             self.election_elapsed = 0
             self.lead = m.src
             self._handle_heartbeat(m)
+        elif m.type is _SNAPSHOT:
+            self.election_elapsed = 0
+            self.lead = m.src
+            self._handle_snapshot(m)
 
     def _step_candidate(self, m: Message) -> None:
         kind = m.type
@@ -408,6 +443,9 @@ class Raft:
         elif kind is _HEARTBEAT:
             self.become_follower(m.term, m.src)
             self._handle_heartbeat(m)
+        elif kind is _SNAPSHOT:
+            self.become_follower(m.term, m.src)
+            self._handle_snapshot(m)
         elif (kind is _VOTE_RESP and self.role == CANDIDATE) or (
             kind is _PRE_VOTE_RESP and self.role == PRE_CANDIDATE
         ):
@@ -443,6 +481,12 @@ class Raft:
                 self._ack_read(m.src, m.context)
                 if self.lease:
                     self._ack_beat(m.src, m.context)
+        elif m.type is _SNAPSHOT_RESP:
+            pr.recent_active = True
+            if pr.snapshot and m.index == pr.snapshot:
+                pr.snapshot_offset = m.offset
+                pr.probe_sent = False
+                self._send_append(m.src, pr)
 
     # -- replication ---------------------------------------------------------------------------
 
@@ -451,6 +495,9 @@ class Raft:
             return
         log = self.log
         prev = pr.next - 1
+        if prev < log.offset and self.snapshot is not None:
+            self._send_snapshot(to, pr, self.snapshot)
+            return
         config = self.config
         hi = min(log.last_index + 1, pr.next + config.max_msg_entries)
         entries = log.slice(pr.next, hi, config.max_msg_bytes)
@@ -467,6 +514,72 @@ class Raft:
             )
         )
         pr.sent(entries[-1].index if entries else None)
+
+    def _send_snapshot(self, to: str, pr: Progress, snap: Snapshot) -> None:
+        """The next chunk of our snapshot for a follower that needs a compacted entry (§7)."""
+        if pr.snapshot != snap.index:  # a new transfer (or a newer snapshot): from the start
+            pr.snapshot, pr.snapshot_offset = snap.index, 0
+        offset = min(pr.snapshot_offset, len(snap.data))
+        chunk = snap.data[offset : offset + self.config.snapshot_chunk]
+        self.msgs.append(
+            Message(_SNAPSHOT, self.id, to, self.term, log_term=snap.term, index=snap.index,
+                    commit=self.log.committed, offset=offset,
+                    done=offset + len(chunk) >= len(snap.data), data=chunk)
+        )
+        pr.replicating = False  # one chunk in flight, like a probe
+        pr.probe_sent = True
+
+    def _handle_snapshot(self, m: Message) -> None:
+        """A chunk of a leader's snapshot (§7 InstallSnapshot, receiver rules)."""
+        log = self.log
+        if m.index <= log.committed:  # nothing we lack: say how far we are committed
+            self.incoming = None
+            self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=log.committed))
+            return
+        if m.log_term > m.term:  # no leader holds an entry of a term after its own
+            self._want_chunk(m, 0)
+            return
+        key = (m.term, m.src, m.index, m.log_term)
+        incoming = self.incoming
+        if incoming is None or incoming.key != key:
+            incoming = self.incoming = _Incoming(key, bytearray()) if m.offset == 0 else None
+        if incoming is None or m.offset > len(incoming.data):
+            self._want_chunk(m, len(incoming.data) if incoming else 0)
+            return
+        if m.offset + len(m.data) > MAX_SNAPSHOT:
+            self.incoming = None
+            self._want_chunk(m, 0)
+            return
+        del incoming.data[m.offset :]  # a chunk sent again replaces what it covers
+        incoming.data += m.data
+        if not m.done:
+            self.msgs.append(Message(_SNAPSHOT_RESP, self.id, m.src, self.term, index=m.index,
+                                     offset=len(incoming.data)))  # fmt: skip
+            return
+        self.incoming = None
+        data = bytes(incoming.data)
+        check = self.config.snapshot_check
+        if check is not None and not check(m.index, m.log_term, data):
+            self._want_chunk(m, 0)
+            return
+        if log.restore(m.index, m.log_term):
+            self._drop_acks_from(m.index + 1)
+        # No commit beyond the snapshot: a kept suffix may still differ from the leader's log.
+        self.snapshot = self.installed = Snapshot(m.index, m.log_term, data)
+        self.msgs.append(Message(_APP_RESP, self.id, m.src, self.term, index=m.index))
+
+    def _want_chunk(self, m: Message, offset: int) -> None:
+        """Refuse a chunk: ask for the one at `offset` (0: the snapshot again, from its start)."""
+        self.msgs.append(Message(_SNAPSHOT_RESP, self.id, m.src, self.term, index=m.index,
+                                 offset=offset, reject=True))  # fmt: skip
+
+    def compact(self, index: int, data: bytes) -> None:
+        """The runtime made a durable snapshot of the state machine at applied `index`."""
+        if index <= self.log.offset:
+            return
+        term = self.log.term(index)
+        self.log.compact(index)
+        self.snapshot = Snapshot(index, term, data)
 
     def flush(self) -> None:
         """Send what proposals and reads since the last flush need: one message per peer."""

@@ -11,8 +11,12 @@ The runtime drives it in one loop, one Ready at a time:
 
 `rd.entries` may start at or below an index persisted earlier: a follower's log was truncated
 at a conflict, and the storage must drop every stored entry from that index on (Raft §5.3).
-Messages to self never appear. A restarted node is built from the persisted hard state and
-entries; `applied` starts at 0, so committed entries are handed out again from index 1.
+`rd.snapshot` (a snapshot installed from the leader) is persisted before the entries and
+restores the state machine before the committed entries are applied. Messages to self never
+appear. A restarted node is built from the persisted snapshot (if any), hard state and entries
+after it; `applied` starts at the snapshot's index (0 without), so committed entries are
+handed out again from the one after it. `compact(index, data)` tells the core the runtime made
+a durable snapshot at applied `index`: the log forgets the entries up to it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from splitbrain.raft.messages import Entry, HardState, Message, Ready, SoftState
+from splitbrain.raft.messages import Entry, HardState, Message, Ready, Snapshot, SoftState
 from splitbrain.raft.raft import LEADER, Config, LogCorruption, NotLeader, Raft
 
 if TYPE_CHECKING:
     import random  # only the type: the caller passes in a seeded random.Random
 
-__all__ = ["Config", "LogCorruption", "NotLeader", "RawNode", "Status"]
+__all__ = ["COMPACTED", "Config", "LogCorruption", "NotLeader", "RawNode", "Status"]
+
+COMPACTED = -1  # log_term() of an index a snapshot replaced: committed, its term forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class Status:
     commit: int
     applied: int
     last_index: int
+    snapshot: int = 0  # the index of the latest snapshot (0: none)
 
 
 class RawNode:
@@ -49,8 +56,9 @@ class RawNode:
         hard_state: HardState,
         entries: Sequence[Entry],
         rng: random.Random,
+        snapshot: Snapshot | None = None,
     ) -> None:
-        self._raft = Raft(config, hard_state, entries, rng)
+        self._raft = Raft(config, hard_state, entries, rng, snapshot)
         self._hard_state = hard_state
         self._soft_state = SoftState(None, self._raft.role)
 
@@ -89,6 +97,7 @@ class RawNode:
         log = raft.log
         return bool(
             raft.msgs
+            or raft.installed is not None
             or raft.read_states
             or log.persisting < log.last_index
             or log.applying < log.committed
@@ -113,8 +122,10 @@ class RawNode:
         raft.msgs.clear()
         read_states = tuple(raft.read_states)
         raft.read_states.clear()
+        installed, raft.installed = raft.installed, None
         return Ready(
             soft_state=soft_state,
+            snapshot=installed,
             hard_state=hard_state,
             entries=raft.log.take_unstable(),
             messages=messages,
@@ -137,7 +148,18 @@ class RawNode:
     def log_term(self, index: int) -> int | None:
         """The term of the entry at `index` in the log (None beyond its end): for observers."""
         log = self._raft.log
+        if index < log.offset:
+            return COMPACTED
         return log.term(index) if 0 <= index <= log.last_index else None
+
+    def compact(self, index: int, data: bytes) -> None:
+        """A durable snapshot of the state machine at applied `index` exists (encoded in
+        `data`, sent as it is to followers that need it): forget the entries up to it."""
+        self._raft.compact(index, data)
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._raft.snapshot
 
     def status(self) -> Status:
         raft = self._raft
@@ -149,4 +171,5 @@ class RawNode:
             raft.log.committed,
             raft.log.applied,
             raft.log.last_index,
+            raft.log.offset,
         )

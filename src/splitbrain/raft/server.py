@@ -42,6 +42,15 @@ Rules it keeps:
   entry it knows committed (the core's LogCorruption). A broken one is logged and written
   as an `invariant` event; the node goes on. `recovered` (what a life starts from) and
   `persisted` (a new term or vote is durable) events let the checker compare lives.
+- Snapshots (`--snapshot-every N`, default SNAPSHOT_EVERY, 0 = never): after a Ready, once N
+  entries were applied since
+  the last snapshot, the state machine (data and sessions, kv.py) is written to
+  `DATA_DIR/snapshot` (snapshot.py: atomic, durable, checksummed), THEN the WAL is compacted
+  to the entries after it, then the core forgets them; a snapshot a leader sends is persisted
+  the same way before anything of its Ready leaves. Each writes a `snapshot` event (index,
+  term, digest of the state, taken or installed). A restart loads the snapshot, then replays
+  the WAL's tail (`wal.after_snapshot`: what a crash between the two steps leaves is the same
+  log). Not with `--unsafe ack-before-fsync` while its timer's sync is in flight.
 """
 
 from __future__ import annotations
@@ -55,15 +64,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbrain.raft import auth, codec, crashpoints, kv
+from splitbrain.raft import auth, codec, crashpoints, kv, snapshot
 from splitbrain.raft.buffers import MAX_UNSENT, BufferBudget
 from splitbrain.raft.durability import PROMISES, Durability
 from splitbrain.raft.events import EventLog
 from splitbrain.raft.host import NodeHost
-from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType, Ready
+from splitbrain.raft.messages import (
+    Entry,
+    EntryType,
+    HardState,
+    Message,
+    MessageType,
+    Ready,
+    Snapshot,
+)
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
-from splitbrain.raft.wal import WAL
+from splitbrain.raft.wal import WAL, Recovered
 
 RUNTIME_UNSAFE = frozenset({"stale-reads", "no-vote-persist", "ack-before-fsync"})
 UNSAFE_FLAGS = RUNTIME_UNSAFE | CORE_UNSAFE
@@ -83,6 +100,9 @@ _BACKOFF_MIN, _BACKOFF_MAX = 0.01, 0.2  # seconds between reconnection attempts
 _CONNECT_TIMEOUT = 0.5
 _STABLE_LINK = 1.0  # seconds a connection must last before a loss resets the backoff
 _HELLO_TIMEOUT = 10.0  # seconds an inbound peer connection may take to say hello
+# Applied entries between snapshots by default: a restart replays at most this many entries
+# plus what came after the snapshot, and the log on disk and in memory stays as short.
+SNAPSHOT_EVERY = 1000
 
 log = logging.getLogger("splitbrain.node")
 
@@ -102,6 +122,7 @@ class NodeConfig:
     fsync: bool = True
     read_mode: str = "index"  # raft.READ_MODES: ReadIndex, or leader leases
     secret: bytes | None = None  # the cluster's peer-link secret (auth.py); None: no checks
+    snapshot_every: int = SNAPSHOT_EVERY  # applied entries between snapshots; 0: never
 
 
 @dataclass(slots=True)
@@ -138,22 +159,29 @@ class Server:
                                        preallocate=host.preallocate)
         if recovered.truncated_bytes:
             log.warning("discarded a torn tail of %d bytes from the log", recovered.truncated_bytes)
+        self.kv = kv.KV()
+        snap, entries = self._load_snapshot(host, recovered)
         hard_state = recovered.hard_state
         if "no-vote-persist" in config.unsafe and hard_state.vote is not None:
             log.warning("unsafe no-vote-persist: forgetting my vote for %s", hard_state.vote)
             hard_state = HardState(term=hard_state.term, vote=None, commit=hard_state.commit)
+        base = snap.index if snap else 0
+        last = entries[-1].index if entries else base
+        if hard_state.commit > last:  # only entries a snapshot's log conflicts with were lost
+            hard_state = HardState(term=hard_state.term, vote=hard_state.vote, commit=last)
         log.info(
-            "recovered term %d vote %s commit %d, %d entries",
+            "recovered term %d vote %s commit %d, %d entries after snapshot %d",
             hard_state.term,
             hard_state.vote,
             hard_state.commit,
-            len(recovered.entries),
+            len(entries),
+            base,
         )
         if self._observer:
-            self._observer.recovered(config.id, hard_state, recovered.entries)
-        last = len(recovered.entries)
+            self._observer.recovered(config.id, hard_state, entries, base)
         self.events.emit("recovered", term=hard_state.term, vote=hard_state.vote,
-                         commit=hard_state.commit, last=last)  # fmt: skip
+                         commit=hard_state.commit, last=last,
+                         **({"snapshot": base} if base else {}))  # fmt: skip
         self.durable = Durability(hard_state, last)
         core = Config(
             id=config.id,
@@ -162,10 +190,10 @@ class Server:
             heartbeat_tick=config.heartbeat_tick,
             read_mode=config.read_mode,
             unsafe=config.unsafe & CORE_UNSAFE,
+            snapshot_check=_snapshot_check,
         )
         rng = host.random(config.id)
-        self.node = RawNode(core, hard_state=hard_state, entries=recovered.entries, rng=rng)
-        self.kv = kv.KV()
+        self.node = RawNode(core, hard_state=hard_state, entries=entries, rng=rng, snapshot=snap)
         self.role = "follower"
         self.events.emit("role", role=self.role, term=hard_state.term)
         self.events.flush()
@@ -186,7 +214,8 @@ class Server:
         self._lease = config.read_mode == "lease"
         self._ticks = 0  # ticks given to the core
         self._epoch = 0.0  # loop time of tick 0
-        self._applied = 0  # index of the last entry applied to self.kv
+        self._applied = base  # index of the last entry applied to self.kv
+        self._files = host.files
         self._fsyncs = self._synced_entries = 0  # for the node log: how well batching works
         self._term_vote = (hard_state.term, hard_state.vote)  # as last handed to the WAL
         self._wake = asyncio.Event()
@@ -195,6 +224,25 @@ class Server:
         self.buffers = BufferBudget()  # held by clients and unauthenticated peers
         self.replays = auth.ReplayGuard()
         self._vote_sent = False  # a granted vote response was written in this Ready (if armed)
+
+    def _load_snapshot(self, host: NodeHost, recovered: Recovered) -> tuple[Snapshot | None,
+                                                                       list[Entry]]:
+        """The snapshot this life starts from (the state machine restored from it) and the
+        log entries after it. WALError (a SnapshotError) if the two cannot be one log."""
+        data_dir = self.config.data_dir
+        loaded = snapshot.read(host.files, data_dir)
+        entries = snapshot.log_after(recovered, loaded, data_dir)
+        if loaded is None:
+            return None, entries
+        decoded, data = loaded
+        try:
+            self.kv = kv.KV.restore(decoded.body)
+        except kv.CommandError as exc:
+            raise snapshot.SnapshotError(f"{data_dir / snapshot.FILE_NAME}: offset 0: "
+                                         f"{exc}") from None
+        log.info("loaded the snapshot of entry %d (term %d, %d bytes)", decoded.index,
+                 decoded.term, len(data))
+        return Snapshot(decoded.index, decoded.term, data), entries
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -344,6 +392,8 @@ class Server:
                 was_leader = self.role == "leader"
                 if rd.soft_state is not None:
                     self._on_role(rd.soft_state.role, rd.soft_state.leader)
+                if rd.snapshot is not None:  # before anything of this Ready leaves
+                    await self._install(rd.snapshot)
                 hs = rd.hard_state
                 new_vote = hs is not None and (hs.term, hs.vote) != self._term_vote
                 if hs is not None:
@@ -391,6 +441,47 @@ class Server:
                     self._vote_sent = False
                     self._crash_at("after-vote")
                 node.advance(rd)
+                every = self.config.snapshot_every
+                if every and self._applied - (node.snapshot.index if node.snapshot else 0) >= every:
+                    await self._take_snapshot()
+
+    async def _take_snapshot(self) -> None:
+        """Snapshot the state machine at the applied index: file, then WAL, then the core."""
+        if self._background_sync is not None and not self._background_sync.done():
+            return  # ack-before-fsync: its sync must not meet the log's file being replaced
+        index = self._applied
+        term = self.node.log_term(index)
+        assert term is not None and term >= 0, f"applied entry {index} is not in the log"
+        state = self.kv.state()
+        data = snapshot.encode(index, term, state)
+        await asyncio.get_running_loop().run_in_executor(None, self._persist, index, term, data)
+        self.durable.snapshotted(index)
+        self.node.compact(index, data)
+        self.events.emit("snapshot", index=index, term=term, digest=kv.digest(state),
+                         kind="taken")  # fmt: skip
+        self.events.flush()
+
+    async def _install(self, snap: Snapshot) -> None:
+        """A snapshot from the leader: durable (file, then WAL) before its Ready's messages
+        leave, then the state machine is restored from it."""
+        body = snapshot.decode(snap.data).body  # checked whole by the core (_snapshot_check)
+        if self._background_sync is not None:  # ack-before-fsync: not while it syncs the log
+            await asyncio.wait([self._background_sync])
+        await asyncio.get_running_loop().run_in_executor(None, self._persist, snap.index,
+                                                         snap.term, snap.data)  # fmt: skip
+        self.durable.snapshotted(snap.index)
+        self.kv = kv.KV.restore(body)
+        self._applied = snap.index
+        log.info("installed the leader's snapshot of entry %d (term %d, %d bytes)", snap.index,
+                 snap.term, len(snap.data))
+        self.events.emit("snapshot", index=snap.index, term=snap.term, digest=kv.digest(body),
+                         kind="installed")  # fmt: skip
+        self.events.flush()
+
+    def _persist(self, index: int, term: int, data: bytes) -> None:
+        """The snapshot file, then the compacted WAL (in a worker thread)."""
+        snapshot.write(self._files, self.config.data_dir, data, fsync=self.config.fsync)
+        self.wal.compact(index, term)
 
     def _saved(self, hs: HardState | None, entries: tuple[Entry, ...], new_vote: bool,
                armed: bool) -> None:  # fmt: skip
@@ -552,6 +643,17 @@ class Server:
                 value = self.kv.read(read.f, read.key).value
                 read.conn.reply({"seq": read.seq, "ok": True, "value": value})
         self._reads_at = waiting
+
+
+def _snapshot_check(index: int, term: int, data: bytes) -> bool:
+    """Whether a leader's snapshot is whole, of (index, term), and a state we can restore."""
+    if not snapshot.check(index, term, data):
+        return False
+    try:
+        kv.KV.restore(snapshot.decode(data).body)
+    except kv.CommandError:
+        return False
+    return True
 
 
 def _error(seq: int, error: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Durable storage of one Raft node: an append-only log of checksummed records.
 
 Each record is `length (4 bytes BE) | crc32 (4 bytes BE) | kind (1 byte) | payload`, the checksum
-covering kind and payload. Kinds: an entry, or the hard state (term, vote, commit).
+covering kind and payload. Kinds: an entry, the hard state (term, vote, commit), or the
+snapshot mark (index, term: the log starts after that entry, which a durable snapshot holds).
 
 Rules it keeps:
 - `save()` writes every record of a batch with one write and makes it durable with ONE fsync
@@ -27,6 +28,12 @@ Rules it keeps:
   damaged last record whose own last bytes are zeros (an empty entry) reads as torn; a power
   loss that kept a later page of the last, unsynced batch but not an earlier one reads as
   corruption (refused: the safe side).
+- Compaction (`compact(index, term)`, once a snapshot up to `index` is durable) rewrites the
+  log: a snapshot mark, the hard state, and the entries after `index` — those only if the log
+  holds entry `index` with `term` (§7: else they conflict with the snapshot) — written to
+  `raft.wal.tmp` with its preallocated zeros, fsynced, renamed over `raft.wal`, the directory
+  fsynced. A crash before the rename leaves the old log (a leftover tmp is removed at open),
+  after it the new one: both are a log the durable snapshot completes (`after_snapshot`).
 """
 
 from __future__ import annotations
@@ -39,15 +46,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.raft import codec
-from splitbrain.raft.host import File, FileSystem, OsFiles
+from splitbrain.raft.host import File, FileSystem, OsFiles, write_all
 from splitbrain.raft.messages import Entry, HardState
 
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
 ENTRY = b"E"  # record kinds
 HARD_STATE = b"H"
-_KIND = re.compile(b"[" + ENTRY + HARD_STATE + b"]")  # where a record's kind byte may be
+SNAPSHOT = b"S"
+_KIND = re.compile(b"[" + ENTRY + HARD_STATE + SNAPSHOT + b"]")  # where a kind byte may be
+_MARK = struct.Struct(">QQ")  # the snapshot mark: index, term
 _TRAILING_ZEROS = 32  # how many zero bytes a record may end with, as far as recovery looks
 FILE_NAME = "raft.wal"
+TMP_NAME = "raft.wal.tmp"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
 
@@ -60,8 +70,31 @@ class Recovered:
     """What a node restarts from."""
 
     hard_state: HardState = field(default_factory=HardState)
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)  # from snapshot[0] + 1 on
     truncated_bytes: int = 0  # bytes of torn or corrupt tail that were discarded (zeroed)
+    snapshot: tuple[int, int] = (0, 0)  # the log starts after this (index, term)
+
+
+def after_snapshot(entries: list[Entry], index: int, term: int) -> list[Entry]:
+    """The entries a log keeps under a snapshot ending at (index, term) (§7): those after it
+    if the log holds entry `index` with `term`, else none (they would conflict)."""
+    for n, entry in enumerate(entries):
+        if entry.index == index:
+            return entries[n + 1 :] if entry.term == term else []
+    return [e for e in entries if e.index > index] if entries and entries[0].index > index else []
+
+
+def encode_mark(index: int, term: int) -> bytes:
+    return _MARK.pack(index, term)
+
+
+def decode_mark(payload: bytes) -> tuple[int, int]:
+    if len(payload) != _MARK.size:
+        raise codec.CodecError(f"a snapshot mark of {len(payload)} bytes")
+    index, term = _MARK.unpack(payload)
+    if index > codec.MAX_COUNTER or term > codec.MAX_COUNTER:
+        raise codec.CodecError(f"snapshot mark index {index} or term {term} is out of range")
+    return index, term
 
 
 def _record(kind: bytes, payload: bytes) -> bytes:
@@ -83,6 +116,7 @@ class WAL:
         self._end = end  # where the next record goes
         self._size = size  # bytes of the file, written (zeros beyond _end)
         self._chunk = PREALLOCATE
+        self._files: FileSystem = OsFiles()
 
     @classmethod
     def open(
@@ -94,6 +128,7 @@ class WAL:
         zeros to add at a time (default PREALLOCATE)."""
         files = files or OsFiles()
         files.mkdir(directory)
+        files.remove(directory / TMP_NAME)  # a compaction that crashed before its rename
         path = directory / FILE_NAME
         file = files.open(path)
         try:
@@ -111,6 +146,7 @@ class WAL:
             raise
         wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
                   size=len(data))
+        wal._files = files
         wal._chunk = preallocate or PREALLOCATE
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
@@ -170,6 +206,39 @@ class WAL:
             self._vote = (hs.term, hs.vote)
         return b"".join(records)
 
+    def compact(self, index: int, term: int) -> None:
+        """Rewrite the log to start after (index, term), a durable snapshot's last entry (see
+        the module's rules). Nothing else may use the log meanwhile."""
+        old = self._open()
+        recovered, _ = replay(old.read()[: self._end], self.path)
+        base = recovered.snapshot[0]
+        if index <= base:
+            return
+        kept = after_snapshot(recovered.entries, index, term)
+        records = [_record(SNAPSHOT, encode_mark(index, term)),
+                   _record(HARD_STATE, codec.encode_hard_state(recovered.hard_state)),
+                   *(_record(ENTRY, codec.encode_entry(e)) for e in kept)]  # fmt: skip
+        body = b"".join(records)
+        size = -(-(len(body) + 1) // self._chunk) * self._chunk  # zeros end the log
+        directory = self.path.parent
+        tmp = directory / TMP_NAME
+        files = self._files
+        files.remove(tmp)
+        new = files.open(tmp)
+        try:
+            write_all(new, body + bytes(size - len(body)))
+            if self._fsync:
+                new.fsync()
+        except BaseException:
+            new.close()
+            raise
+        files.rename(tmp, self.path)
+        if self._fsync:
+            files.sync_dir(directory)
+        old.close()
+        self._file = new
+        self._end, self._size = len(body), size
+
     def _write(self, data: bytes) -> None:
         if self._end + len(data) > self._size:
             self._preallocate(self._end + len(data))
@@ -210,6 +279,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
     tail is counted in `truncated_bytes` for the caller to discard."""
     out = Recovered()
     entries = out.entries
+    base = 0  # the snapshot mark's index: entries[i] has index base + 1 + i
     pos, end = 0, len(data)
     while pos < end:
         body = _record_at(data, pos)
@@ -221,15 +291,23 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
                 entry, used = codec.decode_entry_from(payload, 0)
                 if used != len(payload):
                     raise codec.CodecError("bytes after the entry")
-                last = len(entries)  # entries[i - 1] has index i: the check below keeps it so
-                if entry.index > last + 1 or entry.index < 1:
+                last = base + len(entries)  # the check below keeps entries contiguous
+                if entry.index > last + 1 or entry.index <= base:
                     raise WALError(
                         f"{path}: offset {pos}: entry {entry.index} leaves a gap after {last}"
+                        + (f" (the log starts after {base})" if base else "")
                     )
-                del entries[entry.index - 1 :]
+                del entries[entry.index - base - 1 :]
                 entries.append(entry)
             elif kind == HARD_STATE:
                 out.hard_state = codec.decode_hard_state(payload)
+            elif kind == SNAPSHOT:
+                index, term = decode_mark(payload)
+                if index < base:
+                    raise WALError(f"{path}: offset {pos}: snapshot mark {index} below {base}")
+                entries[:] = after_snapshot(entries, index, term)
+                base = index
+                out.snapshot = (index, term)
             else:
                 raise WALError(f"{path}: offset {pos}: unknown record kind {kind!r}")
         except codec.CodecError as exc:
@@ -237,7 +315,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
             raise WALError(f"{path}: offset {pos}: {exc}") from None
         pos += _HEADER.size + len(body)
     out.truncated_bytes = _tail(data, pos, path)
-    last = len(entries)
+    last = base + len(entries)
     hs = out.hard_state
     if hs.commit > last:  # cannot happen with entries-before-hard-state; keep it safe anyway
         out.hard_state = HardState(term=hs.term, vote=hs.vote, commit=last)

@@ -7,7 +7,8 @@ the last fsync covered). Rules it keeps, as LazyFS models a kernel and a disk:
 - `power_loss()` drops every write since each file's last fsync: the page cache becomes the
   durable copy again.
 - `fsync`/`fdatasync` make the whole file durable (the WAL writes one file, data only).
-Directory entries are taken as durable when created (the WAL syncs its directory anyway).
+Directory entries are taken as durable when created, renamed or removed (the WAL and the
+snapshot sync their directory after each of those anyway).
 
 `DiskFiles(disk, process, appends)` is the `FileSystem` (raft/host.py) of one simulated
 process: the WAL goes to the disk; appended text files (events.jsonl) go to real files of the
@@ -168,6 +169,17 @@ class DiskFiles:
 
     def sync_dir(self, path: Path) -> None:
         pass
+
+    def rename(self, src: Path, dst: Path) -> None:
+        if self._proc.alive:
+            self._disk.files[dst] = self._disk.files.pop(src)
+
+    def remove(self, path: Path) -> None:
+        if self._proc.alive:
+            self._disk.files.pop(path, None)
+
+    def exists(self, path: Path) -> bool:
+        return path in self._disk.files
 
     def append(self, path: Path) -> Any:
         return _AppendFile(self._appends(path), self._proc)

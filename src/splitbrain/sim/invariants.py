@@ -25,6 +25,12 @@ Each is a property of a correct Raft, checked against what the simulated disks h
   the term of the leader that committed the entry) — is in the log of every leader of a term
   above T, at its index with its term.
 
+With snapshots, a node's durable log is its WAL after the snapshot mark plus the durable snapshot
+file: entries up to the newer of the two snapshot indexes count as held (a snapshot holds only
+committed entries; the digests in the `snapshot` events are compared by the log-agreement
+checker), recovery keeps what `wal.after_snapshot` keeps, and an index a leader compacted is
+not asked of its log.
+
 Each violation names the node, the index or term, and the time: `time` in ns on the nodes'
 event clock (as in events.jsonl), `at` in virtual seconds. `results()` is what the sim writes to
 invariants.json in the run directory; `splitbrain check` reports it again from there.
@@ -36,9 +42,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from splitbrain.raft import codec, wal
-from splitbrain.raft.messages import Entry, HardState, Message, MessageType
+from splitbrain.raft import codec, snapshot, wal
+from splitbrain.raft.messages import Entry, EntryType, HardState, Message, MessageType
 from splitbrain.raft.quorum import majority
+from splitbrain.raft.rawnode import COMPACTED
 from splitbrain.sim.disk import SimDisk
 
 MAX_VIOLATIONS = 200  # per invariant: enough to debug, bounded for results.json
@@ -69,22 +76,29 @@ def _records(data: bytearray, size: int, pos: int) -> Iterator[tuple[int, int, b
             yield pos + start, pos + end, kind, payload
 
 
+def _under_snapshot(terms: list[int], base: int, index: int, term: int) -> list[int]:
+    """`wal.after_snapshot` on a log of terms that starts after `base`."""
+    entries = [Entry(t, i, EntryType.NOOP) for i, t in enumerate(terms, base + 1)]
+    return [e.term for e in wal.after_snapshot(entries, index, term)]
+
+
 def _replay(records: Iterable[tuple[int, int, bytes, bytes]], pos: int, terms: list[int],
-            hard_state: tuple[int, str | None], cuts: list[tuple[int, int]] | None
-            ) -> tuple[tuple[int, str | None], int]:  # fmt: skip
+            base: int, hard_state: tuple[int, str | None], cuts: list[tuple[int, int]] | None
+            ) -> tuple[tuple[int, str | None], int, int]:  # fmt: skip
     """Replay WAL `records` (ending at `pos` so far) into `terms` (terms[i - 1]: the term of
-    entry i) and the (term, vote) of the last hard state, as recovery must: an entry replaces
-    the log from its index on. With `cuts`, each batch of entries that replaced some appends
-    (first replaced index, the node's term when it wrote them): the term of the hard-state record
-    that ends its batch (a Ready writes its entries, then its hard state), or the term in force.
-    Returns the hard state and the end of the last whole record."""
+    entry base + i) and the (term, vote) of the last hard state, as recovery must: an entry
+    replaces the log from its index on, a snapshot mark starts it after its index. With
+    `cuts`, each batch of entries that replaced some appends (first replaced index, the node's
+    term when it wrote them): the term of the hard-state record that ends its batch (a Ready
+    writes its entries, then its hard state), or the term in force. Returns the hard state,
+    the end of the last whole record and the base."""
     cut = 0
     for _, end, kind, payload in records:
         if kind == wal.ENTRY:
             entry, _ = codec.decode_entry_from(payload, 0)
-            if entry.index <= len(terms) and not cut:
+            if entry.index <= base + len(terms) and not cut:
                 cut = entry.index
-            del terms[entry.index - 1 :]
+            del terms[max(entry.index - base - 1, 0) :]
             terms.append(entry.term)
         elif kind == wal.HARD_STATE:
             hs = codec.decode_hard_state(payload)
@@ -92,10 +106,14 @@ def _replay(records: Iterable[tuple[int, int, bytes, bytes]], pos: int, terms: l
             if cut and cuts is not None:
                 cuts.append((cut, hs.term))
             cut = 0
+        elif kind == wal.SNAPSHOT:
+            index, term = wal.decode_mark(payload)
+            terms[:] = _under_snapshot(terms, base, index, term)
+            base = index
         pos = end
     if cut and cuts is not None:
         cuts.append((cut, hard_state[0]))
-    return hard_state, pos
+    return hard_state, pos, base
 
 
 class _DurableLog:
@@ -105,41 +123,61 @@ class _DurableLog:
     def __init__(self, disk: SimDisk, path: Path) -> None:
         self._disk = disk
         self._path = path
-        self.terms: list[int] = []  # terms[i - 1]: the term of durable entry i
+        self._snapshot_path = path.parent / snapshot.FILE_NAME
+        self.terms: list[int] = []  # terms[i - 1]: the term of durable entry base + i
+        self.base = 0  # the WAL's snapshot mark
+        self.covered = 0  # entries up to here are in a durable snapshot (file or mark)
         self.hard_state: tuple[int, str | None] = (0, None)  # (term, vote)
         self._parsed = 0  # bytes of the durable copy parsed
+
+    @property
+    def last(self) -> int:
+        """The last index held durably (in the WAL or a snapshot)."""
+        return max(self.base + len(self.terms), self.covered)
+
+    def _snapshot(self, page_cache: bool) -> tuple[int, int] | None:
+        f = self._disk.files.get(self._snapshot_path)
+        if f is None:
+            return None
+        return snapshot.peek(f.data if page_cache else f.durable)
 
     def update(self) -> list[tuple[int, int]]:
         """Parse what became durable since the last call; the batches that replaced entries."""
         cuts: list[tuple[int, int]] = []
+        mark = self._snapshot(page_cache=False)
         f = self._disk.files.get(self._path)
-        if f is None:
-            return cuts
-        changed = f.take_changes()
-        if changed is None:
-            return cuts
-        if changed < self._parsed:  # rewritten below what we parsed: parse again, and do not
-            self.terms.clear()  # take old replacements for new ones
-            self._parsed = 0
-            self.hard_state, self._parsed = _replay(_records(f.durable, f.durable_size, 0), 0,
-                                                    self.terms, (0, None), None)  # fmt: skip
-        else:
-            self.hard_state, self._parsed = _replay(
-                _records(f.durable, f.durable_size, self._parsed), self._parsed, self.terms,
-                self.hard_state, cuts)  # fmt: skip
+        if f is not None and (changed := f.take_changes()) is not None:
+            if changed < self._parsed:  # rewritten below what we parsed: parse again, and do
+                self.terms.clear()  # not take old replacements for new ones
+                self._parsed = 0
+                self.hard_state, self._parsed, self.base = _replay(
+                    _records(f.durable, f.durable_size, 0), 0, self.terms, 0, (0, None), None)
+            else:
+                self.hard_state, self._parsed, self.base = _replay(
+                    _records(f.durable, f.durable_size, self._parsed), self._parsed, self.terms,
+                    self.base, self.hard_state, cuts)  # fmt: skip
+        self.covered = max(self.base, mark[0] if mark else 0)
         return cuts
 
-    def term(self, index: int) -> int | None:
-        return self.terms[index - 1] if 0 < index <= len(self.terms) else None
+    def holds(self, index: int, term: int) -> bool:
+        if index <= self.covered:
+            return True  # in a durable snapshot: committed entries only
+        at = index - self.base
+        return 0 < at <= len(self.terms) and self.terms[at - 1] == term
 
-    def written(self) -> tuple[list[int], tuple[int, str | None]]:
-        """The log terms and hard state that the records of the page cache describe."""
+    def written(self) -> tuple[list[tuple[int, int]], tuple[int, str | None], int]:
+        """The log entries (index, term), hard state and snapshot index that the page cache
+        describes, as recovery reads them."""
         f = self._disk.files.get(self._path)
         terms: list[int] = []
         if f is None:
-            return terms, (0, None)
-        hard_state, _ = _replay(wal.records(f.read()), 0, terms, (0, None), None)  # as recovery
-        return terms, hard_state
+            return [], (0, None), 0
+        hard_state, _, base = _replay(wal.records(f.read()), 0, terms, 0, (0, None), None)
+        mark = self._snapshot(page_cache=True)
+        if mark is not None and mark[0] > base:
+            terms = _under_snapshot(terms, base, *mark)
+            base = mark[0]
+        return list(enumerate(terms, base + 1)), hard_state, base
 
 
 class Invariants:
@@ -166,17 +204,21 @@ class Invariants:
 
     # -- the Observer ----------------------------------------------------------------------
 
-    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry]) -> None:
+    def recovered(self, node: str, hard_state: HardState, entries: Sequence[Entry],
+                  snapshot: int = 0) -> None:  # fmt: skip
         self.checked["recovery-complete"] += 1
-        terms, (term, vote) = self._durable[node].written()
-        got = [e.term for e in entries]
+        terms, (term, vote), base = self._durable[node].written()
+        got = [(e.index, e.term) for e in entries]
         problems = []
+        if snapshot != base:
+            problems.append(f"from the snapshot of entry {snapshot} where its disk holds "
+                            f"one of entry {base}")  # fmt: skip
         if (hard_state.term, hard_state.vote) != (term, vote):
             problems.append(f"term {hard_state.term} vote {hard_state.vote} where its disk "
                             f"holds term {term} vote {vote}")  # fmt: skip
         if got != terms:
-            first = next((i for i, (a, b) in enumerate(zip(got, terms, strict=False), 1)
-                          if a != b), min(len(got), len(terms)) + 1)  # fmt: skip
+            first = next((a[0] for a, b in zip(got, terms, strict=False) if a != b),
+                         base + min(len(got), len(terms)) + 1)  # fmt: skip
             problems.append(f"{len(got)} entries where its disk holds {len(terms)}, first "
                             f"differing at index {first}")  # fmt: skip
         if problems:
@@ -191,11 +233,11 @@ class Invariants:
         term, vote = durable.hard_state
         if msg.type is _APP_RESP:
             self.checked["durable-promise"] += 1
-            if msg.term >= term and msg.index > len(durable.terms):
+            if msg.term >= term and msg.index > durable.last:
                 self._violation("durable-promise", node=node, index=msg.index, term=msg.term,
                                 message=f"{node} acknowledges index {msg.index} to {msg.dst} "
-                                        f"(term {msg.term}) holding {len(durable.terms)} "
-                                        "entries durably")  # fmt: skip
+                                        f"(term {msg.term}) holding entries up to "
+                                        f"{durable.last} durably")  # fmt: skip
             acked_term, acked = self._acked.get(node, (0, 0))
             if msg.term > acked_term or (msg.term == acked_term and msg.index > acked):
                 self._acked[node] = (msg.term, msg.index)
@@ -226,7 +268,7 @@ class Invariants:
         self.checked["leader-complete"] += 1
         self._leader_term = max(self._leader_term, term)
         for index, (entry_term, highest) in enumerate(self._committed, 1):
-            if highest < term and term_at(index) != entry_term:
+            if highest < term and term_at(index) not in (entry_term, COMPACTED):
                 have = term_at(index)
                 self._violation("leader-complete", node=node, index=index, term=term,
                                 message=f"{node} leads term {term} without committed entry "
@@ -243,7 +285,7 @@ class Invariants:
         for e in entries:
             if e.index == len(committed) + 1:
                 committed.append((e.term, highest))
-            holders = [n for n, d in durable.items() if d.term(e.index) == e.term]
+            holders = [n for n, d in durable.items() if d.holds(e.index, e.term)]
             self.checked["durable-before-apply"] += 1
             if len(holders) < self._quorum:
                 self._violation("durable-before-apply", node=node, index=e.index, term=e.term,

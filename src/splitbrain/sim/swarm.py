@@ -39,6 +39,10 @@ BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 # then far longer (a leader's own fsync ends after a follower's acknowledgement).
 LATENCY_TAILS = ((0.0, 0.0), (0.01, 0.05), (0.005, 0.3))
 DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
+# Applied entries between the nodes' snapshots (--snapshot-every; 0: the nodes' default, which a
+# short simulation seldom reaches, in two seeds of five): small enough that followers behind a
+# compacted log are sent InstallSnapshot.
+SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
 
 # Faults `run` has that the simulator does not simulate yet.
 UNSIMULATED = ("corrupt", "disk-full")
@@ -50,20 +54,26 @@ SIM_FAULTS = tuple(f for f in FAULTS if f != "clock" and f not in UNSIMULATED)
 # What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).
 SETTINGS = ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis",
             "nemesis_interval", "op_timeout", "latency", "disk", "boot", "latency_tail",
-            "disk_tail")  # fmt: skip
+            "disk_tail", "snapshot_every")  # fmt: skip
 PHYSICS = ("latency", "disk", "boot", "latency_tail", "disk_tail")
 
 
 def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
-    """The configuration of `seed`: `pinned` settings as given, the others drawn."""
+    """The configuration of `seed`: `pinned` settings as given, the others drawn. Snapshots
+    are drawn into the nodes' arguments, unless those name --snapshot-every already."""
     rng = random.Random(f"{seed}:swarm")
     drawn: dict[str, Any] = {}
+    if any(arg.startswith("--snapshot-every") for arg in base.node_args):
+        pinned = {**pinned, "snapshot_every": None}
     for name in SETTINGS:
         value = _draw(name, rng, {**drawn, **pinned})  # always draw: keeps the stream aligned
         if name not in pinned:
             drawn[name] = value
     values = {**drawn, **pinned}
     physics = Physics(**{k: values[k] for k in PHYSICS})
+    every = values.pop("snapshot_every", None)
+    if every:
+        values["node_args"] = (*base.node_args, f"--snapshot-every={every}")
     run = replace(base, seed=seed, **{k: v for k, v in values.items() if k not in PHYSICS})
     return SimConfig(run, physics, swarm=tuple(n for n in SETTINGS if n in drawn))
 
@@ -85,6 +95,8 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any]) -> Any:
         return rng.choice(INTERVALS)
     if name == "op_timeout":
         return rng.choice(OP_TIMEOUTS)
+    if name == "snapshot_every":
+        return rng.choice(SNAPSHOT_EVERY)
     return rng.choice({"latency": LATENCIES, "disk": DISKS, "boot": BOOTS,
                        "latency_tail": LATENCY_TAILS, "disk_tail": DISK_TAILS}[name])
 

@@ -11,6 +11,8 @@ makes it invalid:
   the first one applied there;
 - `two-leaders`: the second node to become leader of that term;
 - `duplicate-apply`: the first apply of the request at a second index;
+- `divergent-snapshot`: the first snapshot at that index that contradicts the first one (or,
+  when all agree on a term the log does not, the first one);
 - `apply-gap`, `apply-reorder`, and any kind naming a `node` and a `line`: that event;
 - any other kind carrying a node event's `time` (durable state, invariants a node reported):
   that time.
@@ -116,6 +118,12 @@ def _agreement_sign(v: Mapping[str, Any], events: NodeEvents,
         first = applies[0][1:] if applies else None
         clash = [t for t, *entry in applies if tuple(entry) != first]
         return _Sign(sign.checker, kind, wall_ns=clash[0] if clash else None)
+    if kind == "divergent-snapshot":
+        snaps = sorted((e["time"], e.get("digest"), e.get("term")) for evs in events.values()
+                       for _, e in evs if e.get("event") == "snapshot"
+                       and e.get("index") == v.get("index"))  # fmt: skip
+        clash = [t for t, *snap in snaps if tuple(snap) != tuple(snaps[0][1:])]
+        return _Sign(sign.checker, kind, wall_ns=(clash or [s[0] for s in snaps] or [None])[0])
     if kind == "two-leaders":
         times = sorted(e["time"] for n in v.get("nodes", ()) for _, e in events.get(n, ())
                        if e.get("event") == "role" and e.get("role") == "leader"
