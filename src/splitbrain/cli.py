@@ -7,8 +7,8 @@ only when their command runs, so `splitbrain check` never pays for the cluster c
 A command module may set `EXIT_AT_ONCE = True`: its work is over when run() returns (no
 process, thread or file left to it), so the `splitbrain` program then ends with os._exit after
 flushing its output, skipping the interpreter's teardown, which would free every object of a
-large history one by one (a fifth of the CPU of checking a 100k-call file). Only the program does this:
-`main(argv)` called with arguments (tests, other Python) always returns.
+large history one by one (a fifth of the CPU of checking a 100k-call file). Only the program
+does this: `main(argv)` called with arguments (tests, other Python) always returns.
 
 Rules it keeps: 1 means INVALID and nothing else, so an unexpected exception in any command is
 exit 3 with one line naming the error and a file holding its traceback (a crash must never look
