@@ -106,7 +106,7 @@ def faults(rng: random.Random, leased: bool) -> tuple[str, ...]:
     picked: set[str] = set()
     for _ in range(rng.choice(KINDS)):
         picked.add(rng.choice([f for f in pool if f not in picked] or pool))
-    chosen = [f for f in FAULTS if f in picked]
+    chosen = [f for f in FAULTS if f in picked]  # in FAULTS' order
     out = []
     for fault in chosen:
         options = variants(fault)
