@@ -15,6 +15,10 @@ is a false alarm and invalidates the measurement. A mutant may name run argument
 (`args`, e.g. lease mutants: `--node-arg=--read-mode=lease`, without which the code they
 break never runs): every configuration adds them to its command, and the unmutated copy runs
 once more with each such set (row `control <args>`), so a false alarm of that mode shows.
+A mutant may be `equivalent = "why no execution can observe it"`: a change of the code that
+our runtime never lets show (argued in the corpus, from the code). Such a mutant is run only
+when named with --mutants, never counts in a catch rate, and the JSON (`equivalent`) and the
+table list it with its reason.
 
 Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s),
 `all` (`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N
@@ -93,6 +97,7 @@ class Mutant:
     replace: str
     # what every configuration adds to run it: a lease mutant matters only with lease reads
     args: tuple[str, ...] = ()
+    equivalent: str | None = None  # why no execution can observe it (None: it is a real bug)
 
 
 def load_corpus(directory: Path = CORPUS) -> list[Mutant]:
@@ -121,8 +126,14 @@ def load_corpus(directory: Path = CORPUS) -> list[Mutant]:
             extra = entry.get("args", [])
             if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
                 raise CorpusError(f"{where} ({mid}): field 'args' must be a list of strings")
+            equivalent = entry.get("equivalent")
+            if equivalent is not None and (not isinstance(equivalent, str)
+                                           or not equivalent.strip()):
+                raise CorpusError(f"{where} ({mid}): field 'equivalent' must be a non-empty "
+                                  "string (why no execution can observe the mutant)")
             seen[mid] = str(path)
-            mutants.append(Mutant(category=category, args=tuple(extra), **fields))
+            mutants.append(Mutant(category=category, args=tuple(extra), equivalent=equivalent,
+                                  **fields))
     unknown = sorted(p.stem for p in directory.glob("*.toml") if p.stem not in CATEGORIES)
     if unknown:
         raise CorpusError(f"{directory}: unknown category file(s): {', '.join(unknown)}")
@@ -340,14 +351,16 @@ def _invalid(results: Path) -> bool:
 # -- summary -----------------------------------------------------------------------------------
 
 
-def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict[str, Any]:
+def summarize(records: Sequence[dict[str, Any]], configs: Sequence[str],
+              equivalent: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     """Per configuration: mutants caught (in any seed), runs caught, median time to detection,
-    and the control's false alarms (any > 0 invalidates that configuration's numbers)."""
+    and the control's false alarms (any > 0 invalidates that configuration's numbers). The
+    `equivalent` mutants count nowhere (nothing can catch them)."""
     out: dict[str, Any] = {}
     for config in configs:
         mine = [r for r in records if r["config"] == config]
         control = [r for r in mine if r["category"] is None]
-        mutants = [r for r in mine if r["category"] is not None]
+        mutants = [r for r in mine if r["category"] is not None and r["mutant"] not in equivalent]
         ids = sorted({r["mutant"] for r in mutants})
         caught = sorted({r["mutant"] for r in mutants if r["caught"]})
         times = [r["detect_s"] for r in mutants if r["caught"] and r["detect_s"] is not None]
@@ -393,7 +406,8 @@ def cell(records: Sequence[dict[str, Any]]) -> str:
 
 
 def table(records: Sequence[dict[str, Any]], configs: Sequence[str], rows: Sequence[str],
-          summary: dict[str, Any], skipped: dict[str, str]) -> str:  # fmt: skip
+          summary: dict[str, Any], skipped: dict[str, str], equivalent: Sequence[Mutant] = ()
+          ) -> str:  # fmt: skip
     category = {r["mutant"]: r["category"] or "-" for r in records}
     lines = [[ "mutant", "category", *configs]]
     for row in rows:
@@ -422,6 +436,9 @@ def table(records: Sequence[dict[str, Any]], configs: Sequence[str], rows: Seque
                 f"{config}: shrinking made {k['smaller']} of {k['failures']} failures smaller; "
                 f"median {k['ops_median'][0]:g} -> {k['ops_median'][1]:g} ops, "
                 f"{k['faults_median'][0]:g} -> {k['faults_median'][1]:g} faults")
+    if equivalent:
+        text.append(f"equivalent, not counted ({len(equivalent)}): "
+                    + ", ".join(m.id for m in equivalent))
     return "\n".join(text)
 
 
@@ -461,10 +478,12 @@ def main() -> int:
         return 3
     if args.list:
         for m in corpus:
-            print(f"{m.id}\t{m.category}\t{m.file}\t{m.description}")
+            mark = "\tequivalent" if m.equivalent else ""
+            print(f"{m.id}\t{m.category}\t{m.file}\t{m.description}{mark}")
         return 0
     by_id = {m.id: m for m in corpus}
-    chosen = [by_id[i] for i in _pick(args.mutants, list(by_id), "mutant", parser)] or corpus
+    chosen = [by_id[i] for i in _pick(args.mutants, list(by_id), "mutant", parser)] or [
+        m for m in corpus if not m.equivalent]  # an equivalent mutant runs only when named
     configs = _pick(args.configs, list(CONFIGURATIONS), "configuration", parser)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -519,8 +538,10 @@ def main() -> int:
         for r in records:
             r.pop("dir")
     ran = [c for c in configs if c not in skipped]
-    summary = summarize(records, ran)
-    print(table(records, configs, [r.name for r in rows], summary, skipped), file=sys.stderr)
+    equivalent = [m for m in corpus if m.equivalent]
+    summary = summarize(records, ran, [m.id for m in equivalent])
+    print(table(records, configs, [r.name for r in rows], summary, skipped, equivalent),
+          file=sys.stderr)
     report = {
         "configurations": {c: {"argv": ["splitbrain", *CONFIGURATIONS[c].argv(0, Path("OUT"))],
                                "available": c not in skipped,
@@ -532,6 +553,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "corpus": [{k: v for k, v in asdict(m).items() if k not in ("find", "replace")}
                    for m in chosen],
+        "equivalent": [{"id": m.id, "reason": m.equivalent} for m in equivalent],
         "summary": summary,
         "results": records,
     }

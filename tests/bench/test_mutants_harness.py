@@ -34,6 +34,7 @@ def test_corpus_entries_keep_exact_snippets(tmp_path):
     ({"commit": entry(replace="a = 1\n")}, "replace equals find"),
     ({"elections": "[[mutant]\n"}, "elections.toml"),
     ({"reads": entry() + 'args = "--x"\n'}, "field 'args' must be a list of strings"),
+    ({"reads": entry() + 'equivalent = " "\n'}, "field 'equivalent' must be a non-empty"),
 ])
 def test_a_bad_corpus_entry_is_named(tmp_path, files, message):
     with pytest.raises(M.CorpusError, match=message.replace("(", r"\(")):
@@ -124,6 +125,17 @@ def test_summary_gives_the_sizes_shrinking_reached():
                                   [27, 16.5], "smaller": 1}
     assert "shrinking made 1 of 2 failures smaller; median 250 -> 152 ops, 27 -> 16.5 faults" in (
         M.table([a, b, c], ["sim"], ["a", "b", "c"], s, {}))
+
+
+def test_an_equivalent_mutant_counts_nowhere_and_is_listed_with_its_reason(tmp_path):
+    real, same = M.load_corpus(corpus(tmp_path, reads=entry() + entry("m2")
+                                      + 'equivalent = "the runtime never lets it show"\n'))
+    assert (real.equivalent, same.equivalent) == (None, "the runtime never lets it show")
+    records = [record("a", "sim", True, 2.0), record("m2", "sim", False)]
+    s = M.summarize(records, ["sim"], ["m2"])["sim"]
+    assert (s["mutants"], s["mutants_caught"], s["escaped"]) == (1, 1, [])
+    table = M.table(records, ["sim"], ["a", "m2"], {"sim": s}, {}, [same])
+    assert "equivalent, not counted (1): m2" in table
 
 
 def test_cells():

@@ -27,6 +27,18 @@ def test_a_seed_names_one_configuration_and_seeds_differ():
         assert c.run.nodes in (3, 5) and 1 <= c.run.concurrency <= 2 * c.run.nodes
 
 
+@pytest.mark.parametrize("lease", [["--read-mode=lease"], ["--read-mode", "lease"]])
+def test_the_swarm_draws_clock_faults_and_only_drift_for_nodes_that_read_from_leases(lease):
+    def clocks(node_args):
+        return [f for seed in range(100)
+                for f in draw(seed, {}, RunConfig(node_args=node_args)).run.nemesis
+                if f.startswith("clock")]  # fmt: skip
+    assert len(set(clocks(("--read-mode=index",)))) > 3  # clock, and narrowed to variants
+    # A lease rests on a bound on clock drift: slow and fast clocks break it by design.
+    leased = clocks(tuple(lease))
+    assert len(leased) > 5 and set(leased) == {"clock:drift"}
+
+
 def test_pinned_settings_are_kept_and_do_not_shift_the_others():
     base = RunConfig()
     free = draw(3, {}, base)
