@@ -183,8 +183,10 @@ def test_unsafe_variant_is_caught(tmp_path, flag):
 
 # Lease reads are safe only while clocks agree: under the clock and partition faults that
 # provoke them (testing/unsafe.py), a run is caught, and the same run with ReadIndex is valid.
-# bench/unsafe.py --variants raft-lease-clocks measures the catch rate over more seeds.
-LEASE_SEED = 2
+# Whether a real run's deposed leader still serves while its successor commits depends on
+# timing: bench/unsafe.py --variants raft-lease-clocks caught seeds 2, 3 and 5 of 1..6, and a
+# lease run goes through them until one is caught (each catches about two times in three).
+LEASE_SEEDS = (2, 3, 5)
 
 
 @pytest.mark.skipif(clocks.missing() is not None, reason=f"no clock faults: {clocks.missing()}")
@@ -192,15 +194,21 @@ LEASE_SEED = 2
 def test_lease_reads_under_clock_faults_are_caught_and_read_index_is_not(tmp_path, mode):
     provocation = CONFIGURATIONS["raft-lease-clocks"]
     args = [a.replace("=lease", f"={mode}") for a in provocation.args]
-    code, run, out = splitbrain_run(tmp_path, "--nodes", "5", *args, "--seed", str(LEASE_SEED))
-    assert json.loads(run.config.read_text())["node_args"] == [f"--read-mode={mode}"]
-    checker = results(run)["checkers"][provocation.checker]
-    if mode == "lease":
-        assert code == 1, out
-        assert checker["valid"] is False and checker["cause"]
-    else:
-        assert code == 0, out
-        assert checker["valid"] is True
+    for seed in LEASE_SEEDS if mode == "lease" else LEASE_SEEDS[:1]:
+        (tmp_path / str(seed)).mkdir()
+        code, run, out = splitbrain_run(tmp_path / str(seed), "--nodes", "5", *args,
+                                        "--seed", str(seed))  # fmt: skip
+        assert json.loads(run.config.read_text())["node_args"] == [f"--read-mode={mode}"]
+        checker = results(run)["checkers"][provocation.checker]
+        if mode == "index":
+            assert code == 0, out
+            assert checker["valid"] is True
+        elif code == 1:
+            assert checker["valid"] is False and checker["cause"]
+            return
+        else:
+            assert code == 0, out  # not caught on this seed: valid, never unknown or a crash
+    assert mode == "index", f"lease reads escaped every seed of {LEASE_SEEDS}"
 
 
 def test_snapshots_are_taken_installed_and_restarted_from_in_a_valid_run(tmp_path):
