@@ -184,7 +184,7 @@ def test_unsafe_variant_is_caught(tmp_path, flag):
 # Lease reads are safe only while clocks agree: under the clock and partition faults that
 # provoke them (testing/unsafe.py), a run is caught, and the same run with ReadIndex is valid.
 # Whether a real run's deposed leader still serves while its successor commits depends on
-# timing: bench/unsafe.py --variants raft-lease-clocks caught seeds 2, 3 and 5 of 1..6, and a
+# timing: bench/unsafe.py --variants raft-lease-clocks caught seeds 2, 3, 5 and 6 of 1..6; a
 # lease run goes through them until one is caught (each catches about two times in three).
 LEASE_SEEDS = (2, 3, 5)
 
