@@ -68,6 +68,26 @@ def write_all(file: File, data: bytes) -> None:
         at += file.pwrite(view[at:], at)
 
 
+def replace_file(files: FileSystem, path: Path, data: bytes, *, fsync: bool) -> File:
+    """Replace `path` with `data` atomically and durably: written to `path`.tmp (a crash's
+    leftover removed first), fsynced, renamed over `path`, the directory fsynced. Returns the
+    new file, open (the caller closes it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    files.remove(tmp)  # a crash's leftover may be longer than what we write
+    file = files.open(tmp)
+    try:
+        write_all(file, data)
+        if fsync:
+            file.fsync()
+        files.rename(tmp, path)
+    except BaseException:
+        file.close()
+        raise
+    if fsync:
+        files.sync_dir(path.parent)
+    return file
+
+
 class _OsFile:
     def __init__(self, fd: int) -> None:
         self._fd = fd

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitbrain.raft.codec import MAX_COUNTER
-from splitbrain.raft.host import FileSystem, write_all
+from splitbrain.raft.host import FileSystem, replace_file
 from splitbrain.raft.messages import Entry
 from splitbrain.raft.wal import Recovered, WALError, after_snapshot
 
@@ -110,18 +110,7 @@ def peek(data: bytes | bytearray) -> tuple[int, int] | None:
 def write(files: FileSystem, directory: Path, data: bytes, *, fsync: bool = True) -> None:
     """Replace the snapshot in `directory` with `data` (an `encode`d snapshot), atomically and
     durably (see the module's rules)."""
-    tmp = directory / TMP_NAME
-    files.remove(tmp)  # a crash's leftover may be longer than what we write
-    file = files.open(tmp)
-    try:
-        write_all(file, data)
-        if fsync:
-            file.fsync()
-    finally:
-        file.close()
-    files.rename(tmp, directory / FILE_NAME)
-    if fsync:
-        files.sync_dir(directory)
+    replace_file(files, directory / FILE_NAME, data, fsync=fsync).close()
 
 
 def read(files: FileSystem, directory: Path) -> tuple[Decoded, bytes] | None:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.raft import codec
-from splitbrain.raft.host import File, FileSystem, OsFiles, write_all
+from splitbrain.raft.host import File, FileSystem, OsFiles, replace_file
 from splitbrain.raft.messages import Entry, HardState
 
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
@@ -106,7 +106,8 @@ class WAL:
     """An open log file; build one with `WAL.open(dir)`."""
 
     def __init__(
-        self, path: Path, file: File, *, fsync: bool, hard_state: HardState, end: int, size: int
+        self, path: Path, file: File, *, fsync: bool, hard_state: HardState, end: int, size: int,
+        files: FileSystem,
     ) -> None:
         self.path = path
         self._file: File | None = file
@@ -116,7 +117,7 @@ class WAL:
         self._end = end  # where the next record goes
         self._size = size  # bytes of the file, written (zeros beyond _end)
         self._chunk = PREALLOCATE
-        self._files: FileSystem = OsFiles()
+        self._files = files
 
     @classmethod
     def open(
@@ -145,8 +146,7 @@ class WAL:
             file.close()
             raise
         wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
-                  size=len(data))
-        wal._files = files
+                  size=len(data), files=files)
         wal._chunk = preallocate or PREALLOCATE
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
@@ -220,21 +220,8 @@ class WAL:
                    *(_record(ENTRY, codec.encode_entry(e)) for e in kept)]  # fmt: skip
         body = b"".join(records)
         size = -(-(len(body) + 1) // self._chunk) * self._chunk  # zeros end the log
-        directory = self.path.parent
-        tmp = directory / TMP_NAME
-        files = self._files
-        files.remove(tmp)
-        new = files.open(tmp)
-        try:
-            write_all(new, body + bytes(size - len(body)))
-            if self._fsync:
-                new.fsync()
-        except BaseException:
-            new.close()
-            raise
-        files.rename(tmp, self.path)
-        if self._fsync:
-            files.sync_dir(directory)
+        new = replace_file(self._files, self.path, body + bytes(size - len(body)),
+                           fsync=self._fsync)
         old.close()
         self._file = new
         self._end, self._size = len(body), size
