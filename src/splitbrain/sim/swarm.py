@@ -71,9 +71,9 @@ def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
     """The configuration of `seed`: `pinned` settings as given, the others drawn. Snapshots
     are drawn into the nodes' arguments, unless those name --snapshot-every already."""
     rng = random.Random(f"{seed}:swarm")
-    leased = leases(base.node_args)
+    leased = node_option(base.node_args, "--read-mode") == "lease"
     drawn: dict[str, Any] = {}
-    if any(arg.startswith("--snapshot-every") for arg in base.node_args):
+    if node_option(base.node_args, "--snapshot-every") is not None:
         pinned = {**pinned, "snapshot_every": None}
     for name in SETTINGS:
         value = _draw(name, rng, {**drawn, **pinned}, leased)  # always: keeps the stream aligned
@@ -131,9 +131,10 @@ def faults(rng: random.Random, leased: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
-def leases(node_args: tuple[str, ...]) -> bool:
-    """Do the nodes serve reads from leases (`--read-mode lease` among their arguments)?"""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--read-mode")
+def node_option(node_args: tuple[str, ...], option: str) -> str | None:
+    """The value the nodes' arguments give `option` (the last one, as the node's parser takes
+    it), or None."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument(option)
     known, _ = parser.parse_known_args(list(node_args))
-    return known.read_mode == "lease"
+    return getattr(known, option.lstrip("-").replace("-", "_"))
