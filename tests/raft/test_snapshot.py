@@ -131,20 +131,30 @@ class CrashingFiles(DiskFiles):
         self.step()
 
 
-def recover(disk: SimDisk, directory: Path) -> tuple[int, list[int]]:
-    """What a restarted node starts from, as the server loads it: (snapshot index, entries)."""
+def recover(disk: SimDisk, directory: Path, append: list[Entry] | None = None
+            ) -> tuple[int, list[int]]:  # fmt: skip
+    """What a restarted node starts from, as the server loads it (snapshot.resume): (snapshot
+    index, entries); then `append` is saved to its log, as that life would."""
     files = DiskFiles(disk, SimpleNamespace(alive=True), None)  # type: ignore[arg-type]
     wal, recovered = WAL.open(directory, files=files, preallocate=4096)
-    wal.close()
-    loaded = snapshot.read(files, directory)
-    log = snapshot.log_after(recovered, loaded, directory)
+    try:
+        loaded, log = snapshot.resume(files, directory, wal, recovered)
+        if append:
+            wal.save(HardState(append[-1].term, None, 0), append)
+    finally:
+        wal.close()
     return (loaded[0].index if loaded else 0), [e.index for e in log]
 
 
-def test_power_loss_at_any_step_of_a_snapshot_loses_no_entry():
+@pytest.mark.parametrize("taken", [True, False], ids=["taken", "installed"])
+def test_power_loss_at_any_step_of_a_snapshot_loses_no_entry(taken: bool):
     """Snapshot file (tmp, fsync, rename, directory fsync), then the WAL rewritten the same way:
-    a power loss after any step leaves a snapshot and a log that together hold every entry."""
+    a power loss after any step leaves a snapshot and a log that together hold every entry, and
+    the log that life appends to is read whole by the next. Taken: a snapshot of entry 6 of a
+    log of 10. Installed: a leader's snapshot of entry 15, beyond the log's end, after which
+    the next life appends 16 (a WAL still holding 1-10 and then 16 has a gap)."""
     directory = Path("data")
+    index, term, last = (6, 1, 10) if taken else (15, 2, 15)
     outcomes = set()
     at = 1
     while True:
@@ -154,8 +164,8 @@ def test_power_loss_at_any_step_of_a_snapshot_loses_no_entry():
         wal.save(HardState(1, None, 10), entries(1, 10))
         files.at, files.steps = at, 0
         try:
-            snapshot.write(files, directory, snapshot.encode(6, 1, b"state"))
-            wal.compact(6, 1)
+            snapshot.write(files, directory, snapshot.encode(index, term, b"state"))
+            wal.compact(index, term)
         except Crash:
             pass
         else:
@@ -164,10 +174,13 @@ def test_power_loss_at_any_step_of_a_snapshot_loses_no_entry():
             wal.close()
         disk.power_loss()
         base, log = recover(disk, directory)
-        assert list(range(base + 1, 11)) == log, f"crash at step {at}"
+        end = last if base else 10  # without the snapshot, the log of 10 is all there is
+        assert list(range(base + 1, end + 1)) == log, f"crash at step {at}"
+        recover(disk, directory, append=entries(end + 1, end + 1, term=2))
+        assert recover(disk, directory) == (base, [*log, end + 1]), f"crash at step {at}"
         outcomes.add(base)
         at += 1
-    assert at > 6 and outcomes == {0, 6}  # it crashed before and after the snapshot counted
+    assert at > 6 and outcomes == {0, index}  # it crashed before and after the snapshot counted
 
 
 def test_a_log_that_starts_after_a_missing_snapshot_is_refused(tmp_path: Path):

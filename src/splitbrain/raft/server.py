@@ -50,7 +50,7 @@ Rules it keeps:
   the same way before anything of its Ready leaves. Each writes a `snapshot` event (index,
   term, digest of the state, taken or installed). A restart loads the snapshot, then replays
   the WAL's tail (`wal.after_snapshot`: what a crash between the two steps leaves is the same
-  log). Not with `--unsafe ack-before-fsync` while its timer's sync is in flight.
+  log, and `snapshot.resume` finishes the compaction before anything is appended). Not with `--unsafe ack-before-fsync` while its timer's sync is in flight.
 """
 
 from __future__ import annotations
@@ -230,8 +230,7 @@ class Server:
         """The snapshot this life starts from (the state machine restored from it) and the
         log entries after it. WALError (a SnapshotError) if the two cannot be one log."""
         data_dir = self.config.data_dir
-        loaded = snapshot.read(host.files, data_dir)
-        entries = snapshot.log_after(recovered, loaded, data_dir)
+        loaded, entries = snapshot.resume(host.files, data_dir, self.wal, recovered)
         if loaded is None:
             return None, entries
         decoded, data = loaded

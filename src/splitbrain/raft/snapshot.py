@@ -26,7 +26,7 @@ from pathlib import Path
 from splitbrain.raft.codec import MAX_COUNTER
 from splitbrain.raft.host import FileSystem, replace_file
 from splitbrain.raft.messages import Entry
-from splitbrain.raft.wal import Recovered, WALError, after_snapshot
+from splitbrain.raft.wal import WAL, Recovered, WALError, after_snapshot
 
 FILE_NAME = "snapshot"
 TMP_NAME = "snapshot.tmp"
@@ -136,6 +136,20 @@ def check(index: int, term: int, data: bytes) -> bool:
     except SnapshotError:
         return False
     return (decoded.index, decoded.term) == (index, term)
+
+
+def resume(files: FileSystem, directory: Path, wal: WAL, recovered: Recovered
+           ) -> tuple[tuple[Decoded, bytes] | None, list[Entry]]:  # fmt: skip
+    """What a restarted node starts from: its snapshot (None if it has none) and the log after
+    it (`log_after`), with the WAL made to start after the snapshot if a crash came between the
+    two steps of a snapshot. Without that, the log on disk would still hold the entries before
+    the snapshot, and the first entry this life appends after an installed snapshot (beyond the
+    log's end) would leave a gap that the next restart refuses. WALError as `log_after`."""
+    loaded = read(files, directory)
+    entries = log_after(recovered, loaded, directory)
+    if loaded is not None and loaded[0].index > recovered.snapshot[0]:
+        wal.compact(loaded[0].index, loaded[0].term)
+    return loaded, entries
 
 
 def log_after(recovered: Recovered, loaded: tuple[Decoded, bytes] | None,
