@@ -83,8 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
     p.add_argument("--op-timeout", type=positive(float), default=d.op_timeout, metavar="S",
-                   help="seconds each attempt of an operation may take; with --retries, every "
-                        "other worker splits it into 4 shorter attempts (%(default)s)")
+                   help="seconds each attempt of an operation may take (%(default)s)")
     p.add_argument("--retries", type=non_negative(int), default=d.retries, metavar="N",
                    help="times a client retries a request that may have taken effect, under the "
                         "same client id and sequence number, before recording it indeterminate "
@@ -238,25 +237,6 @@ def schedule(config: RunConfig) -> Iterator[Plan]:
                          random.Random(f"{config.seed}:nemesis"))  # fmt: skip
 
 
-IMPATIENCE = 4
-
-
-def attempts(op_timeout: float, retries: int, worker: int) -> tuple[float, int]:
-    """(seconds per attempt, retries) of a retrying client of worker `worker`.
-
-    Every other worker is impatient: it splits each attempt into IMPATIENCE shorter ones within
-    the same budget, as clients with a per-attempt deadline do. A patient worker stuck on a
-    paused or cut-off leader waits out the whole attempt; an impatient one gives up on it
-    early, has its request done by the new leader, and starts its next operation, often at
-    the old leader again, while that one may still believe it leads: the window in which a
-    deposed leader serves stale reads or loses acknowledged writes. Both kinds are needed:
-    a patient worker is the one whose request a resumed leader answers.
-    """
-    if worker % 2 == 0:
-        return op_timeout, retries
-    return op_timeout / IMPATIENCE, (retries + 1) * IMPATIENCE - 1
-
-
 async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter,
                 target: Target, *, plans: Iterable[Plan] | None = None,
                 console: Console | None = None, **phases: float) -> Tally:  # fmt: skip
@@ -279,10 +259,8 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
 
     def client(process: int, home: str) -> Client:
         if target.retrying_client is not None and config.retries:
-            timeout, retries = attempts(config.op_timeout, config.retries,
-                                        process % config.concurrency)
             return target.retrying_client(cluster.client_addresses, home, f"c{process}",
-                                          timeout, retries)
+                                          config.op_timeout, config.retries)
         return target.client(cluster.client_addresses, home, f"c{process}", config.op_timeout)
 
     if plans is None:

@@ -156,20 +156,3 @@ def test_snapshots_are_simulated_installed_and_checked_across_power_loss(tmp_pat
     kinds = [e["kind"] for e in events if e["event"] == "snapshot"]
     assert kinds.count("taken") >= 5 and kinds.count("installed") >= 1, kinds
     assert sum("snapshot" in e for e in events if e["event"] == "recovered") >= 3
-
-
-def test_impatient_workers_finish_at_the_new_leader_while_the_old_one_is_paused(tmp_path):
-    """Every other worker splits its attempts (run.attempts): while the leader is paused, the
-    patient workers wait for it and the impatient ones complete at its successor, which is what
-    lets a later request of theirs meet the old leader still believing it leads."""
-    code, run = sim(tmp_path, "--seed", "3", "--nodes", "3", "--time-limit", "1.2",
-                    "--concurrency", "4", "--rate", "100", "--nemesis", "pause:after-request",
-                    "--nemesis-interval", "1")
-    assert code == 0 and run is not None
-    ops = read_jsonl(run.history).ops
-    pauses = [op for op in ops if op.f in ("pause", "resume")]
-    assert [op.f for op in pauses][:2] == ["pause", "resume"], pauses
-    begin, end, paused = pauses[0].time, pauses[1].time, pauses[0].value["nodes"]
-    during = [op for op in ops if op.process != "nemesis" and op.type == "ok"
-              and begin < op.time < end]
-    assert during and all(op.process % 4 % 2 == 1 and op.node not in paused for op in during)
