@@ -88,7 +88,7 @@ def test_run_directory_gets_every_checker_and_results_json(tmp_path, capsys):
     assert main(["check", str(run.path)]) == 0
     results = json.loads(run.results.read_text())
     assert results["valid"] is True
-    assert set(results["checkers"]) == {"linearizable", "log-agreement", "stats"}
+    assert set(results["checkers"]) == {"linearizable", "log-agreement", "stats", "restarts"}
     assert results["checkers"]["linearizable"]["model"] == "cas-register"
     assert results["checkers"]["log-agreement"]["nodes"] == ["n1", "n2", "n3"]
     assert results["checkers"]["stats"]["fault_windows"]
@@ -144,8 +144,8 @@ def test_a_checker_the_target_cannot_feed_is_not_run_and_said_so(tmp_path, capsy
     assert results["checkers"]["log-agreement"] == {
         "valid": "not-run", "reason": "target kvd writes no node events (events.jsonl)"}
     line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith(f"{run.path}: valid (linearizable; log-agreement not run: target kvd "
-                           "writes no node events (events.jsonl)) (")
+    assert line.startswith(f"{run.path}: valid (linearizable; restarts; log-agreement not run: "
+                           "target kvd writes no node events (events.jsonl)) (")
 
     from splitbrain.reports import render_report
 

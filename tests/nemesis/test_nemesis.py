@@ -137,9 +137,10 @@ class FakeCluster:
 
     async def start(self, n: str) -> bool:
         if n in self.damaged:
-            raise NodeError(f"{n} exited with 3 while starting (raft.wal: offset 7: corrupt)")
+            raise NodeError(f"{n} exited with 3 while starting (raft.wal: offset 7: corrupt)",
+                            refused=True)
         if n in self.broken:
-            raise NodeError(f"{n} exited with 1 while starting")
+            raise NodeError(f"{n} exited with 1 while starting", refused=True)
         if self.state[n] not in ("down", "crashed"):
             return False
         self.state[n] = "up"
@@ -355,7 +356,8 @@ def test_a_fault_that_fails_is_recorded_with_its_error() -> None:
     events = drive(cluster, [Plan(0.01, 0.01, "restart", "one", nodes=("n1",))], stop_after=2)
     assert events[1] == (
         "start",
-        {"nodes": [], "fault": "restart", "errors": {"n1": "n1 exited with 1 while starting"}},
+        {"nodes": [], "fault": "restart", "errors": {"n1": "n1 exited with 1 while starting"},
+         "refused": ["n1"]},
     )
     assert events[3][0] == "start" and events[3][1]["errors"]  # heal_all tried again, said so
 

@@ -84,6 +84,7 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
     from splitbrain.checker.agreement import check_agreement, read_events  # run dirs only
+    from splitbrain.checker.restarts import check_restarts
     from splitbrain.checker.stats import stats
 
     started = time.perf_counter()
@@ -113,6 +114,7 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         agreement = _guard(agreement_)
     checkers = {"linearizable": linear, "log-agreement": agreement,
                 "stats": _guard(lambda: stats(calls, history.nemesis)),
+                "restarts": _guard(lambda: check_restarts(history.nemesis)),
                 **_recorded_invariants(run)}
     results = compose(checkers, warnings, time.perf_counter() - started)
     run.write_json(run.results, results)

@@ -24,7 +24,13 @@ POLL = 0.01  # seconds between checks of a child's state; children change state 
 
 
 class NodeError(RuntimeError):
-    """A node did not start, or died while starting; the message names it and quotes its output."""
+    """A node did not start, or died while starting; the message names it and quotes its output.
+    `refused`: the node ended by itself while starting (an exit status, not a signal), having
+    judged that it could not serve, e.g. on files it could not recover from."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 def spawn(
@@ -133,7 +139,8 @@ async def wait_ready(
     deadline = loop.time() + timeout
     while not await ready():
         if proc.poll() is not None:
-            raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")
+            raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}",
+                            refused=proc.returncode >= 0)
         if loop.time() > deadline:
             raise NodeError(f"{name} was not up within {timeout}s{_tail(output)}")
         await asyncio.sleep(POLL * 2)

@@ -298,10 +298,12 @@ class Nemesis:
                 return await verb(node)
 
         results = await asyncio.gather(*(locked(n) for n in nodes), return_exceptions=True)
-        done, idle, errors, details = [], [], {}, {}
+        done, idle, errors, details, refused = [], [], {}, {}, []
         for n, r in zip(nodes, results, strict=True):
             if isinstance(r, APPLY_ERRORS):
                 errors[n] = str(r)
+                if isinstance(r, NodeError) and r.refused:
+                    refused.append(n)  # checker/restarts.py judges these
             elif isinstance(r, BaseException):
                 raise r
             elif r is False:
@@ -317,6 +319,8 @@ class Nemesis:
             value["unchanged"] = idle  # already in that state (e.g. killed by another fault)
         if errors:
             value["errors"] = errors
+        if refused:
+            value["refused"] = refused
         await _call(record, f, value)
         return done
 

@@ -50,7 +50,8 @@ Rules it keeps:
   the same way before anything of its Ready leaves. Each writes a `snapshot` event (index,
   term, digest of the state, taken or installed). A restart loads the snapshot, then replays
   the WAL's tail (`wal.after_snapshot`: what a crash between the two steps leaves is the same
-  log, and `snapshot.resume` finishes the compaction before anything is appended). Not with `--unsafe ack-before-fsync` while its timer's sync is in flight.
+  log, and `snapshot.resume` finishes the compaction before anything is appended). Not with
+  `--unsafe ack-before-fsync` while its timer's sync is in flight.
 """
 
 from __future__ import annotations

@@ -102,7 +102,19 @@ def _log_agreement(result: Mapping[str, Any]) -> str:
     return f"Log agreement could not be decided: {result.get('cause', 'no cause given')}."
 
 
-_EXPLAIN = {"linearizable": _linearizable, "log-agreement": _log_agreement}
+def _restarts(result: Mapping[str, Any]) -> str:
+    if result.get("valid") is True:
+        return (f"Every node a fault stopped started again on its own files "
+                f"({result.get('checked', 0)} starts).")
+    if result.get("valid") is False:
+        return (f"A node refused to start on the files its earlier lives left, after a fault "
+                f"that should not stop it (a kill, a power loss, a crash point, a pause): "
+                f"{result.get('cause', 'no cause given')}.")
+    return f"Restarts could not be judged: {result.get('cause', 'no cause given')}."
+
+
+_EXPLAIN = {"linearizable": _linearizable, "log-agreement": _log_agreement,
+            "restarts": _restarts}
 
 
 def accounts(results: Mapping[str, Any] | None) -> list[Account]:

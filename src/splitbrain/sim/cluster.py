@@ -302,7 +302,8 @@ class SimCluster(NodeQueries):
             if not proc.alive:
                 node.output.flush()
                 tail = (self.run.node_dir(node.name) / "output.log").read_text()[-2000:]
-                raise NodeError(f"{node.name} {proc.exited} while starting; its output:\n{tail}")
+                raise NodeError(f"{node.name} {proc.exited} while starting; its output:\n{tail}",
+                                refused=(proc.exited or "").startswith(("exited", "crashed")))
             if self.world.loop.time() > deadline:
                 raise NodeError(f"{node.name} did not listen within {START_TIMEOUT} s")
             await asyncio.sleep(POLL)
