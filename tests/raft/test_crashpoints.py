@@ -266,10 +266,55 @@ def test_a_bad_crash_point_is_refused_and_disarming_keeps_the_node_alive(cluster
         "ok": False,
         "error": "bad-request",
         "message": "unknown crash point 'x' (known: after-vote, after-append, after-apply, "
-                   "before-save, after-term, torn-write, mid-apply)",
+                   "before-save, after-term, torn-write, mid-apply, mid-snapshot)",
         "node": leader,
     }
     assert refused is False and unreachable is False
     assert out.type == "ok" and cluster.alive(leader)
     assert "crash" not in [e["event"] for e in events(cluster, leader)]
 
+
+
+def test_mid_snapshot_dies_between_the_snapshot_file_and_the_compaction_and_restarts_twice(
+        tmp_path):
+    """Killed with a snapshot on disk and its log not compacted: the restart finishes the
+    compaction (snapshot.resume), so the entries it appends leave no gap that would make the
+    next restart refuse."""
+    from splitbrain.raft.local import LocalCluster
+
+    with LocalCluster(tmp_path, node_args=["--snapshot-every=5"]) as cluster:
+        cluster.start_all()
+
+        async def writes(leader, client_id, n):
+            """n writes; a restarted node may cost one of them its leader (leader-lost)."""
+            client = Client(cluster.client_addresses, leader, client_id, 5.0)
+            outs = [await client.invoke("write", f"k{i}", i) for i in range(n)]
+            await client.close()
+            assert sum(o.type == "ok" for o in outs) >= n - 1, outs
+
+        async def scenario():
+            leader, warm = await settled_client(cluster, "warm")
+            await warm.close()
+            follower = next(n for n in cluster.names if n != leader)
+            assert await arm(cluster, follower, "mid-snapshot")
+            await writes(leader, "a", 12)
+            return leader, follower, await wait_dead(cluster, follower)
+
+        leader, follower, code = run(scenario())
+        assert code == -signal.SIGKILL
+        assert events(cluster, follower)[-1]["point"] == "mid-snapshot"
+        assert recovered(cluster, follower).snapshot[0] == 0  # the log was not compacted
+        assert (cluster.node_dir(follower) / "data" / "snapshot").is_file()
+        for life in ("b", "c"):  # a restart, entries appended, and another restart
+            cluster.start(follower)
+
+            async def more(life=life):
+                await writes(leader, life, 6)
+                async with asyncio.timeout(20):
+                    await wait_applied(cluster, follower, 20)
+
+            run(more())
+            cluster.kill(follower)
+        assert recovered(cluster, follower).snapshot[0] >= 5  # compacted since
+        cluster.start(follower)
+        assert cluster.alive(follower)

@@ -21,6 +21,8 @@ POINTS: dict[str, str] = {
                   "as a power loss leaves one); nothing that waits for them was sent",
     "mid-apply": "the first half of a Ready's committed entries (two or more) were applied and "
                  "their events flushed, the rest not; no client replied",
+    "mid-snapshot": "a snapshot, taken or installed from the leader, was written to its file and "
+                    "synced; the log was not yet compacted to start after it",
 }
 
 

@@ -57,6 +57,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections import deque
@@ -454,7 +455,7 @@ class Server:
         assert term is not None and term >= 0, f"applied entry {index} is not in the log"
         state = self.kv.state()
         data = snapshot.encode(index, term, state)
-        await asyncio.get_running_loop().run_in_executor(None, self._persist, index, term, data)
+        await self._persist(index, term, data)
         self.durable.snapshotted(index)
         self.node.compact(index, data)
         self.events.emit("snapshot", index=index, term=term, digest=kv.digest(state),
@@ -467,8 +468,7 @@ class Server:
         body = snapshot.decode(snap.data).body  # checked whole by the core (_snapshot_check)
         if self._background_sync is not None:  # ack-before-fsync: not while it syncs the log
             await asyncio.wait([self._background_sync])
-        await asyncio.get_running_loop().run_in_executor(None, self._persist, snap.index,
-                                                         snap.term, snap.data)  # fmt: skip
+        await self._persist(snap.index, snap.term, snap.data)
         self.durable.snapshotted(snap.index)
         self.kv = kv.KV.restore(body)
         self._applied = snap.index
@@ -478,10 +478,13 @@ class Server:
                          kind="installed")  # fmt: skip
         self.events.flush()
 
-    def _persist(self, index: int, term: int, data: bytes) -> None:
-        """The snapshot file, then the compacted WAL (in a worker thread)."""
-        snapshot.write(self._files, self.config.data_dir, data, fsync=self.config.fsync)
-        self.wal.compact(index, term)
+    async def _persist(self, index: int, term: int, data: bytes) -> None:
+        """The snapshot file, then the compacted WAL (each in a worker thread)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, functools.partial(
+            snapshot.write, self._files, self.config.data_dir, data, fsync=self.config.fsync))
+        self._crash_at("mid-snapshot")
+        await loop.run_in_executor(None, self.wal.compact, index, term)
 
     def _saved(self, hs: HardState | None, entries: tuple[Entry, ...], new_vote: bool,
                armed: bool) -> None:  # fmt: skip
