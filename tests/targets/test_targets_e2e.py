@@ -34,8 +34,8 @@ def test_a_toml_target_runs_end_to_end_and_log_agreement_is_not_run(tmp_path):
     assert res["checkers"]["linearizable"]["valid"] is True
     assert res["checkers"]["log-agreement"] == {
         "valid": "not-run", "reason": "target kvd writes no node events (events.jsonl)"}
-    assert ": valid (linearizable; log-agreement not run: target kvd writes no node events" \
-        in " ".join(out.split())
+    assert (": valid (linearizable; restarts; log-agreement not run: target kvd writes no node "
+            "events") in " ".join(out.split())
     config = json.loads(run.config.read_text())
     assert config["target"] == str(KVD.resolve()) and config["target_capabilities"] == ["leader"]
     assert f"--target {KVD.resolve()}" in config["command"]
