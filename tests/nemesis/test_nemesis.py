@@ -410,6 +410,40 @@ def test_crash_arms_its_targets_and_starts_at_once_each_node_that_crashed() -> N
     assert cluster.state["n3"] == "up"
 
 
+class ResumesArmed(FakeCluster):
+    """Nodes in `crash_on_resume` reach their armed point as soon as they are resumed."""
+
+    crash_on_resume: frozenset[str] = frozenset()
+
+    async def resume(self, n: str) -> bool:
+        resumed = await super().resume(n)
+        if resumed and self.armed.get(n) and n in self.crash_on_resume:
+            self.state[n] = "crashed"
+        return resumed
+
+
+@pytest.mark.parametrize("reaches_point", [False, True], ids=["disarmed", "crashed"])
+def test_a_node_paused_when_a_crash_fault_ends_is_disarmed_or_started_once_it_resumes(
+        reaches_point: bool) -> None:
+    """A paused node cannot answer the disarm: left armed, it would kill itself after the fault
+    and stay down for the rest of the run."""
+    cluster = ResumesArmed()
+    cluster.crash_on_resume = frozenset({"n1"} if reaches_point else ())
+    plans = [Plan(0.01, 0.1, "crash", "one", nodes=("n1",), point="after-vote"),
+             Plan(0.05, 0.3, "pause", "one", nodes=("n1",))]
+    events = drive(cluster, plans, stop_after=6 if reaches_point else 4)
+    stop = next(v for f, v in events if f == "stop-crash")
+    if reaches_point:
+        assert stop == {"nodes": [], "point": "after-vote", "unchanged": ["n1"]}
+        assert [f for f, _ in events].count("crash") == 1
+        assert ("start", {"nodes": ["n1"], "fault": "crash"}) in events
+    else:
+        assert stop == {"nodes": ["n1"], "point": "after-vote"}
+        assert cluster.armed["n1"] is None
+    assert [f for f, _ in events].index("resume") < [f for f, _ in events].index("stop-crash")
+    assert cluster.state["n1"] == "up"
+
+
 def test_stop_ends_run_promptly_even_with_plans_far_ahead() -> None:
     async def main() -> float:
         nemesis = Nemesis(FakeCluster(), [Plan(100, 200, "kill", "all", nodes=NODES)])  # type: ignore[arg-type]

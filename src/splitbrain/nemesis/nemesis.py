@@ -66,6 +66,7 @@ from splitbrain.nemesis.schedule import LEADER_PAUSES, STROBE_PERIOD, Plan, time
 Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
 APPLY_ERRORS = (NodeError, NetworkError, DiskError, OSError)
 WATCH_INTERVAL = 0.002  # seconds between looks for new leaders (churn) or crashed nodes (crash)
+DISARM_FOR = 10.0  # seconds a crash fault's end keeps asking a paused or silent node to disarm
 
 
 @dataclass(slots=True)
@@ -412,11 +413,38 @@ class Nemesis:
             await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
 
     async def _disarm(self, active: _Active, record: Record) -> None:
-        """Start the targets that crashed and were not started yet; disarm the others."""
+        """Start the targets that crashed and were not started yet; disarm the others. A node
+        that is paused or does not answer is still armed: it is asked again, for up to
+        DISARM_FOR seconds, and started if it reaches the point meanwhile. (Left armed, it
+        would kill itself after the fault and stay down for the rest of the run.)"""
         await self._start_crashed(active, record)
-        await self._each(lambda n: self.cluster.arm_crash_point(n, None), active.nodes, record,
-                         "stop-crash", {"point": active.plan.point})  # fmt: skip
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DISARM_FOR
+        targets, pending, disarmed = list(active.nodes), list(active.nodes), []
+        while pending:
+            answers = await asyncio.gather(*(self._disarm_node(n) for n in pending))
+            disarmed += [n for n, ok in zip(pending, answers, strict=True) if ok]
+            pending = [n for n, ok in zip(pending, answers, strict=True)
+                       if not ok and self.cluster.alive(n)]  # fmt: skip
+            if pending and loop.time() < deadline:
+                await asyncio.sleep(WATCH_INTERVAL * 25)
+            else:
+                break
+        value: dict[str, Any] = {"nodes": disarmed, "point": active.plan.point}
+        down = [n for n in targets if n not in disarmed and n not in pending]
+        if down:
+            value["unchanged"] = down  # not running: its next life starts unarmed
+        if pending:
+            value["errors"] = {n: f"{n} did not answer a disarm within {DISARM_FOR:g} s: its "
+                                  f"crash point may still be armed" for n in pending}
+        await _call(record, "stop-crash", value)
+        active.nodes = [n for n in targets if n not in disarmed]
+        await self._start_crashed(active, record)  # those that reached it while asked
         active.nodes = []
+
+    async def _disarm_node(self, node: str) -> bool:
+        async with self._locks.setdefault(node, asyncio.Lock()):
+            return await self.cluster.arm_crash_point(node, None)
 
     async def _start_clock(self, plan: Plan, nodes: list[str], info: dict[str, Any],
                            record: Record) -> _Active | None:  # fmt: skip
