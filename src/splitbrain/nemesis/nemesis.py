@@ -51,7 +51,7 @@ import asyncio
 import contextlib
 import inspect
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,7 @@ Record = Callable[[str, Any], Any]  # record(f, value); may return an awaitable
 APPLY_ERRORS = (NodeError, NetworkError, DiskError, OSError)
 WATCH_INTERVAL = 0.002  # seconds between looks for new leaders (churn) or crashed nodes (crash)
 DISARM_FOR = 10.0  # seconds a crash fault's end keeps asking a paused or silent node to disarm
+DISARM_RETRY = 0.05  # seconds between those asks
 
 
 @dataclass(slots=True)
@@ -294,11 +295,8 @@ class Nemesis:
     ) -> list[str]:
         """Apply a node verb to every node at once; record which it changed, which it could
         not act on, and errors. Returns the nodes changed."""
-        async def locked(node: str) -> Any:
-            async with self._locks.setdefault(node, asyncio.Lock()):
-                return await verb(node)
-
-        results = await asyncio.gather(*(locked(n) for n in nodes), return_exceptions=True)
+        results = await asyncio.gather(*(self._locked(verb, n) for n in nodes),
+                                       return_exceptions=True)
         done, idle, errors, details, refused = [], [], {}, {}, []
         for n, r in zip(nodes, results, strict=True):
             if isinstance(r, APPLY_ERRORS):
@@ -421,15 +419,19 @@ class Nemesis:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DISARM_FOR
         targets, pending, disarmed = list(active.nodes), list(active.nodes), []
+
+        def disarm(node: str) -> Awaitable[bool]:
+            return self.cluster.arm_crash_point(node, None)
+
         while pending:
-            answers = await asyncio.gather(*(self._disarm_node(n) for n in pending))
+            answers = await asyncio.gather(*(self._locked(disarm, n) for n in pending))
             disarmed += [n for n, ok in zip(pending, answers, strict=True) if ok]
             pending = [n for n, ok in zip(pending, answers, strict=True)
                        if not ok and self.cluster.alive(n)]  # fmt: skip
-            if pending and loop.time() < deadline:
-                await asyncio.sleep(WATCH_INTERVAL * 25)
-            else:
+            if loop.time() >= deadline:
                 break
+            if pending:
+                await asyncio.sleep(DISARM_RETRY)
         value: dict[str, Any] = {"nodes": disarmed, "point": active.plan.point}
         down = [n for n in targets if n not in disarmed and n not in pending]
         if down:
@@ -442,9 +444,10 @@ class Nemesis:
         await self._start_crashed(active, record)  # those that reached it while asked
         active.nodes = []
 
-    async def _disarm_node(self, node: str) -> bool:
+    async def _locked(self, verb: Callable[[str], Any], node: str) -> Any:
+        """`verb(node)` under the node's lock: verbs on one node never overlap."""
         async with self._locks.setdefault(node, asyncio.Lock()):
-            return await self.cluster.arm_crash_point(node, None)
+            return await verb(node)
 
     async def _start_clock(self, plan: Plan, nodes: list[str], info: dict[str, Any],
                            record: Record) -> _Active | None:  # fmt: skip

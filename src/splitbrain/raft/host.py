@@ -68,11 +68,17 @@ def write_all(file: File, data: bytes) -> None:
         at += file.pwrite(view[at:], at)
 
 
+def tmp_path(path: Path) -> Path:
+    """Where `replace_file` writes `path`'s new contents before the rename (a crash may leave
+    it behind: removed at the next start)."""
+    return path.with_name(path.name + ".tmp")
+
+
 def replace_file(files: FileSystem, path: Path, data: bytes, *, fsync: bool) -> File:
-    """Replace `path` with `data` atomically and durably: written to `path`.tmp (a crash's
-    leftover removed first), fsynced, renamed over `path`, the directory fsynced. Returns the
-    new file, open (the caller closes it)."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Replace `path` with `data` atomically and durably: written to `tmp_path(path)` (a
+    crash's leftover removed first), fsynced, renamed over `path`, the directory fsynced.
+    Returns the new file, open (the caller closes it)."""
+    tmp = tmp_path(path)
     files.remove(tmp)  # a crash's leftover may be longer than what we write
     file = files.open(tmp)
     try:

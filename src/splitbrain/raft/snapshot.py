@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitbrain.raft.codec import MAX_COUNTER
-from splitbrain.raft.host import FileSystem, replace_file
+from splitbrain.raft.host import FileSystem, replace_file, tmp_path
 from splitbrain.raft.messages import Entry
 from splitbrain.raft.wal import WAL, Recovered, WALError, after_snapshot
 
 FILE_NAME = "snapshot"
-TMP_NAME = "snapshot.tmp"
 MAGIC = b"splitbrain-snapshot-1\n"
 BLOCK = 64 * 1024
 _HEAD = struct.Struct(">QQQ")  # index, term, body length
@@ -116,8 +115,8 @@ def write(files: FileSystem, directory: Path, data: bytes, *, fsync: bool = True
 def read(files: FileSystem, directory: Path) -> tuple[Decoded, bytes] | None:
     """The snapshot in `directory` and its encoded bytes, or None if there is none; removes a
     leftover `snapshot.tmp`. SnapshotError if it is damaged."""
-    files.remove(directory / TMP_NAME)
     path = directory / FILE_NAME
+    files.remove(tmp_path(path))
     if not files.exists(path):
         return None
     file = files.open(path)

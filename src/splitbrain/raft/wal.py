@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitbrain.raft import codec
-from splitbrain.raft.host import File, FileSystem, OsFiles, replace_file
+from splitbrain.raft.host import File, FileSystem, OsFiles, replace_file, tmp_path
 from splitbrain.raft.messages import Entry, HardState
 
 _HEADER = struct.Struct(">II")  # length of kind+payload, crc32 of kind+payload
@@ -57,7 +57,6 @@ _KIND = re.compile(b"[" + ENTRY + HARD_STATE + SNAPSHOT + b"]")  # where a kind 
 _MARK = struct.Struct(">QQ")  # the snapshot mark: index, term
 _TRAILING_ZEROS = 32  # how many zero bytes a record may end with, as far as recovery looks
 FILE_NAME = "raft.wal"
-TMP_NAME = "raft.wal.tmp"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
 
@@ -129,8 +128,8 @@ class WAL:
         zeros to add at a time (default PREALLOCATE)."""
         files = files or OsFiles()
         files.mkdir(directory)
-        files.remove(directory / TMP_NAME)  # a compaction that crashed before its rename
         path = directory / FILE_NAME
+        files.remove(tmp_path(path))  # a compaction that crashed before its rename
         file = files.open(path)
         try:
             data = file.read()
