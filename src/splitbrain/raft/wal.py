@@ -24,7 +24,11 @@ Rules it keeps:
   with valid records after it, or a complete record that fails its checksum. Those records may
   have been durable, acknowledged, counted in a quorum: a node must never vote or lead without
   them, so it refuses to start and the file is left as it was, for a person to look at.
-  A kill -9 leaves a written prefix and zeros, always a torn tail. What stays ambiguous: a
+  A kill -9 leaves a written prefix and zeros, always a torn tail.
+- Recovery syncs the file before it returns: a process killed between a write and its fsync
+  left that write in the page cache, where the next process reads it as if it were durable. A
+  power loss before anyone syncs it would take back entries the node has since counted as
+  stored (acknowledged, counted toward a quorum, applied). What stays ambiguous: a
   damaged last record whose own last bytes are zeros (an empty entry) reads as torn; a power
   loss that kept a later page of the last, unsynced batch but not an earlier one reads as
   corruption (refused: the safe side).
@@ -138,6 +142,9 @@ class WAL:
             if recovered.truncated_bytes:  # zero the discarded tail: no stale record may
                 # ever follow records written from here on
                 file.pwrite(bytes(tail), good)
+            if recovered.truncated_bytes or (fsync and data):
+                # What a killed process wrote and never synced is still in the page cache, and
+                # reads back as if durable: sync it before a vote, an ack or a commit rests on it
                 file.fsync()
             if fsync and not data:  # a new file: its directory entry must survive a crash too
                 files.sync_dir(directory)
