@@ -24,7 +24,15 @@ def test_a_seed_names_one_configuration_and_seeds_differ():
     for c in configs:
         assert c.swarm == SETTINGS and c.run.unsafe == ("stale-reads",)
         assert c.run.nemesis and parse_faults(",".join(c.run.nemesis), c.run.nodes)
-        assert c.run.nodes in (3, 5) and 1 <= c.run.concurrency <= 2 * c.run.nodes
+        assert c.run.nodes in (1, 3, 5) and 1 <= c.run.concurrency <= 2 * c.run.nodes
+    assert {c.run.nodes for c in configs} == {1, 3, 5}
+
+
+def test_a_single_node_draws_only_faults_that_act_on_nodes():
+    drawn = {f.partition(":")[0] for seed in range(200)
+             for f in draw(seed, {"nodes": 1}, RunConfig()).run.nemesis}  # fmt: skip
+    assert drawn and not drawn & {"partition", "net", "churn"}
+    assert {"kill", "power-loss", "crash"} <= drawn
 
 
 @pytest.mark.parametrize("lease", [["--read-mode=lease"], ["--read-mode", "lease"]])

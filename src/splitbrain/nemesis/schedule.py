@@ -44,6 +44,7 @@ ALL = tuple(f for f in FAULTS if f != "clock")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
 TARGETS = ("one", "minority", "majority", "all", "leader")
+NEED_THREE = ("majorities-ring", "bridge", "minority")  # variants a cluster of 1 or 2 lacks
 # How often each target is drawn: a quorum stays up in three kills (pauses, crashes) of four.
 # Most bugs need a working majority whose leaders change; taking a majority or all down mostly
 # tests recovery, which costs seconds of node starts and which crash points reach sharper.
@@ -148,7 +149,7 @@ def parse_faults(text: str, nodes: int | None = None) -> tuple[str, ...]:
             if v not in variants(fault):
                 known = ", ".join(variants(fault)) or "none"
                 raise ValueError(f"{fault} has no variant {v!r} (known: {known})")
-            if nodes is not None and nodes < 3 and v in ("majorities-ring", "bridge", "minority"):
+            if nodes is not None and nodes < 3 and v in NEED_THREE:
                 raise ValueError(f"{fault}:{v} needs at least 3 nodes")
         if fault in chosen:
             before = chosen[fault]

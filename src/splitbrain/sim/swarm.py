@@ -17,11 +17,14 @@ from dataclasses import replace
 from typing import Any
 
 from splitbrain.config import RunConfig
-from splitbrain.nemesis.schedule import FAULTS, variants
+from splitbrain.nemesis.schedule import FAULTS, NEED_THREE, variants
 from splitbrain.sim.config import SimConfig
 from splitbrain.sim.world import Physics
 
-NODES = (3, 5)  # quorum arithmetic goes wrong only with 5: half the seeds
+# Cluster sizes. Quorum arithmetic goes wrong only with 5 (two seeds in five). One node is its
+# own quorum: it commits on its own fsync alone, so every durability rule of the leader's disk
+# shows at once (a single-node seed costs a third of a 3-node one).
+NODES = (1, 3, 3, 5, 5)
 TIME_LIMITS = (2.0, 3.0, 4.0, 6.0)  # seconds of clients + faults (virtual)
 INTERVALS = (0.1, 0.2, 0.3, 0.5, 1.0)  # seconds between fault changes
 RATES = (40.0, 80.0, 150.0)  # operations per second, all clients together
@@ -47,6 +50,8 @@ SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
 
 # Faults `run` has that the simulator does not simulate yet.
 UNSIMULATED = ("corrupt", "disk-full")
+# Faults that act on links: a single node has none.
+LINK_FAULTS = ("partition", "net", "churn")
 # What `--nemesis all` means: every simulated fault of `run` but clock, as `all` is there
 # (schedule.ALL). power-loss is disk.py's SimDisk.power_loss.
 SIM_FAULTS = tuple(f for f in FAULTS if f != "clock" and f not in UNSIMULATED)
@@ -100,7 +105,7 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any], leased: bool) -
     if name == "workload":
         return rng.choice(WORKLOADS)
     if name == "nemesis":
-        return faults(rng, leased)
+        return faults(rng, leased, so_far["nodes"])
     if name == "nemesis_interval":
         return rng.choice(INTERVALS)
     if name == "op_timeout":
@@ -111,17 +116,19 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any], leased: bool) -
                        "latency_tail": LATENCY_TAILS, "disk_tail": DISK_TAILS}[name])
 
 
-def faults(rng: random.Random, leased: bool) -> tuple[str, ...]:
+def faults(rng: random.Random, leased: bool, nodes: int) -> tuple[str, ...]:
     """A few fault kinds (a run that concentrates on them reaches their corners), drawn by
-    WEIGHTS, some narrowed to one variant; clock only drifts if the nodes serve leases."""
-    pool = [f for f in SWARM_FAULTS for _ in range(WEIGHTS.get(f, 1))]
+    WEIGHTS, some narrowed to one variant; clock only drifts if the nodes serve leases; a
+    single node draws no link faults."""
+    pool = [f for f in SWARM_FAULTS for _ in range(WEIGHTS.get(f, 1))
+            if nodes > 1 or f not in LINK_FAULTS]  # fmt: skip
     picked: set[str] = set()
     for _ in range(rng.choice(KINDS)):
         picked.add(rng.choice([f for f in pool if f not in picked] or pool))
     chosen = [f for f in FAULTS if f in picked]  # in FAULTS' order
     out = []
     for fault in chosen:
-        options = variants(fault)
+        options = [v for v in variants(fault) if nodes >= 3 or v not in NEED_THREE]
         if leased and fault == "clock":
             out.append(LEASE_CLOCKS)
         elif options and rng.random() < NARROW:
