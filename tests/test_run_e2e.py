@@ -156,6 +156,45 @@ def test_driver_killed_with_sigkill_leaves_no_process_and_a_checkable_history(tm
     assert json.loads((history.parent / "results.json").read_text())["valid"] is not None
 
 
+def test_a_node_that_dies_with_no_fault_to_stop_it_makes_the_run_invalid(tmp_path):
+    # SIGKILL from outside stands for a node that dies by itself (an exception, an assertion,
+    # the OOM killer): no fault of the nemesis did it, so it is a failure of the target.
+    cmd = [sys.executable, "-m", "splitbrain", "run", "--out", str(tmp_path), "--nodes", "3",
+           "--time-limit", "6", "--nemesis", "none", "--seed", "3", "--rate", "100"]
+    with (tmp_path / "output.txt").open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+    ps = psutil.Process(proc.pid)
+    seen: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        victim = None
+        while proc.poll() is None:
+            for child in descendants(ps):
+                seen.setdefault(child.pid, child)
+            found = list(tmp_path.glob("*/*/history.jsonl"))
+            if victim is None and found and found[0].stat().st_size > 5_000:
+                victim = next(p for p in seen.values() if "--id" in (argv := p.cmdline())
+                              and argv[argv.index("--id") + 1] == "n2")  # fmt: skip
+                victim.kill()
+            assert time.monotonic() < deadline, "the run did not finish"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        reap([p for p in seen.values() if p.is_running() and p.status() != "zombie"])
+    out = (tmp_path / "output.txt").read_text(errors="replace")
+    assert victim is not None and proc.returncode == 1, out
+    run = RunDir(next(tmp_path.glob("*/*/history.jsonl")).parent)
+    restarts = results(run)["checkers"]["restarts"]
+    assert restarts["valid"] is False and restarts["exit_count"] == 1
+    assert restarts["exits"][0]["node"] == "n2"
+    assert restarts["exits"][0]["message"].startswith("killed by signal 9")
+    nemesis = [op for op in read_jsonl(run.history).ops if op.is_nemesis]
+    assert [op.f for op in nemesis][:2] == ["exit", "start"]  # and started again at once
+    assert nemesis[1].value == {"nodes": ["n2"], "fault": "exit"}
+
+
 # Each deliberately unsafe variant is run as testing/unsafe.py provokes it, on a seed that
 # bench/unsafe.py found caught for all four (it measures the catch rates over more seeds).
 UNSAFE_SEED = 1

@@ -266,13 +266,14 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
     if plans is None:
         plans = schedule(config)
     requests = RequestPulse()  # the nemesis times some pauses by client requests
-    nemesis = Nemesis(cluster, plans, requests) if config.nemesis else None
+    # Also without faults: the nemesis records nodes that exit by themselves.
+    nemesis = Nemesis(cluster, plans if config.nemesis else iter(()), requests)
     interpreter = Interpreter(workload, nodes, client, nemesis, writer, options,
                               leader=cluster.leader if target.leader else None,
                               on_invoke=requests.note)  # fmt: skip
     if console is None:
         return await interpreter.run()
-    in_force = nemesis.in_force if nemesis else list
+    in_force = nemesis.in_force
     progress = asyncio.create_task(show_progress(interpreter.tally, in_force, console))
     try:
         return await interpreter.run()

@@ -143,11 +143,15 @@ def test_a_node_that_kills_itself_at_a_crash_point_is_crashed_and_a_killed_one_i
             assert not await cluster.arm_crash_point(leader, None)  # not running
             last = json.loads(run.node_events(leader).read_text().splitlines()[-1])
             assert (last["event"], last["point"]) == ("crash", "after-apply")
+            status = cluster.exit_status(leader)  # what the nemesis records of an exit
+            assert status is not None and status.startswith("killed by signal 9 (")
+            assert "output.log" in status  # where a traceback would be: it quotes the end
 
             assert await cluster.start(leader)  # a crashed node starts like a killed one
             assert not cluster.crashed(leader) and cluster.alive(leader)
             assert await cluster.kill(leader)
             assert not cluster.crashed(leader) and not cluster.alive(leader)
             assert not any(cluster.crashed(n) for n in NODES)
+            assert cluster.exit_status(leader) is None  # killed by the cluster: no exit of its own
 
     asyncio.run(main())

@@ -118,6 +118,9 @@ class FakeCluster:
     def crashed(self, n: str) -> bool:
         return self.state[n] == "crashed"
 
+    def exit_status(self, n: str) -> str | None:
+        return "exited with 1 (AssertionError: boom)" if self.crashed(n) else None
+
     async def kill(self, n: str) -> bool:
         changed = self.state[n] not in ("down", "crashed")
         self.state[n] = "down"
@@ -265,6 +268,25 @@ def test_disk_faults_are_recorded_and_a_refusal_to_start_on_damage_is_repaired()
         ("start", {"nodes": ["n3"], "fault": "corrupt"}),  # repaired first
     ]  # fmt: skip
     assert set(cluster.state.values()) == {"up"} and not cluster.full and not cluster.damaged
+
+
+@pytest.mark.parametrize("refuses", [False, True])
+def test_a_node_that_exits_by_itself_is_recorded_once_and_started_again(refuses) -> None:
+    cluster = FakeCluster()
+    cluster.state["n2"] = "crashed"  # an exception in the node: no fault stopped it
+    if refuses:
+        cluster.broken.add("n2")
+    plans = [Plan(0.3, 0.3, "restart", "one", nodes=("n1",))]
+    events = drive(cluster, plans, stop_after=4)
+    start = {"nodes": [], "fault": "exit", "errors": {"n2": "n2 exited with 1 while starting"},
+             "refused": ["n2"]} if refuses else {"nodes": ["n2"], "fault": "exit"}
+    assert events[:4] == [
+        ("exit", {"nodes": ["n2"], "status": "exited with 1 (AssertionError: boom)"}),
+        ("start", start),  # a refusal is judged as one (checker/restarts.py), not again
+        ("kill", {"nodes": ["n1"], "target": "one"}),
+        ("start", {"nodes": ["n1"], "fault": "restart"}),
+    ]  # fmt: skip
+    assert cluster.state["n2"] == ("crashed" if refuses else "up")
 
 
 class SlowKillCluster(FakeCluster):

@@ -96,3 +96,16 @@ def test_a_valid_run_and_a_run_without_results(tmp_path):
     assert (valid.valid, valid.checker, valid.kind, valid.detect_s) == (True, None, None, None)
     missing = detect(RunDir(tmp_path / "nothing"))
     assert missing.valid is None and missing.cause == "no readable results.json"
+
+
+def test_a_node_exit_or_refusal_is_timed_by_whichever_came_first(tmp_path):
+    run = made_run(tmp_path, [])
+    results = json.loads(run.results.read_text())
+    results["checkers"]["restarts"] = {
+        "valid": False,
+        "refusals": [{"node": "n1", "time": 45 * MS, "index": 9, "message": "gap"}],
+        "exits": [{"node": "n2", "time": 25 * MS, "index": 5, "message": "exited with 1"}],
+    }
+    run.write_json(run.results, results)
+    found = detect(run)
+    assert (found.checker, found.kind, found.detect_s) == ("restarts", "node-exit", 0.025)

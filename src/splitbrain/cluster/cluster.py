@@ -59,6 +59,7 @@ from splitbrain.cluster.network import Network
 from splitbrain.cluster.ports import HOST, free_ports
 from splitbrain.cluster.process import (
     NodeError,
+    output_tail,
     reap,
     running,
     signal_proc,
@@ -303,6 +304,14 @@ class Cluster(NodeQueries):
         `start` runs it again)? Reaps it."""
         node = self._node(name)
         return node.proc is not None and not running(node.proc) and not node.ended_by_us
+
+    def exit_status(self, name: str) -> str | None:
+        if not self.crashed(name):
+            return None
+        node = self._node(name)
+        code = node.proc.returncode  # type: ignore[union-attr]
+        how = f"exited with {code}" if code >= 0 else f"killed by signal {-code}"
+        return how + output_tail(node.output)
 
     def paused(self, name: str) -> bool:
         node = self._node(name)

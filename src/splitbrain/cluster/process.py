@@ -139,16 +139,17 @@ async def wait_ready(
     deadline = loop.time() + timeout
     while not await ready():
         if proc.poll() is not None:
-            raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}",
-                            refused=proc.returncode >= 0)
+            raise NodeError(f"{name} exited with {proc.returncode} while starting"
+                            f"{output_tail(output)}", refused=proc.returncode >= 0)
         if loop.time() > deadline:
-            raise NodeError(f"{name} was not up within {timeout}s{_tail(output)}")
+            raise NodeError(f"{name} was not up within {timeout}s{output_tail(output)}")
         await asyncio.sleep(POLL * 2)
     if proc.poll() is not None:  # something else answered for it
-        raise NodeError(f"{name} exited with {proc.returncode} while starting{_tail(output)}")
+        raise NodeError(f"{name} exited with {proc.returncode} while starting{output_tail(output)}")
 
 
-def _tail(path: Path | None, lines: int = 5) -> str:
+def output_tail(path: Path | None, lines: int = 5) -> str:
+    """The last `lines` lines of a node's output, as a parenthesized suffix for a message."""
     if path is None or not path.is_file():
         return ""
     text = path.read_text(errors="replace").strip().splitlines()[-lines:]

@@ -41,6 +41,13 @@ Rules it keeps:
   (`corrupt`: file, offset, bit) and starts it; a node that refuses to start on its damaged
   files did what it should — `corrupt-refused` records its message (which names the file and
   offset) — and is repaired (the bit flipped back) and started.
+- A node that exits by itself while running — no fault stopped it: an exception, an
+  assertion, a self-check that gave up — is recorded (`exit`, with its status and the end of
+  its output; checker/restarts.py judges it) and started again at once (`start`, fault
+  "exit"). Excused and not recorded: a node armed with a crash point (the crash fault records
+  it) and a node whose disk is full (it may exit on ENOSPC; the fault's end starts it). Nodes
+  a verb is acting on (under their lock) are looked at again later, and a node whose start
+  failed was judged by that start.
 - `heal_all` trusts the cluster's state, not this bookkeeping: it heals whatever is cut or
   faulty, resumes every paused node and starts every node that is not running.
 """
@@ -68,6 +75,7 @@ APPLY_ERRORS = (NodeError, NetworkError, DiskError, OSError)
 WATCH_INTERVAL = 0.002  # seconds between looks for new leaders (churn) or crashed nodes (crash)
 DISARM_FOR = 10.0  # seconds a crash fault's end keeps asking a paused or silent node to disarm
 DISARM_RETRY = 0.05  # seconds between those asks
+EXIT_WATCH = 0.05  # seconds between looks for nodes that exited by themselves
 
 
 @dataclass(slots=True)
@@ -90,6 +98,8 @@ class Nemesis:
         self._active: dict[int, _Active] = {}
         self._ids = itertools.count()
         self._locks: dict[str, asyncio.Lock] = {}  # per node: its verbs never overlap
+        self._armed: set[str] = set()  # nodes a crash fault armed: their exits are its own
+        self._judged: set[str] = set()  # stopped nodes whose end was recorded or excused
 
     def in_force(self) -> list[str]:
         return [a.label for a in self._active.values()]
@@ -112,6 +122,9 @@ class Nemesis:
                 failed.append(task.exception())  # type: ignore[arg-type]
                 halt.set()
 
+        watch = asyncio.create_task(self._watch_exits(record, halt))  # until halted
+        tasks.add(watch)
+        watch.add_done_callback(done)
         try:
             for plan in self.plans:
                 if await _stopped(halt, began + plan.start):
@@ -222,10 +235,12 @@ class Nemesis:
         info = {"target": plan.kind, **extra}
         if plan.fault == "crash":
             assert plan.point is not None
+            self._armed.update(nodes)  # before: a node may reach the point at once
             armed = await self._each(
                 lambda n: self.cluster.arm_crash_point(n, plan.point), nodes, record,
                 "start-crash", {**info, "point": plan.point},
             )  # fmt: skip
+            self._armed.difference_update(n for n in nodes if n not in armed)
             active = _Active(plan, f"crash {plan.point} {','.join(armed)}", armed)
             active.task = asyncio.create_task(self._restart_crashed(active, record))
             return active
@@ -301,6 +316,8 @@ class Nemesis:
         for n, r in zip(nodes, results, strict=True):
             if isinstance(r, APPLY_ERRORS):
                 errors[n] = str(r)
+                if not self.cluster.alive(n):
+                    self._judged.add(n)  # its failed start (or kill) says how it ended
                 if isinstance(r, NodeError) and r.refused:
                     refused.append(n)  # checker/restarts.py judges these
             elif isinstance(r, BaseException):
@@ -407,6 +424,7 @@ class Nemesis:
         crashed = [n for n in active.nodes if self.cluster.crashed(n)]
         if crashed:
             active.nodes = [n for n in active.nodes if n not in crashed]
+            self._armed.difference_update(crashed)  # started below: unarmed
             await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
             await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
 
@@ -432,6 +450,7 @@ class Nemesis:
                 break
             if pending:
                 await asyncio.sleep(DISARM_RETRY)
+        self._armed.difference_update(disarmed)  # those that never answered may still be
         value: dict[str, Any] = {"nodes": disarmed, "point": active.plan.point}
         down = [n for n in targets if n not in disarmed and n not in pending]
         if down:
@@ -443,6 +462,25 @@ class Nemesis:
         active.nodes = [n for n in targets if n not in disarmed]
         await self._start_crashed(active, record)  # those that reached it while asked
         active.nodes = []
+
+    async def _watch_exits(self, record: Record, halt: asyncio.Event) -> None:
+        """Record and start again each node that exits by itself while running, until halted."""
+        loop = asyncio.get_running_loop()
+        while not await _stopped(halt, loop.time() + EXIT_WATCH):
+            for node in self.cluster.nodes:
+                if self.cluster.alive(node):
+                    self._judged.discard(node)
+                    continue
+                if node in self._judged or self._locks.setdefault(node, asyncio.Lock()).locked():
+                    continue
+                status = self.cluster.exit_status(node)
+                if status is None:
+                    continue  # never started, or stopped by a fault: its fault starts it
+                self._judged.add(node)
+                if node in self._armed or node in self.cluster.full_disks():
+                    continue  # its fault records it and starts it
+                await _call(record, "exit", {"nodes": [node], "status": status})
+                await self._each(self.cluster.start, [node], record, "start", {"fault": "exit"})
 
     async def _locked(self, verb: Callable[[str], Any], node: str) -> Any:
         """`verb(node)` under the node's lock: verbs on one node never overlap."""
@@ -506,6 +544,7 @@ class Nemesis:
             return_exceptions=True)
         errors = {n: str(r) for n, r in zip(nodes, results, strict=True)
                   if isinstance(r, APPLY_ERRORS)}  # fmt: skip
+        self._judged.update(n for n in errors if not self.cluster.alive(n))
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, APPLY_ERRORS):
                 raise r

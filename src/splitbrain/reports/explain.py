@@ -104,8 +104,12 @@ def _log_agreement(result: Mapping[str, Any]) -> str:
 
 def _restarts(result: Mapping[str, Any]) -> str:
     if result.get("valid") is True:
-        return (f"Every node a fault stopped started again on its own files "
-                f"({result.get('checked', 0)} starts).")
+        return (f"No node exited by itself, and every node a fault stopped started again on "
+                f"its own files ({result.get('checked', 0)} starts).")
+    if result.get("valid") is False and result.get("exit_count"):
+        return (f"A node exited by itself while running, with no fault to stop it (an "
+                f"exception, an assertion, a self-check that gave up; its output ends the "
+                f"message): {result.get('cause', 'no cause given')}.")
     if result.get("valid") is False:
         return (f"A node refused to start on the files its earlier lives left, after a fault "
                 f"that should not stop it (a kill, a power loss, a crash point, a pause): "

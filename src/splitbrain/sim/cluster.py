@@ -277,6 +277,15 @@ class SimCluster(NodeQueries):
         node = self._node(name)
         return node.proc is not None and not node.proc.alive and not node.ended_by_us
 
+    def exit_status(self, name: str) -> str | None:
+        if not self.crashed(name):
+            return None
+        node = self._node(name)
+        node.output.flush()
+        lines = (self.run.node_dir(name) / "output.log").read_text().strip().splitlines()[-5:]
+        how = node.proc.exited if node.proc is not None else None
+        return f"{how}" + (f" ({' | '.join(lines)})" if lines else "")
+
     # A node's life.
 
     async def _main(self, node: _Node, proc: Process, host: NodeHost) -> None:

@@ -153,8 +153,11 @@ def _signs(results: Mapping[str, Any], events: NodeEvents, calls: list[Call]) ->
         if name == LINEARIZABLE:
             op = (result.get("failure") or {}).get("op") or {}
             found.append(_Sign(name, "linearizability", run_ns=op.get("end") or op.get("start")))
-        elif result.get("refusals"):  # checker/restarts.py: when the first refusal was seen
-            found.append(_Sign(name, "refused-start", run_ns=result["refusals"][0].get("time")))
+        elif result.get("refusals") or result.get("exits"):  # checker/restarts.py
+            signs = [(r, "refused-start") for r in result.get("refusals") or []]
+            signs += [(r, "node-exit") for r in result.get("exits") or []]
+            first, kind = min(signs, key=lambda s: s[0].get("index", 0))
+            found.append(_Sign(name, kind, run_ns=first.get("time")))
         elif result.get("violations"):
             for v in result["violations"]:
                 sign = _agreement_sign(v, events, by_request)
