@@ -13,7 +13,7 @@ from splitbrain.sim.explore import explore
 # The same seeds for every variant (no per-variant configuration), from a start where each is
 # caught within 3 seeds and cheaply (a broken Raft can spin until its CPU budget): CI time.
 # How many seeds each takes from other starts is bench/sim.py --unsafe's to measure.
-FIRST = 29
+FIRST = 70
 CATCH_WITHIN = 40
 
 
