@@ -60,6 +60,13 @@ def test_a_crash_at_a_crash_point_is_a_window_per_node_closed_by_its_start():
                        ("crash", "crash n2", 12, 20)]
 
 
+def test_a_node_that_exited_by_itself_is_down_until_it_is_started_again():
+    ops = [nem(0, 5, "exit", {"nodes": ["n2"], "status": "exited with 1 (Traceback ...)"}),
+           nem(1, 9, "start", {"nodes": ["n2"], "fault": "exit"})]
+    assert [(w.kind, w.label, w.start, w.end) for w in fault_windows(ops, end=50)] == [
+        ("exit", "exit n2", 5, 9)]
+
+
 def test_a_churn_is_one_window_whatever_it_isolated_meanwhile():
     isolate_n1 = {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}
     ops = [nem(0, 5, "start-churn", {"kind": "new-leaders", "lead": 0.01}),

@@ -2,8 +2,9 @@
 
 A window opens at start-X and closes at the matching stop-X (start-partition..stop-partition,
 start-net-fault..stop-net-fault, and any future start-*/stop-* pair), kill..start,
-power-loss..start, crash..start (a node that killed itself at an armed crash point) and
-pause..resume per node.
+power-loss..start, crash..start (a node that killed itself at an armed crash point),
+exit..start (a node that exited by itself: no fault, a failure the restarts checker judges)
+and pause..resume per node.
 A window never closed lasts until the end of the history. Labels name what was really done
 (the grudge, the nodes), taken from the events' values. Pure.
 
@@ -23,7 +24,7 @@ from splitbrain.history import Op
 
 # opening f -> (kind, closing f); kill and pause are per node
 _PER_NODE = {"kill": ("kill", "start"), "crash": ("crash", "start"), "pause": ("pause", "resume"),
-             "power-loss": ("power-loss", "start")}
+             "power-loss": ("power-loss", "start"), "exit": ("exit", "start")}
 _KIND_NAMES = {"net-fault": "net"}
 
 
