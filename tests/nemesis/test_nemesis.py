@@ -289,6 +289,24 @@ def test_a_node_that_exits_by_itself_is_recorded_once_and_started_again(refuses)
     assert cluster.state["n2"] == ("crashed" if refuses else "up")
 
 
+class ArmsSilently(FakeCluster):
+    """An arm that is not confirmed (the ask timed out) but took effect all the same."""
+
+    async def arm_crash_point(self, n: str, point: str | None) -> bool:
+        await super().arm_crash_point(n, point)
+        return False
+
+
+def test_a_node_armed_without_confirming_it_is_no_exit_when_it_reaches_the_point() -> None:
+    cluster = ArmsSilently()
+    cluster.crash_when_armed = {"n2"}
+    plans = [Plan(0.01, 0.2, "crash", "one", nodes=("n2",), point="after-vote"),
+             Plan(0.3, 0.3, "restart", "one", nodes=("n1",))]
+    events = drive(cluster, plans, stop_after=4)
+    assert [f for f, _ in events[:4]] == ["start-crash", "stop-crash", "kill", "start"]
+    assert "exit" not in [f for f, _ in events]
+
+
 class SlowKillCluster(FakeCluster):
     """A kill that takes a while (a SIGKILLed node is reaped), and damage refused to a running
     node as Cluster.corrupt refuses it."""

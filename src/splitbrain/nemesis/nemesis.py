@@ -235,12 +235,13 @@ class Nemesis:
         info = {"target": plan.kind, **extra}
         if plan.fault == "crash":
             assert plan.point is not None
-            self._armed.update(nodes)  # before: a node may reach the point at once
+            # Before: a node may reach the point at once. Those that did not confirm stay in
+            # too: an ask that timed out may still have armed it (until its next start).
+            self._armed.update(nodes)
             armed = await self._each(
                 lambda n: self.cluster.arm_crash_point(n, plan.point), nodes, record,
                 "start-crash", {**info, "point": plan.point},
             )  # fmt: skip
-            self._armed.difference_update(n for n in nodes if n not in armed)
             active = _Active(plan, f"crash {plan.point} {','.join(armed)}", armed)
             active.task = asyncio.create_task(self._restart_crashed(active, record))
             return active
@@ -337,6 +338,8 @@ class Nemesis:
             value["errors"] = errors
         if refused:
             value["refused"] = refused
+        if verb == self.cluster.start:
+            self._armed.difference_update(done)  # a new life starts unarmed
         await _call(record, f, value)
         return done
 
