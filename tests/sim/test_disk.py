@@ -18,6 +18,11 @@ def entries(term, first, last):
     return [Entry(term, i, EntryType.NORMAL, f"cmd{i}".encode()) for i in range(first, last + 1)]
 
 
+def indexes(fs: DiskFiles, directory: Path = DATA, *, fsync: bool = True) -> list[int]:
+    """The indexes of the entries the WAL in `directory` recovers."""
+    return [e.index for e in WAL.open(directory, fsync=fsync, files=fs)[1].entries]
+
+
 def files(disk: SimDisk, loop: SimLoop, tmp_path: Path):
     proc = loop.process("n1")
     return proc, DiskFiles(disk, proc, lambda p: OPEN.setdefault(p, (tmp_path / p.name).open("a")))
@@ -63,12 +68,11 @@ def test_the_wal_survives_a_kill_with_its_page_cache_and_a_power_loss_with_its_f
     proc.kill()  # kill -9: nothing lost, and a dead process writes nothing more
     wal.save(None, entries(1, 4, 4))
     _, fs2 = files(disk, loop, tmp_path)
-    assert [e.index for e in WAL.open(DATA, files=fs2)[1].entries] == [1, 2, 3]
-    assert [e.index for e in WAL.open(Path("other"), fsync=False, files=fs2)[1].entries] == [
-        1, 2, 3]  # fmt: skip
+    assert indexes(fs2) == [1, 2, 3]
+    assert indexes(fs2, Path("other"), fsync=False) == [1, 2, 3]
     disk.power_loss()
-    assert [e.index for e in WAL.open(DATA, files=fs2)[1].entries] == [1, 2, 3]
-    assert WAL.open(Path("other"), files=fs2)[1].entries == []
+    assert indexes(fs2) == [1, 2, 3]
+    assert indexes(fs2, Path("other")) == []
     loop.close()
 
 
@@ -83,9 +87,9 @@ def test_recovery_makes_what_a_killed_process_left_unsynced_durable(tmp_path):
     wal.write_unsynced(None, entries(1, 2, 3))  # killed between the write and its fsync
     proc.kill()
     _, fs2 = files(disk, loop, tmp_path)
-    assert [e.index for e in WAL.open(DATA, files=fs2)[1].entries] == [1, 2, 3]
+    assert indexes(fs2) == [1, 2, 3]
     disk.power_loss()
-    assert [e.index for e in WAL.open(DATA, files=fs2)[1].entries] == [1, 2, 3]
+    assert indexes(fs2) == [1, 2, 3]
     loop.close()
 
 

@@ -24,14 +24,14 @@ Rules it keeps:
   with valid records after it, or a complete record that fails its checksum. Those records may
   have been durable, acknowledged, counted in a quorum: a node must never vote or lead without
   them, so it refuses to start and the file is left as it was, for a person to look at.
-  A kill -9 leaves a written prefix and zeros, always a torn tail.
-- Recovery syncs the file before it returns: a process killed between a write and its fsync
-  left that write in the page cache, where the next process reads it as if it were durable. A
-  power loss before anyone syncs it would take back entries the node has since counted as
-  stored (acknowledged, counted toward a quorum, applied). What stays ambiguous: a
+  A kill -9 leaves a written prefix and zeros, always a torn tail. What stays ambiguous: a
   damaged last record whose own last bytes are zeros (an empty entry) reads as torn; a power
   loss that kept a later page of the last, unsynced batch but not an earlier one reads as
   corruption (refused: the safe side).
+- Recovery syncs the file before it returns: a process killed between a write and its fsync
+  left that write in the page cache, where the next process reads it as if it were durable. A
+  power loss before anyone syncs it would take back entries the node has since counted as
+  stored (acknowledged, counted toward a quorum, applied).
 - Compaction (`compact(index, term)`, once a snapshot up to `index` is durable) rewrites the
   log: a snapshot mark, the hard state, and the entries after `index` — those only if the log
   holds entry `index` with `term` (§7: else they conflict with the snapshot) — written to

@@ -281,10 +281,12 @@ class SimCluster(NodeQueries):
         if not self.crashed(name):
             return None
         node = self._node(name)
+        assert node.proc is not None  # crashed
         node.output.flush()
+        # Not process.output_tail: that names the file's path, and a replay writes elsewhere
+        # (the history must come out byte for byte the same).
         lines = (self.run.node_dir(name) / "output.log").read_text().strip().splitlines()[-5:]
-        how = node.proc.exited if node.proc is not None else None
-        return f"{how}" + (f" ({' | '.join(lines)})" if lines else "")
+        return f"{node.proc.exited}" + (f" ({' | '.join(lines)})" if lines else "")
 
     # A node's life.
 
