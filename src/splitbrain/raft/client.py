@@ -9,7 +9,9 @@ Request `{"cid", "seq", "f", "key", "value"}`; reply `{"seq", "ok": true, "value
 How errors become outcomes (the rules that keep the history honest):
 - `not-leader` is a definite rejection before anything was appended, so the client follows the
   hint (or tries the next node) within the attempt's timeout; if no leader answers in time and
-  no earlier attempt was sent: `fail`.
+  no earlier attempt was sent: `fail`. After the first ask, a new one is sent only while a
+  quarter of the timeout is left (`_LAST_ASK`): a request with no time left for its reply
+  would only turn a refusal into an indeterminate operation.
 - An attempt that may have taken effect — a timeout after the request was sent, the connection
   lost after sending, the leader losing leadership after appending — is retried (`retries`
   times) under the same (client id, seq), so the servers apply it at most once.
@@ -41,6 +43,7 @@ DEFINITE_ERRORS = frozenset(
     {"not-leader", "cas-mismatch", "bad-request", "not-a-string", "value-too-large"}
 )
 _RETRY_PAUSE = 0.01  # seconds between rounds of asking nodes for the leader
+_LAST_ASK = 0.25  # after the first ask, no new one with less than this share of the timeout left
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +174,11 @@ class Client:
         deadline = loop.time() + self.timeout
         asked: set[str] = set()
         refusal = "no-leader"  # why no node took the request, if none does
+        floor = 0.0  # the first ask may use the whole timeout
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if deadline - loop.time() <= floor:
                 return _Attempt("refused", refusal)
+            floor = self.timeout * _LAST_ASK
             try:
                 conn = self._conns.get(target)
                 if conn is None or conn.closed:
