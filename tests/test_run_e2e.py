@@ -195,9 +195,10 @@ def test_a_node_that_dies_with_no_fault_to_stop_it_makes_the_run_invalid(tmp_pat
     assert nemesis[1].value == {"nodes": ["n2"], "fault": "exit"}
 
 
-# Each deliberately unsafe variant is run as testing/unsafe.py provokes it, on a seed that
-# bench/unsafe.py found caught for all four (it measures the catch rates over more seeds).
-UNSAFE_SEED = 1
+# Each deliberately unsafe variant is run as testing/unsafe.py provokes it. A real run's timing
+# is not the seed's to decide, so a variant gets up to three seeds: bench/unsafe.py measures the
+# catch rates (most variants are caught on seed 1; a miss there is valid, never a crash).
+UNSAFE_SEEDS = (1, 2, 3)
 
 
 def test_every_unsafe_variant_has_a_provocation():
@@ -210,14 +211,18 @@ def test_unsafe_variant_is_caught(tmp_path, flag):
     if any(f.partition(":")[0] in FUSE_FAULTS for f in provocation.args) and disks.missing():
         pytest.skip(f"disk faults cannot run here: {disks.missing()}")
     checker = provocation.checker
-    code, run, out = splitbrain_run(
-        tmp_path, "--nodes", "5", "--unsafe", flag, *provocation.args, "--seed", str(UNSAFE_SEED),
-    )
-    assert code == 1, out
-    res = results(run)
-    assert res["valid"] is False
-    assert res["checkers"][checker]["valid"] is False, res["checkers"][checker]
-    assert res["checkers"][checker]["cause"]
+    for seed in UNSAFE_SEEDS:
+        (tmp_path / str(seed)).mkdir()
+        code, run, out = splitbrain_run(tmp_path / str(seed), "--nodes", "5", "--unsafe", flag,
+                                        *provocation.args, "--seed", str(seed))  # fmt: skip
+        if code == 1:
+            res = results(run)
+            assert res["valid"] is False
+            assert res["checkers"][checker]["valid"] is False, res["checkers"][checker]
+            assert res["checkers"][checker]["cause"]
+            return
+        assert code == 0, out  # not caught on this seed: valid, never unknown or a crash
+    raise AssertionError(f"--unsafe {flag} escaped every seed of {UNSAFE_SEEDS}")
 
 
 # Lease reads are safe only while clocks agree: under the clock and partition faults that

@@ -69,6 +69,24 @@ def test_different_entry_at_one_index(tmp_path):
     assert result["valid"] is False and "index 3" in result["cause"]
 
 
+def test_one_entry_with_different_contents_is_divergent(tmp_path):
+    """A damaged log (a bit flipped in a value the WAL did not check) applies the same (term,
+    id) with other bytes: the entries' CRCs differ, on two nodes and across one node's lives."""
+    good, bad = _log(3), _log(3)
+    good[2] = {**good[2], "crc": 0x1234}
+    bad[2] = {**bad[2], "crc": 0x1235}
+    result = check_agreement([_write(tmp_path, "n1", [_start(), *good]),
+                              _write(tmp_path, "n2", [_start(), *bad])])
+    assert _kinds(result) == ["divergent-entry"]
+    assert result["violations"][0]["entries"] == {"n1": {"term": 1, "id": "c1:2", "crc": 0x1234},
+                                                  "n2": {"term": 1, "id": "c1:2", "crc": 0x1235}}
+    assert "crc 00001234" in result["cause"] and "crc 00001235" in result["cause"]
+    restarted = check_agreement([_write(tmp_path, "n3", [_start(), *good, _start(), *bad])])
+    assert _kinds(restarted) == ["lost-committed-entry"]
+    agreed = check_agreement([_write(tmp_path, "n4", [_start(), *good, _start(), *good])])
+    assert agreed["valid"] is True
+
+
 def test_gap_in_applies(tmp_path):
     events = [_start(), *_log(2), _apply(4, 1, "c1:3")]
     result = check_agreement([_write(tmp_path, "n1", events)])
@@ -169,6 +187,9 @@ def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"event": "start"}\n{"event": "apply", "index": "x"}\n')
     with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'index' must be an integer"):
+        read_events("n1", path)
+    path.write_text('{"event": "start"}\n{"event": "apply", "index": 1, "term": 1, "crc": "x"}\n')
+    with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'crc' must be an integer"):
         read_events("n1", path)
 
 

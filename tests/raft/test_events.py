@@ -14,6 +14,7 @@ def test_events_are_json_lines_written_on_flush(tmp_path):
     log.emit("role", role="leader", term=7)
     log.apply(42, 7, 'c3:17"')  # the fast path escapes like json.dumps
     log.apply(43, 7, "c3:17", repeat=True)
+    log.apply(44, 7, "c3:18", crc=3735928559)
     assert path.read_text() == ""
     log.flush()
     events = [json.loads(line) for line in path.read_text().splitlines()]
@@ -24,6 +25,7 @@ def test_events_are_json_lines_written_on_flush(tmp_path):
         {"event": "role", "role": "leader", "term": 7},
         {"event": "apply", "index": 42, "term": 7, "id": 'c3:17"'},
         {"event": "apply", "index": 43, "term": 7, "id": "c3:17", "repeat": True},
+        {"event": "apply", "index": 44, "term": 7, "id": "c3:18", "crc": 3735928559},
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from splitbrain.cluster import damage
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.raft.client import Client
 from splitbrain.sim.cluster import SimCluster
@@ -82,6 +83,44 @@ def test_a_power_loss_keeps_what_was_fsynced(tmp_path):
         await client.close()
 
     simulate(tmp_path, scenario)
+
+
+def test_corrupt_flips_the_bit_a_real_disk_would_and_repair_flips_it_back(tmp_path):
+    """The seed draws the same file, offset and bit as damage.py on the node's files written
+    out; the flip is in what the node reads at its next start; repair restores every byte."""
+
+    async def scenario(cluster):
+        first = await leader(cluster)
+        client = Client(cluster.client_addresses, first, "c1", timeout=1.0)
+        assert (await client.invoke("put", "k", "v1")).type == "ok"
+        await client.close()
+        victim = next(n for n in NODES if n != first)
+        try:
+            await cluster.corrupt(victim, 7)
+        except ValueError as exc:
+            refused = str(exc)
+        await cluster.kill(victim)
+        disk = cluster.disks[victim]
+        before = {path: f.read() for path, f in disk.files.items()}
+        done = await cluster.corrupt(victim, 7)
+        damaged = {path: f.read() for path, f in disk.files.items()}
+        assert await cluster.repair(victim) and not await cluster.repair(victim)
+        repaired = {path: f.read() for path, f in disk.files.items()}
+        return refused, victim, before, done, damaged, repaired
+
+    (refused, victim, before, done, damaged, repaired), _ = simulate(tmp_path, scenario)
+    assert refused == f"{victim} is running: only a stopped node's files are damaged"
+    data = Path("nodes", victim, "data")
+    real = tmp_path / "copy"
+    for path, content in before.items():
+        (real / path.relative_to(data)).parent.mkdir(parents=True, exist_ok=True)
+        (real / path.relative_to(data)).write_bytes(content)
+    assert done == damage.damage(real, 7).to_json()
+    hit = data / done["file"]
+    assert damaged[hit][done["offset"]] == done["after"] == done["before"] ^ (1 << done["bit"])
+    assert damaged[hit] == (real / done["file"]).read_bytes()
+    assert {p for p in before if before[p] != damaged[p]} == {hit}
+    assert repaired == before
 
 
 def test_a_partition_and_a_net_fault_act_on_the_links(tmp_path):

@@ -79,6 +79,8 @@ def test_a_replay_that_differs_names_the_file_and_line_and_exits_3(tmp_path, cap
 def test_usage_errors_exit_64(tmp_path, capsys):
     assert main(["sim", "--out", str(tmp_path), "--nemesis", "bogus"]) == 64
     assert "unknown fault 'bogus'" in capsys.readouterr().err
+    assert main(["sim", "--out", str(tmp_path), "--nemesis", "corrupt,disk-full"]) == 64
+    assert "--nemesis disk-full: not simulated" in capsys.readouterr().err
     assert main(["sim", "--replay", str(tmp_path)]) == 64
     assert "no config.json" in capsys.readouterr().err
     assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64

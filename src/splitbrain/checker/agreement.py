@@ -1,7 +1,8 @@
 """Log agreement: the nodes' committed logs, read from nodes/*/events.jsonl (DESIGN.md).
 
 Rules checked, each violation a `{"kind", "message", ...}` with the data a report needs:
-- `divergent-entry`: two nodes applied different (term, id) at one index (entries side by side);
+- `divergent-entry`: two nodes applied different (term, id) at one index, or the same (term,
+  id) with different contents (the `crc` of the entry's bytes: a damaged log), side by side;
 - `lost-committed-entry`: after a restart a node applied a different entry at an index it had
   applied before (a committed entry did not survive the restart);
 - `apply-gap` / `apply-reorder`: within one process life (from one "start" event to the next)
@@ -60,6 +61,7 @@ class Apply(NamedTuple):
     life: int  # which process life of the node (0 before the first "start")
     line: int
     repeat: bool = False  # a repeated request the state machine did not execute again
+    crc: int | None = None  # the CRC-32 of the entry's bytes, if the node reports it
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ class _Event(msgspec.Struct, gc=False):
     rule: Any = None
     digest: Any = None
     kind: Any = None
+    crc: Any = None
 
 
 _EVENTS = msgspec.json.Decoder(_Event)
@@ -220,7 +223,10 @@ def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] 
                     _int_field(e, "index"), _int_field(e, "term")
                 if rid is not None and type(rid) is not str:
                     rid = str(rid)
-                applies.append(Apply(index, term, rid, life, number, e.repeat is True))
+                crc = e.crc
+                if crc is not None and type(crc) is not int:
+                    raise ValueError(f"field 'crc' must be an integer, got {json.dumps(crc)}")
+                applies.append(Apply(index, term, rid, life, number, e.repeat is True, crc))
             elif event == "start":
                 life += 1
             elif event == "role" and e.role == "leader":
@@ -287,7 +293,8 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
             before = mine.get(a.index)
             if before is None:
                 mine[a.index] = a
-            elif (before.term, before.id) != (a.term, a.id) and before.life != a.life:
+            elif (before.term, before.id, before.crc) != (a.term, a.id, a.crc) and (
+                    before.life != a.life):
                 report("lost-committed-entry", f"{events.node} applied {_entry(before)} at index "
                        f"{a.index}, then {_entry(a)} after a restart", node=events.node,
                        index=a.index, before=_json(before), after=_json(a))
@@ -299,11 +306,9 @@ def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> 
     committed: dict[int, Apply] = {}
     for index in indexes:
         entries = {node: mine[index] for node, mine in first_seen.items() if index in mine}
-        distinct = {(a.term, a.id, a.repeat) for a in entries.values()}
+        distinct = {(a.term, a.id, a.repeat, a.crc) for a in entries.values()}
         if len(distinct) > 1:
-            side_by_side = {node: {"term": a.term, "id": a.id, **({"repeat": True} if a.repeat
-                                                                  else {})}
-                            for node, a in entries.items()}  # fmt: skip
+            side_by_side = {node: _side(a) for node, a in entries.items()}
             report("divergent-entry", f"nodes applied different entries at index {index}: "
                    + ", ".join(f"{n} {_entry(a)}" for n, a in entries.items()),
                    index=index, entries=side_by_side)
@@ -436,8 +441,13 @@ def _broken(rule: str, e: dict[str, Any]) -> str:
 
 
 def _entry(a: Apply) -> str:
-    return f"(term {a.term}, id {a.id})"
+    return f"(term {a.term}, id {a.id}{'' if a.crc is None else f', crc {a.crc:08x}'})"
+
+
+def _side(a: Apply) -> dict[str, Any]:
+    return {"term": a.term, "id": a.id, **({"repeat": True} if a.repeat else {}),
+            **({} if a.crc is None else {"crc": a.crc})}  # fmt: skip
 
 
 def _json(a: Apply) -> dict[str, Any]:
-    return {"term": a.term, "id": a.id, "life": a.life}
+    return {**_side(a), "life": a.life}

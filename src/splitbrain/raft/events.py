@@ -2,12 +2,13 @@
 
 One JSON object per line: `start` on every process start, `role` on every role change (with the
 term), `apply` for every applied entry in order (`index`, `term`, `id` = "<client id>:<seq>" or
-"noop", and `"repeat": true` when the state machine recognised a repeated request and did not
-execute it again), `crash` (`point`) when the node kills itself at an armed crash point
-(crashpoints.py), and the durability events of durability.py: `recovered` (`term`, `vote`,
-`commit`, `last`: what a process life starts from), `persisted` (`term`, `vote`, `commit`: a new
-term or vote is durable) and `invariant` (`rule` and its numbers: a broken invariant), and
-`snapshot` (`index`, `term`, `digest` of the state machine, `kind`: "taken" or "installed").
+"noop", `"repeat": true` when the state machine recognised a repeated request and did not
+execute it again, and `crc`, the CRC-32 of a command entry's bytes), `crash` (`point`) when
+the node kills itself at an armed crash point (crashpoints.py), and the durability events of
+durability.py: `recovered` (`term`, `vote`, `commit`, `last`: what a process life starts from),
+`persisted` (`term`, `vote`, `commit`: a new term or vote is durable) and `invariant` (`rule`
+and its numbers: a broken invariant), and `snapshot` (`index`, `term`, `digest` of the state
+machine, `kind`: "taken" or "installed").
 Events are buffered by `emit` and written with one write by `flush`; the server flushes before
 it answers any client whose request the events describe, so an acknowledged write is in the
 events file before the client hears of it.
@@ -24,6 +25,7 @@ from typing import IO, Any
 from splitbrain.raft.host import OsFiles
 
 _REPEAT = ',"repeat":true'
+_CRC = ',"crc":'
 
 
 class EventLog:
@@ -40,11 +42,15 @@ class EventLog:
         record = {"time": self._clock(), "event": event, **fields}
         self._pending.append(json.dumps(record, separators=(",", ":")) + "\n")
 
-    def apply(self, index: int, term: int, id: str, repeat: bool = False) -> None:
-        """`emit("apply", ...)` on the hot path: one per applied entry on every node."""
+    def apply(self, index: int, term: int, id: str, repeat: bool = False,
+              crc: int | None = None) -> None:  # fmt: skip
+        """`emit("apply", ...)` on the hot path: one per applied entry on every node. `crc`
+        is the CRC-32 of the entry's bytes: nodes that apply one (term, id) with different
+        contents (a damaged log) disagree on it."""
         self._pending.append(
             f'{{"time":{self._clock()},"event":"apply","index":{index},"term":{term},'
-            f'"id":{json.dumps(id)}{_REPEAT if repeat else ""}}}\n'
+            f'"id":{json.dumps(id)}{_REPEAT if repeat else ""}'
+            f'{"" if crc is None else f"{_CRC}{crc}"}}}\n'
         )
 
     def flush(self) -> None:

@@ -65,6 +65,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 from splitbrain.raft import auth, codec, crashpoints, kv, snapshot
 from splitbrain.raft.buffers import MAX_UNSENT, BufferBudget
@@ -568,10 +569,11 @@ class Server:
                     cmd = kv.decode_command(entry.data)
                 except kv.CommandError as exc:  # validated before proposing: a bug if seen
                     log.error("entry %d holds a bad command: %s", entry.index, exc)
-                    record_apply(entry.index, entry.term, "invalid")
+                    record_apply(entry.index, entry.term, "invalid", crc=crc32(entry.data))
                 else:
                     result = self.kv.apply(cmd)
-                    record_apply(entry.index, entry.term, cmd.request_id, result.repeat)
+                    record_apply(entry.index, entry.term, cmd.request_id, result.repeat,
+                                 crc32(entry.data))
             waiting = self._proposals.pop(entry.index, None)
             if waiting is None:
                 continue

@@ -17,6 +17,8 @@ LinkProxy objects hosted by `proxy_process.ProxyHost` in a "proxies" process, dr
   its output.log if it exits first, or if it does not listen within START_TIMEOUT); `kill` is
   kill -9; `pause`/`resume` are SIGSTOP/SIGCONT; a node that ended by itself (a crash point)
   is `crashed` until started again.
+- `corrupt` flips a bit of a stopped node's files as on a real node (disk.py), `repair` flips
+  it back.
 - A node's clock (the clock fault) is a function of virtual time (clocks.Skew) that its every
   life reads (loop.set_clock); a change takes effect at once (no libfaketime to wait for).
 - Teardown is graceful (as SIGTERM): paused nodes resume, every node stops, then the proxies;
@@ -40,6 +42,7 @@ from typing import IO, Any
 
 from splitbrain.cluster.clocks import NORMAL, Skew
 from splitbrain.cluster.cluster import NODE_NAME
+from splitbrain.cluster.damage import Damage
 from splitbrain.cluster.network import Links, checked
 from splitbrain.cluster.ports import HOST
 from splitbrain.cluster.process import NodeError
@@ -93,6 +96,7 @@ class _Node:
     lives: int = 0
     ended_by_us: bool = False
     skew: Skew | None = None  # its clock across its lives; None: the loop's (clock faults)
+    damage: Damage | None = None  # the last damage the corrupt fault did to its files
 
 
 class SimCluster(NodeQueries):
@@ -248,10 +252,25 @@ class SimCluster(NodeQueries):
         return []
 
     async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
-        raise ValueError("the simulator has no corrupt fault")
+        """Flip a bit, drawn from `seed` as on a real node (damage.py), in a file of the
+        stopped node; returns what was done ({"file": None} if it had nothing to damage)."""
+        if self.alive(name):
+            raise ValueError(f"{name} is running: only a stopped node's files are damaged")
+        node = self._node(name)
+        done = node.disk.damage(RunDir(Path(".")).node_data(name), seed)
+        if done is None:
+            return {"file": None}
+        node.damage = done
+        return done.to_json()
 
     async def repair(self, name: str) -> bool:
-        return False
+        """Undo the last damage done to the node (it must not be running); False if none."""
+        node = self._node(name)
+        done, node.damage = node.damage, None
+        if done is None or self.alive(name):
+            return False
+        node.disk.repair(RunDir(Path(".")).node_data(name), done)
+        return True
 
     async def pause(self, name: str) -> bool:
         proc = self._node(name).proc

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from splitbrain.cluster import damage
+from splitbrain.cluster.damage import Damage
 from splitbrain.sim.loop import Process
 
 BLOCK = 4096
@@ -73,6 +75,12 @@ class SimFile:
         changed, self._changed = self._changed, None
         return changed
 
+    def flip(self, offset: int, bit: int) -> int:
+        """Write the byte at `offset` (below the stored end) with `bit` flipped; the byte before."""
+        before = self.data[offset]
+        self.pwrite(bytes([before ^ (1 << bit)]), offset)
+        return before
+
     def power_loss(self) -> None:
         self.data = bytearray(self.durable)
         self.size = self.durable_size
@@ -94,6 +102,23 @@ class SimDisk:
     def power_loss(self) -> None:
         for f in self.files.values():
             f.power_loss()
+
+    def damage(self, root: Path, seed: int) -> Damage | None:
+        """The corrupt fault on the files under `root`, drawn as on a real disk (damage.py).
+        The bit flips in the page cache, as a write would, so that the node's next fsync makes
+        it durable: a node that starts on the damage without noticing it keeps it."""
+        files = {str(path.relative_to(root)): f for path, f in sorted(self.files.items())
+                 if path.is_relative_to(root)}  # fmt: skip
+        where = damage.aim({name: damage.extent(f.data) for name, f in files.items()}, seed)
+        if where is None:
+            return None
+        name, offset, bit = where
+        before = files[name].flip(offset, bit)
+        return Damage(name, offset, bit, before, before ^ (1 << bit))
+
+    def repair(self, root: Path, done: Damage) -> None:
+        """Undo `done` (flip the bit back)."""
+        self.files[root / done.file].flip(done.offset, done.bit)
 
     def write_out(self, root: Path) -> None:
         """Write the page cache of every file to its path below `root` (what a person would
