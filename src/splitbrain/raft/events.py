@@ -25,7 +25,6 @@ from typing import IO, Any
 from splitbrain.raft.host import OsFiles
 
 _REPEAT = ',"repeat":true'
-_CRC = ',"crc":'
 
 
 class EventLog:
@@ -47,10 +46,12 @@ class EventLog:
         """`emit("apply", ...)` on the hot path: one per applied entry on every node. `crc`
         is the CRC-32 of the entry's bytes: nodes that apply one (term, id) with different
         contents (a damaged log) disagree on it."""
+        tail = _REPEAT if repeat else ""
+        if crc is not None:
+            tail += f',"crc":{crc}'
         self._pending.append(
             f'{{"time":{self._clock()},"event":"apply","index":{index},"term":{term},'
-            f'"id":{json.dumps(id)}{_REPEAT if repeat else ""}'
-            f'{"" if crc is None else f"{_CRC}{crc}"}}}\n'
+            f'"id":{json.dumps(id)}{tail}}}\n'
         )
 
     def flush(self) -> None:
