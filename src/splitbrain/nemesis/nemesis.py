@@ -24,7 +24,8 @@ Rules it keeps:
   written (one churn-isolate event each, whose grudge replaces the one before; see
   cluster/roles.py), and its stop heals; crash arms a crash point on its targets
   (start-crash), then records each node that killed itself there (crash) and starts it again
-  at once (start). Its stop disarms the nodes still armed (stop-crash). Leader pauses
+  at once (start). Its stop disarms the nodes still armed (stop-crash). A running node that
+  did not confirm its arm is treated as armed: the ask may still have armed it. Leader pauses
   (start-leader-pauses) pause each new leader the plan's `lead` after its role event, or the
   leader right after a client request was sent (a RequestPulse from the interpreter), for the
   plan's `pause_for`, then resume it (one pause and one resume event each); at most a
@@ -192,7 +193,7 @@ class Nemesis:
             await self._each(self.cluster.resume, paused, record, "resume", {})
         dead = [n for n in self.cluster.nodes if not self.cluster.alive(n)]
         if dead:
-            await self._each(self.cluster.start, dead, record, "start", {})
+            await self._each(self._start_node, dead, record, "start", {})
 
     # Applying one plan.
 
@@ -235,14 +236,20 @@ class Nemesis:
         info = {"target": plan.kind, **extra}
         if plan.fault == "crash":
             assert plan.point is not None
-            # Before: a node may reach the point at once. Those that did not confirm stay in
-            # too: an ask that timed out may still have armed it (until its next start).
-            self._armed.update(nodes)
-            armed = await self._each(
-                lambda n: self.cluster.arm_crash_point(n, plan.point), nodes, record,
-                "start-crash", {**info, "point": plan.point},
-            )  # fmt: skip
-            active = _Active(plan, f"crash {plan.point} {','.join(armed)}", armed)
+            asked: list[str] = []  # running when asked: armed, or maybe (an ask timed out)
+
+            async def arm(node: str) -> bool:
+                # Before the ask, under the node's lock (after any start that clears it): a
+                # node may reach the point at once. One that does not confirm is kept too, until
+                # its next start: the ask may have armed it all the same.
+                if self.cluster.alive(node):
+                    self._armed.add(node)
+                    asked.append(node)
+                return await self.cluster.arm_crash_point(node, plan.point)
+
+            armed = await self._each(arm, nodes, record, "start-crash",
+                                     {**info, "point": plan.point})  # fmt: skip
+            active = _Active(plan, f"crash {plan.point} {','.join(armed)}", asked)
             active.task = asyncio.create_task(self._restart_crashed(active, record))
             return active
         if plan.fault == "clock":
@@ -263,7 +270,7 @@ class Nemesis:
         done = await self._each(self.cluster.kill, nodes, record, "kill", info)
         if plan.fault == "restart":
             if done:
-                await self._each(self.cluster.start, done, record, "start", {"fault": "restart"})
+                await self._each(self._start_node, done, record, "start", {"fault": "restart"})
             return None
         return _Active(plan, f"kill {','.join(done)}", done) if done else None
 
@@ -293,12 +300,12 @@ class Nemesis:
         elif plan.fault == "pause":
             await self._each(self.cluster.resume, active.nodes, record, "resume", {})
         elif plan.fault in ("kill", "power-loss"):
-            await self._each(self.cluster.start, active.nodes, record, "start", {})
+            await self._each(self._start_node, active.nodes, record, "start", {})
         elif plan.fault == "disk-full":
             await self._each(self._empty_disk, active.nodes, record, "stop-disk-full", {})
             exited = [n for n in active.nodes if not self.cluster.alive(n)]
             if exited:  # a node may exit on ENOSPC: a crash, started again after the fault
-                await self._each(self.cluster.start, exited, record, "start",
+                await self._each(self._start_node, exited, record, "start",
                                  {"fault": "disk-full"})  # fmt: skip
 
     async def _each(
@@ -338,8 +345,6 @@ class Nemesis:
             value["errors"] = errors
         if refused:
             value["refused"] = refused
-        if verb == self.cluster.start:
-            self._armed.difference_update(done)  # a new life starts unarmed
         await _call(record, f, value)
         return done
 
@@ -429,7 +434,7 @@ class Nemesis:
             active.nodes = [n for n in active.nodes if n not in crashed]
             self._armed.difference_update(crashed)  # started below: unarmed
             await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
-            await self._each(self.cluster.start, crashed, record, "start", {"fault": "crash"})
+            await self._each(self._start_node, crashed, record, "start", {"fault": "crash"})
 
     async def _disarm(self, active: _Active, record: Record) -> None:
         """Start the targets that crashed and were not started yet; disarm the others. A node
@@ -483,7 +488,15 @@ class Nemesis:
                 if node in self._armed or node in self.cluster.full_disks():
                     continue  # its fault records it and starts it
                 await _call(record, "exit", {"nodes": [node], "status": status})
-                await self._each(self.cluster.start, [node], record, "start", {"fault": "exit"})
+                await self._each(self._start_node, [node], record, "start", {"fault": "exit"})
+
+    async def _start_node(self, node: str) -> bool:
+        """Start `node` (a verb: its callers hold the node's lock). A new life starts unarmed,
+        and the crash fault arms under the lock too, so no start can forget a later arm."""
+        started = await self.cluster.start(node)
+        if started:
+            self._armed.discard(node)
+        return started
 
     async def _locked(self, verb: Callable[[str], Any], node: str) -> Any:
         """`verb(node)` under the node's lock: verbs on one node never overlap."""
@@ -534,12 +547,12 @@ class Nemesis:
                 done = await self.cluster.corrupt(node, seed)
                 await _call(record, "corrupt", {"node": node, **done})
                 try:
-                    await self.cluster.start(node)
+                    await self._start_node(node)
                 except NodeError as exc:
                     await _call(record, "corrupt-refused", {"node": node, "message": str(exc)})
                     if not await self.cluster.repair(node):
                         raise
-                    await self.cluster.start(node)
+                    await self._start_node(node)
                 await _call(record, "start", {"nodes": [node], "fault": "corrupt"})
 
         results = await asyncio.gather(
