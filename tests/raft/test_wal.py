@@ -103,6 +103,29 @@ def test_a_damaged_last_record_that_was_written_whole_is_corruption(tmp_path):
     assert path.read_bytes() == damaged  # left as it was, for a person to look at
 
 
+def test_a_damaged_last_record_that_ends_in_zeros_of_its_own_is_corruption(tmp_path):
+    """An entry without data (a leader's no-op) ends with zero bytes: damage to the last one
+    read as a torn tail, and a node dropped an entry it had acknowledged, then voted without it
+    (the simulator's corrupt fault: another entry was committed at that index). Its end mark
+    says it was written whole, wherever a bit flips."""
+    wal, _ = WAL.open(tmp_path / "good")
+    wal.save(HardState(1, "n1", 0), entries(1, 1, 2))
+    start = len((tmp_path / "good" / FILE_NAME).read_bytes().rstrip(b"\0"))
+    wal.save(None, [Entry(2, 3, EntryType.NOOP, b"")])
+    wal.close()
+    good = (tmp_path / "good" / FILE_NAME).read_bytes()
+    end = len(good.rstrip(b"\0"))
+    assert good[start:end].count(0) > 0  # zeros of its own
+    for offset in range(start, end):
+        d = tmp_path / f"flip{offset}"
+        d.mkdir()
+        (d / FILE_NAME).write_bytes(good)
+        damaged = flip(d / FILE_NAME, offset, 0x40)
+        with pytest.raises(WALError, match=f"offset {start}: corrupt, not a torn tail"):
+            WAL.open(d)
+        assert (d / FILE_NAME).read_bytes() == damaged
+
+
 def test_a_damaged_length_in_the_last_record_is_corruption(tmp_path):
     wal, _ = WAL.open(tmp_path)
     wal.save(None, entries(1, 1, 2))

@@ -1,8 +1,10 @@
 """Durable storage of one Raft node: an append-only log of checksummed records.
 
-Each record is `length (4 bytes BE) | crc32 (4 bytes BE) | kind (1 byte) | payload`, the checksum
-covering kind and payload. Kinds: an entry, the hard state (term, vote, commit), or the
-snapshot mark (index, term: the log starts after that entry, which a durable snapshot holds).
+Each record is `length (4 bytes BE) | crc32 (4 bytes BE) | kind (1 byte) | payload | 0xA5`, the
+length and checksum covering kind and payload; the end mark (never zero) is the record's last
+byte, so a record is written whole exactly when its end mark is. Kinds: an entry, the hard
+state (term, vote, commit), or the snapshot mark (index, term: the log starts after that
+entry, which a durable snapshot holds).
 
 Rules it keeps:
 - `save()` writes every record of a batch with one write and makes it durable with ONE fsync
@@ -24,10 +26,11 @@ Rules it keeps:
   with valid records after it, or a complete record that fails its checksum. Those records may
   have been durable, acknowledged, counted in a quorum: a node must never vote or lead without
   them, so it refuses to start and the file is left as it was, for a person to look at.
-  A kill -9 leaves a written prefix and zeros, always a torn tail. What stays ambiguous: a
-  damaged last record whose own last bytes are zeros (an empty entry) reads as torn; a power
-  loss that kept a later page of the last, unsynced batch but not an earlier one reads as
-  corruption (refused: the safe side).
+  A kill -9 leaves a written prefix and zeros, always a torn tail. A damaged last record is
+  corruption too, even one that ends in zero bytes of its own (an entry without data): its end
+  mark says it was written whole (read as torn, it was dropped, and a node that had counted it
+  in a quorum voted without it). What stays ambiguous: a power loss that kept a later page of
+  the last, unsynced batch but not an earlier one reads as corruption (refused: the safe side).
 - Recovery syncs the file before it returns: a process killed between a write and its fsync
   left that write in the page cache, where the next process reads it as if it were durable. A
   power loss before anyone syncs it would take back entries the node has since counted as
@@ -59,7 +62,7 @@ HARD_STATE = b"H"
 SNAPSHOT = b"S"
 _KIND = re.compile(b"[" + ENTRY + HARD_STATE + SNAPSHOT + b"]")  # where a kind byte may be
 _MARK = struct.Struct(">QQ")  # the snapshot mark: index, term
-_TRAILING_ZEROS = 32  # how many zero bytes a record may end with, as far as recovery looks
+_END = 0xA5  # the last byte of every record
 FILE_NAME = "raft.wal"
 PREALLOCATE = 8 * 1024 * 1024  # bytes of zeros added at a time
 
@@ -102,7 +105,7 @@ def decode_mark(payload: bytes) -> tuple[int, int]:
 
 def _record(kind: bytes, payload: bytes) -> bytes:
     body = kind + payload
-    return _HEADER.pack(len(body), zlib.crc32(body)) + body
+    return _HEADER.pack(len(body), zlib.crc32(body)) + body + bytes((_END,))
 
 
 class WAL:
@@ -306,7 +309,7 @@ def replay(data: bytes, path: Path | str = "<wal>") -> tuple[Recovered, int]:
         except codec.CodecError as exc:
             # The checksum matched, so these bytes were written like this: not a torn tail.
             raise WALError(f"{path}: offset {pos}: {exc}") from None
-        pos += _HEADER.size + len(body)
+        pos += _HEADER.size + len(body) + 1
     out.truncated_bytes = _tail(data, pos, path)
     last = base + len(entries)
     hs = out.hard_state
@@ -321,7 +324,7 @@ def _record_at(data: bytes, pos: int) -> bytes | None:
         return None
     size, crc = _HEADER.unpack_from(data, pos)
     start = pos + _HEADER.size
-    if size == 0 or size > len(data) - start:
+    if size == 0 or size >= len(data) - start or data[start + size] != _END:
         return None
     body = data[start : start + size]
     return body if zlib.crc32(body) == crc else None
@@ -332,7 +335,7 @@ def records(data: bytes | bytearray, pos: int = 0) -> Iterator[tuple[int, int, b
     first that is not one (zeros: the end of the log; or a torn or damaged record). For
     readers of a log's bytes other than recovery (the simulator reads durable bytes)."""
     while (body := _record_at(data, pos)) is not None:
-        end = pos + _HEADER.size + len(body)
+        end = pos + _HEADER.size + len(body) + 1
         yield pos, end, bytes(body[:1]), bytes(body[1:])
         pos = end
 
@@ -348,16 +351,14 @@ def _tail(data: bytes, pos: int, path: Path | str) -> int:
     later = _first_record(data, pos + 1, written)
     if later is not None:
         problem = f"a valid record follows at offset {later}"
-    elif size and pos + _HEADER.size + size <= written:
+    elif size and pos + _HEADER.size + size < written:  # its end mark was written
         problem = "the record is complete but fails its checksum"
     else:
-        # Complete, but its length was damaged? Its true end is the last byte written, or a
-        # few zero bytes later (an entry without data ends with its zero type and length).
+        # Complete, but its length was damaged? Then the last byte written is its end mark.
         start = pos + _HEADER.size
-        for n in range(max(1, written - start), written - start + _TRAILING_ZEROS + 1):
-            if start + n <= len(data) and zlib.crc32(data[start : start + n]) == crc:
-                problem = f"the record is complete ({n} bytes) but its length reads {size}"
-                break
+        n = written - 1 - start
+        if n > 0 and data[written - 1] == _END and zlib.crc32(data[start : start + n]) == crc:
+            problem = f"the record is complete ({n} bytes) but its length reads {size}"
     if problem is not None:
         raise WALError(
             f"{path}: offset {pos}: corrupt, not a torn tail: {problem}; refusing to start "

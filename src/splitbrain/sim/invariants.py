@@ -38,7 +38,7 @@ invariants.json in the run directory; `splitbrain check` reports it again from t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,23 +59,6 @@ DESCRIPTIONS = {
     "leader-complete": "a new leader holds every entry committed before its term",
 }
 _APP_RESP, _VOTE_RESP = MessageType.APP_RESP, MessageType.VOTE_RESP
-# Zeros a record may end with beyond a file's stored bytes (SimFile keeps no zeros written past
-# its end, and a torn write that lost only a record's last zero bytes left it whole): more than
-# any record of the WAL ends with.
-_ZEROS = 64
-
-
-def _records(data: bytearray, size: int, pos: int) -> Iterator[tuple[int, int, bytes, bytes]]:
-    """`wal.records` of a SimFile copy whose bytes read as zeros from its stored end to `size`."""
-    for record in wal.records(data, pos):
-        pos = record[1]
-        yield record
-    missing = min(size - len(data), _ZEROS)
-    if missing > 0 and pos < len(data):
-        for start, end, kind, payload in wal.records(bytes(data[pos:]) + bytes(missing)):
-            yield pos + start, pos + end, kind, payload
-
-
 def _under_snapshot(terms: list[int], base: int, index: int, term: int) -> list[int]:
     """`wal.after_snapshot` on a log of terms that starts after `base`."""
     entries = [Entry(t, i, EntryType.NOOP) for i, t in enumerate(terms, base + 1)]
@@ -151,10 +134,10 @@ class _DurableLog:
                 self.terms.clear()  # not take old replacements for new ones
                 self._parsed = 0
                 self.hard_state, self._parsed, self.base = _replay(
-                    _records(f.durable, f.durable_size, 0), 0, self.terms, 0, (0, None), None)
+                    wal.records(f.durable, 0), 0, self.terms, 0, (0, None), None)
             else:
                 self.hard_state, self._parsed, self.base = _replay(
-                    _records(f.durable, f.durable_size, self._parsed), self._parsed, self.terms,
+                    wal.records(f.durable, self._parsed), self._parsed, self.terms,
                     self.base, self.hard_state, cuts)  # fmt: skip
         self.covered = max(self.base, mark[0] if mark else 0)
         return cuts
