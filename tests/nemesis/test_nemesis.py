@@ -498,6 +498,20 @@ def test_a_node_paused_when_asked_to_arm_is_asked_to_disarm_once_it_resumes() ->
     assert cluster.armed == {"n1": None}
 
 
+def test_heal_all_resumes_a_paused_node_before_it_disarms_it() -> None:
+    """Disarmed while still paused, it could not answer for DISARM_FOR seconds and stayed
+    armed: resumed then, it killed itself at its first election and the cluster had no
+    leader after healing (the simulator: an unknown verdict, a single node)."""
+    cluster = FakeCluster()
+    plans = [Plan(0.01, 10, "crash", "one", nodes=("n1",), point="after-term"),
+             Plan(0.05, 10, "pause", "one", nodes=("n1",))]
+    events = drive(cluster, plans, stop_after=2)
+    assert [f for f, _ in events[:2]] == ["start-crash", "pause"]
+    assert events[3:5] == [("resume", {"nodes": ["n1"]}),
+                           ("stop-crash", {"nodes": ["n1"], "point": "after-term"})]
+    assert cluster.armed == {"n1": None} and cluster.state["n1"] == "up"
+
+
 class ResumesArmed(FakeCluster):
     """Nodes in `crash_on_resume` reach their armed point as soon as they are resumed."""
 

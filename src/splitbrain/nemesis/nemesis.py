@@ -172,9 +172,14 @@ class Nemesis:
 
     async def heal_all(self, record: Record) -> None:
         net = self.cluster.network
+        crashes = [a for a in self._active.values() if a.plan.fault == "crash"]
         for active in self._active.values():
-            if active.task is not None:  # churn and crash: stop reacting first
+            if active.task is not None and active not in crashes:  # stop reacting first
                 await self._stop(active, record)
+        if crashes:  # resumed first: a paused node cannot answer its disarm
+            await self._resume_paused(record)
+        for active in crashes:
+            await self._stop(active, record)
         self._active.clear()
         if net.cut:
             links = sorted(net.cut)
@@ -188,12 +193,15 @@ class Nemesis:
         full = self.cluster.full_disks()
         if full:
             await self._each(self._empty_disk, full, record, "stop-disk-full", {})
-        paused = [n for n in self.cluster.nodes if self.cluster.paused(n)]
-        if paused:
-            await self._each(self.cluster.resume, paused, record, "resume", {})
+        await self._resume_paused(record)
         dead = [n for n in self.cluster.nodes if not self.cluster.alive(n)]
         if dead:
             await self._each(self._start_node, dead, record, "start", {})
+
+    async def _resume_paused(self, record: Record) -> None:
+        paused = [n for n in self.cluster.nodes if self.cluster.paused(n)]
+        if paused:
+            await self._each(self.cluster.resume, paused, record, "resume", {})
 
     # Applying one plan.
 
