@@ -2,7 +2,7 @@
 
     done = damage(root, seed)       # None if no file under root holds anything
     repair(root, done)              # flips the same bit back
-    aim(extents, seed)              # the drawing alone, for files that are not real (sim/)
+    draw(extents, seed, flip)       # the same on files that are not real (sim/disk.py)
 
 The file is drawn from the regular files under `root` that hold a byte other than zero (sorted
 by path, so a seed names one choice), the offset uniformly below the file's last such byte — a
@@ -14,7 +14,7 @@ after) for the nemesis's history. Pure but for the one byte written.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,23 +35,23 @@ class Damage:
 def damage(root: Path, seed: int) -> Damage | None:
     """Flip one bit of a file under `root`, drawn from `seed`; None if there is nothing to hit."""
     paths = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-    where = aim({str(p.relative_to(root)): extent(p.read_bytes()) for p in paths}, seed)
-    if where is None:
-        return None
-    file, offset, bit = where
-    before = _flip(root / file, offset, bit)
-    return Damage(file, offset, bit, before, before ^ (1 << bit))
+    extents = {str(p.relative_to(root)): extent(p.read_bytes()) for p in paths}
+    return draw(extents, seed, lambda file, offset, bit: _flip(root / file, offset, bit))
 
 
-def aim(extents: Mapping[str, int], seed: int) -> tuple[str, int, int] | None:
-    """Where `seed` flips a bit: (file, offset, bit) among `extents` (each file's `extent`, in
-    the order to draw from), or None if no file holds anything."""
+def draw(extents: Mapping[str, int], seed: int,
+         flip: Callable[[str, int, int], int]) -> Damage | None:  # fmt: skip
+    """Draw from `seed` a file among `extents` (each file's `extent`, in the order to draw
+    from), an offset below its extent and a bit, and `flip(file, offset, bit)` it (it returns
+    the byte before); None if no file holds anything."""
     files = [file for file, end in extents.items() if end]
     if not files:
         return None
     rng = random.Random(seed)
     file = rng.choice(files)
-    return file, rng.randrange(extents[file]), rng.randrange(8)
+    offset, bit = rng.randrange(extents[file]), rng.randrange(8)
+    before = flip(file, offset, bit)
+    return Damage(file, offset, bit, before, before ^ (1 << bit))
 
 
 def extent(data: bytes | bytearray) -> int:

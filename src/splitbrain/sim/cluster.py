@@ -257,7 +257,7 @@ class SimCluster(NodeQueries):
         if self.alive(name):
             raise ValueError(f"{name} is running: only a stopped node's files are damaged")
         node = self._node(name)
-        done = node.disk.damage(RunDir(Path(".")).node_data(name), seed)
+        done = node.disk.damage(node.config.data_dir, seed)
         if done is None:
             return {"file": None}
         node.damage = done
@@ -269,7 +269,7 @@ class SimCluster(NodeQueries):
         done, node.damage = node.damage, None
         if done is None or self.alive(name):
             return False
-        node.disk.repair(RunDir(Path(".")).node_data(name), done)
+        node.disk.repair(node.config.data_dir, done)
         return True
 
     async def pause(self, name: str) -> bool:

@@ -109,12 +109,8 @@ class SimDisk:
         it durable: a node that starts on the damage without noticing it keeps it."""
         files = {str(path.relative_to(root)): f for path, f in sorted(self.files.items())
                  if path.is_relative_to(root)}  # fmt: skip
-        where = damage.aim({name: damage.extent(f.data) for name, f in files.items()}, seed)
-        if where is None:
-            return None
-        name, offset, bit = where
-        before = files[name].flip(offset, bit)
-        return Damage(name, offset, bit, before, before ^ (1 << bit))
+        return damage.draw({name: damage.extent(f.data) for name, f in files.items()}, seed,
+                           lambda name, offset, bit: files[name].flip(offset, bit))
 
     def repair(self, root: Path, done: Damage) -> None:
         """Undo `done` (flip the bit back)."""
