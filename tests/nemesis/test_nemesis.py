@@ -13,7 +13,7 @@ from splitbrain.cluster.network import grudge_links
 from splitbrain.cluster.process import NodeError
 from splitbrain.nemesis import nemesis as nemesis_module
 from splitbrain.nemesis.grudges import isolate
-from splitbrain.nemesis.nemesis import Nemesis
+from splitbrain.nemesis.nemesis import EXIT_WATCH, Nemesis
 from splitbrain.nemesis.pulse import RequestPulse
 from splitbrain.nemesis.schedule import Plan
 
@@ -478,6 +478,32 @@ def test_crash_arms_its_targets_and_starts_at_once_each_node_that_crashed() -> N
         ("stop-crash", {"nodes": ["n1"], "point": "after-vote"}),
     ]  # fmt: skip
     assert cluster.armed == {"n1": None}
+    assert cluster.state["n3"] == "up"
+
+
+def test_a_crashed_node_is_no_exit_while_its_crash_is_being_recorded() -> None:
+    """The run's record writes to the history, and the exit watcher runs while it does: a node
+    that reached its crash point is its fault's from the moment it is seen crashed until it is
+    started again (a false alarm of a real run with faults every half second: "n1 exited by
+    itself while running", 1 ms after the crash fault recorded its crash)."""
+    cluster = FakeCluster()
+    cluster.crash_when_armed = {"n3"}
+    plan = Plan(0.01, 0.3, "crash", "one", nodes=("n3",), point="after-vote")
+    events: list[tuple[str, Any]] = []
+
+    async def record(f: str, value: Any) -> None:
+        events.append((f, value))
+        if f == "crash":
+            await asyncio.sleep(3 * EXIT_WATCH)  # a slow write: the watcher looks meanwhile
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, stop.set)
+        await Nemesis(cluster, [plan]).run(record, stop)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    names = [f for f, _ in events]
+    assert names[:3] == ["start-crash", "crash", "start"] and "exit" not in names
     assert cluster.state["n3"] == "up"
 
 

@@ -440,9 +440,11 @@ class Nemesis:
         crashed = [n for n in active.nodes if self.cluster.crashed(n)]
         if crashed:
             active.nodes = [n for n in active.nodes if n not in crashed]
-            self._armed.difference_update(crashed)  # started below: unarmed
+            # Armed until started again (a start unarms): the exit watcher runs while the crash
+            # is recorded, and must not take it for an exit of the node's own.
             await _call(record, "crash", {"nodes": crashed, "point": active.plan.point})
             await self._each(self._start_node, crashed, record, "start", {"fault": "crash"})
+            self._armed.difference_update(crashed)  # one that could not start: the watcher's
 
     async def _disarm(self, active: _Active, record: Record) -> None:
         """Start the targets that crashed and were not started yet; disarm the others. A node
