@@ -87,5 +87,18 @@ def test_options_that_would_escape_or_never_end_exit_64_before_anything_starts(
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_the_nemesis_interval_is_the_target_s_unless_given(tmp_path):
+    """Each target says how often its faults change (about its election time): the bundled
+    Raft elects in 150-300 ms, etcd in over a second."""
+    from tests.targets.test_tomlfile import GOOD, write
+
+    assert parse_run(["run"]).nemesis_interval == RunConfig().nemesis_interval == 0.5
+    assert parse_run(["run", "--target", "etcd"]).nemesis_interval == 3.0
+    own = write(tmp_path, "nemesis_interval = 1.5\n" + GOOD)
+    assert parse_run(["run", "--target", own]).nemesis_interval == 1.5
+    given = parse_run(["run", "--target", own, "--nemesis-interval", "4"])
+    assert given.nemesis_interval == 4.0 and "--nemesis-interval 4" in given.command()
+
+
 def test_a_name_of_one_component_is_a_name():
     assert parse_run(["run", "--name", "javascript:alert(9)"]).name == "javascript:alert(9)"

@@ -34,7 +34,7 @@ from splitbrain.history import HistoryError, HistoryWriter
 from splitbrain.nemesis.control import ClusterControl
 from splitbrain.store import RunDir, create_run
 from splitbrain.targets.client import Client
-from splitbrain.targets.target import NETWORKS, Target
+from splitbrain.targets.target import DEFAULT_NEMESIS_INTERVAL, NETWORKS, Target
 from splitbrain.workloads.interpreter import Interpreter, Options, Tally
 from splitbrain.workloads.progress import show_progress
 from splitbrain.workloads.registry import WORKLOADS
@@ -64,9 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
                         "FAULT:VARIANT[+VARIANT] keeps only those variants, e.g. kill:leader, "
                         "crash:after-vote+all (%(default)s)")
-    p.add_argument("--nemesis-interval", type=non_negative(float), default=d.nemesis_interval,
-                   metavar="S",
-                   help="seconds between fault changes (%(default)s)")
+    p.add_argument("--nemesis-interval", type=non_negative(float), default=None, metavar="S",
+                   help="seconds between fault changes (default: the target's, a few times "
+                        f"its election time: raft {d.nemesis_interval:g}, etcd "
+                        f"{DEFAULT_NEMESIS_INTERVAL:g})")
     p.add_argument("--seed", type=int, default=None, help="seed of every random choice")
     p.add_argument("--out", default=d.out, metavar="DIR",
                    help="base directory of runs (%(default)s)")
@@ -138,7 +139,9 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         faults, left_out = _without_fuse(faults, left_out)
     if notes is not None:
         notes.extend(left_out)
-    if faults and args.nemesis_interval <= 0:
+    interval = (target.nemesis_interval if args.nemesis_interval is None
+                else args.nemesis_interval)
+    if faults and interval <= 0:
         raise UsageError("--nemesis-interval must be more than 0 seconds")
     concurrency = args.concurrency if args.concurrency is not None else 2 * args.nodes
     if concurrency < 1:
@@ -151,7 +154,7 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         rate=args.rate,
         workload=args.workload,
         nemesis=tuple(faults),
-        nemesis_interval=args.nemesis_interval,
+        nemesis_interval=interval,
         seed=seed,
         out=args.out,
         name=args.name,

@@ -63,6 +63,9 @@ GOOD = 'name = "x"\n[start]\ncommand = ["true", "{node}"]\n'
     (GOOD + '[capabilities]\ncrash-points = true\n',
      r"t\.toml: \[capabilities\] crash-points: unknown key \(known: clock, disk, events, leader\)"),
     ('workloads = ["bank"]\n' + GOOD, r"t\.toml: workloads: unknown workload 'bank'"),
+    *(("nemesis_interval = " + bad + "\n" + GOOD,
+       r"t\.toml: nemesis_interval: must be a positive number of seconds")
+      for bad in ("0", "-1", "true", '"3"', "inf", "nan")),
 ])
 def test_mistakes_are_named_with_file_and_field(tmp_path, text, message):
     with pytest.raises(TargetError, match=message):

@@ -29,6 +29,7 @@ from splitbrain.targets.client import Client
 
 Address = tuple[str, int]
 NETWORKS = ("proxy", "netns")
+DEFAULT_NEMESIS_INTERVAL = 3.0  # seconds: a second-long election timeout, as etcd's, recovers
 
 # capability -> what it enables (for messages and docs/targets.md)
 CAPABILITIES = {
@@ -135,10 +136,18 @@ class Target:
     disk: bool = False  # the nodes keep all durable state in NodeLaunch.data_dir (disks.py)
     missing: Callable[[], str | None] = _nothing_missing  # what this machine lacks to run it
     # (an executable, a package): checked before a run, which then exits 3 with the message
+    # Seconds between fault changes unless --nemesis-interval says: a few times what its cluster
+    # takes to elect a leader after losing one. Bugs live in the transitions (elections,
+    # catch-up, recovery), so the fewer seconds a run spends in a settled state the more it finds,
+    # but a fault shorter than an election never lets the cluster recover.
+    nemesis_interval: float = DEFAULT_NEMESIS_INTERVAL
 
     def __post_init__(self) -> None:
         if not self.networks or any(n not in NETWORKS for n in self.networks):
             raise ValueError(f"target {self.name}: networks must be some of {', '.join(NETWORKS)}")
+        if not 0 < self.nemesis_interval < float("inf"):
+            raise ValueError(f"target {self.name}: nemesis_interval must be a positive number "
+                             f"of seconds, got {self.nemesis_interval}")
 
     @property
     def capabilities(self) -> tuple[str, ...]:

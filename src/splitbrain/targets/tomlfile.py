@@ -8,6 +8,7 @@ docs/targets.md documents every field; in short:
     description = "..."
     workloads = ["register", "kv"]                 # what its client protocol serves (default both)
     networks = ["proxy", "netns"]                  # the first is the default mode
+    nemesis_interval = 3.0                         # seconds between faults (default 3)
     [args]                                         # --target-arg names it takes, with defaults
     reads = "primary"
     [start]
@@ -48,6 +49,7 @@ from splitbrain.targets.client import Client, Lost, NotSent, Redirect
 from splitbrain.targets.generic import HttpJsonClient, NdjsonClient
 from splitbrain.targets.registry import TargetError
 from splitbrain.targets.target import (
+    DEFAULT_NEMESIS_INTERVAL,
     NETWORKS,
     Command,
     CommandProbe,
@@ -75,8 +77,8 @@ PLACEHOLDERS = {
     "lifeline_fd": "a file descriptor that reads EOF when the driver dies: exit then",
     "args": "the target arguments: {args[NAME]}",
 }
-_TOP = {"name", "description", "workloads", "networks", "args", "start", "client",
-        "capabilities"}  # fmt: skip
+_TOP = {"name", "description", "workloads", "networks", "nemesis_interval", "args", "start",
+        "client", "capabilities"}  # fmt: skip
 _START = {"command", "env", "cwd", "peer", "peer_separator", "requires", "ready"}
 _CLIENT = {"protocol", "path"}
 _CAPABILITIES = {"events", "leader", "clock", "disk"}
@@ -145,6 +147,10 @@ class _Loader:
             if n not in NETWORKS:
                 raise self.error("networks", f"unknown network mode {n!r} (known: "
                                  f"{', '.join(NETWORKS)})")  # fmt: skip
+        interval = data.get("nemesis_interval", DEFAULT_NEMESIS_INTERVAL)
+        if (isinstance(interval, bool) or not isinstance(interval, int | float)
+                or not 0 < interval < float("inf")):  # fmt: skip
+            raise self.error("nemesis_interval", "must be a positive number of seconds")
         declared = data.get("args", {})
         if not isinstance(declared, dict) or not all(
                 isinstance(v, str) for v in declared.values()):  # fmt: skip
@@ -207,7 +213,7 @@ class _Loader:
             workloads=tuple(workloads), networks=tuple(networks),
             events=caps.get("events", False), leader=role if caps.get("leader") else None,
             clock=caps.get("clock", False),
-            disk=caps.get("disk", False),
+            disk=caps.get("disk", False), nemesis_interval=float(interval),
             missing=lambda: _missing(requires, cwd, base),
         )  # fmt: skip
 
