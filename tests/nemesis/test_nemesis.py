@@ -289,6 +289,36 @@ def test_a_node_that_exits_by_itself_is_recorded_once_and_started_again(refuses)
     assert cluster.state["n2"] == ("crashed" if refuses else "up")
 
 
+class ExitsAfterFull(FakeCluster):
+    """A node that was refused a write while its disk was full and exits a moment after its
+    disk was emptied (its error handled late)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exits_after_full: set[str] = set()
+
+    async def set_disk_full(self, n: str, full: bool) -> bool:
+        changed = await super().set_disk_full(n, full)
+        if not full and n in self.exits_after_full:
+            self.exits_after_full.discard(n)
+            asyncio.get_running_loop().call_later(0.01, self.state.__setitem__, n, "crashed")
+        return changed
+
+
+def test_a_node_that_exits_right_after_its_disk_was_emptied_is_started_as_the_fault_s() -> None:
+    """A false alarm of a real run: the node exited 125 ms after `stop-disk-full`, with "No
+    space left on device", and the exit watcher recorded it as an exit of its own."""
+    cluster = ExitsAfterFull()
+    cluster.exits_after_full = {"n3"}
+    plans = [Plan(0.01, 0.1, "disk-full", "one", nodes=("n3",)),
+             Plan(0.5, 0.5, "restart", "one", nodes=("n1",))]
+    events = drive(cluster, plans, stop_after=5)
+    assert [f for f, _ in events[:3]] == ["start-disk-full", "stop-disk-full", "start"]
+    assert events[2] == ("start", {"nodes": ["n3"], "fault": "disk-full"})
+    assert "exit" not in [f for f, _ in events]
+    assert cluster.state["n3"] == "up"
+
+
 class ArmsSilently(FakeCluster):
     """An arm that is not confirmed (the ask timed out) but took effect all the same."""
 

@@ -37,7 +37,9 @@ Rules it keeps:
   clock when it starts again.
 - Disk faults: power-loss is kill's twin (a `power-loss` event with what each node forgot,
   then `start` at its stop). disk-full fills the targets' disks (start-disk-full) and at its
-  stop empties them (stop-disk-full) and starts those that exited meanwhile, as after a crash.
+  stop empties them (stop-disk-full) and starts those that exited meanwhile, as after a crash;
+  a node that exits within DISK_FULL_GRACE after (a write refused while its disk was full can
+  end it once the disk is emptied) is started as the fault's, not recorded as an exit.
   corrupt is instantaneous: it kills its targets (`kill`), damages each one's files
   (`corrupt`: file, offset, bit) and starts it; a node that refuses to start on its damaged
   files did what it should — `corrupt-refused` records its message (which names the file and
@@ -77,6 +79,9 @@ WATCH_INTERVAL = 0.002  # seconds between looks for new leaders (churn) or crash
 DISARM_FOR = 10.0  # seconds a crash fault's end keeps asking a paused or silent node to disarm
 DISARM_RETRY = 0.05  # seconds between those asks
 EXIT_WATCH = 0.05  # seconds between looks for nodes that exited by themselves
+# Seconds after its disk was emptied in which a node's exit is still the disk-full fault's: a
+# write refused with ENOSPC while the disk was full may end the node once it is no more.
+DISK_FULL_GRACE = 0.5
 
 
 @dataclass(slots=True)
@@ -101,6 +106,7 @@ class Nemesis:
         self._locks: dict[str, asyncio.Lock] = {}  # per node: its verbs never overlap
         self._armed: set[str] = set()  # nodes a crash fault armed: their exits are its own
         self._judged: set[str] = set()  # stopped nodes whose end was recorded or excused
+        self._emptied: dict[str, float] = {}  # node -> when a disk-full fault last emptied it
 
     def in_force(self) -> list[str]:
         return [a.label for a in self._active.values()]
@@ -497,6 +503,10 @@ class Nemesis:
                 self._judged.add(node)
                 if node in self._armed or node in self.cluster.full_disks():
                     continue  # its fault records it and starts it
+                if loop.time() - self._emptied.get(node, -DISK_FULL_GRACE) < DISK_FULL_GRACE:
+                    await self._each(self._start_node, [node], record, "start",
+                                     {"fault": "disk-full"})  # fmt: skip
+                    continue
                 await _call(record, "exit", {"nodes": [node], "status": status})
                 await self._each(self._start_node, [node], record, "start", {"fault": "exit"})
 
@@ -539,7 +549,9 @@ class Nemesis:
             jump = -jump
 
     async def _empty_disk(self, node: str) -> bool:
-        return await self.cluster.set_disk_full(node, False)
+        emptied = await self.cluster.set_disk_full(node, False)
+        self._emptied[node] = asyncio.get_running_loop().time()
+        return emptied
 
     async def _corrupt(self, plan: Plan, nodes: list[str], info: dict[str, Any],
                        record: Record) -> None:  # fmt: skip
