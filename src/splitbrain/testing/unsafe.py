@@ -69,7 +69,7 @@ PROVOCATIONS: dict[str, Provocation] = {
 CONFIGURATIONS: dict[str, Provocation] = {
     "raft-lease-clocks": Provocation(
         ("--node-arg=--read-mode=lease", "--nemesis", "clock:leader+slow,partition:isolate-leader",
-         "--op-timeout", "0.3", "--time-limit", "30"),
+         "--nemesis-interval", "3", "--op-timeout", "0.3", "--time-limit", "30"),
         "linearizable",
         "a leader whose clock runs slow keeps its lease after a partition cut it off and the "
         "others elected a successor (a lease assumes clocks run at one rate); clients that gave "
