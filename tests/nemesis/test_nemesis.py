@@ -319,6 +319,29 @@ def test_a_node_that_exits_right_after_its_disk_was_emptied_is_started_as_the_fa
     assert cluster.state["n3"] == "up"
 
 
+class RefusesOnFullDisk(FakeCluster):
+    async def start(self, n: str) -> bool:
+        if n in self.full and self.state[n] == "down":
+            raise NodeError(f"{n} exited with 3 while starting (No space left on device)",
+                            refused=True)
+        return await super().start(n)
+
+
+def test_a_refusal_to_start_on_a_full_disk_is_the_disk_full_fault_s() -> None:
+    """The kill's end starts n3 while a disk-full holds its disk: it refuses (ENOSPC). The
+    disk-full's end waits for that start and is recorded first, so the refusal, recorded after
+    it, must not read as a refusal after the disk was emptied (a false alarm of a real run)."""
+    cluster = RefusesOnFullDisk()
+    plans = [Plan(0.01, 0.2, "kill", "one", nodes=("n3",)),
+             Plan(0.05, 0.4, "disk-full", "one", nodes=("n3",))]
+    events = drive(cluster, plans, stop_after=6)
+    starts = [v for f, v in events if f == "start"]
+    assert starts[0]["nodes"] == [] and "refused" not in starts[0]
+    assert "disk was full" in starts[0]["errors"]["n3"]
+    assert {"nodes": ["n3"], "fault": "disk-full"} in starts
+    assert "exit" not in [f for f, _ in events] and cluster.state["n3"] == "up"
+
+
 class ArmsSilently(FakeCluster):
     """An arm that is not confirmed (the ask timed out) but took effect all the same."""
 

@@ -512,8 +512,17 @@ class Nemesis:
 
     async def _start_node(self, node: str) -> bool:
         """Start `node` (a verb: its callers hold the node's lock). A new life starts unarmed,
-        and the crash fault arms under the lock too, so no start can forget a later arm."""
-        started = await self.cluster.start(node)
+        and the crash fault arms under the lock too, so no start can forget a later arm. A node
+        that refuses to start on a full disk is the disk-full fault's (which starts it when it
+        empties the disk), not a refusal to judge: its record may come after the disk-full's
+        end, which waited for this start to let go of the node."""
+        full = node in self.cluster.full_disks()
+        try:
+            started = await self.cluster.start(node)
+        except NodeError as exc:
+            if full and exc.refused:
+                raise NodeError(f"{exc} (its disk was full)") from None
+            raise
         if started:
             self._armed.discard(node)
         return started
