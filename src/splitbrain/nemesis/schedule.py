@@ -12,9 +12,9 @@ Swarm testing: time is cut into epochs of EPOCH_STEPS intervals. With more than 
 selected, each epoch runs a mix of two or three of them, dealt from a seeded, shuffled deck, so
 every selected kind comes up once before any comes up twice (a 75 s run at a 3 s interval
 deals five epochs, at least ten kinds: every kind of `all`; the bundled Raft's 0.5 s deals
-that many in 12.5 s); each kind draws its own
-hold and gap per epoch. A run thus concentrates a few faults at a time instead of spreading
-thin, and seeds differ in their mixes and rates. Every kind dealt to an epoch starts in that epoch.
+that many in 12.5 s); each kind draws its own hold and gap per epoch. A run thus concentrates
+a few faults at a time instead of spreading thin, and seeds differ in their mixes and rates.
+Every kind dealt to an epoch starts in that epoch.
 
 All choices — mixes, rates, which fault, which variant, which nodes, which probabilities —
 come from the rng passed in, so one seed gives one schedule. Targets that can only be known
