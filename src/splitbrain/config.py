@@ -26,7 +26,7 @@ class RunConfig:
     rate: float = 300.0  # total operations per second (0 = unlimited)
     workload: str = "register"
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
-    nemesis_interval: float = 0.5  # seconds between fault changes (the raft target's default)
+    nemesis_interval: float = 0.5  # seconds between fault changes: the raft target's (raft.py)
     seed: int = 0
     out: str = "runs"  # base directory of run directories
     name: str = ""  # runs/<name>/...; defaults to the workload name

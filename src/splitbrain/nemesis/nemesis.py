@@ -80,7 +80,7 @@ DISARM_FOR = 10.0  # seconds a crash fault's end keeps asking a paused or silent
 DISARM_RETRY = 0.05  # seconds between those asks
 EXIT_WATCH = 0.05  # seconds between looks for nodes that exited by themselves
 # Seconds after its disk was emptied in which a node's exit is still the disk-full fault's: a
-# write refused with ENOSPC while the disk was full may end the node once it is no more.
+# write refused with ENOSPC while the disk was full may end the node after the disk is emptied.
 DISK_FULL_GRACE = 0.5
 
 
@@ -503,12 +503,11 @@ class Nemesis:
                 self._judged.add(node)
                 if node in self._armed or node in self.cluster.full_disks():
                     continue  # its fault records it and starts it
-                if loop.time() - self._emptied.get(node, -DISK_FULL_GRACE) < DISK_FULL_GRACE:
-                    await self._each(self._start_node, [node], record, "start",
-                                     {"fault": "disk-full"})  # fmt: skip
-                    continue
-                await _call(record, "exit", {"nodes": [node], "status": status})
-                await self._each(self._start_node, [node], record, "start", {"fault": "exit"})
+                emptied = self._emptied.get(node, -DISK_FULL_GRACE)
+                fault = "disk-full" if loop.time() - emptied < DISK_FULL_GRACE else "exit"
+                if fault == "exit":
+                    await _call(record, "exit", {"nodes": [node], "status": status})
+                await self._each(self._start_node, [node], record, "start", {"fault": fault})
 
     async def _start_node(self, node: str) -> bool:
         """Start `node` (a verb: its callers hold the node's lock). A new life starts unarmed,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
-from splitbrain.config import UNSAFE_FLAGS
+from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.targets.client import Client
 from splitbrain.targets.target import Address, Command, CrashPoints, PortOpen, Role, Target
 
@@ -70,5 +70,5 @@ def target(args: Mapping[str, str]) -> Target:
         # a fault every half second keeps the cluster changing leaders, catching up and
         # recovering (a 60 s `--nemesis all` run caught 27 of the 43 mutants of bench/mutants/
         # where 3 s caught 21)
-        nemesis_interval=0.5,
+        nemesis_interval=RunConfig.nemesis_interval,  # 0.5: RunConfig defaults to this target
     )
