@@ -28,8 +28,7 @@ class FakeStore:
         self.rng = random.Random(seed)
         self.info_rate = info_rate
         self.fail_rate = fail_rate
-        self.closed = 0
-        self.opened = 0
+        self.clients: list[FakeClient] = []
         self.available = True  # False: every op fails (no leader)
 
     def apply(self, f: str, key: str, value: Any) -> Outcome:
@@ -51,9 +50,14 @@ class FakeClient:
     def __init__(self, store: FakeStore, process: int, home: str) -> None:
         self.store, self.process, self.home = store, process, home
         self.seq = 0
-        store.opened += 1
+        self.connected = False
+        self.connections = 0  # opened lazily by invoke, after each close
+        store.clients.append(self)
 
     async def invoke(self, f: str, key: str, value: Any) -> Outcome:
+        if not self.connected:
+            self.connected = True
+            self.connections += 1
         await asyncio.sleep(0.001)
         self.seq += 1
         request = f"c{self.process}:{self.seq}"
@@ -70,7 +74,7 @@ class FakeClient:
         return Outcome(out.type, out.value, out.error, self.home, request)
 
     async def close(self) -> None:
-        self.store.closed += 1
+        self.connected = False
 
 
 class FakeNemesis:

@@ -59,9 +59,24 @@ def test_after_info_a_process_never_invokes_again(info_history):
         last = max(c.invoke_index for c in calls if c.process == process)
         info = [c for c in calls if c.process == process and c.type == "info"]
         assert info[0].invoke_index == last
-    # the worker continued as process p + concurrency with a fresh client
+    # the worker continued as process p + concurrency
     assert any(p + 4 in {c.process for c in calls} for p in crashed)
-    assert store.opened == store.closed
+    assert not any(client.connected for client in store.clients), "every client was closed"
+
+
+def test_after_info_the_worker_keeps_its_client_on_fresh_connections(info_history):
+    """One session per worker: the new process's requests go on under the client id and
+    sequence numbers of the one before, after its connections were closed."""
+    history, store = info_history
+    calls = pair_calls(history.ops)
+    worker = next(c.process for c in calls if c.type == "info" and c.process < 4)
+    mine = [c for c in calls if c.request.startswith(f"c{worker}:")]
+    processes = {c.process for c in mine}
+    assert len(processes) > 1 and {p % 4 for p in processes} == {worker}
+    assert [int(c.request.split(":")[1]) for c in mine] == list(range(1, len(mine) + 1))
+    client = next(c for c in store.clients if c.process == worker)
+    assert client.connections == len(processes), "fresh connections for each process"
+    assert len(store.clients) == 4 + min(4, len({c.key for c in calls}))  # workers, readers
 
 
 def test_final_reads_cover_every_key_and_succeed(tmp_path):

@@ -33,8 +33,10 @@ class Outcome:
 
 
 class Client(Protocol):
-    """One process's connection to the cluster: one operation at a time, never raises for
-    network trouble (that is an Outcome)."""
+    """One worker's client of the cluster: one operation at a time, never raises for network
+    trouble (that is an Outcome). `close()` releases its connections; the interpreter then
+    invokes again on the same client (a new process after an `info`), which must open fresh
+    ones and keep its client id and sequence numbers."""
 
     async def invoke(self, f: str, key: str | None, value: object) -> Outcome: ...
     async def close(self) -> None: ...

@@ -9,10 +9,15 @@ Phases (DESIGN.md, data flow of one run):
 
 Every invocation and completion is appended to history.jsonl as it happens. After an `info`
 completion a worker's process is finished: the worker continues as process `p + concurrency`
-with a fresh client (DESIGN.md). The interpreter feeds the workload the seconds since a fault
-last healed (a nemesis event in HEALS), and tells `on_invoke` (a nemesis's RequestPulse) right
-before each request is sent. Time is read only through the event loop (history times are ns
-since `run()` began), so the simulator's virtual clock drives it as the real one does.
+on fresh connections (DESIGN.md) but with the same client, as a real client keeps its session
+through a timeout: its requests go on under one client id with increasing sequence numbers,
+so a server's exactly-once table holds one session per worker, not one per indeterminate
+operation (which grew without bound over a long run).
+
+The interpreter feeds the workload the seconds since a fault last healed (a nemesis event in
+HEALS), and tells `on_invoke` (a nemesis's RequestPulse) right before each request is sent.
+Time is read only through the event loop (history times are ns since `run()` began), so the
+simulator's virtual clock drives it as the real one does.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class Nemesis(Protocol):
     def in_force(self) -> list[str]: ...
 
 
-ClientFactory = Callable[[int, str], Client]  # (process, home node) -> a fresh client
+ClientFactory = Callable[[int, str], Client]  # (first process, home node) -> a client
 # Nemesis events after which the cluster is whole again somewhere: the workload runs hot.
 HEALS = frozenset({"stop-partition", "stop-churn", "stop-net-fault", "start", "resume"})
 
@@ -182,9 +187,8 @@ class Interpreter:
                 self._n += 1
                 outcome = await self._invoke(client, process, op)
                 if outcome == "info":
-                    await client.close()
+                    await client.close()  # its next request opens fresh connections
                     process += self.options.concurrency
-                    client = self.clients(process, home)
         finally:
             await client.close()
 
@@ -261,7 +265,6 @@ class Interpreter:
                         if outcome == "info":
                             await client.close()
                             process = fresh_process()
-                            client = self.clients(process, home)
                         await asyncio.sleep(0.05)
             finally:
                 await client.close()
