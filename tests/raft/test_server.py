@@ -17,6 +17,7 @@ from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
 from splitbrain.raft.messages import HardState
 from splitbrain.raft.wal import FILE_NAME, WAL
+from splitbrain.raft.wal import records as wal_records
 from tests.raft.nodes import raw_request, run
 
 pytestmark = pytest.mark.slow
@@ -149,7 +150,7 @@ def test_node_recovers_from_a_torn_last_record(cluster):
         wal = cluster.node_dir("n3") / "data" / FILE_NAME
         data = wal.read_bytes()
         end = len(data.rstrip(b"\0"))
-        wal.write_bytes(data[: end - 3])  # a torn tail, as if killed mid-write
+        wal.write_bytes(data[: end - 3].ljust(len(data), b"\0"))  # a torn tail: killed mid-write
         cluster.start("n3")
         await write_all(client, "k", ["4"])
         await cluster.wait_caught_up("n3")
@@ -298,11 +299,27 @@ async def wait_serving(cluster, node):
         await asyncio.sleep(0.02)
 
 
-def test_nodes_whose_log_was_damaged_mid_file_refuse_to_start_and_nothing_is_lost(cluster):
+def flip_mid_file(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(data.rstrip(b"\0")) // 2] ^= 0x10
+    return bytes(damaged)
+
+
+def cut_at_a_record_boundary(data: bytes) -> bytes:
+    """The log cut where a record ends, halfway: what is left is a well-formed shorter log."""
+    ends = [end for _, end, _, _ in wal_records(data)]
+    return data[: ends[len(ends) // 2]]
+
+
+@pytest.mark.parametrize("damage", [flip_mid_file, cut_at_a_record_boundary])
+def test_nodes_whose_log_was_damaged_mid_file_refuse_to_start_and_nothing_is_lost(cluster,
+                                                                                  damage):
     """Issue 10 item 3. One flipped byte in the middle of the log on two of three nodes: they
     used to discard everything after it as a 'torn tail', win elections with the shorter log,
     and lose acknowledged writes. Now they refuse to start (exit 3, file and offset named): a
-    node never votes or leads without durable entries. Repaired, the cluster has every write."""
+    node never votes or leads without durable entries. Repaired, the cluster has every write.
+    The same for a log cut short at a record boundary (issue 12's truncation), which the
+    file's size alone tells from a shorter log."""
 
     async def write():
         leader = await cluster.wait_leader()
@@ -317,16 +334,15 @@ def test_nodes_whose_log_was_damaged_mid_file_refuse_to_start_and_nothing_is_los
     wals = {n: cluster.node_dir(n) / "data" / FILE_NAME for n in cluster.names}
     good = {n: wals[n].read_bytes() for n in ("n1", "n2")}
     for node in ("n1", "n2"):
-        data = bytearray(good[node])
-        data[len(data.rstrip(b"\0")) // 2] ^= 0x10
-        wals[node].write_bytes(bytes(data))
+        wals[node].write_bytes(damage(good[node]))
     cluster.start_all()
     for node in ("n1", "n2"):
         assert cluster.procs[node].wait(timeout=30) == 3
         err = (cluster.node_dir(node) / "stderr.log").read_text()
         assert re.fullmatch(
-            rf"splitbrain node: error: {re.escape(str(wals[node]))}: offset \d+: corrupt, not a "
-            r"torn tail: .*; refusing to start with a log that may have lost durable entries\n",
+            rf"splitbrain node: error: {re.escape(str(wals[node]))}: offset \d+: (corrupt, not "
+            r"a torn tail|cut short): .*; refusing to start with a log that may have lost "
+            r"durable entries\n",
             err,
         ), err
         assert wals[node].read_bytes() != good[node]  # left as it was, damage and all

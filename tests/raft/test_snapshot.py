@@ -69,7 +69,7 @@ def test_compaction_keeps_the_tail_and_a_restart_reads_it(tmp_path: Path):
     wal.close()
     assert (tmp_path / "raft.wal").stat().st_size <= before
     assert not (tmp_path / "raft.wal.tmp").exists()
-    _, recovered = WAL.open(tmp_path)
+    _, recovered = WAL.open(tmp_path, preallocate=4096)
     assert recovered.snapshot == (6, 1)
     assert [e.index for e in recovered.entries] == list(range(7, 13))
     assert recovered.hard_state == hs
@@ -80,7 +80,7 @@ def test_compaction_drops_a_tail_that_conflicts_with_the_snapshot(tmp_path: Path
     wal.save(HardState(1, None, 0), entries(1, 5))
     wal.compact(4, 2)  # a leader's snapshot: our entry 4 is of another term
     wal.close()
-    _, recovered = WAL.open(tmp_path)
+    _, recovered = WAL.open(tmp_path, preallocate=4096)
     assert (recovered.snapshot, recovered.entries) == ((4, 2), [])
 
 
@@ -117,6 +117,10 @@ class CrashingFiles(DiskFiles):
                 file.fsync()
 
             fdatasync = fsync
+
+            def truncate(self, size):
+                files.step()
+                file.truncate(size)
 
             def close(self):
                 file.close()
@@ -188,7 +192,7 @@ def test_a_log_that_starts_after_a_missing_snapshot_is_refused(tmp_path: Path):
     wal.save(HardState(1, None, 3), entries(1, 3))
     wal.compact(2, 1)
     wal.close()
-    _, recovered = WAL.open(tmp_path)
+    _, recovered = WAL.open(tmp_path, preallocate=4096)
     with pytest.raises(WALError, match=r"starts after entry 2, but .*snapshot is missing"):
         snapshot.log_after(recovered, None, tmp_path)
     older = snapshot.decode(snapshot.encode(1, 1, b""))

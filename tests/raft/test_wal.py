@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from splitbrain.raft.host import OsFiles
 from splitbrain.raft.messages import Entry, EntryType, HardState
 from splitbrain.raft.wal import FILE_NAME, WAL, WALError
 
@@ -66,11 +67,12 @@ def test_torn_tail_at_every_byte_of_the_last_record_is_discarded(tmp_path):
     good = len((tmp_path / FILE_NAME).read_bytes().rstrip(b"\0"))
     wal.save(None, [Entry(1, 3, EntryType.NORMAL, b"the last one")])
     wal.close()
+    size = (tmp_path / FILE_NAME).stat().st_size
     full = (tmp_path / FILE_NAME).read_bytes().rstrip(b"\0")
     for cut in range(good, len(full)):
         d = tmp_path / f"cut{cut}"
         d.mkdir()
-        (d / FILE_NAME).write_bytes(full[:cut])
+        (d / FILE_NAME).write_bytes(full[:cut].ljust(size, b"\0"))  # killed mid-write
         wal2, rec = WAL.open(d)
         assert [e.index for e in rec.entries] == [1, 2], cut
         assert rec.hard_state == HardState(1, "n1", 2)
@@ -81,6 +83,61 @@ def test_torn_tail_at_every_byte_of_the_last_record_is_discarded(tmp_path):
         wal2.close()
         _, rec = WAL.open(d)
         assert [(e.term, e.index) for e in rec.entries] == [(1, 1), (1, 2), (2, 3)]
+
+
+def test_a_log_cut_short_is_refused_wherever_the_cut_falls(tmp_path):
+    """A kill or a power loss never changes the file's size but by whole chunks, so a file
+    cut anywhere in its records, even at a record boundary, lost records that may have been
+    durable: the node refuses to start, names the file and the offset, and leaves it as it
+    is; the bytes written back, it starts on every record."""
+    wal, _ = WAL.open(tmp_path, preallocate=4096)
+    wal.save(HardState(1, "n1", 2), entries(1, 1, 2))
+    boundary = len((tmp_path / FILE_NAME).read_bytes().rstrip(b"\0"))
+    wal.save(None, entries(1, 3, 3))
+    wal.close()
+    whole = (tmp_path / FILE_NAME).read_bytes()
+    end = len(whole.rstrip(b"\0"))
+    for cut in (1, boundary, boundary + 3, end - 1):
+        (tmp_path / FILE_NAME).write_bytes(whole[:cut])
+        with pytest.raises(WALError, match=f"raft.wal: offset {cut}: cut short"):
+            WAL.open(tmp_path, preallocate=4096)
+        assert (tmp_path / FILE_NAME).read_bytes() == whole[:cut]
+    (tmp_path / FILE_NAME).write_bytes(whole)
+    _, rec = WAL.open(tmp_path, preallocate=4096)
+    assert [e.index for e in rec.entries] == [1, 2, 3]
+
+
+def test_a_kill_while_a_new_chunk_is_zeroed_leaves_a_log_that_starts(tmp_path):
+    """The size changes at once (truncate) before the chunk's zeros are written, so a process
+    killed halfway through writing them leaves a size of whole chunks, which the next start
+    takes with every record."""
+
+    class Killed(Exception):
+        pass
+
+    class DiesZeroing(OsFiles):
+        def open(self, path):
+            file = super().open(path)
+            write = file.pwrite
+
+            def pwrite(data, offset):
+                if len(data) >= 4096 and not bytes(data).strip(b"\0"):
+                    write(bytes(data)[: len(data) // 2], offset)  # the kill lands halfway
+                    raise Killed
+                return write(data, offset)
+
+            file.pwrite = pwrite
+            return file
+
+    wal, _ = WAL.open(tmp_path, preallocate=4096)
+    wal.save(HardState(1, "n1", 0), entries(1, 1, 2))
+    wal.close()
+    wal, _ = WAL.open(tmp_path, files=DiesZeroing(), preallocate=4096)
+    with pytest.raises(Killed):
+        wal.save(None, [Entry(1, 3, EntryType.NORMAL, bytes(5000))])
+    wal.close()
+    _, rec = WAL.open(tmp_path, preallocate=4096)
+    assert [e.index for e in rec.entries] == [1, 2]
 
 
 def flip(path, offset, mask=0xFF):

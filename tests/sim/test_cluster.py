@@ -85,9 +85,11 @@ def test_a_power_loss_keeps_what_was_fsynced(tmp_path):
     simulate(tmp_path, scenario)
 
 
-def test_corrupt_flips_the_bit_a_real_disk_would_and_repair_flips_it_back(tmp_path):
-    """The seed draws the same file, offset and bit as damage.py on the node's files written
-    out; the flip is in what the node reads at its next start; repair restores every byte."""
+def test_corrupt_damages_what_a_real_disk_would_and_repair_undoes_it(tmp_path):
+    """Each seed draws the same damage as damage.py on the node's files written out, a bit
+    flipped or the file cut short; the damage is in what the node reads at its next start;
+    repair restores every byte."""
+    seeds = range(12)
 
     async def scenario(cluster):
         first = await leader(cluster)
@@ -102,25 +104,34 @@ def test_corrupt_flips_the_bit_a_real_disk_would_and_repair_flips_it_back(tmp_pa
         await cluster.kill(victim)
         disk = cluster.disks[victim]
         before = {path: f.read() for path, f in disk.files.items()}
-        done = await cluster.corrupt(victim, 7)
-        damaged = {path: f.read() for path, f in disk.files.items()}
-        assert await cluster.repair(victim) and not await cluster.repair(victim)
-        repaired = {path: f.read() for path, f in disk.files.items()}
-        return refused, victim, before, done, damaged, repaired
+        seen = []
+        for seed in seeds:
+            done = await cluster.corrupt(victim, seed)
+            damaged = {path: f.read() for path, f in disk.files.items()}
+            assert await cluster.repair(victim) and not await cluster.repair(victim)
+            assert {path: f.read() for path, f in disk.files.items()} == before
+            seen.append((done, damaged))
+        return refused, victim, before, seen
 
-    (refused, victim, before, done, damaged, repaired), _ = simulate(tmp_path, scenario)
+    (refused, victim, before, seen), _ = simulate(tmp_path, scenario)
     assert refused == f"{victim} is running: only a stopped node's files are damaged"
     data = Path("nodes", victim, "data")
-    real = tmp_path / "copy"
-    for path, content in before.items():
-        (real / path.relative_to(data)).parent.mkdir(parents=True, exist_ok=True)
-        (real / path.relative_to(data)).write_bytes(content)
-    assert done == damage.damage(real, 7).to_json()
-    hit = data / done["file"]
-    assert damaged[hit][done["offset"]] == done["after"] == done["before"] ^ (1 << done["bit"])
-    assert damaged[hit] == (real / done["file"]).read_bytes()
-    assert {p for p in before if before[p] != damaged[p]} == {hit}
-    assert repaired == before
+    assert {done["kind"] for done, _ in seen} == {"flip", "truncate"}
+    for seed, (done, damaged) in zip(seeds, seen, strict=True):
+        real = tmp_path / f"copy{seed}"
+        for path, content in before.items():
+            (real / path.relative_to(data)).parent.mkdir(parents=True, exist_ok=True)
+            (real / path.relative_to(data)).write_bytes(content)
+        assert done == damage.damage(real, seed).to_json()
+        hit = data / done["file"]
+        assert damaged[hit] == (real / done["file"]).read_bytes()
+        assert {p for p in before if before[p] != damaged[p]} == {hit}
+        if done["kind"] == "flip":
+            assert damaged[hit][done["offset"]] == done["after"] == done["before"] ^ (
+                1 << done["bit"])
+        else:
+            assert damaged[hit] == before[hit][: done["offset"]]
+            assert done["size"] == len(before[hit]) and done["cut"] > 0
 
 
 def test_a_partition_and_a_net_fault_act_on_the_links(tmp_path):

@@ -114,7 +114,8 @@ def test_written_out_files_hold_the_page_cache(tmp_path):
     wal.save(HardState(2, "n1", 1), entries(2, 1, 2))
     disk.write_out(tmp_path)
     out = tmp_path / DATA / "raft.wal"
-    assert out.stat().st_size == 4096  # the stored bytes, then zeros to the end of the block
+    assert out.stat().st_size == 8 << 20  # the stored bytes, then the preallocated zeros
+    assert out.stat().st_blocks * 512 < 1 << 20  # ... as a hole
     wal, recovered = WAL.open(tmp_path / DATA)
     wal.close()
     assert recovered.hard_state == HardState(2, "n1", 1) and len(recovered.entries) == 2

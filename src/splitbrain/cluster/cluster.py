@@ -30,8 +30,8 @@ Rules it keeps:
 - With `disks=True` every node's data directory is a forgetful FUSE mount (disks.py), mounted
   before the nodes start and unmounted after they stop: `power_loss` is kill -9 plus forgetting
   what the node never synced, `set_disk_full` makes its writes fail with ENOSPC. `corrupt`
-  flips a bit of a stopped node's files (damage.py), on the mount's backing tree if there is
-  one, and `repair` flips it back.
+  flips a bit of a stopped node's files or cuts one short (damage.py), on the mount's backing
+  tree if there is one, and `repair` undoes it.
 """
 
 from __future__ import annotations
@@ -381,8 +381,9 @@ class Cluster(NodeQueries):
         return sorted(self._full)
 
     async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
-        """Flip a bit, drawn from `seed`, in a file of the node, which must not be running;
-        returns what was done ({"file": None} if it had nothing to damage)."""
+        """Damage a file of the node, which must not be running, as drawn from `seed` (a bit
+        flipped or the file cut short); returns what was done ({"file": None} if it had
+        nothing to damage)."""
         if self.alive(name):
             raise ValueError(f"{name} is running: only a stopped node's files are damaged")
         done = damage.damage(self._media(name), seed)
@@ -396,7 +397,7 @@ class Cluster(NodeQueries):
         done = self._damage.pop(name, None)
         if done is None or self.alive(name):
             return False
-        damage.repair(self._media(name), done)
+        damage.repair(damage.Files(self._media(name)), done)
         return True
 
     def _media(self, name: str) -> Path:

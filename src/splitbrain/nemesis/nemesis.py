@@ -41,9 +41,9 @@ Rules it keeps:
   a node that exits within DISK_FULL_GRACE after (a write refused while its disk was full can
   end it once the disk is emptied) is started as the fault's, not recorded as an exit.
   corrupt is instantaneous: it kills its targets (`kill`), damages each one's files
-  (`corrupt`: file, offset, bit) and starts it; a node that refuses to start on its damaged
-  files did what it should — `corrupt-refused` records its message (which names the file and
-  offset) — and is repaired (the bit flipped back) and started.
+  (`corrupt`: file, kind, offset; a flipped bit or a cut) and starts it; a node that refuses
+  to start on its damaged files did what it should — `corrupt-refused` records its message
+  (which names the file and offset) — and is repaired (the damage undone) and started.
 - A node that exits by itself while running — no fault stopped it: an exception, an
   assertion, a self-check that gave up — is recorded (`exit`, with its status and the end of
   its output; checker/restarts.py judges it) and started again at once (`start`, fault

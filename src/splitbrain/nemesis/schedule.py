@@ -84,8 +84,9 @@ LEAD_TIMES = (0.01, 0.02)
 # deposed or not, once it resumes.
 PAUSE_TIMES = (0.2, 0.5, 0.8)
 # Disk faults (cluster/disks.py): a power loss is a kill -9 that also forgets what the targets
-# never synced; corrupt flips a bit of a stopped target's file (the damage_seed picks which) and
-# starts it again at once; disk-full fails their writes with ENOSPC for the hold.
+# never synced; corrupt flips a bit of a stopped target's file or cuts it short (the
+# damage_seed picks which, and where) and starts it again at once; disk-full fails their
+# writes with ENOSPC for the hold.
 INSTANT = ("restart", "corrupt")  # faults with no hold: applied and undone at once
 EPOCH_STEPS = 5  # intervals per swarm epoch
 MIX_MAX = 3  # with more kinds selected, each epoch runs a mix of MIX_SIZES of them
@@ -114,7 +115,7 @@ class Plan:
     rate: float = 1.0  # clock: the rate the targets' clocks run at (CLOCK_RATES)
     clock: str = ""  # clock: the variant, one of CLOCKS
     jump: float = 0.0  # clock offset: seconds the clocks jump; strobe: how far (CLOCK_JUMPS)
-    damage_seed: int = 0  # corrupt: picks the file, offset and bit (cluster/damage.py)
+    damage_seed: int = 0  # corrupt: picks the file, the damage and where (cluster/damage.py)
 
     @property
     def needs_leader(self) -> bool:

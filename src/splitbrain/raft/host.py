@@ -35,6 +35,7 @@ class File(Protocol):
     def pwrite(self, data: bytes | memoryview, offset: int) -> int: ...  # bytes written
     def fsync(self) -> None: ...  # data and metadata durable
     def fdatasync(self) -> None: ...  # data durable
+    def truncate(self, size: int) -> None: ...  # cut or extend (zeros) to `size`, at once
     def close(self) -> None: ...
 
 
@@ -111,6 +112,9 @@ class _OsFile:
 
     def fdatasync(self) -> None:
         os.fdatasync(self._fd)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
 
     def close(self) -> None:
         os.close(self._fd)

@@ -16,6 +16,11 @@ Rules it keeps:
   truncating a conflicting suffix); recovery replays the records and does the same.
 - The file grows by preallocated chunks of zeros; records overwrite them in place, so an fsync
   flushes data only (no file-size change, no journal commit). A zero length ends the log.
+  It grows by one ftruncate to the new size (atomic: a kill or a power loss leaves the old
+  size or the new one), then zeros are written over the chunk and synced; so its size is
+  always a whole number of chunks, and a file that is not was cut short: `WALError` (file,
+  offset), since the records it lost may have been durable. Without that size a log cut at a
+  record boundary could not be told from a shorter one.
 - Recovery tells a torn tail from corruption. The log ends at the first record that is short or
   fails its checksum. That record is a *torn tail*, an interrupted write, only if it could be
   one: nothing but zeros follows its written bytes, its length reaches past them, no length
@@ -137,10 +142,16 @@ class WAL:
         files.mkdir(directory)
         path = directory / FILE_NAME
         files.remove(tmp_path(path))  # a compaction that crashed before its rename
+        chunk = preallocate or PREALLOCATE
         file = files.open(path)
         try:
             data = file.read()
-            recovered, good = replay(data, path)  # WALError: left as it is, for a person
+            if len(data) % chunk:  # WALError: left as it is, for a person
+                raise WALError(
+                    f"{path}: offset {len(data)}: cut short: the file ends {len(data) % chunk} "
+                    f"bytes into a {chunk}-byte chunk; refusing to start with a log that may "
+                    "have lost durable entries")
+            recovered, good = replay(data, path)
             tail = len(data) - good
             if recovered.truncated_bytes:  # zero the discarded tail: no stale record may
                 # ever follow records written from here on
@@ -156,7 +167,7 @@ class WAL:
             raise
         wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
                   size=len(data), files=files)
-        wal._chunk = preallocate or PREALLOCATE
+        wal._chunk = chunk
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
@@ -246,13 +257,15 @@ class WAL:
             view = view[written:]
 
     def _preallocate(self, needed: int) -> None:
-        """Extend the file with written zeros, so that appending changes no metadata and an
-        fdatasync need not commit the filesystem's journal (which would also flush every other
-        file's dirty data, e.g. the events file, on ext4)."""
+        """Extend the file by whole chunks, at once (truncate), then write their zeros, so that
+        appending changes no metadata and an fdatasync need not commit the filesystem's
+        journal (which would also flush every other file's dirty data, e.g. the events file,
+        on ext4)."""
         size = self._size
         while size < needed:
             size += self._chunk
         file = self._open()
+        file.truncate(size)
         file.pwrite(bytes(size - self._size), self._size)
         if self._fsync:
             file.fsync()

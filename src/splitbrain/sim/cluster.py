@@ -252,8 +252,9 @@ class SimCluster(NodeQueries):
         return []
 
     async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
-        """Flip a bit, drawn from `seed` as on a real node (damage.py), in a file of the
-        stopped node; returns what was done ({"file": None} if it had nothing to damage)."""
+        """Damage a file of the stopped node as drawn from `seed` on a real node (damage.py: a
+        bit flipped or the file cut short); returns what was done ({"file": None} if it had
+        nothing to damage)."""
         if self.alive(name):
             raise ValueError(f"{name} is running: only a stopped node's files are damaged")
         node = self._node(name)

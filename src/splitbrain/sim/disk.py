@@ -26,8 +26,6 @@ from splitbrain.cluster import damage
 from splitbrain.cluster.damage import Damage
 from splitbrain.sim.loop import Process
 
-BLOCK = 4096
-
 
 class SimFile:
     """The page cache and the durable copy of one file. Zeros written beyond the last stored
@@ -61,6 +59,9 @@ class SimFile:
 
     def sync(self) -> None:
         self.durable_size = self.size
+        if len(self.durable) > self.size:  # cut short since (truncate)
+            del self.durable[self.size :]
+            self._changed = self.size if self._changed is None else min(self._changed, self.size)
         if self._dirty is None:
             return
         lo, hi = self._dirty
@@ -80,6 +81,15 @@ class SimFile:
         before = self.data[offset]
         self.pwrite(bytes([before ^ (1 << bit)]), offset)
         return before
+
+    def truncate(self, size: int) -> None:
+        """Cut the file to `size` bytes (or grow it with zeros), as ftruncate: in the page
+        cache; the next sync makes the new size durable."""
+        del self.data[size:]
+        self.size = size
+        if self._dirty is not None:
+            lo, hi = self._dirty
+            self._dirty = (lo, min(hi, size)) if lo < size else None
 
     def power_loss(self) -> None:
         self.data = bytearray(self.durable)
@@ -105,28 +115,47 @@ class SimDisk:
 
     def damage(self, root: Path, seed: int) -> Damage | None:
         """The corrupt fault on the files under `root`, drawn as on a real disk (damage.py).
-        The bit flips in the page cache, as a write would, so that the node's next fsync makes
-        it durable: a node that starts on the damage without noticing it keeps it."""
+        The damage is done in the page cache, as a write would, so that the node's next fsync
+        makes it durable: a node that starts on the damage without noticing it keeps it."""
         files = {str(path.relative_to(root)): f for path, f in sorted(self.files.items())
                  if path.is_relative_to(root)}  # fmt: skip
         return damage.draw({name: damage.extent(f.data) for name, f in files.items()}, seed,
-                           lambda name, offset, bit: files[name].flip(offset, bit))
+                           _Media(root, self))
 
     def repair(self, root: Path, done: Damage) -> None:
-        """Undo `done` (flip the bit back)."""
-        self.files[root / done.file].flip(done.offset, done.bit)
+        """Undo `done`."""
+        damage.repair(_Media(root, self), done)
 
     def write_out(self, root: Path) -> None:
         """Write the page cache of every file to its path below `root` (what a person would
-        find on the machine), without the zeros at its end beyond the 4 KiB block of its
-        last byte."""
+        find on the machine): its data, and its zeros as a hole (sparse: no disk space)."""
         for rel, f in self.files.items():
-            used = len(f.data)
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as out:
                 out.write(f.data)
-                out.write(bytes(min(f.size, used + BLOCK - used % BLOCK) - used))
+                out.truncate(f.size)
+
+
+class _Media:
+    """The files of a simulated disk under `root`, for damage.py."""
+
+    def __init__(self, root: Path, disk: SimDisk) -> None:
+        self.root, self.disk = root, disk
+
+    def flip(self, file: str, offset: int, bit: int) -> int:
+        return self.disk.files[self.root / file].flip(offset, bit)
+
+    def cut(self, file: str, offset: int) -> tuple[int, bytes]:
+        f = self.disk.files[self.root / file]
+        size, tail = f.size, bytes(f.data[offset:]).rstrip(b"\0")
+        f.truncate(offset)
+        return size, tail
+
+    def restore(self, file: str, offset: int, tail: bytes, size: int) -> None:
+        f = self.disk.files[self.root / file]
+        f.pwrite(tail, offset)
+        f.truncate(size)
 
 
 class _OpenFile:
@@ -149,6 +178,10 @@ class _OpenFile:
             self._file.sync()
 
     fdatasync = fsync
+
+    def truncate(self, size: int) -> None:
+        if self._proc.alive:
+            self._file.truncate(size)
 
     def close(self) -> None:
         pass
