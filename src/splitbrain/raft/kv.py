@@ -9,7 +9,9 @@ Rules it keeps:
   (client id, seq) again — a client retry that was appended twice — returns the first result and
   changes nothing. The last `SESSION_WINDOW` results of each client are remembered, evicted
   in apply order, so every replica forgets the same ones; a seq at or below a forgotten one is
-  refused ("stale-request") rather than applied again.
+  refused ("stale-request") rather than applied again. Sessions themselves never expire (one
+  per client id ever seen: expiring one safely needs registered sessions, Raft thesis §6.3);
+  splitbrain's workers keep one client id each for the whole run (interpreter.py).
 - Deterministic: the result depends only on the sequence of applied commands.
 - `state()` encodes everything that decides future results — the data AND every session (its
   remembered results in apply order, and the highest seq forgotten) — canonically (keys and
