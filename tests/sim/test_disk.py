@@ -57,6 +57,24 @@ def test_zeros_beyond_the_end_are_not_stored_but_read_back():
     assert f.read() == b"abc" + bytes(8 << 20)
 
 
+def test_a_truncation_is_undone_by_a_power_loss_until_it_is_synced():
+    """As ftruncate: the new size is in the page cache, durable with the next fsync; once
+    durable, bytes written past it later read back as zeros, not as what was cut."""
+    f = SimFile()
+    f.pwrite(b"0123456789", 0)
+    f.sync()
+    f.truncate(4)
+    assert f.read() == b"0123"
+    f.power_loss()
+    assert f.read() == b"0123456789"
+    f.truncate(4)
+    f.sync()
+    f.truncate(10)  # grown again: zeros, in the cache and once synced
+    f.sync()
+    f.power_loss()
+    assert f.read() == b"0123" + bytes(6)
+
+
 def test_the_wal_survives_a_kill_with_its_page_cache_and_a_power_loss_with_its_fsyncs(tmp_path):
     loop = SimLoop()
     disk = SimDisk()
