@@ -346,6 +346,7 @@ def test_nodes_whose_log_was_damaged_mid_file_refuse_to_start_and_nothing_is_los
             err,
         ), err
         assert wals[node].read_bytes() != good[node]  # left as it was, damage and all
+    run(asyncio.wait_for(wait_serving(cluster, "n3"), 30))  # n1, n2 may refuse before it listens
     status = run(node_status(cluster.client_addresses["n3"], 5.0))
     assert status["role"] != "leader"  # alone, it cannot win an election
 
