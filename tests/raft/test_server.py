@@ -16,8 +16,7 @@ from splitbrain.raft import codec
 from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
 from splitbrain.raft.messages import HardState
-from splitbrain.raft.wal import FILE_NAME, WAL
-from splitbrain.raft.wal import records as wal_records
+from splitbrain.raft.wal import FILE_NAME, WAL, records
 from tests.raft.nodes import raw_request, run
 
 pytestmark = pytest.mark.slow
@@ -307,7 +306,7 @@ def flip_mid_file(data: bytes) -> bytes:
 
 def cut_at_a_record_boundary(data: bytes) -> bytes:
     """The log cut where a record ends, halfway: what is left is a well-formed shorter log."""
-    ends = [end for _, end, _, _ in wal_records(data)]
+    ends = [end for _, end, _, _ in records(data)]
     return data[: ends[len(ends) // 2]]
 
 

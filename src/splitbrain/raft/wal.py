@@ -118,7 +118,7 @@ class WAL:
 
     def __init__(
         self, path: Path, file: File, *, fsync: bool, hard_state: HardState, end: int, size: int,
-        files: FileSystem,
+        chunk: int, files: FileSystem,
     ) -> None:
         self.path = path
         self._file: File | None = file
@@ -126,8 +126,8 @@ class WAL:
         self._hard_state = self._written = hard_state  # latest given / latest written
         self._vote = (hard_state.term, hard_state.vote)  # as written
         self._end = end  # where the next record goes
-        self._size = size  # bytes of the file, written (zeros beyond _end)
-        self._chunk = PREALLOCATE
+        self._size = size  # bytes of the file, written (zeros beyond _end): whole chunks
+        self._chunk = chunk  # bytes preallocated at a time
         self._files = files
 
     @classmethod
@@ -166,8 +166,7 @@ class WAL:
             file.close()
             raise
         wal = cls(path, file, fsync=fsync, hard_state=recovered.hard_state, end=good,
-                  size=len(data), files=files)
-        wal._chunk = chunk
+                  size=len(data), chunk=chunk, files=files)
         if not data:
             wal._preallocate(1)  # now, rather than in the middle of the first election
         return wal, recovered
