@@ -95,6 +95,25 @@ def test_every_message_goes_through_the_link_proxies_and_a_grudge_cuts_them(run:
     asyncio.run(main())
 
 
+def test_a_stalling_grudge_holds_a_link_without_cutting_its_connection(run: RunDir) -> None:
+    async def main() -> None:
+        async with Cluster(run, NODES, target=FAKE_NODE) as cluster:
+            await eventually(lambda: flowing(cluster, "n1", "n2"))
+            before = (await cluster.network.stats())[("n1", "n2")]
+            assert await cluster.network.apply_grudge({"n2": ["n1"]}, stall=True) == {
+                ("n1", "n2")}
+            assert not await flowing(cluster, "n1", "n2", 0.3)
+            assert await flowing(cluster, "n1", "n3", 0.3)
+            await cluster.network.heal()
+            await eventually(lambda: flowing(cluster, "n1", "n2"))
+            after = (await cluster.network.stats())[("n1", "n2")]
+            assert after["cut_connections"] == before["cut_connections"] == 0
+            assert after["connections"] == before["connections"]  # the same one carried on
+            assert after["blackholed"] == 0
+
+    asyncio.run(main())
+
+
 def test_link_faults_reach_the_proxy_process(run: RunDir) -> None:
     async def main() -> None:
         async with Cluster(run, NODES, target=FAKE_NODE, seed=7) as cluster:

@@ -144,6 +144,38 @@ def test_cut_closes_connections_and_blackholes_new_ones_until_heal() -> None:
     run(main)
 
 
+def test_a_stalled_link_holds_everything_and_delivers_it_in_order_when_healed() -> None:
+    async def main() -> None:
+        async with link() as (proxy, sink):
+            loop = asyncio.get_running_loop()
+            writer = await connect(proxy)
+            writer.write(frame(b"before"))
+            await sink.wait_for(lambda: b"before" in sink.bodies)
+            proxy.set_faults(LinkFaults(delay=0.05))
+            writer.write(frame(b"queued"))
+            await writer.drain()
+            due = loop.time() + 0.05
+            await sink.wait_for(lambda: proxy.stats.received == 3, poll=True)
+            proxy.set_cut(True, stall=True)
+            writer.write(frame(b"held"))
+            _, w2 = await asyncio.open_connection("127.0.0.1", proxy.port)
+            w2.write(frame(b"hello") + frame(b"new"))
+            await asyncio.gather(writer.drain(), w2.drain())
+            # Past the queued message's delivery time, nothing has moved and nothing was cut.
+            await sink.wait_for(lambda: loop.time() > due + 0.05, poll=True)
+            assert sink.bodies == [b"hello", b"before"] and sink.connections == 1
+            assert not writer.transport.is_closing() and proxy.stats.cut_connections == 0
+            proxy.set_cut(False)
+            await sink.wait_for(lambda: len(sink.bodies) == 6)
+            first = [b for b in sink.bodies if b not in (b"hello", b"new")]
+            assert first == [b"before", b"queued", b"held"]  # in order, nothing lost
+            assert sink.bodies.count(b"hello") == 2 and b"new" in sink.bodies
+            writer.close()
+            w2.close()
+
+    run(main)
+
+
 def test_drop_discards_about_the_given_share_but_never_the_hello() -> None:
     async def main() -> None:
         async with link() as (proxy, sink):

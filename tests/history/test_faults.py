@@ -14,6 +14,8 @@ def test_partition_window_is_labelled_with_the_sides_of_the_grudge():
     assert (w.kind, w.start, w.end, w.closed) == ("partition", 10, 50, True)
     assert w.label == "partition (isolate-leader) n1 | n2 n3"
     assert w.nodes == ("n1", "n2", "n3")
+    stalled = [nem(0, 10, "start-partition", {"grudge": grudge, "kind": "bridge", "stall": True})]
+    assert fault_windows(stalled, end=100)[0].label == "partition (bridge, stalled) n1 | n2 n3"
 
 
 def test_a_grudge_that_is_not_a_clean_split_names_who_drops_whom():

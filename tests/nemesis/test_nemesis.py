@@ -22,11 +22,12 @@ NODES = ("n1", "n2", "n3")
 
 
 class FakeNetwork:
-    def __init__(self) -> None:
+    def __init__(self, always_stalls: bool = False) -> None:
         self.cut: frozenset[tuple[str, str]] = frozenset()
         self.faults: dict[tuple[str, str], LinkFaults] = {}
+        self.always_stalls = always_stalls
 
-    async def apply_grudge(self, grudge: Any) -> frozenset[tuple[str, str]]:
+    async def apply_grudge(self, grudge: Any, stall: bool = False) -> frozenset[tuple[str, str]]:
         self.cut = grudge_links(grudge, NODES)
         return self.cut
 
@@ -507,6 +508,30 @@ def test_churn_isolates_the_leader_then_each_newer_leader_and_heals_at_its_stop(
     assert sorted(map(tuple, value["healed"])) == sorted(
         {("n1", "n2"), ("n1", "n3"), ("n2", "n1"), ("n3", "n1")})
     assert not cluster.network.cut
+
+
+@pytest.mark.parametrize("always_stalls", [False, True], ids=["proxy", "firewall"])
+def test_a_stalling_cut_is_applied_as_one_and_recorded_so(always_stalls: bool) -> None:
+    cluster = FakeCluster(leader="n1")
+    cluster.network = FakeNetwork(always_stalls)
+    g = isolate(NODES, "n3")
+    plans = [Plan(0.01, 0.1, "partition", "isolate-one", grudge=g, stall=True),
+             Plan(0.2, 0.3, "partition", "isolate-one", grudge=g)]  # fmt: skip
+    stalls = []
+    apply = cluster.network.apply_grudge
+
+    async def watched(grudge: Any, stall: bool = False) -> frozenset[tuple[str, str]]:
+        stalls.append(stall)
+        return await apply(grudge, stall)
+
+    cluster.network.apply_grudge = watched  # type: ignore[method-assign]
+    events = drive(cluster, plans, stop_after=4)
+    starts = [v for f, v in events if f == "start-partition"]
+    assert stalls == [True, False]
+    assert [v.get("stall") for v in starts] == [True, True if always_stalls else None]
+    churn = drive(cluster, [Plan(0.01, 10, "churn", "isolate", stall=True)], stop_after=2)
+    assert churn[1][0] == "churn-isolate" and churn[1][1]["stall"] is True
+    assert stalls[-1] is True
 
 
 def test_churn_in_force_at_the_end_is_stopped_and_healed_by_heal_all() -> None:

@@ -9,8 +9,9 @@ The same verbs and the same recorded grudge as the link proxies (network.py), ac
   flows, both directions of them), at both ends; connections dst opens to src are untouched.
   For a system that sends each message on its own outbound connection, as the bundled Raft does,
   that is exactly "src's messages do not reach dst", as in proxy mode. Established connections
-  stall (their packets vanish) rather than close. Conntrack sees every flow from its first
-  packet because the table exists before any node starts.
+  stall (their packets vanish, TCP retransmits them after the heal) rather than close: every
+  cut here is what proxy mode calls a stall (`always_stalls`). Conntrack sees every flow from
+  its first packet because the table exists before any node starts.
 - Loss (the net fault `drop`) drops each IP packet from src to dst with its probability, in
   src's namespace. TCP retransmits, so loss shows as delay and stalls. nftables cannot delay,
   duplicate or reorder packets: those net faults are proxy-mode only.
@@ -105,7 +106,9 @@ class NftNetwork:
         """Where node src must send its messages for dst: dst's own address."""
         return self.peers[dst]
 
-    async def apply_grudge(self, grudge: Grudge) -> frozenset[Link]:
+    always_stalls = True
+
+    async def apply_grudge(self, grudge: Grudge, stall: bool = True) -> frozenset[Link]:
         links = grudge_links(grudge, self.nodes)
         await self._apply(links, self.faults)
         self.cut = links

@@ -2,8 +2,10 @@
 
 A grudge maps each node to the nodes whose traffic it drops; applying one cuts exactly the
 links src -> dst with src in grudge[dst] and heals every other link, so grudges replace each
-other rather than pile up. All methods that touch the proxies are async (a request/reply on the
-control channel); `cut` and `faults` reflect what the proxy process acknowledged.
+other rather than pile up. A cut drops what it holds up (connections are cut) or, applied with
+`stall`, stalls it (connections live on, their backlog arrives at the heal: proxy.py). All
+methods that touch the proxies are async (a request/reply on the control channel); `cut` and
+`faults` reflect what the proxy process acknowledged.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class Links:
         self.cut: frozenset[Link] = frozenset()
         self.faults: dict[Link, LinkFaults] = {}
 
+    # Whether every cut stalls, whatever was asked (a firewall's drops stall live TCP).
+    always_stalls = False
+
     async def _request(self, request: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -69,10 +74,10 @@ class Links:
         """Where node src must send its messages for dst."""
         return (HOST, self.ports[(src, dst)])
 
-    async def apply_grudge(self, grudge: Grudge) -> frozenset[Link]:
-        """Cut exactly the links of `grudge` (healing all others); returns the links cut."""
+    async def apply_grudge(self, grudge: Grudge, stall: bool = False) -> frozenset[Link]:
+        """Cut (or stall) exactly the links of `grudge`, healing all others; returns them."""
         links = grudge_links(grudge, self.nodes)
-        await self._request({"op": "cut", "links": sorted(links)})
+        await self._request({"op": "cut", "links": sorted(links), "stall": stall})
         self.cut = links
         return links
 

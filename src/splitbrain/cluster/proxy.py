@@ -7,6 +7,12 @@ big-endian length, then the body) to j's real peer port. Rules it keeps:
   established connections are cut, and new connections are accepted and then black-holed
   (read and ignored, never refused). Healing closes the black-holed connections so the sender
   reconnects and says hello again.
+- A stalled link behaves like a firewall that drops packets of live TCP connections (Jepsen's
+  iptables partitions): nothing is lost, nothing moves. The proxy stops reading, so what the
+  sender writes waits in socket buffers and then in the sender's own (its flow control pushes
+  back), messages a fault holds wait too, and new connections are accepted but not carried on
+  until the link flows again. Healing delivers the backlog in order: messages of an old term
+  arrive after the partition, the way TCP's retransmissions bring them.
 - Faults act on whole messages: drop, delay (fixed + jitter, order kept), duplicate, reorder,
   replay (a stale copy delivered late), hold for a newer term. The first frame of a connection
   (the hello) is never dropped, duplicated or reordered: it identifies the connection rather
@@ -118,6 +124,11 @@ class _Connection:
         self.abort()
 
     async def serve(self, target: tuple[str, int]) -> None:
+        self.tasks = [asyncio.current_task()]  # type: ignore[list-item]  # abort() ends it
+        try:
+            await self.link.flowing.wait()  # a stalled link connects nothing through (lost SYNs)
+        except asyncio.CancelledError:
+            return
         try:
             self.up_reader, self.up_writer = await asyncio.wait_for(
                 asyncio.open_connection(*target), CONNECT_TIMEOUT
@@ -146,10 +157,12 @@ class _Connection:
         buf = bytearray()
         link = self.link
         while True:
+            await link.flowing.wait()
             data = await self.down_reader.read(65536)
             if not data:
                 # The sender closed: deliver what is queued before closing (a FIN, not a cut).
                 while self.queue:
+                    await link.flowing.wait()
                     await asyncio.sleep(max(0.0, self.queue[0][0] - _now()) + 0.001)
                 self.up_writer.close()  # flushes what is buffered, unlike abort()
                 with contextlib.suppress(OSError):
@@ -157,6 +170,7 @@ class _Connection:
                 return
             if not link.framed:
                 link.stats.received += 1
+                await link.flowing.wait()  # a read that was pending when the stall began
                 link.stats.delivered += 1
                 self.up_writer.write(data)
                 await self.up_writer.drain()
@@ -167,7 +181,8 @@ class _Connection:
                 continue
             chunk = bytes(buf[:end])
             del buf[:end]
-            if not link.faults.active() and not self.queue and self.hello_sent:
+            fast = not link.faults.active() and link.flowing.is_set()
+            if fast and not self.queue and self.hello_sent:
                 link.stats.received += count
                 link.stats.delivered += count
                 self.up_writer.write(chunk)
@@ -258,6 +273,7 @@ class _Connection:
                 out.append(frame)
             if not out:
                 continue
+            await self.link.flowing.wait()  # stalled: they go out, in order, when it flows
             self.link.stats.delivered += len(out)
             self.up_writer.write(b"".join(out))
             await self.up_writer.drain()
@@ -266,7 +282,7 @@ class _Connection:
         reader = self.up_reader
         assert reader is not None
         with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
+            while await self.link.flowing.wait() and (data := await reader.read(65536)):
                 self.down_writer.write(data)
                 await self.down_writer.drain()
         self.abort()
@@ -294,6 +310,8 @@ class LinkProxy:
         self.src, self.dst, self.target, self.rng = src, dst, target, rng
         self.framed = framed  # False: bytes, not messages (counted per chunk read)
         self.cut = False
+        self.flowing = asyncio.Event()  # cleared while the link is stalled
+        self.flowing.set()
         self.faults = LinkFaults()
         self.stats = LinkStats()
         # dicts, not sets: connections are cut in the order they came (deterministic in sim)
@@ -324,7 +342,13 @@ class LinkProxy:
         finally:
             self.conns.pop(conn, None)
 
-    def set_cut(self, cut: bool) -> None:
+    def set_cut(self, cut: bool, stall: bool = False) -> None:
+        """Cut the link (`stall`: stall it instead), or heal it (cut False)."""
+        if cut and stall:
+            self.set_cut(False)  # a stall keeps connections: heal a drop cut first
+            self.flowing.clear()
+            return
+        self.flowing.set()  # a stall ends: the backlog flows (a drop cut then discards it)
         if cut and not self.cut:
             self.stats.cut_connections += len(self.conns)
             for conn in list(self.conns):

@@ -6,7 +6,8 @@ The driver talks to it over a socketpair, one JSON object per line, one reply pe
 
     {"op": "links", "links": [[src, dst, host, port], ...], "framed": true}
                                                  -> {"ports": [[src, dst, port], ...]}
-    {"op": "cut", "links": [[src, dst], ...]}    cut exactly these, heal every other link
+    {"op": "cut", "links": [[src, dst], ...], "stall": false}
+                                                 cut (or stall) exactly these, heal the others
     {"op": "faults", "links": [[src, dst], ...], "faults": {"drop": 0.2, ...}}
     {"op": "clear-faults"}
     {"op": "stats"}                              -> {"stats": [[src, dst, {...}], ...]}
@@ -53,8 +54,11 @@ class ProxyHost:
             return {"ports": ports}
         if op == "cut":
             cut = {self._link(link) for link in request["links"]}
+            stall = request.get("stall", False)
+            if not isinstance(stall, bool):
+                raise ValueError(f"stall must be true or false, not {stall!r}")
             for link, proxy in self.links.items():
-                proxy.set_cut(link in cut)
+                proxy.set_cut(link in cut, stall)
             return {}
         if op == "faults":
             faults = LinkFaults.from_json(request["faults"])

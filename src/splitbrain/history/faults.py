@@ -81,6 +81,8 @@ def _label(kind: str, value: Any, nodes: tuple[str, ...]) -> str:
     if isinstance(value, Mapping):
         detail = value.get("kind", value.get("point"))  # the variant: "bridge", "after-vote"
         how = f" ({detail})" if isinstance(detail, str) else ""
+        if value.get("stall") is True:  # a cut that stalls its links (schedule.STALL_SHARE)
+            how = f" ({detail}, stalled)" if how else " (stalled)"
         if isinstance(value.get("grudge"), Mapping):
             return f"{kind}{how} {grudge_label(value['grudge'])}".strip()
     if nodes:

@@ -211,6 +211,10 @@ class Nemesis:
 
     # Applying one plan.
 
+    def _stall(self, plan: Plan) -> dict[str, bool]:
+        """What a cut's record says of how it cut: {"stall": true} when its links stall."""
+        return {"stall": True} if plan.stall or self.cluster.network.always_stalls else {}
+
     async def _start(self, plan: Plan, record: Record) -> _Active | None:
         extra: dict[str, Any] = {}
         nodes = list(plan.nodes)
@@ -224,10 +228,12 @@ class Nemesis:
                 grudge = grudges.isolate(self.cluster.nodes, target)
         if plan.fault == "partition":
             assert grudge is not None
-            value = {"kind": plan.kind, **extra, "grudge": grudges.to_json(grudge)}
+            value = {"kind": plan.kind, **extra, "grudge": grudges.to_json(grudge),
+                     **self._stall(plan)}  # fmt: skip
             ok = await _attempt(
-                self.cluster.network.apply_grudge(grudge), record, "start-partition", value
-            )
+                self.cluster.network.apply_grudge(grudge, plan.stall), record,
+                "start-partition", value,
+            )  # fmt: skip
             return _Active(plan, f"partition {plan.kind}") if ok else None
         if plan.fault == "net":
             assert plan.link_faults is not None
@@ -387,9 +393,9 @@ class Nemesis:
                         grudges.isolate)
                     grudge = shape(self.cluster.nodes, node)  # heals the one before
                     value = {"leader": node, "term": term or None,
-                             "grudge": grudges.to_json(grudge)}  # fmt: skip
-                    await _attempt(self.cluster.network.apply_grudge(grudge), record,
-                                   "churn-isolate", value)  # fmt: skip
+                             "grudge": grudges.to_json(grudge), **self._stall(active.plan)}
+                    await _attempt(self.cluster.network.apply_grudge(grudge, active.plan.stall),
+                                   record, "churn-isolate", value)  # fmt: skip
             await asyncio.sleep(WATCH_INTERVAL)
 
     async def _pause_leaders(self, active: _Active, record: Record) -> None:

@@ -83,6 +83,11 @@ LEAD_TIMES = (0.01, 0.02)
 # a client's op timeout (1 s), so requests queued at the paused leader are answered by it,
 # deposed or not, once it resumes.
 PAUSE_TIMES = (0.2, 0.5, 0.8)
+# How often a partition or churn stalls its links instead of dropping what they carry (the
+# link proxy's two cuts): a firewall that drops packets of live TCP connections stalls them, and
+# the backlog — acknowledgements, heartbeats and votes of an old term — arrives after the heal,
+# in order. That is when a deposed leader hears late that a quorum still followed it.
+STALL_SHARE = 0.5
 # Disk faults (cluster/disks.py): a power loss is a kill -9 that also forgets what the targets
 # never synced; corrupt flips a bit of a stopped target's file or cuts it short (the
 # damage_seed picks which, and where) and starts it again at once; disk-full fails their
@@ -106,6 +111,7 @@ class Plan:
     kind: str  # partition: one of PARTITIONS; kill/restart/crash/clock: TARGETS; pause: TARGETS
     # or LEADER_PAUSES; net: NET_FAULTS; churn: CHURNS; DISK_FAULTS: TARGETS
     grudge: Grudge | None = None  # partition; for isolate-leader, the grudge of the fallback
+    stall: bool = False  # partition, churn: cut links stall (nothing lost) instead of dropping
     nodes: tuple[str, ...] = ()  # kill/pause/restart targets; for leader kinds, the fallback
     links: tuple[tuple[str, str], ...] = ()  # net: directed links (src, dst)
     link_faults: LinkFaults | None = None  # net
@@ -232,13 +238,15 @@ def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.R
         # isolate-leader: the fallback is the node the seeded grudge isolates.
         fallback = tuple(n for n in nodes if len(grudge[n]) == len(nodes) - 1)[:1]
         nodes_ = fallback if kind == "isolate-leader" else ()
-        return Plan(start, stop, fault, kind, grudge=grudge, nodes=nodes_)
+        return Plan(start, stop, fault, kind, grudge=grudge, nodes=nodes_,
+                    stall=rng.random() < STALL_SHARE)  # fmt: skip
     if fault == "net":
         kind = pick(NET_FAULTS)
         links = tuple((s, d) for s in nodes for d in nodes if s != d)
         return Plan(start, stop, fault, kind, links=links, link_faults=net_faults(kind, rng))
     if fault == "churn":
-        return Plan(start, stop, fault, pick(CHURNS), lead=rng.choice(LEAD_TIMES))
+        return Plan(start, stop, fault, pick(CHURNS), lead=rng.choice(LEAD_TIMES),
+                    stall=rng.random() < STALL_SHARE)  # fmt: skip
     targets_ = [t for t in TARGETS if t != "minority" or len(nodes) >= 3]
     if fault == "pause":
         kind = pick(targets_ + list(LEADER_PAUSES))
