@@ -28,3 +28,15 @@ def test_corpus_covers_every_category_several_times():
     per_category = {c: [m for m in CORPUS if m.category == c] for c in MODULE.CATEGORIES}
     assert all(len(ms) >= 3 for ms in per_category.values()), {
         c: len(ms) for c, ms in per_category.items()}
+
+
+def test_the_witness_patches_apply_to_the_current_source_and_compile(tmp_path):
+    witness = bench_module("witness")
+    tree = witness.instrumented(tmp_path)
+    raft = tree / "splitbrain" / "raft"
+    source = (raft / "raft.py").read_text(encoding="utf-8")
+    assert source.count("_witness.record(") == 2
+    for path in (raft / "raft.py", raft / "_witness.py"):
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    claimed = {m.id for m in CORPUS if m.equivalent}
+    assert claimed == {"append-ack-whole-log", "commit-follower-to-last-index"}  # witnessed
