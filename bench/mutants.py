@@ -2,6 +2,7 @@
 
     python bench/mutants.py [--mutants ID,ID] [--configs default,all,sim] [--seeds 1,2]
                             [--jobs 1] [--output FILE] [--keep DIR] [--no-control] [--list]
+                            [--sim-seeds N] [--shrink [--shrink-budget S]]
 
 The corpus is bench/mutants/<category>.toml: each mutant is one realistic bug in the bundled
 Raft, written as an exact snippet of src/splitbrain/<file> that must occur exactly once and its
@@ -23,12 +24,15 @@ table list it with its reason.
 Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` defaults, 30 s),
 `all` (`splitbrain run --nemesis all --time-limit 60`), `sim` (`splitbrain sim --seeds N
 --seed SEED`: its default swarm exploration from the bench's seed on, in a 60 s wall budget;
-reported "not available" where the simulator does not exist; the first seed only). Per mutant
+reported "not available" where the simulator does not exist; the first seed only; with
+`--sim-seeds N`, exactly N seeds, and the share that fail is the mutant's per-seed catch rate:
+one exploration that stops at its first failure is a noisy measure of a rare bug). Per mutant
 x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2, could-not-run 3,
 usage 64, timeout: a run that did not finish is no catch), the checker and violation kind that
 caught it, the time to detection (run: seconds into the run of the first anomalous operation
 or violation, splitbrain.testing.detection; sim: wall seconds until the first failing seed was
-printed) and the wall time. stdout: one JSON object; stderr: progress,
+printed) and the wall time; for sim, how many seeds ran and how many failed (`seeds_run`,
+`seeds_failed`). stdout: one JSON object; stderr: progress,
 then a table with the catch rate of each configuration.
 
 `--shrink` minimizes each failure the simulator found (`splitbrain sim --shrink` on the failing
@@ -196,16 +200,31 @@ def run_argv(*extra: str) -> Callable[[int, Path], list[str]]:
 SIM_SEEDS = 100_000  # more than 60 s can explore: the wall budget decides
 SIM_BUDGET = 60.0
 
+
+
+def sim_configuration(seeds: int | None = None) -> Configuration:
+    """`sim`: explore from the bench's seed until the first failing seed or SIM_BUDGET wall
+    seconds; with `seeds`, run exactly that many seeds instead (a per-seed catch rate)."""
+    if seeds is None:
+        return Configuration(
+            "sim",
+            lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--seed", str(seed),
+                               "--time-budget", f"{SIM_BUDGET:g}", "--stop-on-failure",
+                               "--out", str(out)],
+            timeout=SIM_BUDGET + 240, kind="sim")  # fmt: skip
+    return Configuration(
+        "sim",
+        lambda seed, out: ["sim", "--seeds", str(seeds), "--seed", str(seed), "--out", str(out)],
+        timeout=seeds * SIM_SEED_TIMEOUT + 240, kind="sim")  # fmt: skip
+
+
+SIM_SEED_TIMEOUT = 2.0  # wall seconds a --sim-seeds run allows per seed, on a 2-core machine
+
 CONFIGURATIONS: dict[str, Configuration] = {
     "default": Configuration("default", run_argv(), timeout=300, kind="run"),
     "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60"), timeout=400,
                          kind="run"),
-    "sim": Configuration(
-        "sim",
-        lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--seed", str(seed),
-                           "--time-budget", f"{SIM_BUDGET:g}", "--stop-on-failure",
-                           "--out", str(out)],
-        timeout=SIM_BUDGET + 240, kind="sim"),
+    "sim": sim_configuration(),
 }
 
 
@@ -225,6 +244,7 @@ _live: set[subprocess.Popen[bytes]] = set()
 _live_lock = threading.Lock()
 _stopping = threading.Event()  # set on the way out: start nothing more
 _FAILING_SEED = re.compile(r"\b(fail|invalid)", re.IGNORECASE)
+_EXPLORED = re.compile(r"^(\d+) seeds in .*?(\d+) invalid", re.MULTILINE)  # sim's summary
 
 
 def outcome(code: int | None) -> str:
@@ -331,6 +351,9 @@ def run_one(subject: Subject, config: Configuration, seed: int, tree: Path, base
         record.update(checker=found.checker, kind=found.kind, cause=found.cause)
         if config.kind == "run":
             record["detect_s"] = found.detect_s
+    explored = _EXPLORED.search((work / "output.log").read_text(errors="replace"))
+    if config.kind == "sim" and explored is not None:
+        record["seeds_run"], record["seeds_failed"] = map(int, explored.groups())
     if config.kind == "sim" and code == 1:
         record["detect_s"] = round(first_failure if first_failure is not None else wall, 1)
         if shrink_budget is not None and invalid:
@@ -397,6 +420,8 @@ def cell(records: Sequence[dict[str, Any]]) -> str:
         return "-"
     caught = [r for r in records if r["caught"]]
     text = records[0]["outcome"] if len(records) == 1 else f"{len(caught)}/{len(records)}"
+    if len(records) == 1 and "seeds_run" in records[0]:  # sim: how many seeds failed
+        text += f" {records[0]['seeds_failed']}/{records[0]['seeds_run']} seeds"
     times = [r["detect_s"] for r in caught if r["detect_s"] is not None]
     if times:
         text += f" {statistics.median(times):.1f}s"
@@ -470,6 +495,9 @@ def main() -> int:
                         help="minimize each failure the simulator found and record its size")
     parser.add_argument("--shrink-budget", type=float, default=60.0, metavar="S",
                         help="wall seconds for each shrink (%(default)s)")
+    parser.add_argument("--sim-seeds", type=int, metavar="N",
+                        help="sim: run exactly N seeds (no budget, no stop at the first "
+                             "failure): the share of seeds that fail is a per-seed catch rate")
     args = parser.parse_args()
     try:
         corpus = load_corpus()
@@ -491,10 +519,13 @@ def main() -> int:
         parser.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.sim_seeds is not None and args.sim_seeds < 1:
+        parser.error("--sim-seeds must be at least 1")
+    catalog = {**CONFIGURATIONS, "sim": sim_configuration(args.sim_seeds)}
     if args.keep and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")
 
-    skipped = {c: why for c in configs if (why := unavailable(CONFIGURATIONS[c]))}
+    skipped = {c: why for c in configs if (why := unavailable(catalog[c]))}
     rows = subjects(chosen, control=not args.no_control)
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-mutants-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -509,7 +540,7 @@ def main() -> int:
         for name in configs:
             if name in skipped:
                 continue
-            config = CONFIGURATIONS[name]
+            config = catalog[name]
             for seed in seeds if config.kind == "run" else seeds[:1]:
                 tasks.append((subject, config, seed, tree))
     print(f"{len(tasks)} runs, {args.jobs} at a time, in {base}", file=sys.stderr)
@@ -543,7 +574,7 @@ def main() -> int:
     print(table(records, configs, [r.name for r in rows], summary, skipped, equivalent),
           file=sys.stderr)
     report = {
-        "configurations": {c: {"argv": ["splitbrain", *CONFIGURATIONS[c].argv(0, Path("OUT"))],
+        "configurations": {c: {"argv": ["splitbrain", *catalog[c].argv(0, Path("OUT"))],
                                "available": c not in skipped,
                                **({"reason": skipped[c]} if c in skipped else {})}
                            for c in configs},

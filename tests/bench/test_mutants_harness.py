@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.bench.loader import bench_module
@@ -145,3 +147,13 @@ def test_cells():
     two = [record("a", "all", True, 1.0, kind="lost-write"), record("a", "all", True, 3.0),
            record("a", "all", False)]
     assert M.cell(two) == "2/3 2.0s lost-write"
+    sim = {**record("a", "sim", True, 0.8), "seeds_run": 500, "seeds_failed": 31}
+    assert M.cell([sim]) == "caught 31/500 seeds 0.8s"
+
+
+def test_sim_seeds_runs_exactly_that_many_seeds_with_no_budget_or_early_stop():
+    assert M.sim_configuration(500).argv(7, Path("out")) == [
+        "sim", "--seeds", "500", "--seed", "7", "--out", "out"]
+    explore = M.sim_configuration().argv(7, Path("out"))
+    assert "--stop-on-failure" in explore and "--time-budget" in explore
+    assert M.CONFIGURATIONS["sim"].argv(7, Path("out")) == explore
