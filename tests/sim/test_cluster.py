@@ -85,6 +85,29 @@ def test_a_power_loss_keeps_what_was_fsynced(tmp_path):
     simulate(tmp_path, scenario)
 
 
+def test_a_full_disk_ends_the_node_that_must_write_and_the_cluster_goes_on(tmp_path):
+    async def scenario(cluster):
+        first = await leader(cluster)
+        client = Client(cluster.client_addresses, first, "c1", timeout=1.0, retries=2)
+        assert (await client.invoke("put", "k", "v1")).type == "ok"
+        assert await cluster.set_disk_full(first, True)
+        assert not await cluster.set_disk_full(first, True) and cluster.full_disks() == [first]
+        outcome = await client.invoke("put", "k", "v2")  # the leader's WAL write fails
+        while cluster.alive(first):
+            await asyncio.sleep(0.01)
+        status = cluster.exit_status(first)
+        assert await cluster.set_disk_full(first, False) and cluster.full_disks() == []
+        assert await cluster.start(first)
+        read = await client.invoke("get", "k", None)
+        await client.close()
+        return outcome.type, status, read.value
+
+    (outcome, status, value), _ = simulate(tmp_path, scenario)
+    assert status is not None and status.startswith("exited 3") and "No space left" in status
+    assert outcome in ("ok", "info")  # sent: it may have been appended before the node died
+    assert value == "v2" if outcome == "ok" else value in ("v1", "v2")
+
+
 def test_corrupt_damages_what_a_real_disk_would_and_repair_undoes_it(tmp_path):
     """Each seed draws the same damage as damage.py on the node's files written out, a bit
     flipped or the file cut short; the damage is in what the node reads at its next start;

@@ -79,8 +79,6 @@ def test_a_replay_that_differs_names_the_file_and_line_and_exits_3(tmp_path, cap
 def test_usage_errors_exit_64(tmp_path, capsys):
     assert main(["sim", "--out", str(tmp_path), "--nemesis", "bogus"]) == 64
     assert "unknown fault 'bogus'" in capsys.readouterr().err
-    assert main(["sim", "--out", str(tmp_path), "--nemesis", "corrupt,disk-full"]) == 64
-    assert "--nemesis disk-full: not simulated" in capsys.readouterr().err
     assert main(["sim", "--replay", str(tmp_path)]) == 64
     assert "no config.json" in capsys.readouterr().err
     assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64
@@ -143,6 +141,17 @@ def test_clock_faults_are_simulated_and_catch_lease_reads_but_not_read_index(tmp
     clock = [op for op in read_jsonl(run.history).ops if op.f == "start-clock"]
     assert clock and all(op.value["kind"] == "slow" for op in clock)
     assert code == (1 if mode == "lease" else 0)
+
+
+def test_disk_full_is_simulated_and_the_nodes_it_ends_are_started_as_its(tmp_path):
+    code, run = sim(tmp_path, "--seed", "2", "--nemesis", "disk-full,partition")
+    assert code == 0 and run is not None
+    ops = read_jsonl(run.history).ops
+    assert sum(op.f == "start-disk-full" for op in ops) >= 3
+    restarted = [op for op in ops if op.f == "start" and op.value.get("fault") == "disk-full"]
+    assert restarted and not [op for op in ops if op.f == "exit"]
+    outputs = " ".join(p.read_text() for p in sorted(run.nodes.glob("*/output.log")))
+    assert "No space left on device" in outputs
 
 
 def test_snapshots_are_simulated_installed_and_checked_across_power_loss(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,31 @@ def test_the_wal_survives_a_kill_with_its_page_cache_and_a_power_loss_with_its_f
     disk.power_loss()
     assert indexes(fs2) == [1, 2, 3]
     assert indexes(fs2, Path("other")) == []
+    loop.close()
+
+
+def test_a_full_disk_refuses_writes_growth_and_new_files_and_keeps_what_it_holds(tmp_path):
+    loop = SimLoop()
+    disk = SimDisk()
+    _, fs = files(disk, loop, tmp_path)
+    wal, _ = WAL.open(DATA, files=fs)
+    wal.save(HardState(1, "n1", 0), entries(1, 1, 2))
+    disk.full = True
+    with pytest.raises(OSError) as refused:
+        wal.save(None, entries(1, 3, 3))
+    assert refused.value.errno == errno.ENOSPC
+    f = fs.open(DATA / "raft.wal")
+    for attempt in (lambda: f.pwrite(b"x", 0), lambda: f.truncate(len(f.read()) + 1),
+                    lambda: fs.open(DATA / "new")):  # fmt: skip
+        with pytest.raises(OSError, match="No space left"):
+            attempt()
+    f.fsync()  # a sync writes nothing new: it succeeds
+    assert not fs.exists(DATA / "new")
+    assert indexes(fs) == [1, 2]  # what it held reads back
+    disk.full = False
+    wal, _ = WAL.open(DATA, files=fs)
+    wal.save(None, entries(1, 3, 3))
+    assert indexes(fs) == [1, 2, 3]
     loop.close()
 
 

@@ -11,9 +11,11 @@ from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.sim.explore import explore
 
 # The same seeds for every variant (no per-variant configuration), from a start where each is
-# caught within 3 seeds and cheaply (a broken Raft can spin until its CPU budget): CI time.
+# caught cheaply (a broken Raft can spin until its CPU budget): CI time. The rarest,
+# commit-old-terms, fails in about one seed of 45 (9 of seeds 1-400, the first at 5 and 63);
+# every change to what the swarm draws moves its catches, so this start is re-picked then.
 # How many seeds each takes from other starts is bench/sim.py --unsafe's to measure.
-FIRST = 70
+FIRST = 60
 CATCH_WITHIN = 40
 
 

@@ -17,8 +17,9 @@ LinkProxy objects hosted by `proxy_process.ProxyHost` in a "proxies" process, dr
   its output.log if it exits first, or if it does not listen within START_TIMEOUT); `kill` is
   kill -9; `pause`/`resume` are SIGSTOP/SIGCONT; a node that ended by itself (a crash point)
   is `crashed` until started again.
-- `corrupt` flips a bit of a stopped node's files as on a real node (disk.py), `repair` flips
-  it back.
+- `corrupt` flips a bit of a stopped node's files or cuts one short as on a real node
+  (damage.py through disk.py), `repair` undoes it; `set_disk_full` fails the node's writes
+  with ENOSPC (disk.py), `power_loss` kills it and forgets what it never synced.
 - A node's clock (the clock fault) is a function of virtual time (clocks.Skew) that its every
   life reads (loop.set_clock); a change takes effect at once (no libfaketime to wait for).
 - Teardown is graceful (as SIGTERM): paused nodes resume, every node stops, then the proxies;
@@ -246,10 +247,16 @@ class SimCluster(NodeQueries):
         return killed
 
     async def set_disk_full(self, name: str, full: bool) -> bool:
-        raise ValueError("the simulator has no disk-full fault")
+        """Make the node's disk fail writes with ENOSPC (or stop that), as the `disk-full`
+        fault does through FUSE in real runs; False if it was so already."""
+        disk = self._node(name).disk
+        if disk.full == full:
+            return False
+        disk.full = full
+        return True
 
     def full_disks(self) -> list[str]:
-        return []
+        return [n.name for n in self._nodes.values() if n.disk.full]
 
     async def corrupt(self, name: str, seed: int) -> dict[str, Any]:
         """Damage a file of the stopped node as drawn from `seed` on a real node (damage.py: a

@@ -9,6 +9,9 @@ the last fsync covered). Rules it keeps, as LazyFS models a kernel and a disk:
 - `fsync`/`fdatasync` make the whole file durable (the WAL writes one file, data only).
 Directory entries are taken as durable when created, renamed or removed (the WAL and the
 snapshot sync their directory after each of those anyway).
+- `full` (the `disk-full` fault) fails every write, every growth of a file and every new file
+  with ENOSPC, as the FUSE layer of real runs does (cluster/diskfs.py): on a full
+  copy-on-write or thin-provisioned disk an overwrite needs new blocks too.
 
 `DiskFiles(disk, process, appends)` is the `FileSystem` (raft/host.py) of one simulated
 process: the WAL goes to the disk; appended text files (events.jsonl) go to real files of the
@@ -18,6 +21,8 @@ node's buffers held is lost, as with kill -9).
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -102,12 +107,19 @@ class SimDisk:
 
     def __init__(self) -> None:
         self.files: dict[Path, SimFile] = {}
+        self.full = False  # the disk-full fault: writes fail with ENOSPC
 
     def file(self, path: Path) -> SimFile:
         f = self.files.get(path)
         if f is None:
+            self.check_space()  # a new file
             f = self.files[path] = SimFile()
         return f
+
+    def check_space(self) -> None:
+        """ENOSPC if the disk is full."""
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     def power_loss(self) -> None:
         for f in self.files.values():
@@ -161,8 +173,9 @@ class _Media:
 class _OpenFile:
     """A file opened by one process: writes stop when the process is dead."""
 
-    def __init__(self, file: SimFile, proc: Process) -> None:
+    def __init__(self, file: SimFile, disk: SimDisk, proc: Process) -> None:
         self._file = file
+        self._disk = disk
         self._proc = proc
 
     def read(self) -> bytes:
@@ -171,6 +184,7 @@ class _OpenFile:
     def pwrite(self, data: bytes | memoryview, offset: int) -> int:
         if not self._proc.alive:
             return len(data)
+        self._disk.check_space()
         return self._file.pwrite(data, offset)
 
     def fsync(self) -> None:
@@ -181,6 +195,8 @@ class _OpenFile:
 
     def truncate(self, size: int) -> None:
         if self._proc.alive:
+            if size > self._file.size:
+                self._disk.check_space()
             self._file.truncate(size)
 
     def close(self) -> None:
@@ -216,7 +232,7 @@ class DiskFiles:
         self._appends = appends
 
     def open(self, path: Path) -> Any:
-        return _OpenFile(self._disk.file(path), self._proc)
+        return _OpenFile(self._disk.file(path), self._disk, self._proc)
 
     def mkdir(self, path: Path) -> None:
         pass

@@ -48,13 +48,11 @@ DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
 # compacted log are sent InstallSnapshot.
 SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
 
-# Faults `run` has that the simulator does not simulate yet.
-UNSIMULATED = ("disk-full",)
 # Faults that act on links: a single node has none.
 LINK_FAULTS = ("partition", "net", "churn")
-# What `--nemesis all` means: every simulated fault of `run` but clock, as `all` is there
-# (schedule.ALL). power-loss and corrupt are disk.py's SimDisk.power_loss and SimDisk.damage.
-SIM_FAULTS = tuple(f for f in FAULTS if f != "clock" and f not in UNSIMULATED)
+# What `--nemesis all` means: every fault of `run` but clock, as `all` is there (schedule.ALL).
+# The disk faults are disk.py's: SimDisk.power_loss, SimDisk.damage and SimDisk.full.
+SIM_FAULTS = tuple(f for f in FAULTS if f != "clock")
 # What the swarm draws from: those and clock (per-process clocks, loop.py). A leader whose clock
 # runs slow (or whose followers' run fast) keeps believing it leads long after a successor
 # commits: the window in which a deposed leader serves reads, which a partition alone opens for
