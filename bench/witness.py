@@ -20,9 +20,11 @@ that a follower notes each such state with a verdict: `leaders` (the entries bey
 sending leader's log, read from the live object: the simulator runs every node in one process),
 `divergent` (they are not), `uncommitted` (install only: they are the leader's but beyond the
 commit index it sent) or `undecided` (the sender no longer led that term when the message
-arrived). It runs `splitbrain sim --seeds N` with the copy first on PYTHONPATH and prints the
-counts; a divergent append state refutes the claim (exit 1). The instrumented runs must all be
-valid. Without the election no-op (`--unsafe commit-old-terms`) divergent states abound.
+arrived). Entries the leader has compacted into a snapshot cannot be compared and are taken as
+the leader's (they are committed: the log-agreement checker compares those). It runs
+`splitbrain sim --seeds N` with the copy first on PYTHONPATH and prints the counts; a
+divergent append state refutes the claim (exit 1). The instrumented runs must all be valid.
+Without the election no-op (`--unsafe commit-old-terms`) divergent states abound.
 """
 
 from __future__ import annotations
