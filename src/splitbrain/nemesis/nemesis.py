@@ -173,7 +173,7 @@ class Nemesis:
             return  # still in force: heal_all undoes it
         del self._active[fid]
         held = loop.time()
-        await self._stop(active, record)
+        await self._stop(active, record, stop)
         late[line] += loop.time() - held
 
     async def heal_all(self, record: Record) -> None:
@@ -294,7 +294,8 @@ class Nemesis:
             return None
         return _Active(plan, f"kill {','.join(done)}", done) if done else None
 
-    async def _stop(self, active: _Active, record: Record) -> None:
+    async def _stop(self, active: _Active, record: Record, halt: asyncio.Event | None = None
+                    ) -> None:  # fmt: skip
         plan = active.plan
         if active.task is not None:
             active.stopping.set()
@@ -304,7 +305,7 @@ class Nemesis:
             await _attempt(self.cluster.network.heal(), record, "stop-churn",
                            {"kind": plan.kind, "healed": healed})  # fmt: skip
         elif plan.fault == "crash":
-            await self._disarm(active, record)
+            await self._disarm(active, record, halt)
         elif plan.kind in LEADER_PAUSES:
             await _call(record, "stop-leader-pauses", {"kind": plan.kind})
         elif plan.fault == "partition":
@@ -458,11 +459,14 @@ class Nemesis:
             await self._each(self._start_node, crashed, record, "start", {"fault": "crash"})
             self._armed.difference_update(crashed)  # one that could not start: the watcher's
 
-    async def _disarm(self, active: _Active, record: Record) -> None:
+    async def _disarm(self, active: _Active, record: Record, halt: asyncio.Event | None = None
+                      ) -> None:  # fmt: skip
         """Start the targets that crashed and were not started yet; disarm the others. A node
         that is paused or does not answer is still armed: it is asked again, for up to
         DISARM_FOR seconds, and started if it reaches the point meanwhile. (Left armed, it
-        would kill itself after the fault and stay down for the rest of the run.)"""
+        would kill itself after the fault and stay down for the rest of the run.) Once the run
+        is halting (`halt` set), a paused one is resumed first, as heal_all would resume it
+        next: heal_all waits for this stop, and its pause may be the one heal_all ends."""
         await self._start_crashed(active, record)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DISARM_FOR
@@ -478,6 +482,9 @@ class Nemesis:
                        if not ok and self.cluster.alive(n)]  # fmt: skip
             if loop.time() >= deadline:
                 break
+            paused = [n for n in pending if self.cluster.paused(n)]
+            if halt is not None and halt.is_set() and paused:
+                await self._each(self.cluster.resume, paused, record, "resume", {})
             if pending:
                 await asyncio.sleep(DISARM_RETRY)
         self._armed.difference_update(disarmed)  # those that never answered may still be
