@@ -199,26 +199,22 @@ def run_argv(*extra: str) -> Callable[[int, Path], list[str]]:
 
 SIM_SEEDS = 100_000  # more than 60 s can explore: the wall budget decides
 SIM_BUDGET = 60.0
-
+SIM_SEED_TIMEOUT = 2.0  # wall seconds a --sim-seeds run allows per seed, on a 2-core machine
 
 
 def sim_configuration(seeds: int | None = None) -> Configuration:
     """`sim`: explore from the bench's seed until the first failing seed or SIM_BUDGET wall
     seconds; with `seeds`, run exactly that many seeds instead (a per-seed catch rate)."""
     if seeds is None:
-        return Configuration(
-            "sim",
-            lambda seed, out: ["sim", "--seeds", str(SIM_SEEDS), "--seed", str(seed),
-                               "--time-budget", f"{SIM_BUDGET:g}", "--stop-on-failure",
-                               "--out", str(out)],
-            timeout=SIM_BUDGET + 240, kind="sim")  # fmt: skip
+        count, limits = SIM_SEEDS, ["--time-budget", f"{SIM_BUDGET:g}", "--stop-on-failure"]
+        timeout = SIM_BUDGET + 240
+    else:
+        count, limits, timeout = seeds, [], seeds * SIM_SEED_TIMEOUT + 240
     return Configuration(
         "sim",
-        lambda seed, out: ["sim", "--seeds", str(seeds), "--seed", str(seed), "--out", str(out)],
-        timeout=seeds * SIM_SEED_TIMEOUT + 240, kind="sim")  # fmt: skip
-
-
-SIM_SEED_TIMEOUT = 2.0  # wall seconds a --sim-seeds run allows per seed, on a 2-core machine
+        lambda seed, out: ["sim", "--seeds", str(count), "--seed", str(seed), *limits,
+                           "--out", str(out)],
+        timeout=timeout, kind="sim")  # fmt: skip
 
 CONFIGURATIONS: dict[str, Configuration] = {
     "default": Configuration("default", run_argv(), timeout=300, kind="run"),
@@ -351,9 +347,10 @@ def run_one(subject: Subject, config: Configuration, seed: int, tree: Path, base
         record.update(checker=found.checker, kind=found.kind, cause=found.cause)
         if config.kind == "run":
             record["detect_s"] = found.detect_s
-    explored = _EXPLORED.search((work / "output.log").read_text(errors="replace"))
-    if config.kind == "sim" and explored is not None:
-        record["seeds_run"], record["seeds_failed"] = map(int, explored.groups())
+    if config.kind == "sim":
+        explored = _EXPLORED.search((work / "output.log").read_text(errors="replace"))
+        if explored is not None:
+            record["seeds_run"], record["seeds_failed"] = map(int, explored.groups())
     if config.kind == "sim" and code == 1:
         record["detect_s"] = round(first_failure if first_failure is not None else wall, 1)
         if shrink_budget is not None and invalid:

@@ -72,9 +72,14 @@ def record(node, m, start, state):
 # (file, find, replace): each find occurs exactly once (checked as the mutants' snippets are).
 PATCHES = (
     ("raft/raft.py", """
+from splitbrain.raft.log import RaftLog
+""", """
+from splitbrain.raft import _witness
+from splitbrain.raft.log import RaftLog
+"""),
+    ("raft/raft.py", """
         self.log = RaftLog(entries, hard_state.commit,
 """, """
-        from splitbrain.raft import _witness
         _witness.NODES[config.id] = self
         self.log = RaftLog(entries, hard_state.commit,
 """),
@@ -83,7 +88,6 @@ PATCHES = (
 """, """
             last_new, truncated = result
             if log.last_index > last_new:
-                from splitbrain.raft import _witness
                 _witness.record(self, m, last_new, "append")
 """),
     ("raft/raft.py", """
@@ -94,7 +98,6 @@ PATCHES = (
         if log.restore(m.index, m.log_term):
             self._drop_acks_from(m.index + 1)
         if kept and log.last_index > m.index:
-            from splitbrain.raft import _witness
             _witness.record(self, m, m.index, "install")
 """),
 )

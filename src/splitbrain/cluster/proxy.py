@@ -282,7 +282,11 @@ class _Connection:
         reader = self.up_reader
         assert reader is not None
         with contextlib.suppress(OSError, asyncio.CancelledError):
-            while await self.link.flowing.wait() and (data := await reader.read(65536)):
+            while True:
+                await self.link.flowing.wait()
+                data = await reader.read(65536)
+                if not data:
+                    break
                 self.down_writer.write(data)
                 await self.down_writer.drain()
         self.abort()
