@@ -1,7 +1,7 @@
-"""argparse types shared by the commands: numbers that must be finite, and at least zero or
-above zero. `nan` and `inf` parse as floats; as a time limit or an interval they would mean a run
-that never ends or a schedule that never fires, so they are refused as bad usage (exit 64)
-before anything starts."""
+"""argparse types shared by the commands: numbers that must be finite, and at least zero, above
+zero, or a share from 0 to 1. `nan` and `inf` parse as floats; as a time limit or an interval
+they would mean a run that never ends or a schedule that never fires, so they are refused as bad
+usage (exit 64) before anything starts."""
 
 from __future__ import annotations
 
@@ -42,3 +42,11 @@ def positive(kind: type) -> Callable[[str], int | float]:
         return value
 
     return parse
+
+
+def share(text: str) -> float:
+    """A finite float from 0 to 1."""
+    value = float(_number(float, text))
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1: {text}")
+    return value

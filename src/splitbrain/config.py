@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from splitbrain import __version__
+from splitbrain.workloads.generator import READS
 
 UNSAFE_FLAGS = ("stale-reads", "commit-old-terms", "no-vote-persist", "no-log-check",
                 "ack-before-fsync")
@@ -25,6 +26,7 @@ class RunConfig:
     concurrency: int = 10  # client workers
     rate: float = 300.0  # total operations per second (0 = unlimited)
     workload: str = "register"
+    reads: float = READS  # share of the workload's operations that are reads
     nemesis: tuple[str, ...] = ("partition", "kill", "pause")
     nemesis_interval: float = 0.5  # seconds between fault changes: the raft target's (raft.py)
     seed: int = 0
@@ -61,6 +63,7 @@ class RunConfig:
             "--concurrency", str(self.concurrency),
             "--rate", f"{self.rate:g}",
             "--workload", self.workload,
+            "--reads", f"{self.reads:g}",
             "--nemesis", ",".join(self.nemesis) or "none",
             "--nemesis-interval", f"{self.nemesis_interval:g}",
             "--op-timeout", f"{self.op_timeout:g}",

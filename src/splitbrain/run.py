@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Console
 
-from splitbrain.arguments import non_negative, positive
+from splitbrain.arguments import non_negative, positive, share
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
@@ -60,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workload", choices=sorted(WORKLOADS), default=d.workload,
                    help="; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values())
                         + " (%(default)s)")
+    p.add_argument("--reads", type=share, default=d.reads, metavar="SHARE",
+                   help="share of operations that are reads, the rest writes and "
+                        "compare-and-sets, or appends and puts (%(default)s)")
     p.add_argument("--nemesis", default=",".join(d.nemesis), metavar="FAULTS",
                    help=f"comma-separated faults: {', '.join(FAULTS)}, all, or none; "
                         "FAULT:VARIANT[+VARIANT] keeps only those variants, e.g. kill:leader, "
@@ -153,6 +156,7 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         concurrency=concurrency,
         rate=args.rate,
         workload=args.workload,
+        reads=args.reads,
         nemesis=tuple(faults),
         nemesis_interval=interval,
         seed=seed,
@@ -256,6 +260,7 @@ async def drive(config: RunConfig, cluster: DrivenCluster, writer: HistoryWriter
         time_limit=config.time_limit,
         rate=config.rate,
         op_timeout=config.op_timeout,
+        reads=config.reads,
         seed=config.seed,
         **phases,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
-from splitbrain.arguments import non_negative, positive
+from splitbrain.arguments import non_negative, positive, share
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError
 from splitbrain.run import finish
@@ -88,6 +88,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pins.add_argument("--rate", type=non_negative(float), metavar="OPS",
                       help="total operations per second, 0 = unlimited")
     pins.add_argument("--workload", choices=sorted(WORKLOADS))
+    pins.add_argument("--reads", type=share, metavar="SHARE",
+                      help="share of operations that are reads (as for run)")
     pins.add_argument("--nemesis", metavar="FAULTS",
                       help=f"comma-separated faults: {', '.join(SIM_FAULTS)}, clock, all (all "
                            "but clock), or none; "
@@ -126,7 +128,8 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
 
     pinned: dict[str, Any] = {}
     for name in ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis_interval",
-                 "op_timeout", "latency", "disk", "boot", "latency_tail", "disk_tail"):  # fmt: skip
+                 "op_timeout", "latency", "disk", "boot", "latency_tail", "disk_tail",
+                 "reads"):  # fmt: skip
         if getattr(args, name) is not None:
             pinned[name] = getattr(args, name)
     if pinned.get("nodes", 1) < 1:

@@ -19,6 +19,9 @@ from splitbrain.config import RunConfig
 from splitbrain.nemesis.schedule import Plan
 from splitbrain.sim.world import Physics
 
+# RunConfig fields added after sim run directories were first written.
+SINCE = frozenset({"reads"})
+
 
 class ConfigError(ValueError):
     """config.json of a sim run that cannot be replayed (names the field)."""
@@ -45,7 +48,7 @@ class SimConfig:
         r = self.run
         args = ["splitbrain", "sim", "--seed", str(r.seed), "--nodes", str(r.nodes),
                 "--time-limit", f"{r.time_limit:g}", "--concurrency", str(r.concurrency),
-                "--rate", f"{r.rate:g}", "--workload", r.workload,
+                "--rate", f"{r.rate:g}", "--workload", r.workload, "--reads", f"{r.reads:g}",
                 "--nemesis", ",".join(r.nemesis) or "none",
                 "--nemesis-interval", f"{r.nemesis_interval:g}",
                 "--op-timeout", f"{r.op_timeout:g}"]  # fmt: skip
@@ -78,6 +81,8 @@ class SimConfig:
             raise ConfigError('not the config.json of a sim run (no "mode": "sim")')
         values: dict[str, Any] = {}
         for f in fields(RunConfig):
+            if f.name not in data and f.name in SINCE:
+                continue  # written before the field existed: its default was in force
             if f.name not in data:
                 raise ConfigError(f"config.json has no {f.name!r}")
             value = data["node_count"] if f.name == "nodes" else data[f.name]

@@ -8,6 +8,12 @@ each key sees a bounded number of operations (which keeps the per-key linearizab
 small) while keys still overlap in time. Right after a heal the window narrows to `hot_window`
 keys for `hot_for` seconds: contention concentrates where bugs live, on the key every worker
 touches while a rejoining node catches up.
+
+`reads` is the share of operations that read (READS by default; `run --reads`, drawn per seed by
+the simulator's swarm). A read-heavy mix keeps clients free to read: a client waiting out a
+write that cannot commit (at a leader cut off from its quorum) asks nothing else until its
+timeout, so with few reads almost no read reaches a deposed leader in the moments it still
+believes it leads, which is where stale reads come from.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Any
+
+READS = 0.4  # share of operations that are reads, unless a run says otherwise
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from splitbrain.history import HistoryWriter
-from splitbrain.workloads.generator import Invocation
+from splitbrain.workloads.generator import READS, Invocation
 from splitbrain.workloads.registry import Workload
 
 
@@ -57,6 +57,7 @@ class Options:
     time_limit: float = 30.0  # seconds of the main phase
     rate: float = 0.0  # total operations per second; 0 = as fast as the cluster answers
     op_timeout: float = 1.0  # seconds before an operation is abandoned as info
+    reads: float = READS  # share of operations that are reads
     recovery_timeout: float = 15.0  # seconds to wait for a leader after healing
     final_timeout: float = 30.0  # seconds for the final reads
     seed: int = 0
@@ -183,7 +184,8 @@ class Interpreter:
                 await self._pace()
                 if stop.is_set():
                     break
-                op = self.workload.next_op(rng, process, self._n, self.heal_age())
+                op = self.workload.next_op(rng, process, self._n, self.heal_age(),
+                                           self.options.reads)
                 self._n += 1
                 outcome = await self._invoke(client, process, op)
                 if outcome == "info":

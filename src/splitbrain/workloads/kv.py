@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from splitbrain.workloads.generator import Invocation, KeyRotation
+from splitbrain.workloads.generator import READS, Invocation, KeyRotation
 
 ROTATION = KeyRotation(prefix="s")
 
@@ -18,13 +18,14 @@ def token(process: int, n: int) -> str:
     return f"{process}.{n};"
 
 
-def next_op(rng: random.Random, process: int, n: int, heal_age: float | None = None
-            ) -> Invocation:  # fmt: skip
+def next_op(rng: random.Random, process: int, n: int, heal_age: float | None = None,
+            reads: float = READS) -> Invocation:  # fmt: skip
+    """As register.next_op: a get with chance `reads`; of the rest, five appends to a put."""
     key = ROTATION.key(rng, n, heal_age)
     roll = rng.random()
-    if roll < 0.4:
+    if roll < reads:
         return Invocation("get", key, None)
-    if roll < 0.9:
+    if roll < 1 - (1 - reads) / 6:
         return Invocation("append", key, token(process, n))
     return Invocation("put", key, token(process, n))
 

@@ -15,8 +15,9 @@ from splitbrain.workloads.generator import Invocation
 class Workload:
     name: str
     description: str
-    # (rng, process, n, heal_age) -> invocation; heal_age: seconds since a fault healed or None
-    next_op: Callable[[random.Random, int, int, float | None], Invocation]
+    # (rng, process, n, heal_age, reads) -> invocation; heal_age: seconds since a fault healed
+    # or None; reads: the share of reads (generator.READS)
+    next_op: Callable[[random.Random, int, int, float | None, float], Invocation]
     final_read: Callable[[str], Invocation]  # a read of one key, for the final phase
     model: str  # the checker model its history is checked with
     initial: Any  # the model's value of a key never written
