@@ -18,7 +18,7 @@ def parse_run(argv: list[str]) -> RunConfig:
 
 def test_command_round_trips_every_option():
     config = RunConfig(nodes=3, time_limit=12.5, concurrency=7, rate=40, workload="kv",
-                       nemesis=("partition", "kill"), nemesis_interval=2, seed=99,
+                       reads=0.85, nemesis=("partition", "kill"), nemesis_interval=2, seed=99,
                        name="nightly", unsafe=("stale-reads",), op_timeout=0.5,
                        check_time_limit=7, node_args=("--election-tick=30", "--tick-ms", "5"))
     argv = shlex.split(config.command())[1:]
@@ -70,6 +70,8 @@ def test_command_round_trips_the_target_its_arguments_and_the_network():
     (["run", "--time-limit", "inf"], "must be a finite number, not inf"),
     (["run", "--check-time-limit=-inf"], "must be a finite number, not -inf"),
     (["run", "--op-timeout", "0"], "must be more than 0: 0"),
+    (["run", "--reads", "1.5"], "must be from 0 to 1: 1.5"),
+    (["run", "--reads", "nan"], "must be a finite number, not nan"),
 ])
 def test_options_that_would_escape_or_never_end_exit_64_before_anything_starts(
         argv, problem, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import random
 import shlex
+from dataclasses import replace
 
 import pytest
 
@@ -78,6 +79,27 @@ def test_a_config_that_is_not_a_sim_runs_is_refused_with_its_field():
     del data["time_limit"]
     with pytest.raises(ConfigError, match="time_limit"):
         SimConfig.from_json(data)
+
+
+def test_a_config_written_before_the_share_of_reads_existed_replays_with_the_old_mix():
+    data = SimConfig(RunConfig(reads=0.85)).to_json()
+    del data["reads"]
+    assert SimConfig.from_json(data).run.reads == 0.4
+
+
+def test_the_swarm_draws_the_share_of_reads_last_and_a_pinned_one_is_kept():
+    configs = [draw(seed, {}, RunConfig()) for seed in range(100)]
+    shares = [c.run.reads for c in configs]
+    assert set(shares) == {0.4, 0.85} and 30 < shares.count(0.85) < 70
+    pinned = [draw(seed, {"reads": 0.1}, RunConfig()) for seed in range(100)]
+    assert {c.run.reads for c in pinned} == {0.1}
+    # Drawn after every other setting: seeds drawn before it existed keep their other draws.
+    assert [replace(c.run, reads=0.1) for c in configs] == [c.run for c in pinned]
+    assert SETTINGS[-1] == "reads" and "--reads 0.1" in pinned[0].command()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    again, _ = settings(parser.parse_args(shlex.split(pinned[0].command())[2:]))
+    assert draw(0, again, RunConfig()).run == pinned[0].run
 
 
 def test_delays_have_a_seeded_heavy_tail_that_the_command_names():

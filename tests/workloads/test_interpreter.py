@@ -150,3 +150,25 @@ def test_the_interpreter_tells_the_workload_how_long_ago_a_fault_healed(tmp_path
 
         asyncio.run(one())
     assert noted == [1]  # told right before the request
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_the_share_of_reads_decides_the_mix_of_a_run(tmp_path, workload):
+    reads = {"register": "read", "kv": "get"}[workload]
+    next_op = WORKLOADS[workload].next_op
+
+    def share(r: float) -> float:
+        rng = random.Random(3)
+        return sum(next_op(rng, 0, n, None, r).f == reads for n in range(4000)) / 4000
+
+    assert share(0.0) == 0.0 and share(1.0) == 1.0
+    assert 0.83 < share(0.85) < 0.87 and 0.38 < share(0.4) < 0.42
+    rng, mix = random.Random(3), Counter()  # the rest keeps its proportions
+    for n in range(4000):
+        mix[next_op(rng, 0, n, None, 0.85).f] += 1
+    del mix[reads]
+    first, second = sorted(mix.values())
+    assert {"register": 0.8 < first / second <= 1, "kv": 0.15 < first / second < 0.25}[workload]
+    # A run's operations follow its share: with reads 1.0 the main phase only reads.
+    history, _, _, _ = run_interpreter(tmp_path, workload, reads=1.0)
+    assert {c.f for c in pair_calls(history.ops)} == {reads}
