@@ -162,6 +162,11 @@ def test_the_share_of_reads_decides_the_mix_of_a_run(tmp_path, workload):
         return sum(next_op(rng, 0, n, None, r).f == reads for n in range(4000)) / 4000
 
     assert share(0.0) == 0.0 and share(1.0) == 1.0
+    # The default mix draws exactly what it drew before the share was a setting.
+    rng = random.Random(3)
+    assert "".join(next_op(rng, 0, n).f[0] for n in range(40)) == {
+        "register": "wcwwwrrcrrrccccwwwrwwccwrwrwrccwrrrrcrcc",
+        "kv": "agagpggaaaagaggaapagaaggaaaaagaaaapaaagg"}[workload]
     assert 0.83 < share(0.85) < 0.87 and 0.38 < share(0.4) < 0.42
     rng, mix = random.Random(3), Counter()  # the rest keeps its proportions
     for n in range(4000):
