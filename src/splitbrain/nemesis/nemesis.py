@@ -39,7 +39,8 @@ Rules it keeps:
   then `start` at its stop). disk-full fills the targets' disks (start-disk-full) and at its
   stop empties them (stop-disk-full) and starts those that exited meanwhile, as after a crash;
   a node that exits within DISK_FULL_GRACE after (a write refused while its disk was full can
-  end it once the disk is emptied) is started as the fault's, not recorded as an exit.
+  end it once the disk is emptied; for a node paused then, after its resume) is started as the
+  fault's, not recorded as an exit.
   corrupt is instantaneous: it kills its targets (`kill`), damages each one's files
   (`corrupt`: file, kind, offset; a flipped bit or a cut) and starts it; a node that refuses
   to start on its damaged files did what it should — `corrupt-refused` records its message
@@ -81,6 +82,8 @@ DISARM_RETRY = 0.05  # seconds between those asks
 EXIT_WATCH = 0.05  # seconds between looks for nodes that exited by themselves
 # Seconds after its disk was emptied in which a node's exit is still the disk-full fault's: a
 # write refused with ENOSPC while the disk was full may end the node after the disk is emptied.
+# A node that was paused when its disk was emptied gets them from its resume: it can only act
+# on the refusal once it runs again.
 DISK_FULL_GRACE = 0.5
 
 
@@ -107,6 +110,7 @@ class Nemesis:
         self._armed: set[str] = set()  # nodes a crash fault armed: their exits are its own
         self._judged: set[str] = set()  # stopped nodes whose end was recorded or excused
         self._emptied: dict[str, float] = {}  # node -> when a disk-full fault last emptied it
+        self._emptied_paused: set[str] = set()  # ... while it was paused (the grace waits)
 
     def in_force(self) -> list[str]:
         return [a.label for a in self._active.values()]
@@ -207,7 +211,7 @@ class Nemesis:
     async def _resume_paused(self, record: Record) -> None:
         paused = [n for n in self.cluster.nodes if self.cluster.paused(n)]
         if paused:
-            await self._each(self.cluster.resume, paused, record, "resume", {})
+            await self._each(self._resume, paused, record, "resume", {})
 
     # Applying one plan.
 
@@ -319,7 +323,7 @@ class Nemesis:
         elif plan.fault == "clock":
             await self._each(self.cluster.normal_clock, active.nodes, record, "stop-clock", {})
         elif plan.fault == "pause":
-            await self._each(self.cluster.resume, active.nodes, record, "resume", {})
+            await self._each(self._resume, active.nodes, record, "resume", {})
         elif plan.fault in ("kill", "power-loss"):
             await self._each(self._start_node, active.nodes, record, "start", {})
         elif plan.fault == "disk-full":
@@ -438,7 +442,7 @@ class Nemesis:
         done = await self._each(self.cluster.pause, [node], record, "pause", info)
         if done:
             await asyncio.sleep(plan.pause_for)  # held in full, even when asked to stop
-            await self._each(self.cluster.resume, done, record, "resume", {})
+            await self._each(self._resume, done, record, "resume", {})
         if plan.kind == "after-request" and not stopping.is_set():
             with contextlib.suppress(TimeoutError):  # rest before the next request-timed one
                 await asyncio.wait_for(stopping.wait(), plan.pause_for)
@@ -484,7 +488,7 @@ class Nemesis:
                 break
             paused = [n for n in pending if self.cluster.paused(n)]
             if halt is not None and halt.is_set() and paused:
-                await self._each(self.cluster.resume, paused, record, "resume", {})
+                await self._each(self._resume, paused, record, "resume", {})
             if pending:
                 await asyncio.sleep(DISARM_RETRY)
         self._armed.difference_update(disarmed)  # those that never answered may still be
@@ -537,6 +541,7 @@ class Nemesis:
             raise
         if started:
             self._armed.discard(node)
+            self._emptied_paused.discard(node)  # a new life: the old one's refusal is gone
         return started
 
     async def _locked(self, verb: Callable[[str], Any], node: str) -> Any:
@@ -572,7 +577,17 @@ class Nemesis:
     async def _empty_disk(self, node: str) -> bool:
         emptied = await self.cluster.set_disk_full(node, False)
         self._emptied[node] = asyncio.get_running_loop().time()
+        if self.cluster.paused(node):
+            self._emptied_paused.add(node)
         return emptied
+
+    async def _resume(self, node: str) -> bool:
+        """Resume `node` (a verb); a disk emptied while it was paused starts its grace now."""
+        resumed = await self.cluster.resume(node)
+        if node in self._emptied_paused:
+            self._emptied_paused.discard(node)
+            self._emptied[node] = asyncio.get_running_loop().time()
+        return resumed
 
     async def _corrupt(self, plan: Plan, nodes: list[str], info: dict[str, Any],
                        record: Record) -> None:  # fmt: skip
