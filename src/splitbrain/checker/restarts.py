@@ -12,8 +12,8 @@ status and output and starts it again. Kept out of the count, because a fault ma
 - starts and exits of a node while its disk is full (between `start-disk-full` and
   `stop-disk-full`); the nemesis records no exit of a node armed with a crash point, nor of
   one that exits in the moment after its disk was emptied or, paused then, after its resume
-  (nemesis.DISK_FULL_GRACE), and a
-  start that began on a full disk is recorded with no refusal, whenever its record lands;
+  (nemesis.DISK_FULL_GRACE), and a start that began on a full disk is recorded with no
+  refusal, whenever its record lands;
 - exits of a node that a `corrupt` fault damaged and that started on the damage (no
   `corrupt-refused`: nothing was repaired), for the rest of the run: damage found while
   running may end a node, as it should.
