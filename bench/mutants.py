@@ -1,6 +1,6 @@
 """Mutation bench: how many realistic Raft bugs splitbrain catches, and how fast (JSON).
 
-    python bench/mutants.py [--mutants ID,ID] [--configs default,all,sim] [--seeds 1,2]
+    python bench/mutants.py [--mutants ID,ID] [--configs default,all,sim,sim-all] [--seeds 1,2]
                             [--jobs 1] [--output FILE] [--keep DIR] [--no-control] [--list]
                             [--sim-seeds N] [--shrink [--shrink-budget S]]
 
@@ -26,7 +26,9 @@ Configurations (CONFIGURATIONS, a registry): `default` (`splitbrain run` default
 --seed SEED`: its default swarm exploration from the bench's seed on, in a 60 s wall budget;
 reported "not available" where the simulator does not exist; the first seed only; with
 `--sim-seeds N`, exactly N seeds, and the share that fail is the mutant's per-seed catch rate:
-one exploration that stops at its first failure is a noisy measure of a rare bug). Per mutant
+one exploration that stops at its first failure is a noisy measure of a rare bug), and
+`sim-all` (the same with the schedule of `all` pinned, SIM_ALL: a paired, seeded stand-in for
+`all` runs, to judge a change to the nemesis over the corpus in minutes). Per mutant
 x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2, could-not-run 3,
 usage 64, timeout: a run that did not finish is no catch), the checker and violation kind that
 caught it, the time to detection (run: seconds into the run of the first anomalous operation
@@ -63,6 +65,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from splitbrain.config import RunConfig
 from splitbrain.store import RunDir
 from splitbrain.testing.detection import detect
 
@@ -200,27 +203,43 @@ def run_argv(*extra: str) -> Callable[[int, Path], list[str]]:
 SIM_SEEDS = 100_000  # more than 60 s can explore: the wall budget decides
 SIM_BUDGET = 60.0
 SIM_SEED_TIMEOUT = 2.0  # wall seconds a --sim-seeds run allows per seed, on a 2-core machine
+# `sim-all`: the schedule of `all` (its faults, the bundled Raft's interval, the default five
+# nodes) in the simulator, every other setting drawn per seed; SIM_ALL_TIME virtual seconds
+# per seed. A seeded, paired stand-in for real `all` runs: two versions of the nemesis meet
+# the same seeds, so a change to the schedule can be judged over the corpus in minutes.
+SIM_ALL_TIME = 10.0
+SIM_ALL = ("--nodes", str(RunConfig.nodes), "--nemesis", "all",
+           "--nemesis-interval", f"{RunConfig.nemesis_interval:g}",
+           "--time-limit", f"{SIM_ALL_TIME:g}")  # fmt: skip
 
 
-def sim_configuration(seeds: int | None = None) -> Configuration:
+def sim_configuration(seeds: int | None = None, name: str = "sim", pinned: Sequence[str] = (),
+                      per_seed: float = SIM_SEED_TIMEOUT) -> Configuration:  # fmt: skip
     """`sim`: explore from the bench's seed until the first failing seed or SIM_BUDGET wall
-    seconds; with `seeds`, run exactly that many seeds instead (a per-seed catch rate)."""
+    seconds; with `seeds`, run exactly that many seeds instead (a per-seed catch rate).
+    `pinned`: settings given to every seed (the rest are drawn), `per_seed` its timeout."""
     if seeds is None:
         count, limits = SIM_SEEDS, ["--time-budget", f"{SIM_BUDGET:g}", "--stop-on-failure"]
         timeout = SIM_BUDGET + 240
     else:
-        count, limits, timeout = seeds, [], seeds * SIM_SEED_TIMEOUT + 240
+        count, limits, timeout = seeds, [], seeds * per_seed + 240
     return Configuration(
-        "sim",
-        lambda seed, out: ["sim", "--seeds", str(count), "--seed", str(seed), *limits,
+        name,
+        lambda seed, out: ["sim", "--seeds", str(count), "--seed", str(seed), *pinned, *limits,
                            "--out", str(out)],
         timeout=timeout, kind="sim")  # fmt: skip
+
+
+def sim_all(seeds: int | None = None) -> Configuration:
+    return sim_configuration(seeds, "sim-all", SIM_ALL, per_seed=SIM_SEED_TIMEOUT * 2)
+
 
 CONFIGURATIONS: dict[str, Configuration] = {
     "default": Configuration("default", run_argv(), timeout=300, kind="run"),
     "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60"), timeout=400,
                          kind="run"),
     "sim": sim_configuration(),
+    "sim-all": sim_all(),
 }
 
 
@@ -518,7 +537,8 @@ def main() -> int:
         parser.error("--jobs must be at least 1")
     if args.sim_seeds is not None and args.sim_seeds < 1:
         parser.error("--sim-seeds must be at least 1")
-    catalog = {**CONFIGURATIONS, "sim": sim_configuration(args.sim_seeds)}
+    catalog = {**CONFIGURATIONS, "sim": sim_configuration(args.sim_seeds),
+               "sim-all": sim_all(args.sim_seeds)}
     if args.keep and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")
 

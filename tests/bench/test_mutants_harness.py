@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from splitbrain.config import RunConfig
 from tests.bench.loader import bench_module
 
 M = bench_module("mutants")
@@ -157,3 +158,14 @@ def test_sim_seeds_runs_exactly_that_many_seeds_with_no_budget_or_early_stop():
     explore = M.sim_configuration().argv(7, Path("out"))
     assert "--stop-on-failure" in explore and "--time-budget" in explore
     assert M.CONFIGURATIONS["sim"].argv(7, Path("out")) == explore
+
+
+def test_sim_all_pins_the_schedule_of_a_real_all_run():
+    argv = M.sim_all(16).argv(7, Path("out"))
+    assert argv[:5] == ["sim", "--seeds", "16", "--seed", "7"]
+    pinned = dict(zip(argv[5:-2:2], argv[6:-2:2], strict=True))
+    assert pinned == {"--nodes": str(RunConfig().nodes), "--nemesis": "all",
+                      "--nemesis-interval": f"{RunConfig().nemesis_interval:g}",
+                      "--time-limit": f"{M.SIM_ALL_TIME:g}"}
+    assert M.CONFIGURATIONS["sim-all"].name == "sim-all"
+    assert "--stop-on-failure" in M.CONFIGURATIONS["sim-all"].argv(7, Path("out"))
