@@ -58,7 +58,8 @@ class Observer(Protocol):
     def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None: ...
     def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
     def read_asked(self, node: str) -> object: ...  # a read arrived; returns a token
-    def read_served(self, node: str, token: object, applied: int) -> None: ...
+    def read_served(self, node: str, token: object, applied: int,
+                    term: int) -> None: ...  # term: the one the read was confirmed in
 
 
 def write_all(file: File, data: bytes) -> None:

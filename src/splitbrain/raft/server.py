@@ -142,6 +142,7 @@ class _Read:
     f: str
     key: str
     asked: object = None  # the observer's token (sim only)
+    term: int = 0  # the term its ReadIndex round started in: the one that confirms it
 
 
 class Server:
@@ -339,7 +340,8 @@ class Server:
             asked = self._observer and self._observer.read_asked(self.id)
             if self.stale_reads:
                 if self._observer:
-                    self._observer.read_served(self.id, asked, self._applied)
+                    term = self.node.status().term
+                    self._observer.read_served(self.id, asked, self._applied, term)
                 conn.reply({"seq": seq, "ok": True, "value": self.kv.read(f, key).value})
             else:
                 self._new_reads.append(_Read(conn, seq, f, key, asked))
@@ -631,6 +633,10 @@ class Server:
             for read in reads:
                 read.conn.reply({**_error(read.seq, "not-leader"), "leader": exc.leader_hint})
             return
+        if self._observer:  # a round is confirmed in this term or never (the core's _reset)
+            term = self.node.status().term
+            for read in reads:
+                read.term = term
         self._reads_by_ctx[ctx] = reads
 
     def _serve_reads(self) -> None:
@@ -644,7 +650,7 @@ class Server:
                 continue
             for read in reads:
                 if self._observer:
-                    self._observer.read_served(self.id, read.asked, applied)
+                    self._observer.read_served(self.id, read.asked, applied, read.term)
                 value = self.kv.read(read.f, read.key).value
                 read.conn.reply({"seq": read.seq, "ok": True, "value": value})
         self._reads_at = waiting

@@ -8,6 +8,12 @@ Each is a property of a correct Raft, checked against what the simulated disks h
 - `read-sees-applied`: a read is served at an applied index at least as high as every index any
   node had applied when the read reached the node that serves it (a linearizable read cannot
   miss a write some node already applied).
+- `read-by-current-leader`: a read is confirmed in a term at least as high as that of every
+  leader elected before the read reached the node that serves it. ReadIndex confirms the
+  term with a quorum heard after the read arrived (a quorum that had elected a successor
+  would have refused it), a lease with a quorum whose members vote for no one until it ends;
+  a node that answers after its successor was elected serves a deposed leader's view, whether
+  or not the successor has committed anything yet (the window `read-sees-applied` needs).
 - `durable-promise`: a node sends an append acknowledgement only for entries its disk holds
   durably, and a granted vote only once its disk holds that vote (Figure 2: persistent state is
   updated on stable storage before responding). A message of a term older than the durable one
@@ -39,6 +45,7 @@ invariants.json in the run directory; `splitbrain check` reports it again from t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +59,7 @@ MAX_VIOLATIONS = 200  # per invariant: enough to debug, bounded for results.json
 DESCRIPTIONS = {
     "durable-before-apply": "a majority holds an entry durably (fsynced) before it is applied",
     "read-sees-applied": "a read is served at an index >= everything applied anywhere before",
+    "read-by-current-leader": "a read is confirmed in a term >= every leader's elected before",
     "durable-promise": "an append ack or a granted vote leaves only once the disk holds it durably",
     "one-vote-per-term": "a node votes for one candidate per term, across restarts",
     "recovery-complete": "a restarted node recovers the term, vote and log its disk holds",
@@ -59,6 +67,15 @@ DESCRIPTIONS = {
     "leader-complete": "a new leader holds every entry committed before its term",
 }
 _APP_RESP, _VOTE_RESP = MessageType.APP_RESP, MessageType.VOTE_RESP
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What the cluster had reached when a read arrived: the highest index applied anywhere and
+    the highest term a leader was elected in."""
+
+    applied: int
+    leader_term: int
 def _under_snapshot(terms: list[int], base: int, index: int, term: int) -> list[int]:
     """`wal.after_snapshot` on a log of terms that starts after `base`."""
     entries = [Entry(t, i, EntryType.NOOP) for i, t in enumerate(terms, base + 1)]
@@ -280,15 +297,23 @@ class Invariants:
             self._max_applied = entries[-1].index
 
     def read_asked(self, node: str) -> object:
-        return self._max_applied
+        return _Asked(self._max_applied, self._leader_term)
 
-    def read_served(self, node: str, token: object, applied: int) -> None:
+    def read_served(self, node: str, token: object, applied: int, term: int) -> None:
+        asked = token if isinstance(token, _Asked) else _Asked(0, 0)
         self.checked["read-sees-applied"] += 1
-        needed = token if isinstance(token, int) else 0
-        if applied < needed:
-            self._violation("read-sees-applied", node=node, index=applied, needed=needed,
+        if applied < asked.applied:
+            self._violation("read-sees-applied", node=node, index=applied, needed=asked.applied,
                             message=f"{node} serves a read at index {applied}, but index "
-                                    f"{needed} was applied before the read reached it")  # fmt: skip
+                                    f"{asked.applied} was applied before the read reached "
+                                    "it")  # fmt: skip
+        self.checked["read-by-current-leader"] += 1
+        if term < asked.leader_term:
+            self._violation("read-by-current-leader", node=node, term=term,
+                            elected=asked.leader_term,
+                            message=f"{node} serves a read confirmed in term {term}, but a "
+                                    f"leader of term {asked.leader_term} was elected before "
+                                    "the read reached it")  # fmt: skip
 
     # -- results ---------------------------------------------------------------------------
 
