@@ -76,6 +76,8 @@ class _Asked:
 
     applied: int
     leader_term: int
+
+
 def _under_snapshot(terms: list[int], base: int, index: int, term: int) -> list[int]:
     """`wal.after_snapshot` on a log of terms that starts after `base`."""
     entries = [Entry(t, i, EntryType.NOOP) for i, t in enumerate(terms, base + 1)]
