@@ -27,6 +27,10 @@ with the load, so CPU time (user + system) is printed beside them.
   the explanation of an invalid key (`check_s`) and without it (`verdict_s`, all Porcupine
   computes); 79 of the 102 etcd logs are invalid. Every key of c50-ok/c50-bad also alone.
 - parsers: history.jsonl decoded by orjson and by msgspec, the choice the reader made.
+- agreement: the log-agreement check (checker/agreement.py) in a fresh process over five
+  nodes' events.jsonl for logs of --agreement-sizes entries, each node restarting from its
+  last snapshot now and then (so more apply events than entries, as in a long run): wall time,
+  peak RSS, time per apply event.
 
 Porcupine v1.3.0 on the same histories, measured once on this machine (its Go build cannot be
 fetched here), is printed beside them.
@@ -252,6 +256,63 @@ def bench_parsers(path: Path, repeats: int) -> dict:
     return out
 
 
+# Node event files like a long run's (agreement part): each node applies the log's entries in
+# order, restarting every RESTART_EVERY entries (nodes apart) from its last snapshot, taken
+# every SNAPSHOT_EVERY entries, so it writes more apply events than the log has entries.
+EVENT_NODES, RESTART_EVERY, SNAPSHOT_EVERY = 5, 7_000, 1_000
+_AGREEMENT = """
+import json, sys
+from splitbrain.checker.agreement import check_agreement
+result = check_agreement([(p.split("/")[-2], p) for p in sys.argv[1:]])
+print(json.dumps({"valid": result["valid"], "committed": result["committed"]}))
+"""
+
+
+def events_dir(workdir: Path, entries: int) -> Path:
+    """Five nodes' events.jsonl over a log of `entries` (made once, then reused)."""
+    root = workdir / f"events-{entries}"
+    if (root / "done").exists():
+        return root
+    for n in range(1, EVENT_NODES + 1):
+        path = root / f"n{n}" / "events.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            index = 0
+            while index < entries:
+                out.write(f'{{"time":{index},"event":"start","node":"n{n}"}}\n')
+                index -= index % SNAPSHOT_EVERY  # from the last snapshot
+                end = min(entries, index + RESTART_EVERY + 997 * n)
+                out.writelines(
+                    f'{{"time":{i},"event":"apply","index":{i},"term":{1 + i // 50_000},'
+                    f'"id":"c{i % 20}:{i // 20 + 1}","crc":{i * 2_654_435_761 % 2**32}}}\n'
+                    for i in range(index + 1, end + 1))
+                index = end
+    (root / "done").touch()
+    return root
+
+
+def bench_agreement(sizes: list[int], repeats: int, workdir: Path) -> dict:
+    """The log-agreement check (`splitbrain check` reads node events so) in a fresh process:
+    wall time and peak RSS against the apply events read."""
+    env = _child_env(workdir)
+    rows = {}
+    for entries in sizes:
+        root = events_dir(workdir, entries)
+        files = sorted(str(p) for p in root.glob("n*/events.jsonl"))
+        events = sum(Path(f).read_bytes().count(b'"apply"') for f in files)
+        argv = [sys.executable, "-c", _AGREEMENT, *files]
+        _timed_child(argv, env)  # warm: bytecode cached, the files in the page cache
+        runs = [_timed_child(argv, env) for _ in range(repeats)]
+        wall = statistics.median(r[0] for r in runs)
+        rows[str(entries)] = {
+            "apply_events": events, "events_mb": round(sum(map(os.path.getsize, files)) / 2**20),
+            "whole_process_s": round(wall, 3), "us_per_event": round(wall / events * 1e6, 3),
+            "rss_mb": round(statistics.median(r[1].ru_maxrss for r in runs) / 1024),
+            **json.loads(runs[0][3])}
+    return {"nodes": EVENT_NODES, "restart_every": RESTART_EVERY,
+            "snapshot_every": SNAPSHOT_EVERY, "log_entries": rows}
+
+
 def must_show(report: dict) -> list[dict]:
     """Issue 13's goals, each with its value and pass/fail; items whose part was skipped are
     left out."""
@@ -292,7 +353,10 @@ def main() -> int:
     parser.add_argument("--corrupt", type=int, default=1, help="reads corrupted in one history")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/splitbrain-bench"))
-    parser.add_argument("--skip", default="", help="comma-separated: scale, corpus, parsers")
+    parser.add_argument("--agreement-sizes", default="20000,200000,1000000",
+                        help="log entries of the node event files (agreement part)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: scale, corpus, parsers, agreement")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -309,6 +373,9 @@ def main() -> int:
         report["corpus"] = bench_corpus(args.corpus, args.corpus_repeats)
     if "parsers" not in skip:
         report["parsers"] = bench_parsers(history_file(args.workdir, sizes[0]), args.repeats)
+    if "agreement" not in skip:
+        report["agreement"] = bench_agreement(
+            [int(s) for s in args.agreement_sizes.split(",")], args.repeats, args.workdir)
     report["machine"]["load_average_after"] = os.getloadavg()
     report = {"must_show": must_show(report), **report}
     json.dump(report, sys.stdout, indent=2)

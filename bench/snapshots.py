@@ -9,7 +9,7 @@ every `--sample` seconds while it runs, records per node: its RSS (the node proc
 run, found by their --data-dir), the bytes of raft.wal holding records (the file is
 preallocated with zeros: its size is in `wal_file`), the snapshot file's size, the bytes and
 apply events of events.jsonl, and how long the log-agreement checker takes over the events
-written so far (read_events + check_agreement, as `splitbrain check` reads them). Then the
+written so far (checker.agreement, as `splitbrain check` reads them). Then the
 run's exit code, verdict and check time from its results.json. Nodes restart (kills, crashes,
 power loss), so a sample may miss a node that is down.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from splitbrain.checker.agreement import check_agreement, read_events
+from splitbrain.checker.agreement import Agreement
 from splitbrain.history import HistoryError
 from splitbrain.store import RunDir
 
@@ -70,9 +70,12 @@ def sample(run: RunDir, nodes: list[str], t0: float) -> dict:
         events.append((node, path))
     start = time.perf_counter()
     try:
-        read = [read_events(node, path) for node, path in events if path.exists()]
-        verdict = check_agreement(read)["valid"]
-        applies = {n.node: len(n.applies) for n in read}
+        agreement = Agreement()
+        for node, path in events:
+            if path.exists():
+                agreement.add(node, path)
+        verdict = agreement.result()["valid"]
+        applies = {n.node: n.applied for n in agreement.nodes}
     except HistoryError as exc:  # a line being written: try at the next sample
         verdict, applies = f"unreadable: {exc}", {}
     check = time.perf_counter() - start

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from splitbrain.checker.agreement import check_agreement, read_events
+from splitbrain.checker import eventfile
+from splitbrain.checker.agreement import Agreement, _Entries, _Firsts, check_agreement
 from splitbrain.history import Call, HistoryError
 
 
@@ -32,10 +35,17 @@ def _log(n, term=1):
 
 
 def _write(tmp_path, node, events, tail=""):
+    """The node's events file: (node, path), as check_agreement takes them."""
     path = tmp_path / node / "events.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(e) + "\n" for e in events) + tail)
-    return read_events(node, path)
+    return node, path
+
+
+def _read(node, path):
+    """One node's events, checked alone: HistoryError on a bad line."""
+    agreement = Agreement()
+    return agreement, agreement.add(node, path)
 
 
 def _acked(rid, f="put"):
@@ -108,11 +118,14 @@ def test_restart_may_reapply_from_the_start_or_a_snapshot(tmp_path):
 def test_a_crash_event_is_neither_an_apply_nor_a_new_life(tmp_path):
     events = [_start(), _leader(1), *_log(3), _crash("after-apply"), _start(), *_log(4),
               _crash("after-vote")]
-    node = _write(tmp_path, "n1", events)
-    assert [a.life for a in node.applies] == [1] * 3 + [2] * 4
-    assert node.leader_terms == (1,)
-    result = check_agreement([node], [_acked("c1:2")])
+    agreement, node = _read(*_write(tmp_path, "n1", events))
+    assert node.applied == 7 and node.leader_terms == [1]
+    result = agreement.result([_acked("c1:2")])
     assert result["valid"] is True and result["committed"] == 4
+    changed = [_start(), *_log(3), _crash("after-apply"), _start(), _apply(1, 1, "noop"),
+               _apply(2, 2, "c9:1")]
+    (lost,) = check_agreement([_write(tmp_path, "n2", changed)])["violations"]
+    assert (lost["before"]["life"], lost["after"]["life"]) == (1, 2)
 
 
 def test_two_leaders_in_one_term(tmp_path):
@@ -159,38 +172,43 @@ def test_committed_entry_lost_after_restart(tmp_path):
 
 
 def test_torn_tail_is_tolerated(tmp_path):
-    node = _write(tmp_path, "n1", [_start(), *_log(3)], tail='{"time": 5, "event": "app')
-    assert len(node.applies) == 3
+    agreement, node = _read(*_write(tmp_path, "n1", [_start(), *_log(3)],
+                                    tail='{"time": 5, "event": "app'))
+    assert node.applied == 3
     assert "torn last line" in node.warnings[0]
-    assert check_agreement([node])["warnings"] == list(node.warnings)
+    assert agreement.result()["warnings"] == node.warnings
 
 
 def test_a_torn_line_ended_by_the_next_life_is_tolerated(tmp_path):
     path = tmp_path / "events.jsonl"
     lines = [json.dumps(e) for e in [_start(), *_log(2)]]
     path.write_text("\n".join([*lines, '{"time": 5, "event": "app', json.dumps(_start()),
-                               json.dumps(_apply(1, 1, "c1:1"))]) + "\n")
-    node = read_events("n1", path)
-    assert [(a.index, a.life) for a in node.applies] == [(1, 1), (2, 1), (1, 2)]
-    assert [a.line for a in node.applies] == [2, 3, 6]
+                               json.dumps(_apply(1, 1, "noop")),
+                               json.dumps(_apply(3, 1, "c1:2"))]) + "\n")
+    agreement, node = _read("n1", path)
+    assert node.applied == 4
     assert "events.jsonl:4: torn line dropped" in node.warnings[0]
+    # The second life is a life of its own (it may start again at 1), and lines keep counting
+    # the torn one: the gap is on line 7.
+    (gap,) = agreement.result()["violations"]
+    assert (gap["kind"], gap["index"], gap["after"], gap["line"]) == ("apply-gap", 3, 1, 7)
 
 
 def test_a_torn_line_not_followed_by_a_start_is_an_error(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"event": "start"}\n{"time": 5, "event": "app\n{"event": "start"\n')
     with pytest.raises(HistoryError, match=r"events.jsonl:2: bad JSON"):
-        read_events("n1", path)
+        _read("n1", path)
 
 
 def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"event": "start"}\n{"event": "apply", "index": "x"}\n')
     with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'index' must be an integer"):
-        read_events("n1", path)
+        _read("n1", path)
     path.write_text('{"event": "start"}\n{"event": "apply", "index": 1, "term": 1, "crc": "x"}\n')
     with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'crc' must be an integer"):
-        read_events("n1", path)
+        _read("n1", path)
 
 
 # Repeated requests, durable state across lives, and invariants the nodes report.
@@ -268,10 +286,10 @@ def test_invariants_a_node_reports_are_violations_of_their_rule(tmp_path):
 
 def test_malformed_durability_events_name_the_line(tmp_path):
     with pytest.raises(HistoryError, match=r"events.jsonl:2: field 'term' must be an integer"):
-        _write(tmp_path, "n1", [_start(), {"event": "persisted", "term": "x", "vote": None,
-                                           "commit": 0}])
+        _read(*_write(tmp_path, "n1", [_start(), {"event": "persisted", "term": "x",
+                                                  "vote": None, "commit": 0}]))
     with pytest.raises(HistoryError, match=r":1: field 'rule' must be a string"):
-        _write(tmp_path, "n2", [{"event": "invariant", "rule": 3}])
+        _read(*_write(tmp_path, "n2", [{"event": "invariant", "rule": 3}]))
 
 
 def test_a_refused_overwrite_of_a_committed_entry_names_its_index(tmp_path):
@@ -323,5 +341,131 @@ def test_an_apply_that_skips_past_an_installed_snapshot_is_a_gap(tmp_path):
 
 def test_a_snapshot_event_without_a_digest_is_a_bad_line(tmp_path):
     with pytest.raises(HistoryError, match="digest"):
-        _write(tmp_path, "n1", [_start(), {"time": 0, "event": "snapshot", "index": 1,
-                                           "term": 1, "kind": "taken"}])
+        _read(*_write(tmp_path, "n1", [_start(), {"time": 0, "event": "snapshot", "index": 1,
+                                                  "term": 1, "kind": "taken"}]))
+
+
+# Streaming: each file is read a block at a time and checked as it is read; what is kept is one
+# entry per index and, per node, ranges of indexes (agreement.py's module docstring).
+
+
+@pytest.mark.parametrize("block", [16, 64, 100, 1 << 20])
+def test_a_file_read_in_blocks_of_any_size_says_the_same(tmp_path, monkeypatch, block):
+    """Lines longer than a block, a torn line whose next life starts in the next block, a
+    blank line, an invariant read whole, and a torn last line."""
+    monkeypatch.setattr(eventfile, "BLOCK", block)
+    invariant = {"time": 9, "event": "invariant", "rule": "flux-capacitor", "level": 11}
+    second_life = [_start(), _apply(1, 1, "noop"), invariant, _apply(2, 2, "c9:1"),
+                   _apply(4, 2, "c9:2")]
+    lines = [*(json.dumps(e) for e in [_start(), *_log(2)]), "", '{"time": 5, "event": "app',
+             *(json.dumps(e) for e in second_life), '{"event": "app']
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines))
+    result = check_agreement([("n1", path)])
+    assert result["warnings"] == [
+        f"{path}:5: torn line dropped (node killed mid-write, then restarted)",
+        f"{path}:11: torn last line dropped (node killed mid-write)"]
+    gap, flux, lost = result["violations"]
+    assert (gap["kind"], gap["line"], gap["index"]) == ("apply-gap", 10, 4)
+    assert (flux["kind"], flux["line"], flux["event"]) == ("flux-capacitor", 8, invariant)
+    assert (lost["kind"], lost["index"], lost["before"]["id"], lost["after"]["id"]) == (
+        "lost-committed-entry", 2, "c1:1", "c9:1")
+    assert result["committed"] == 3  # indexes 1, 2 and 4
+
+
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 4)), max_size=80))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_ranges_of_first_applies_answer_as_a_map_would(applies):
+    firsts, model = _Firsts(), {}
+    for index, life in sorted(applies, key=lambda a: a[1]):  # lives come one after another
+        assert firsts.life_of(index) == model.get(index)
+        if index not in model:
+            firsts.add(index, life)
+            model[index] = life
+    assert all(firsts.life_of(i) == model.get(i) for i in range(0, 42))
+
+
+def test_entries_far_past_the_end_or_beyond_64_bits_are_kept_aside():
+    entries = _Entries()
+    kept = {1: (1, "noop", False, None), 2: (2, "c1:1", True, 7),
+            1 << 40: (3, "c1:2", False, None), 3: (1 << 70, "c1:3", False, -(1 << 70)),
+            -5: (1, None, False, 0)}
+    for index, entry in kept.items():
+        entries.put(index, entry)
+    assert all(entries.get(i) == e for i, e in kept.items()) and entries.get(4) is None
+    assert list(entries.items()) == sorted(kept.items()) and entries.count == 5
+
+
+_ENTRIES = st.tuples(st.integers(1, 2), st.sampled_from(["noop", "c1:1", "c1:2", None]),
+                     st.booleans(), st.sampled_from([None, 7]))
+_LIFE = st.tuples(st.integers(1, 6), st.lists(st.tuples(st.integers(-1, 2), _ENTRIES),
+                                              max_size=8))
+_NODES = st.lists(st.lists(_LIFE, min_size=1, max_size=3), min_size=1, max_size=3)
+
+
+@given(_NODES)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_streamed_checks_agree_with_the_rules_over_whole_logs(tmp_path_factory, nodes):
+    """Lives that start anywhere, step back, skip and re-apply different entries: the streamed
+    checker reports what the rules say over the nodes' whole logs held at once."""
+    root = tmp_path_factory.mktemp("nodes")
+    files, logs = [], {}
+    for n, lives in enumerate(nodes, start=1):
+        events, applies = [], []
+        for life, (index, steps) in enumerate(lives, start=1):
+            events.append(_start())
+            for step, (term, rid, repeat, crc) in steps:
+                index = max(1, index + step)
+                event = {**_apply(index, term, rid), "repeat": repeat, "crc": crc}
+                events.append(event)
+                applies.append((index, (term, rid, repeat, crc), life, len(events)))
+        files.append(_write(root, f"n{n}", events))
+        logs[f"n{n}"] = applies
+    said = [{k: v[k] for k in ("kind", *_SAYS[v["kind"]])} for v in check_agreement(files)[
+        "violations"]]
+    assert said == _whole_log_rules(logs)
+
+
+_SAYS = {"apply-reorder": ("node", "index", "after", "line"),  # what the rules below name
+         "apply-gap": ("node", "index", "after", "line"),
+         "lost-committed-entry": ("node", "index"), "divergent-entry": ("index",),
+         "duplicate-apply": ("request", "indexes")}
+
+
+def _whole_log_rules(logs):
+    """The apply rules, stated over every node's whole list of (index, entry, life, line)."""
+    found = {}
+
+    def report(kind, **data):
+        found.setdefault(kind, []).append(data)
+
+    first_seen = {}
+    for node, applies in logs.items():
+        mine, previous = {}, None
+        for index, entry, life, line in applies:
+            if previous is not None and previous[1] == life:
+                if index <= previous[0]:
+                    report("apply-reorder", node=node, index=index, after=previous[0], line=line)
+                elif index > previous[0] + 1:
+                    report("apply-gap", node=node, index=index, after=previous[0], line=line)
+            previous = (index, life)
+            if index not in mine:
+                mine[index] = (entry, life)
+            elif mine[index][1] != life and (
+                    [mine[index][0][k] for k in (0, 1, 3)] != [entry[k] for k in (0, 1, 3)]):
+                report("lost-committed-entry", node=node, index=index)
+        first_seen[node] = mine
+    committed = {}
+    for index in sorted({i for mine in first_seen.values() for i in mine}):
+        entries = [mine[index][0] for mine in first_seen.values() if index in mine]
+        if len(set(entries)) > 1:
+            report("divergent-entry", index=index)
+        committed[index] = entries[0]
+    executed = {}
+    for index, (_, rid, repeat, _) in committed.items():
+        if rid is not None and not rid.startswith("noop") and not repeat:
+            executed.setdefault(rid, []).append(index)
+    for rid, at in executed.items():
+        if len(at) > 1:
+            report("duplicate-apply", request=rid, indexes=at)
+    return [{"kind": kind, **v} for kind in sorted(found) for v in found[kind]]

@@ -27,21 +27,33 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
   violation of kind `rule` each: `ack-before-durable`, `vote-before-durable`,
   `commit-regress` (within a life), `overwrite-committed` (with the `index`); other rules are
   reported under their own names.
-A torn last line (a node killed mid-write) is dropped with a warning, and so is a torn line that
-the node's next life ended before its `start` event (raft/host.py); unknown events are skipped.
+Torn lines are dropped with a warning (eventfile.py); unknown events are skipped.
+
+    agreement = Agreement()
+    for node, path in files:
+        agreement.add(node, path)          # HistoryError (`file:line: problem`) on a bad line
+    result = agreement.result(calls)
+
+Memory grows with the log, not with the events: a node re-applies its log (from its
+snapshot) after every restart, and five nodes write millions of apply events an hour, so each
+file is streamed (eventfile.py) and checked as it is read. What is kept is one entry per index,
+the committed sequence (`_Entries`, in columns), and per node the ranges of indexes it applied
+(`_Firsts`) and its first entries that differ from the committed one (rare: each is a
+violation).
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import json
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-import msgspec
-
+from splitbrain.checker.eventfile import Batch, Event, EventFile
 from splitbrain.gcpause import paused
 from splitbrain.history import Call, HistoryError
 
@@ -50,18 +62,9 @@ MAX_VIOLATIONS = 200  # per kind: enough to debug, bounded for results.json
 # Violations about one node's own durable state or invariants, rather than logs compared.
 NODE_KINDS = frozenset({"term-regress", "double-vote", "lost-vote", "commit-regress",
                         "ack-before-durable", "vote-before-durable", "overwrite-committed"})
-
-
-class Apply(NamedTuple):
-    """One applied entry. A NamedTuple, not a dataclass: a run has millions of these."""
-
-    index: int
-    term: int
-    id: str | None
-    life: int  # which process life of the node (0 before the first "start")
-    line: int
-    repeat: bool = False  # a repeated request the state machine did not execute again
-    crc: int | None = None  # the CRC-32 of the entry's bytes, if the node reports it
+# (term, id, repeat, crc): what an index holds. `repeat`: a repeated request the state machine
+# did not execute again; `crc`: the CRC-32 of the entry's bytes, if the node reports it.
+EntryKey = tuple[int, str | None, bool, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +92,19 @@ class SnapshotEvent:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeEvents:
+    """What one node's file said, as far as the checks after reading need it."""
+
     node: str
-    applies: tuple[Apply, ...]
-    leader_terms: tuple[int, ...]
-    warnings: tuple[str, ...]
-    hard_states: tuple[HardStateEvent, ...] = ()
-    invariants: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, event) broken in the node
-    snapshots: tuple[SnapshotEvent, ...] = ()
+    applied: int = 0  # apply events
+    leader_terms: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    hard_states: list[HardStateEvent] = field(default_factory=list)
+    invariants: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, event)
+    snapshots: list[SnapshotEvent] = field(default_factory=list)
+    firsts: _Firsts = field(default_factory=lambda: _Firsts())
+    own: dict[int, EntryKey] = field(default_factory=dict)  # first entries unlike _Entries'
 
 
 def _int_field(obj: Any, name: str) -> int:
@@ -107,272 +114,322 @@ def _int_field(obj: Any, name: str) -> int:
     return value
 
 
-class _Event(msgspec.Struct, gc=False):
-    """The fields of an event line the checker reads; the rest are skipped while decoding."""
+class _Entries:
+    """The committed sequence: at each index, the entry that the first node (in the order the
+    nodes were added) applied there first. Columns indexed by log index, about 30 bytes an
+    index besides the request id; an index far past the end (only a damaged or hostile file
+    has one) or a value beyond 64 bits is kept aside in `_odd`."""
 
-    event: Any = None
-    index: Any = None
-    term: Any = None
-    id: Any = None
-    role: Any = None
-    repeat: Any = None
-    vote: Any = None
-    commit: Any = None
-    time: Any = None
-    rule: Any = None
-    digest: Any = None
-    kind: Any = None
-    crc: Any = None
+    _PRESENT, _REPEAT, _CRC = 1, 2, 4
+    _REACH = 1 << 20  # how far past the end an index may lie and still grow the columns
+
+    def __init__(self) -> None:
+        self._terms = array("q")
+        self._crcs = array("q")
+        self._flags = bytearray()
+        self._ids: list[str | None] = []
+        self._odd: dict[int, EntryKey] = {}
+        self.count = 0
+
+    def get(self, index: int) -> EntryKey | None:
+        if 0 < index < len(self._flags):
+            flags = self._flags[index]
+            if flags:
+                return (self._terms[index], self._ids[index], bool(flags & self._REPEAT),
+                        self._crcs[index] if flags & self._CRC else None)  # fmt: skip
+        return self._odd.get(index)
+
+    def put(self, index: int, entry: EntryKey) -> None:
+        """Record the entry at an index that holds none yet."""
+        self.count += 1
+        term, rid, repeat, crc = entry
+        if not (0 < index < len(self._flags) + self._REACH and _fits(term) and (
+                crc is None or _fits(crc))):
+            self._odd[index] = entry
+            return
+        if index >= len(self._flags):
+            more = max(index + 1, 2 * len(self._flags)) - len(self._flags)
+            self._terms.frombytes(bytes(8 * more))
+            self._crcs.frombytes(bytes(8 * more))
+            self._flags.extend(bytes(more))
+            self._ids.extend([None] * more)
+        self._terms[index] = term
+        self._ids[index] = rid
+        if crc is not None:
+            self._crcs[index] = crc
+        self._flags[index] = (self._PRESENT | (self._REPEAT if repeat else 0)
+                              | (self._CRC if crc is not None else 0))  # fmt: skip
+
+    def items(self) -> Iterable[tuple[int, EntryKey]]:
+        """Every index and its entry, in index order."""
+        flags = self._flags
+        columns = (i for i in range(1, len(flags)) if flags[i])
+        for index in heapq.merge(columns, sorted(self._odd)):  # no index is in both
+            yield index, self.get(index)  # type: ignore[misc]
 
 
-_EVENTS = msgspec.json.Decoder(_Event)
+def _add(violations: dict[str, list[dict[str, Any]]], kind: str, message: str,
+         data: dict[str, Any]) -> None:  # fmt: skip
+    found = violations.setdefault(kind, [])
+    if len(found) < MAX_VIOLATIONS:
+        found.append({"kind": kind, "message": message, **data})
 
 
-def read_events(node: str, path: str | os.PathLike[str]) -> NodeEvents:
-    """One node's events. Raises HistoryError (`file:line: problem`) on a bad line.
-
-    A node that restarts re-applies its whole log, so these files run to millions of lines:
-    msgspec decodes the whole file into records in C (only the fields read here), and only a
-    file that fails that, or has blank lines, is read line by line to find the bad line (or a
-    torn last line, which is dropped with a warning).
-    """
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise HistoryError(name, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        events = _EVENTS.decode_lines(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        events = None
-    with paused():
-        if events is not None and len(events) == data.count(b"\n") + (not data.endswith(b"\n")):
-            lines = data.split(b"\n") if any(e.event == "invariant" for e in events) else []
-            return _node_events(node, name, events, 1, (), lambda i: json.loads(lines[i]))
-        return _read_events_slowly(node, name)
+def _fits(value: int) -> bool:
+    return -(1 << 63) <= value < (1 << 63)
 
 
-def _read_events_slowly(node: str, name: str) -> NodeEvents:
-    """read_events line by line: exact line numbers, the bad line named, a torn tail dropped."""
-    path = name
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise HistoryError(name, None, f"cannot read: {exc.strerror or exc}") from None
-    lines = text.split("\n")
-    numbers = [n for n, raw in enumerate(lines, start=1) if raw.strip()]
-    warnings: list[str] = []
-    torn: list[int] = []
-    try:
-        objs = json.loads("[" + ",".join(lines[n - 1] for n in numbers) + "]")
-    except json.JSONDecodeError:
-        objs = []
-        for number in numbers:
+class _Firsts:
+    """The indexes a node applied, as sorted disjoint ranges, each with the life the node first
+    applied them in: whether an index was applied before (and in which life) is a bisection,
+    and a life that re-applies its log from the start finds its range at once."""
+
+    __slots__ = ("_at", "_ends", "_lives", "_starts")
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._lives: list[int] = []
+        self._at = -1  # the range found last
+
+    def life_of(self, index: int) -> int | None:
+        """The life in which the node first applied `index`, or None if it never did."""
+        at, starts = self._at, self._starts
+        if at >= 0 and starts[at] <= index:
+            end = self._ends[at]
+            if index <= end:
+                return self._lives[at]
+            if index == end + 1 and (at + 1 == len(starts) or starts[at + 1] > index):
+                return None  # the next index of a life going on: the usual case
+        at = bisect.bisect_right(starts, index) - 1
+        if at >= 0 and index <= self._ends[at]:
+            self._at = at
+            return self._lives[at]
+        return None
+
+    def add(self, index: int, life: int) -> None:
+        """Record a first apply of `index` (not in any range yet) in `life`."""
+        starts, ends, lives = self._starts, self._ends, self._lives
+        at = self._at
+        if not (at >= 0 and ends[at] == index - 1 and lives[at] == life):  # the usual case
+            at = bisect.bisect_right(starts, index) - 1
+            if not (at >= 0 and ends[at] == index - 1 and lives[at] == life):
+                at += 1  # a range of its own
+                starts.insert(at, index)
+                ends.insert(at, index - 1)
+                lives.insert(at, life)
+        ends[at] = index
+        if at + 1 < len(starts) and starts[at + 1] == index + 1 and lives[at + 1] == life:
+            ends[at] = ends[at + 1]
+            del starts[at + 1], ends[at + 1], lives[at + 1]
+        self._at = at
+
+
+class Agreement:
+    """The log-agreement check, fed one node's events file at a time (see the module)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[NodeEvents] = []
+        self._entries = _Entries()
+        self._divergent: set[int] = set()
+        self._violations: dict[str, list[dict[str, Any]]] = {}
+
+    def report(self, kind: str, message: str, **data: Any) -> None:
+        _add(self._violations, kind, message, data)
+
+    def add(self, node: str, path: str | os.PathLike[str]) -> NodeEvents:
+        """Read and check one node's events. Raises HistoryError (`file:line: problem`) on a
+        bad line; the checks of the nodes added before it are kept."""
+        events = NodeEvents(node)
+        file = EventFile(path)
+        reading = _Reading(self, events)
+        with paused():
+            for batch in file.batches():
+                reading.feed(batch, file.name)
+        events.warnings = file.warnings
+        self.nodes.append(events)
+        return events
+
+    def result(self, calls: Iterable[Call] = ()) -> dict[str, Any]:
+        """The verdict over the nodes added so far and the history's calls."""
+        nodes, entries = self.nodes, self._entries
+        violations = {kind: list(found) for kind, found in self._violations.items()}
+
+        def report(kind: str, message: str, **data: Any) -> None:
+            _add(violations, kind, message, data)
+
+        for index in sorted(self._divergent):
+            canonical = entries.get(index)
+            side_by_side = {n.node: n.own.get(index, canonical) for n in nodes
+                            if n.firsts.life_of(index) is not None}  # fmt: skip
+            report("divergent-entry", f"nodes applied different entries at index {index}: "
+                   + ", ".join(f"{n} {_entry(e)}" for n, e in side_by_side.items()),  # type: ignore[arg-type]
+                   index=index, entries={n: _side(e) for n, e in side_by_side.items()})  # type: ignore[arg-type]
+
+        _check_snapshots(nodes, entries, report)
+
+        leaders: dict[int, list[str]] = {}
+        for events in nodes:
+            for term in events.leader_terms:
+                if events.node not in leaders.setdefault(term, []):
+                    leaders[term].append(events.node)
+        for term in sorted(leaders):
+            if len(leaders[term]) > 1:
+                report("two-leaders", f"{' and '.join(leaders[term])} were both leader in term "
+                       f"{term}", term=term, nodes=leaders[term])
+
+        # The committed sequence against what clients were told.
+        committed: set[str] = set()
+        executed: dict[str, int] = {}
+        again: dict[str, list[int]] = {}
+        for index, (_, rid, repeat, _) in entries.items():
+            if not is_noop(rid):
+                committed.add(rid)  # type: ignore[arg-type]
+                if not repeat:
+                    if rid in executed:
+                        again.setdefault(rid, [executed[rid]]).append(index)  # type: ignore[index]
+                    else:
+                        executed[rid] = index  # type: ignore[index]
+        for rid, at in sorted(again.items(), key=lambda item: item[1][0]):  # by first index
+            report("duplicate-apply", f"request {rid} was executed {len(at)} times "
+                   f"(indexes {', '.join(map(str, at))})", request=rid, indexes=at)
+        if nodes:
+            for call in calls:
+                rid = call.request
+                if call.type == "ok" and call.f in WRITES and rid is not None and (
+                        rid not in committed):
+                    report("lost-write", f"acknowledged {call.f} {json.dumps(call.value)} "
+                           f"(request {rid}) is not in the committed log", request=rid,
+                           op=call.to_json())
+
+        for events in nodes:
+            _check_hard_states(events, report)
+            for line, event in events.invariants:
+                rule = event["rule"]
+                at = {"index": event["index"]} if rule == "overwrite-committed" and type(
+                    event.get("index")) is int else {}  # the report shows the entries around it
+                report(rule, f"{events.node} {_broken(rule, event)}", node=events.node,
+                       line=line, time=event.get("time"), event=event, **at)
+
+        found = [v for kind in sorted(violations) for v in violations[kind]]
+        result: dict[str, Any] = {
+            "valid": not found,
+            "violations": found,
+            "leaders": {str(t): leaders[t] for t in sorted(leaders)},
+            "nodes": [n.node for n in nodes],
+            "committed": entries.count,
+            "warnings": [w for n in nodes for w in n.warnings],
+        }
+        if found:
+            counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(violations.items()))
+            result["cause"] = f"{found[0]['message']} ({counts})"
+        if not nodes:
+            result["note"] = "no nodes/*/events.jsonl: nothing to compare"
+        return result
+
+
+class _Reading:
+    """One node's events as they are read: order within each life, agreement with its own
+    earlier lives, and with the nodes read before it (through the committed sequence)."""
+
+    def __init__(self, agreement: Agreement, events: NodeEvents) -> None:
+        self.agreement = agreement
+        self.events = events
+        self.life = 0  # which process life (0 before the first "start")
+        self.previous: tuple[int, int] | None = None  # (index, life) of the last apply
+
+    def feed(self, batch: Batch, name: str) -> None:
+        events = self.events
+        for i, (number, e) in enumerate(zip(batch.lines, batch.events, strict=True)):
+            kind = e.event
             try:
-                objs.append(json.loads(lines[number - 1]))
-            except json.JSONDecodeError as exc:
-                if number == len(lines) and not text.endswith("\n"):
-                    warnings.append(
-                        f"{name}:{number}: torn last line dropped (node killed mid-write)")
-                    break
-                if _starts_a_life(lines, numbers, number):
-                    warnings.append(f"{name}:{number}: torn line dropped (node killed "
-                                    f"mid-write, then restarted)")
-                    torn.append(number)
-                    continue
-                raise HistoryError(name, number, f"bad JSON: {exc.msg}") from None
-        numbers = [n for n in numbers if n not in torn][:len(objs)]
-    for number, obj in zip(numbers, objs, strict=True):
-        if type(obj) is not dict:
-            raise HistoryError(name, number, "expected a JSON object")
-    events = [_Event(**{k: obj.get(k) for k in _Event.__struct_fields__}) for obj in objs]
-    return _node_events(node, name, events, numbers, tuple(warnings), objs.__getitem__)
+                if kind == "apply":
+                    self._apply(e, number)
+                elif kind == "start":
+                    self.life += 1
+                elif kind == "role" and e.role == "leader":
+                    events.leader_terms.append(_int_field(e, "term"))
+                elif kind in ("recovered", "persisted"):
+                    vote = e.vote
+                    if vote is not None and type(vote) is not str:
+                        raise ValueError(f"field 'vote' must be a string or null, got {vote!r}")
+                    when = e.time if type(e.time) is int else None
+                    events.hard_states.append(HardStateEvent(
+                        kind, _int_field(e, "term"), vote, _int_field(e, "commit"), self.life,
+                        number, when))  # fmt: skip
+                elif kind == "invariant":
+                    if type(e.rule) is not str:
+                        raise ValueError("field 'rule' must be a string")
+                    events.invariants.append((number, batch.raw(i)))
+                elif kind == "snapshot":
+                    if type(e.digest) is not str or e.kind not in ("taken", "installed"):
+                        raise ValueError("a snapshot needs a string 'digest' and a 'kind', "
+                                         "taken or installed")
+                    snap = SnapshotEvent(_int_field(e, "index"), _int_field(e, "term"),
+                                         e.digest, e.kind == "installed", self.life, number)
+                    events.snapshots.append(snap)
+                    if snap.installed:  # it stands for an apply of its index: go on from there
+                        self.previous = (snap.index, self.life)
+            except ValueError as exc:
+                raise HistoryError(name, number, str(exc)) from None
 
-
-def _starts_a_life(lines: list[str], numbers: list[int], number: int) -> bool:
-    """Whether the next non-blank line after `number` is a `start` event: a node killed in the
-    middle of writing a line, restarted, ended that torn line before its first event (host.py)."""
-    later = numbers.index(number) + 1
-    if later == len(numbers):
-        return False
-    try:
-        following = json.loads(lines[numbers[later] - 1])
-    except json.JSONDecodeError:
-        return False
-    return type(following) is dict and following.get("event") == "start"
-
-
-def _node_events(node: str, name: str, events: list[_Event], numbers: list[int] | int,
-                 warnings: tuple[str, ...], raw: Callable[[int], Any]) -> NodeEvents:
-    """The applies, leaderships, durable states and broken invariants of decoded events;
-    `numbers` are their lines, or the line of the first when they follow one another;
-    `raw(i)` is the i-th event whole (an invariant event keeps every field)."""
-    applies: list[Apply] = []
-    leaders: list[int] = []
-    hard_states: list[HardStateEvent] = []
-    invariants: list[tuple[int, dict[str, Any]]] = []
-    snapshots: list[SnapshotEvent] = []
-    life = 0
-    lines = range(numbers, numbers + len(events)) if isinstance(numbers, int) else numbers
-    for i, (number, e) in enumerate(zip(lines, events, strict=True)):
-        event = e.event
-        try:
-            if event == "apply":
-                index, term, rid = e.index, e.term, e.id
-                if type(index) is not int or type(term) is not int:  # the hot loop: check inline
-                    _int_field(e, "index"), _int_field(e, "term")
-                if rid is not None and type(rid) is not str:
-                    rid = str(rid)
-                crc = e.crc
-                if crc is not None and type(crc) is not int:
-                    raise ValueError(f"field 'crc' must be an integer, got {json.dumps(crc)}")
-                applies.append(Apply(index, term, rid, life, number, e.repeat is True, crc))
-            elif event == "start":
-                life += 1
-            elif event == "role" and e.role == "leader":
-                leaders.append(_int_field(e, "term"))
-            elif event in ("recovered", "persisted"):
-                vote = e.vote
-                if vote is not None and type(vote) is not str:
-                    raise ValueError(f"field 'vote' must be a string or null, got {vote!r}")
-                when = e.time if type(e.time) is int else None
-                hard_states.append(HardStateEvent(
-                    event, _int_field(e, "term"), vote, _int_field(e, "commit"), life, number,
-                    when))  # fmt: skip
-            elif event == "invariant":
-                if type(e.rule) is not str:
-                    raise ValueError("field 'rule' must be a string")
-                invariants.append((number, raw(i)))
-            elif event == "snapshot":
-                if type(e.digest) is not str or e.kind not in ("taken", "installed"):
-                    raise ValueError("a snapshot needs a string 'digest' and a 'kind', taken "
-                                     "or installed")
-                snapshots.append(SnapshotEvent(_int_field(e, "index"), _int_field(e, "term"),
-                                               e.digest, e.kind == "installed", life, number))
-        except ValueError as exc:
-            raise HistoryError(name, number, str(exc)) from None
-    return NodeEvents(node, tuple(applies), tuple(leaders), warnings, tuple(hard_states),
-                      tuple(invariants), tuple(snapshots))
+    def _apply(self, e: Event, line: int) -> None:
+        index, term, rid, crc = e.index, e.term, e.id, e.crc
+        if type(index) is not int or type(term) is not int:  # the hot path: check inline
+            _int_field(e, "index"), _int_field(e, "term")
+        if rid is not None and type(rid) is not str:
+            rid = str(rid)
+        if crc is not None and type(crc) is not int:
+            raise ValueError(f"field 'crc' must be an integer, got {json.dumps(crc)}")
+        entry: EntryKey = (term, rid, e.repeat is True, crc)
+        events, life, agreement = self.events, self.life, self.agreement
+        events.applied += 1
+        node = events.node
+        previous = self.previous
+        if previous is not None and previous[1] == life:
+            if index <= previous[0]:
+                agreement.report("apply-reorder", f"{node} applied index {index} after "
+                                 f"{previous[0]} in one process life", node=node, index=index,
+                                 after=previous[0], line=line)  # fmt: skip
+            elif index > previous[0] + 1:
+                agreement.report("apply-gap", f"{node} skipped from index {previous[0]} to "
+                                 f"{index} in one process life", node=node, index=index,
+                                 after=previous[0], line=line)  # fmt: skip
+        self.previous = (index, life)
+        first_life = events.firsts.life_of(index)
+        if first_life is None:  # the node's first apply of this index
+            events.firsts.add(index, life)
+            committed = agreement._entries.get(index)
+            if committed is None:
+                agreement._entries.put(index, entry)
+            elif committed != entry:
+                events.own[index] = entry
+                agreement._divergent.add(index)
+            return
+        before = events.own.get(index) or agreement._entries.get(index)
+        if first_life != life and before is not None and (
+                (before[0], before[1], before[3]) != (term, rid, crc)):
+            agreement.report("lost-committed-entry", f"{node} applied {_entry(before)} at index "
+                             f"{index}, then {_entry(entry)} after a restart", node=node,
+                             index=index, before={**_side(before), "life": first_life},
+                             after={**_side(entry), "life": life})  # fmt: skip
 
 
 def is_noop(rid: str | None) -> bool:
     return rid is None or rid.startswith("noop")
 
 
-def check_agreement(nodes: Iterable[NodeEvents], calls: Iterable[Call] = ()) -> dict[str, Any]:
-    """The log-agreement verdict over the nodes' events and the history's calls."""
-    nodes = list(nodes)
-    violations: dict[str, list[dict[str, Any]]] = {}
-
-    def report(kind: str, message: str, **data: Any) -> None:
-        found = violations.setdefault(kind, [])
-        if len(found) < MAX_VIOLATIONS:
-            found.append({"kind": kind, "message": message, **data})
-
-    # Per node: order within each life, and agreement across its lives.
-    first_seen: dict[str, dict[int, Apply]] = {}
-    for events in nodes:
-        mine: dict[int, Apply] = {}
-        previous: Apply | None = None
-        # an installed snapshot at S stands for an apply of S: the life goes on from S + 1
-        installs = [(s.line, s) for s in events.snapshots if s.installed]
-        installs.reverse()
-        for a in events.applies:
-            while installs and installs[-1][0] < a.line:
-                s = installs.pop()[1]
-                previous = Apply(s.index, s.term, None, s.life, s.line)
-            if previous is not None and previous.life == a.life:
-                if a.index <= previous.index:
-                    report("apply-reorder", f"{events.node} applied index {a.index} after "
-                           f"{previous.index} in one process life", node=events.node,
-                           index=a.index, after=previous.index, line=a.line)
-                elif a.index > previous.index + 1:
-                    report("apply-gap", f"{events.node} skipped from index {previous.index} "
-                           f"to {a.index} in one process life", node=events.node,
-                           index=a.index, after=previous.index, line=a.line)
-            before = mine.get(a.index)
-            if before is None:
-                mine[a.index] = a
-            elif (before.term, before.id, before.crc) != (a.term, a.id, a.crc) and (
-                    before.life != a.life):
-                report("lost-committed-entry", f"{events.node} applied {_entry(before)} at index "
-                       f"{a.index}, then {_entry(a)} after a restart", node=events.node,
-                       index=a.index, before=_json(before), after=_json(a))
-            previous = a
-        first_seen[events.node] = mine
-
-    # Across nodes: one entry per index.
-    indexes = sorted({i for mine in first_seen.values() for i in mine})
-    committed: dict[int, Apply] = {}
-    for index in indexes:
-        entries = {node: mine[index] for node, mine in first_seen.items() if index in mine}
-        distinct = {(a.term, a.id, a.repeat, a.crc) for a in entries.values()}
-        if len(distinct) > 1:
-            side_by_side = {node: _side(a) for node, a in entries.items()}
-            report("divergent-entry", f"nodes applied different entries at index {index}: "
-                   + ", ".join(f"{n} {_entry(a)}" for n, a in entries.items()),
-                   index=index, entries=side_by_side)
-        committed[index] = next(iter(entries.values()))
-
-    _check_snapshots(nodes, committed, report)
-
-    leaders: dict[int, list[str]] = {}
-    for events in nodes:
-        for term in events.leader_terms:
-            if events.node not in leaders.setdefault(term, []):
-                leaders[term].append(events.node)
-    for term in sorted(leaders):
-        if len(leaders[term]) > 1:
-            report("two-leaders", f"{' and '.join(leaders[term])} were both leader in term {term}",
-                   term=term, nodes=leaders[term])
-
-    # The committed sequence against what clients were told.
-    where: dict[str, list[int]] = {}
-    executed: dict[str, list[int]] = {}
-    for index, a in committed.items():
-        if not is_noop(a.id):
-            where.setdefault(a.id, []).append(index)  # type: ignore[arg-type]
-            if not a.repeat:
-                executed.setdefault(a.id, []).append(index)  # type: ignore[arg-type]
-    for rid, at in executed.items():
-        if len(at) > 1:
-            report("duplicate-apply", f"request {rid} was executed {len(at)} times "
-                   f"(indexes {', '.join(map(str, at))})", request=rid, indexes=at)
-    if nodes:
-        for call in calls:
-            rid = call.request
-            if call.type == "ok" and call.f in WRITES and rid is not None and rid not in where:
-                report("lost-write", f"acknowledged {call.f} {json.dumps(call.value)} "
-                       f"(request {rid}) is not in the committed log", request=rid,
-                       op=call.to_json())
-
-    for events in nodes:
-        _check_hard_states(events, report)
-        for line, event in events.invariants:
-            rule = event["rule"]
-            at = {"index": event["index"]} if rule == "overwrite-committed" and type(
-                event.get("index")) is int else {}  # the report shows the entries around it
-            report(rule, f"{events.node} {_broken(rule, event)}", node=events.node, line=line,
-                   time=event.get("time"), event=event, **at)
-
-    found = [v for kind in sorted(violations) for v in violations[kind]]
-    result: dict[str, Any] = {
-        "valid": not found,
-        "violations": found,
-        "leaders": {str(t): leaders[t] for t in sorted(leaders)},
-        "nodes": [n.node for n in nodes],
-        "committed": len(committed),
-        "warnings": [w for n in nodes for w in n.warnings],
-    }
-    if found:
-        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(violations.items()))
-        result["cause"] = f"{found[0]['message']} ({counts})"
-    if not nodes:
-        result["note"] = "no nodes/*/events.jsonl: nothing to compare"
-    return result
+def check_agreement(files: Iterable[tuple[str, str | os.PathLike[str]]],
+                    calls: Iterable[Call] = ()) -> dict[str, Any]:  # fmt: skip
+    """The log-agreement verdict over (node, events file) pairs and the history's calls;
+    HistoryError on a bad line."""
+    agreement = Agreement()
+    for node, path in files:
+        agreement.add(node, path)
+    return agreement.result(calls)
 
 
-def _check_snapshots(nodes: list[NodeEvents], committed: dict[int, Apply], report: Any) -> None:
+def _check_snapshots(nodes: list[NodeEvents], committed: _Entries, report: Any) -> None:
     """Every snapshot at one index names one digest, and the term of the entry applied there."""
     seen: dict[int, dict[str, SnapshotEvent]] = {}
     for events in nodes:
@@ -381,14 +438,15 @@ def _check_snapshots(nodes: list[NodeEvents], committed: dict[int, Apply], repor
     for index in sorted(seen):
         by_node = seen[index]
         applied = committed.get(index)
+        term = None if applied is None else applied[0]
         digests = {(s.digest, s.term) for s in by_node.values()}
-        wrong_term = applied is not None and any(s.term != applied.term for s in by_node.values())
+        wrong_term = term is not None and any(s.term != term for s in by_node.values())
         if len(digests) > 1 or wrong_term:
             says = ", ".join(f"{n} {s.digest[:12]} (term {s.term}, "
                              f"{'installed' if s.installed else 'taken'})"
                              for n, s in by_node.items())  # fmt: skip
             if applied is not None:
-                says += f"; the entry applied there is of term {applied.term}"
+                says += f"; the entry applied there is of term {term}"
             report("divergent-snapshot", f"nodes' snapshots at index {index} disagree: {says}",
                    index=index, snapshots={n: {"digest": s.digest, "term": s.term,
                                                "installed": s.installed, "line": s.line}
@@ -440,14 +498,12 @@ def _broken(rule: str, e: dict[str, Any]) -> str:
     return f"broke invariant {rule}: {json.dumps(details, sort_keys=True)}"
 
 
-def _entry(a: Apply) -> str:
-    return f"(term {a.term}, id {a.id}{'' if a.crc is None else f', crc {a.crc:08x}'})"
+def _entry(e: EntryKey) -> str:
+    term, rid, _, crc = e
+    return f"(term {term}, id {rid}{'' if crc is None else f', crc {crc:08x}'})"
 
 
-def _side(a: Apply) -> dict[str, Any]:
-    return {"term": a.term, "id": a.id, **({"repeat": True} if a.repeat else {}),
-            **({} if a.crc is None else {"crc": a.crc})}  # fmt: skip
-
-
-def _json(a: Apply) -> dict[str, Any]:
-    return {**_side(a), "life": a.life}
+def _side(e: EntryKey) -> dict[str, Any]:
+    term, rid, repeat, crc = e
+    return {"term": term, "id": rid, **({"repeat": True} if repeat else {}),
+            **({} if crc is None else {"crc": crc})}  # fmt: skip

@@ -83,7 +83,7 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     files). Raises HistoryError if history.jsonl is malformed beyond a torn last line.
     `options` may carry model, initial, fail_means_no_effect and memory_limit overrides.
     """
-    from splitbrain.checker.agreement import check_agreement, read_events  # run dirs only
+    from splitbrain.checker.agreement import check_agreement  # run dirs only
     from splitbrain.checker.restarts import check_restarts
     from splitbrain.checker.stats import stats
 
@@ -96,12 +96,12 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
     linear = _guard(lambda: _linearizable(calls, time_limit, options))
 
     def agreement_() -> dict[str, Any]:
+        files = [(node, run.node_events(node)) for node in run.node_names()
+                 if run.node_events(node).is_file()]
         try:
-            nodes = [read_events(node, run.node_events(node)) for node in run.node_names()
-                     if run.node_events(node).is_file()]
+            result = check_agreement(files, calls)
         except HistoryError as exc:
             return {"valid": "unknown", "cause": str(exc), "violations": [], "leaders": {}}
-        result = check_agreement(nodes, calls)
         warnings.extend(result.pop("warnings"))
         return result
 
