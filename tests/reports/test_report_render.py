@@ -94,6 +94,23 @@ def test_crash_events_change_neither_the_applied_entries_nor_the_leaders(diverge
     assert after == before
 
 
+def test_the_report_skips_event_lines_the_checker_would_refuse(divergent_run):
+    """The report shows what it can read: a line that is not JSON, or not an object, in the
+    middle of a node's events (the checker names it as an error) is passed over."""
+    names = divergent_run.node_names()
+    index = json.loads(divergent_run.results.read_text())["checkers"]["log-agreement"][
+        "violations"][0]["index"]
+    before = nodes.applied_around(divergent_run, names, index), nodes.leaders_from_events(
+        divergent_run, names)
+    for node in names:
+        path = divergent_run.node_events(node)
+        first, *rest = path.read_text().splitlines()
+        path.write_text("\n".join([first, "not json", "[1, 2]", *rest]) + "\n")
+    after = nodes.applied_around(divergent_run, names, index), nodes.leaders_from_events(
+        divergent_run, names)
+    assert after == before and before[0][1]  # the entries around the index are there
+
+
 def test_node_log_excerpts_come_from_the_window_around_the_failure(invalid_run):
     write_report(invalid_run)
     html = invalid_run.report.read_text()

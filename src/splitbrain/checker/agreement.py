@@ -92,21 +92,6 @@ class SnapshotEvent:
     line: int
 
 
-@dataclass(slots=True)
-class NodeEvents:
-    """What one node's file said, as far as the checks after reading need it."""
-
-    node: str
-    applied: int = 0  # apply events
-    leader_terms: list[int] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    hard_states: list[HardStateEvent] = field(default_factory=list)
-    invariants: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, event)
-    snapshots: list[SnapshotEvent] = field(default_factory=list)
-    firsts: _Firsts = field(default_factory=lambda: _Firsts())
-    own: dict[int, EntryKey] = field(default_factory=dict)  # first entries unlike _Entries'
-
-
 def _int_field(obj: Any, name: str) -> int:
     value = getattr(obj, name)
     if type(value) is not int:
@@ -223,6 +208,21 @@ class _Firsts:
             ends[at] = ends[at + 1]
             del starts[at + 1], ends[at + 1], lives[at + 1]
         self._at = at
+
+
+@dataclass(slots=True)
+class NodeEvents:
+    """What one node's file said, as far as the checks after reading need it."""
+
+    node: str
+    applied: int = 0  # apply events
+    leader_terms: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    hard_states: list[HardStateEvent] = field(default_factory=list)
+    invariants: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, event)
+    snapshots: list[SnapshotEvent] = field(default_factory=list)
+    firsts: _Firsts = field(default_factory=_Firsts)
+    own: dict[int, EntryKey] = field(default_factory=dict)  # first entries unlike _Entries'
 
 
 class Agreement:

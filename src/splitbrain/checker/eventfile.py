@@ -63,9 +63,12 @@ class Batch:
 
 
 class EventFile:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    """`lenient`: a bad line is skipped, not an error (the report shows what it can read)."""
+
+    def __init__(self, path: str | os.PathLike[str], lenient: bool = False) -> None:
         self.path = path
         self.name = str(path)
+        self.lenient = lenient
         self.warnings: list[str] = []
 
     def batches(self) -> Iterator[Batch]:
@@ -117,14 +120,17 @@ class EventFile:
                         self.warnings.append(f"{self.name}:{number}: torn line dropped (node "
                                              f"killed mid-write, then restarted)")
                         continue
+                    if self.lenient:
+                        continue
                     raise HistoryError(self.name, number, f"bad JSON: {exc.msg}") from None
                 kept.append(number)
             numbers = kept
-        for number, obj in zip(numbers, objs, strict=True):
-            if type(obj) is not dict:
-                raise HistoryError(self.name, number, "expected a JSON object")
-        events = [Event(**{k: obj.get(k) for k in _FIELDS}) for obj in objs]
-        return Batch(events, numbers, objs.__getitem__)
+        pairs = [(n, obj) for n, obj in zip(numbers, objs, strict=True) if type(obj) is dict]
+        if len(pairs) < len(objs) and not self.lenient:
+            number = next(n for n, obj in zip(numbers, objs, strict=True) if type(obj) is not dict)
+            raise HistoryError(self.name, number, "expected a JSON object")
+        events = [Event(**{k: obj.get(k) for k in _FIELDS}) for _, obj in pairs]
+        return Batch(events, [n for n, _ in pairs], lambda i: pairs[i][1])
 
 
 def _no_raw(i: int) -> Any:

@@ -4,19 +4,20 @@ node.log is free-form text; a line is placed in time by a leading ISO-8601 times
 zone, or without one in local time, as Python's logging writes "2026-11-27 07:32:10,909") or a
 leading Unix time in seconds. Lines without a timestamp
 stay with the line before. When no line can be placed the excerpt is the end of the log, and
-says so. Excerpts are capped so a chatty node cannot bloat the report. events.jsonl lines that
-are not JSON are skipped: a node killed mid-write leaves a torn last line.
+says so. Excerpts are capped so a chatty node cannot bloat the report. events.jsonl is streamed
+as the log-agreement checker reads it (checker/eventfile.py), except that lines that are not JSON
+objects are skipped rather than refused: the report shows what it can.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
+from splitbrain.checker.eventfile import Event, EventFile
+from splitbrain.history import HistoryError
 from splitbrain.store import RunDir
 
 MAX_LINES = 200  # per node
@@ -89,18 +90,13 @@ def excerpt(run: RunDir, node: str, window: tuple[float, float] | None) -> Excer
     return Excerpt(node, rel, f"last {len(tail)} of {len(lines)} lines", tuple(tail))
 
 
-def events(run: RunDir, node: str) -> Iterator[dict[str, Any]]:
-    """The node's structured events, skipping lines that are not JSON objects."""
+def events(run: RunDir, node: str) -> Iterator[Event]:
+    """The node's structured events (the fields the checkers read), streamed as the log-agreement
+    checker reads them; lines that are not JSON objects are skipped."""
     try:
-        with run.node_events(node).open(encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(event, dict):
-                    yield event
-    except OSError:
+        for batch in EventFile(run.node_events(node), lenient=True).batches():
+            yield from batch.events
+    except HistoryError:  # unreadable
         return
 
 
@@ -117,14 +113,14 @@ def applied_around(run: RunDir, nodes: list[str], index: int, radius: int = 3
     for node in nodes:
         seen: dict[int, list[str]] = {}
         for e in events(run, node):
-            i = e.get("index")
-            if e.get("event") != "apply" or not isinstance(i, int) or i not in indexes:
+            i = e.index
+            if e.event != "apply" or not isinstance(i, int) or i not in indexes:
                 continue
-            text = f"term {e.get('term')} · {e.get('id')}"
+            text = f"term {e.term} · {e.id}"
             if text not in seen.setdefault(i, []):
                 seen[i].append(text)
-            if i == index and isinstance(e.get("time"), int):
-                when.setdefault(node, e["time"])
+            if i == index and isinstance(e.time, int):
+                when.setdefault(node, e.time)
         table[node] = {i: " / ".join(v) for i, v in seen.items()}
     return indexes, table, when
 
@@ -134,8 +130,8 @@ def leaders_from_events(run: RunDir, nodes: list[str]) -> dict[str, list[str]]:
     leaders: dict[str, list[str]] = {}
     for node in nodes:
         for e in events(run, node):
-            if e.get("event") == "role" and e.get("role") == "leader":
-                names = leaders.setdefault(str(e.get("term")), [])
+            if e.event == "role" and e.role == "leader":
+                names = leaders.setdefault(str(e.term), [])
                 if node not in names:
                     names.append(node)
     return leaders
