@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from splitbrain.checker import eventfile
@@ -373,9 +373,12 @@ def test_a_file_read_in_blocks_of_any_size_says_the_same(tmp_path, monkeypatch, 
     assert result["committed"] == 3  # indexes 1, 2 and 4
 
 
-@given(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 4)), max_size=80))
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
-def test_ranges_of_first_applies_answer_as_a_map_would(applies):
+@pytest.mark.parametrize("max_ranges", [3, _Firsts.MAX_RANGES])  # past it: a map itself
+@given(applies=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 4)), max_size=80))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_ranges_of_first_applies_answer_as_a_map_would(monkeypatch, max_ranges, applies):
+    monkeypatch.setattr(_Firsts, "MAX_RANGES", max_ranges)
     firsts, model = _Firsts(), {}
     for index, life in sorted(applies, key=lambda a: a[1]):  # lives come one after another
         assert firsts.life_of(index) == model.get(index)
@@ -383,6 +386,22 @@ def test_ranges_of_first_applies_answer_as_a_map_would(applies):
             firsts.add(index, life)
             model[index] = life
     assert all(firsts.life_of(i) == model.get(i) for i in range(0, 42))
+
+
+def test_applies_that_go_back_or_jump_about_stay_fast():
+    """Applies going back one by one grow one range down; a file whose applies jump about
+    turns the ranges into a map: neither is quadratic."""
+    back = _Firsts()
+    for index in range(200_000, 0, -1):
+        assert back.life_of(index) is None
+        back.add(index, 1)
+    assert back.life_of(1) == back.life_of(200_000) == 1 and back.life_of(200_001) is None
+    assert len(back._starts) == 1
+    scattered = _Firsts()
+    for index in range(199_999, 0, -2):
+        scattered.add(index, 2)
+    assert scattered._map is not None and len(scattered._map) == 100_000
+    assert scattered.life_of(1) == 2 and scattered.life_of(2) is None
 
 
 def test_entries_far_past_the_end_or_beyond_64_bits_are_kept_aside():
@@ -394,6 +413,9 @@ def test_entries_far_past_the_end_or_beyond_64_bits_are_kept_aside():
         entries.put(index, entry)
     assert all(entries.get(i) == e for i, e in kept.items()) and entries.get(4) is None
     assert list(entries.items()) == sorted(kept.items()) and entries.count == 5
+    for step in range(1, 1000):  # indexes a million apart do not grow the columns each time
+        entries.put(step << 20, (1, None, False, None))
+    assert len(entries._flags) < 1 << 22
 
 
 _ENTRIES = st.tuples(st.integers(1, 2), st.sampled_from(["noop", "c1:1", "c1:2", None]),

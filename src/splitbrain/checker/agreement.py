@@ -102,11 +102,12 @@ def _int_field(obj: Any, name: str) -> int:
 class _Entries:
     """The committed sequence: at each index, the entry that the first node (in the order the
     nodes were added) applied there first. Columns indexed by log index, about 30 bytes an
-    index besides the request id; an index far past the end (only a damaged or hostile file
-    has one) or a value beyond 64 bits is kept aside in `_odd`."""
+    index besides the request id, never much longer than the entries they hold: an index far
+    past them (only a damaged or hostile file has one) or a value beyond 64 bits is kept aside
+    in `_odd`."""
 
     _PRESENT, _REPEAT, _CRC = 1, 2, 4
-    _REACH = 1 << 20  # how far past the end an index may lie and still grow the columns
+    _REACH = 1 << 20  # how far past twice the entries held an index may grow the columns
 
     def __init__(self) -> None:
         self._terms = array("q")
@@ -128,8 +129,8 @@ class _Entries:
         """Record the entry at an index that holds none yet."""
         self.count += 1
         term, rid, repeat, crc = entry
-        if not (0 < index < len(self._flags) + self._REACH and _fits(term) and (
-                crc is None or _fits(crc))):
+        if not (0 < index < max(len(self._flags), 2 * self.count + self._REACH) and _fits(
+                term) and (crc is None or _fits(crc))):
             self._odd[index] = entry
             return
         if index >= len(self._flags):
@@ -167,18 +168,24 @@ def _fits(value: int) -> bool:
 class _Firsts:
     """The indexes a node applied, as sorted disjoint ranges, each with the life the node first
     applied them in: whether an index was applied before (and in which life) is a bisection,
-    and a life that re-applies its log from the start finds its range at once."""
+    and a life that re-applies its log from the start finds its range at once. Past
+    MAX_RANGES ranges (applies that jump about: only a broken node writes them) it keeps a map
+    of index to life instead, so that no file makes it slow."""
 
-    __slots__ = ("_at", "_ends", "_lives", "_starts")
+    __slots__ = ("_at", "_ends", "_lives", "_map", "_starts")
+    MAX_RANGES = 10_000
 
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._lives: list[int] = []
         self._at = -1  # the range found last
+        self._map: dict[int, int] | None = None
 
     def life_of(self, index: int) -> int | None:
         """The life in which the node first applied `index`, or None if it never did."""
+        if self._map is not None:
+            return self._map.get(index)
         at, starts = self._at, self._starts
         if at >= 0 and starts[at] <= index:
             end = self._ends[at]
@@ -194,10 +201,17 @@ class _Firsts:
 
     def add(self, index: int, life: int) -> None:
         """Record a first apply of `index` (not in any range yet) in `life`."""
+        if self._map is not None:
+            self._map[index] = life
+            return
         starts, ends, lives = self._starts, self._ends, self._lives
         at = self._at
         if not (at >= 0 and ends[at] == index - 1 and lives[at] == life):  # the usual case
             at = bisect.bisect_right(starts, index) - 1
+            if at + 1 < len(starts) and starts[at + 1] == index + 1 and lives[at + 1] == life:
+                starts[at + 1] = index  # the range after it grows down (applies going back)
+                self._at = at + 1
+                return
             if not (at >= 0 and ends[at] == index - 1 and lives[at] == life):
                 at += 1  # a range of its own
                 starts.insert(at, index)
@@ -208,6 +222,10 @@ class _Firsts:
             ends[at] = ends[at + 1]
             del starts[at + 1], ends[at + 1], lives[at + 1]
         self._at = at
+        if len(starts) > self.MAX_RANGES:
+            self._map = {i: first for lo, hi, first in zip(starts, ends, lives, strict=True)
+                         for i in range(lo, hi + 1)}
+            self._starts, self._ends, self._lives = [], [], []
 
 
 @dataclass(slots=True)
