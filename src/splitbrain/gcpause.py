@@ -1,8 +1,9 @@
 """Python's cycle collector paused while the checker builds millions of acyclic objects.
 
-Reading a history makes a Call per operation and an Apply per node event; none of them refer
-back to each other, yet every few hundred allocations the collector walks the young ones and
-now and then all of them, which made reading and checking grow faster than the history.
+Reading a history makes a Call per operation, and reading node events a record per line; none
+of them refer back to each other, yet every few hundred allocations the collector walks the
+young ones and now and then all of them, which made reading and checking grow faster than the
+history.
 `paused()` switches it off for the duration and restores it (nesting is fine).
 """
 

@@ -388,7 +388,7 @@ def test_ranges_of_first_applies_answer_as_a_map_would(monkeypatch, max_ranges, 
     assert all(firsts.life_of(i) == model.get(i) for i in range(0, 42))
 
 
-def test_applies_that_go_back_or_jump_about_stay_fast():
+def test_applies_that_go_back_grow_one_range_and_scattered_ones_become_a_map():
     """Applies going back one by one grow one range down; a file whose applies jump about
     turns the ranges into a map: neither is quadratic."""
     back = _Firsts()

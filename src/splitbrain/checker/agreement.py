@@ -49,7 +49,7 @@ import heapq
 import json
 import os
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,13 +154,6 @@ class _Entries:
             yield index, self.get(index)  # type: ignore[misc]
 
 
-def _add(violations: dict[str, list[dict[str, Any]]], kind: str, message: str,
-         data: dict[str, Any]) -> None:  # fmt: skip
-    found = violations.setdefault(kind, [])
-    if len(found) < MAX_VIOLATIONS:
-        found.append({"kind": kind, "message": message, **data})
-
-
 def _fits(value: int) -> bool:
     return -(1 << 63) <= value < (1 << 63)
 
@@ -243,6 +236,13 @@ class NodeEvents:
     own: dict[int, EntryKey] = field(default_factory=dict)  # first entries unlike _Entries'
 
 
+def _add(violations: dict[str, list[dict[str, Any]]], kind: str, message: str,
+         data: dict[str, Any]) -> None:  # fmt: skip
+    found = violations.setdefault(kind, [])
+    if len(found) < MAX_VIOLATIONS:
+        found.append({"kind": kind, "message": message, **data})
+
+
 class Agreement:
     """The log-agreement check, fed one node's events file at a time (see the module)."""
 
@@ -252,7 +252,7 @@ class Agreement:
         self._divergent: set[int] = set()
         self._violations: dict[str, list[dict[str, Any]]] = {}
 
-    def report(self, kind: str, message: str, **data: Any) -> None:
+    def _report(self, kind: str, message: str, **data: Any) -> None:
         _add(self._violations, kind, message, data)
 
     def add(self, node: str, path: str | os.PathLike[str]) -> NodeEvents:
@@ -260,7 +260,7 @@ class Agreement:
         bad line; the checks of the nodes added before it are kept."""
         events = NodeEvents(node)
         file = EventFile(path)
-        reading = _Reading(self, events)
+        reading = _Reading(events, self._entries, self._divergent, self._report)
         with paused():
             for batch in file.batches():
                 reading.feed(batch, file.name)
@@ -350,9 +350,12 @@ class _Reading:
     """One node's events as they are read: order within each life, agreement with its own
     earlier lives, and with the nodes read before it (through the committed sequence)."""
 
-    def __init__(self, agreement: Agreement, events: NodeEvents) -> None:
-        self.agreement = agreement
+    def __init__(self, events: NodeEvents, entries: _Entries, divergent: set[int],
+                 report: Callable[..., None]) -> None:  # fmt: skip
         self.events = events
+        self.entries = entries
+        self.divergent = divergent  # indexes where a node's first entry is not the committed one
+        self.report = report
         self.life = 0  # which process life (0 before the first "start")
         self.previous: tuple[int, int] | None = None  # (index, life) of the last apply
 
@@ -400,37 +403,35 @@ class _Reading:
         if crc is not None and type(crc) is not int:
             raise ValueError(f"field 'crc' must be an integer, got {json.dumps(crc)}")
         entry: EntryKey = (term, rid, e.repeat is True, crc)
-        events, life, agreement = self.events, self.life, self.agreement
+        events, life, entries, report = self.events, self.life, self.entries, self.report
         events.applied += 1
         node = events.node
         previous = self.previous
         if previous is not None and previous[1] == life:
             if index <= previous[0]:
-                agreement.report("apply-reorder", f"{node} applied index {index} after "
-                                 f"{previous[0]} in one process life", node=node, index=index,
-                                 after=previous[0], line=line)  # fmt: skip
+                report("apply-reorder", f"{node} applied index {index} after {previous[0]} in "
+                       "one process life", node=node, index=index, after=previous[0], line=line)
             elif index > previous[0] + 1:
-                agreement.report("apply-gap", f"{node} skipped from index {previous[0]} to "
-                                 f"{index} in one process life", node=node, index=index,
-                                 after=previous[0], line=line)  # fmt: skip
+                report("apply-gap", f"{node} skipped from index {previous[0]} to {index} in one "
+                       "process life", node=node, index=index, after=previous[0], line=line)
         self.previous = (index, life)
         first_life = events.firsts.life_of(index)
         if first_life is None:  # the node's first apply of this index
             events.firsts.add(index, life)
-            committed = agreement._entries.get(index)
+            committed = entries.get(index)
             if committed is None:
-                agreement._entries.put(index, entry)
+                entries.put(index, entry)
             elif committed != entry:
                 events.own[index] = entry
-                agreement._divergent.add(index)
+                self.divergent.add(index)
             return
-        before = events.own.get(index) or agreement._entries.get(index)
+        before = events.own.get(index) or entries.get(index)
         if first_life != life and before is not None and (
                 (before[0], before[1], before[3]) != (term, rid, crc)):
-            agreement.report("lost-committed-entry", f"{node} applied {_entry(before)} at index "
-                             f"{index}, then {_entry(entry)} after a restart", node=node,
-                             index=index, before={**_side(before), "life": first_life},
-                             after={**_side(entry), "life": life})  # fmt: skip
+            report("lost-committed-entry", f"{node} applied {_entry(before)} at index {index}, "
+                   f"then {_entry(entry)} after a restart", node=node, index=index,
+                   before={**_side(before), "life": first_life},
+                   after={**_side(entry), "life": life})
 
 
 def is_noop(rid: str | None) -> bool:

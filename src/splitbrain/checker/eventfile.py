@@ -91,11 +91,14 @@ class EventFile:
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             events = None
         if events is not None and len(events) == block.count(b"\n") + (not block.endswith(b"\n")):
-            if any(e.event == "invariant" for e in events):
-                lines = block.split(b"\n")
-                return Batch(events, range(first, first + len(events)),
-                             lambda i: json.loads(lines[i]))
-            return Batch(events, range(first, first + len(events)), _no_raw)
+            lines: list[bytes] = []  # split only if an event is asked for whole
+
+            def raw(i: int) -> Any:
+                if not lines:
+                    lines.extend(block.split(b"\n"))
+                return json.loads(lines[i])
+
+            return Batch(events, range(first, first + len(events)), raw)
         return self._decode_slowly(block, first, following)
 
     def _decode_slowly(self, block: bytes, first: int, following: tuple[bytes, int] | None
@@ -131,10 +134,6 @@ class EventFile:
             raise HistoryError(self.name, number, "expected a JSON object")
         events = [Event(**{k: obj.get(k) for k in _FIELDS}) for _, obj in pairs]
         return Batch(events, [n for n, _ in pairs], lambda i: pairs[i][1])
-
-
-def _no_raw(i: int) -> Any:
-    raise AssertionError("only invariant events are read whole")
 
 
 def _blocks(file: IO[bytes], name: str) -> Iterator[tuple[bytes, int]]:
