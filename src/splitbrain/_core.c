@@ -191,7 +191,7 @@ typedef struct {
     i32 state, remaining, completed, ninfo;
     i64 low, frontier;
     u64 *bits, *xbits, zh;  /* zh: hash of the linearized set (xor of its calls' hashes) */
-    i32 bwords, xwords, xhi;
+    i32 bwords, xwords, bhi, xhi;  /* bhi, xhi: no word above them has a bit set */
     int after, fresh, pending, done;
     i32 entry, ci, coff, clen;
     i32 *cands; i64 ccap;
@@ -391,8 +391,9 @@ static int seen_grow(Search *s) {
  * above `low`, extra the info set, both without trailing zero words. Returns its length. */
 static i64 build_key(Search *s, i64 low, i32 state, int after) {
     i64 wl = low >> 6, sh = low & 63;
-    i64 top = s->bwords - 1;
+    i64 top = s->bhi;
     while (top >= wl && s->bits[top] == 0) top--;
+    s->bhi = (i32)top;
     i64 nm = top >= wl ? top - wl + 1 : 0;
     while (s->xhi >= 0 && s->xbits[s->xhi] == 0) s->xhi--;
     i64 nx = s->xhi + 1;
@@ -635,7 +636,7 @@ static int search_build(Search *s) {
     s->bits = xcalloc(s->bwords, sizeof(u64));
     s->xbits = xcalloc(s->xwords, sizeof(u64));
     if (!s->bits || !s->xbits) return -1;
-    s->xhi = -1;
+    s->bhi = s->xhi = -1;
     s->remaining = s->completed;
     s->best_remaining = s->remaining + 1;
     s->fresh = 1;
@@ -820,6 +821,7 @@ static PyObject *Search_run(Search *s, PyObject *arg) {
         if (forced) {
             i32 k = s->number[op];
             SET(s->bits, k);
+            if ((k >> 6) > s->bhi) s->bhi = k >> 6;
             low2 = s->low;
             if (k == low2) while (low2 < s->completed && BIT(s->bits, low2)) low2++;
             new_state = s->state;
@@ -847,6 +849,7 @@ static PyObject *Search_run(Search *s, PyObject *arg) {
                     low2 = s->low;
                     if (c < 0) {
                         SET(s->bits, k);
+                        if ((k >> 6) > s->bhi) s->bhi = k >> 6;
                         if (k == low2) while (low2 < s->completed && BIT(s->bits, low2)) low2++;
                     } else {
                         SET(s->xbits, k);
@@ -2279,11 +2282,13 @@ static PyObject *Pairer_feed(Pairer *p, PyObject *lines) {
         PyObject *used_node = shared(p, (node == Py_None || PyUnicode_GET_LENGTH(node) == 0) ? inode : node);
         if (!used_node) return NULL;
         PyObject *rid = request != Py_None ? request : LINE(inv, L_REQUEST);
+        PyObject *error_ = PyUnicode_CheckExact(error) ? shared(p, error) : error;
+        if (!error_) return NULL;
         PyObject *fields[CALL_FIELDS] = {
             NEWREF(process), NEWREF(f_), NEWREF(key_), NEWREF(LINE(inv, L_VALUE)),
             NEWREF(is_ok ? value : Py_None), NEWREF(type_), NEWREF(LINE(inv, L_TIME)),
             NEWREF(time), NEWREF(LINE(inv, L_INDEX)), NEWREF(index), NEWREF(used_node),
-            NEWREF(error), request_of(rid)};
+            NEWREF(error_), request_of(rid)};
         PyObject *call = make_call(p, fields);
         if (call == NULL) return NULL;
         PyList_SET_ITEM(p->calls, pos, call);  /* replaces None: no reference to drop */
