@@ -29,6 +29,7 @@ from rich.console import Console
 
 from splitbrain.arguments import non_negative, positive, share
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
+from splitbrain.console import log_console
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
 from splitbrain.nemesis.control import ClusterControl
@@ -309,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
 
     notes: list[str] = []
     config = config_from_args(args, notes)
-    console = Console(stderr=True, highlight=False)
+    console = log_console(stderr=True)
     target = load_target(config.target, dict(config.target_args))
     lacking = (target.missing() or (netns.missing() if config.network == "netns" else None)
                or (clocks.missing() if "clock" in config.faults else None)
@@ -374,7 +375,7 @@ def finish(run_dir: RunDir, config: RunConfig, console: Console, warnings: list[
     render_report(run_dir, results)  # a rendering failure is a warning, never a verdict
     with contextlib.suppress(OSError):
         write_index(config.out)
-    out = Console(highlight=False)  # the verdict goes to stdout; progress went to stderr
+    out = log_console()  # the verdict goes to stdout; progress went to stderr
     out.print(verdict_line(run_dir.path, results), markup=False)
     stats = results["checkers"].get("stats", {})
     counts = {t: sum(f.get(t, 0) for f in stats.get("by_f", {}).values())

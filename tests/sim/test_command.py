@@ -55,6 +55,19 @@ def test_one_seed_writes_a_run_directory_that_check_and_report_take_unchanged(tm
     assert main(["report", str(run.path)]) == 0
 
 
+def test_in_a_log_paths_and_the_reproduce_command_are_printed_whole(tmp_path, capsys):
+    # A CI log is no terminal: a line longer than rich's 80 columns must not be wrapped or
+    # folded, or the report path and the reproduce command cannot be copied from it.
+    deep = tmp_path / ("d" * 90)
+    code, run = sim(deep, "--seed", "1", "--time-limit", "0.5", "--nodes", "3")
+    assert code == 0 and run is not None
+    out, err = capsys.readouterr()
+    assert f"  report: {run.report}" in out.splitlines()
+    assert f"splitbrain sim {run.path}  seed 1" in err.splitlines()
+    command = run.read_json(run.config)["command"]
+    assert len(command) > 200 and f"  reproduce: {command}" in err.splitlines()
+
+
 def test_a_replay_in_another_process_is_byte_identical(tmp_path):
     code, run = sim(tmp_path, "--seed", "12", *SHORT)
     assert code == 0 and run is not None

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from splitbrain.arguments import non_negative, positive, share
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
+from splitbrain.console import log_console
 from splitbrain.exitcodes import COULD_NOT_RUN, INVALID, UNKNOWN, VALID, UsageError
 from splitbrain.run import finish
 from splitbrain.store import RunDir, create_run, timestamp
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         modes.append("shrink RUN_DIR")
     if len(modes) > 1:
         raise UsageError(f"choose one of --seeds, --replay, --shrink RUN_DIR (not {modes})")
-    console = Console(stderr=True, highlight=False)
+    console = log_console(stderr=True)
     if args.replay is not None:
         return replay(Path(args.replay), args, console)
     if isinstance(args.shrink, str):
