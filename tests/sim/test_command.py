@@ -102,6 +102,9 @@ def test_all_faults_are_every_simulated_fault():
     add_arguments(parser)
     pinned, _ = settings(parser.parse_args(["--nemesis", "all"]))
     assert pinned["nemesis"] == SIM_FAULTS and "clock" not in SIM_FAULTS
+    # as for run: clock is had by naming it, also beside all
+    pinned, _ = settings(parser.parse_args(["--nemesis", "all,clock:drift"]))
+    assert pinned["nemesis"] == (*SIM_FAULTS, "clock:drift")
 
 
 def test_an_unsafe_variant_exits_1(tmp_path):

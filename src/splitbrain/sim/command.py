@@ -125,7 +125,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
     """(pinned settings, the base RunConfig the seeds' draws start from); UsageError."""
     from splitbrain.nemesis.schedule import parse_faults
-    from splitbrain.sim.swarm import SIM_FAULTS
 
     pinned: dict[str, Any] = {}
     for name in ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis_interval",
@@ -144,8 +143,6 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
             faults = parse_faults(args.nemesis, pinned.get("nodes"))
         except ValueError as exc:
             raise UsageError(f"--nemesis: {exc}") from None
-        if "all" in (t.strip() for t in args.nemesis.split(",")):
-            faults = tuple(f for f in faults if f.partition(":")[0] in SIM_FAULTS)
         pinned["nemesis"] = faults
     base = RunConfig(out=args.out, name=args.name or NAME, unsafe=tuple(dict.fromkeys(args.unsafe)),
                      node_args=tuple(args.node_arg), check_time_limit=args.check_time_limit)
