@@ -7,13 +7,11 @@ command stays on one line, whole, for copying and for grep, however long it is.
 
 from __future__ import annotations
 
-from typing import IO
-
 from rich.console import Console
 
 
-def log_console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
-    """A console for stdout (or stderr, or `file`) that soft-wraps unless it is a terminal."""
-    console = Console(stderr=stderr, file=file, highlight=False)
+def log_console(*, stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that soft-wraps unless it is a terminal."""
+    console = Console(stderr=stderr, highlight=False)
     console.soft_wrap = not console.is_terminal
     return console
