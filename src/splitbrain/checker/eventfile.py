@@ -138,8 +138,9 @@ class EventFile:
 
 def _blocks(file: IO[bytes], name: str) -> Iterator[tuple[bytes, int]]:
     """Blocks of whole lines, each with the number of its first line; the last block ends
-    where the file does (with or without a newline)."""
-    number, rest = 1, b""
+    where the file does (with or without a newline). A line longer than a block is gathered
+    in pieces and joined once (never copied again for each piece)."""
+    number, pending = 1, []  # pending: the start of a line no block has ended yet
     while True:
         try:
             data = file.read(BLOCK)
@@ -147,16 +148,16 @@ def _blocks(file: IO[bytes], name: str) -> Iterator[tuple[bytes, int]]:
             raise HistoryError(name, number, f"cannot read: {exc.strerror or exc}") from None
         if not data:
             break
-        data = rest + data if rest else data
         cut = data.rfind(b"\n") + 1
         if not cut:
-            rest = data
+            pending.append(data)
             continue
-        block, rest = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
+        block = b"".join([*pending, data[:cut]])  # data itself when nothing is pending
+        pending = [data[cut:]] if cut < len(data) else []
         yield block, number
         number += block.count(b"\n")
-    if rest:
-        yield rest, number
+    if pending:
+        yield b"".join(pending), number
 
 
 def _starts_a_life(lines: list[str], numbers: list[int], at: int, first: int,
