@@ -41,7 +41,10 @@ FAULTS = ("partition", "kill", "pause", "restart", "net", "churn", "crash", "clo
 # When the interval was 3 s, a 60 s run dealt about ten fault slots over the kinds of `all`;
 # with clock among them the mutation bench caught 18 of 34 bugs (seed 1) against 19 and 20
 # without it (seeds 1, 2), and no read bug more, so it stays out until it is shown to find more
-# than it displaces.
+# than it displaces. Judged again in the simulator's stand-in for `all` (bench/mutants.py's
+# sim-all, seeds 1-12, once with SIM_ALL's `--nemesis all,clock`, clock:drift for lease
+# mutants): 277 of 516 mutant-seeds failed with clock against 279 without, 33 mutants caught
+# either way.
 ALL = tuple(f for f in FAULTS if f != "clock")
 PARTITIONS = ("random-halves", "isolate-one", "isolate-leader", "majorities-ring", "bridge",
               "one-way")  # fmt: skip
