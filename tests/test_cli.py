@@ -105,3 +105,20 @@ def test_check_ends_at_once_with_all_its_output_and_main_with_arguments_returns(
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["files"][0]["result"]["valid"] is True
     assert main(["check", str(history)]) == 0
+
+
+def test_output_closed_by_its_reader_stops_with_one_line_and_exit_3(tmp_path):
+    """`splitbrain sim --seeds N | head`: the reader goes away; the command says so and exits 3,
+    with no traceback (nothing inside failed) and no error from the final flush."""
+    proc = subprocess.Popen([sys.executable, "-m", "splitbrain", "sim", "--seeds", "20",
+                             "--time-limit", "0.5", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    text = err.decode()
+    assert proc.returncode == 3, text
+    assert text.endswith("splitbrain sim: stopped: its output was closed (broken pipe)\n"), text
+    assert "Traceback" not in text and "internal error" not in text, text

@@ -14,7 +14,9 @@ Rules it keeps: 1 means INVALID and nothing else, so an unexpected exception in 
 exit 3 with one line naming the error and a file holding its traceback (a crash must never look
 like a consistency violation to a CI gate); Ctrl-C is 3 too. Text that cannot be encoded for
 the terminal (a lone surrogate from a history, a file name in another encoding) is printed
-escaped rather than crashing the printing.
+escaped rather than crashing the printing. Output whose reader went away (`splitbrain sim
+--seeds 1000 | head`) stops the command with one line and exit 3: no traceback, since nothing
+inside splitbrain failed.
 """
 
 from __future__ import annotations
@@ -89,8 +91,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"splitbrain {args.command}: interrupted", file=sys.stderr)
         return COULD_NOT_RUN
+    except BrokenPipeError:
+        _discard_stdout()
+        print(f"splitbrain {args.command}: stopped: its output was closed (broken pipe)",
+              file=sys.stderr)
+        return COULD_NOT_RUN
     except Exception as exc:
         return crashed(args.command, exc)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter flushes it at exit, and a flush into the closed
+    pipe would raise again (the Python documentation's advice for SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _exit_at_once(code: int) -> None:
