@@ -2,7 +2,7 @@
 
 SimNet raises InvariantViolation for a read served at an index below what was applied anywhere
 when it was asked (a stale read), so a test that drives a lease into the wrong time fails
-there. ELECTION ticks are the election timeout; a lease lasts ELECTION - DRIFT ticks.
+there. ELECTION ticks are the election timeout; a lease lasts LEASE ticks.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from splitbrain.raft.rawnode import Config, NotLeader
 from splitbrain.testing.simnet import InvariantViolation, SimNet
 
 ELECTION = 10
-DRIFT = Config("n1", ("n1",)).lease_drift
-LEASE = ELECTION - DRIFT
+LEASE = 8  # (ELECTION - 1) ticks, less the default 10% for a leader's clock running slow
 
 
 def lease_net(size: int = 3, seed: int = 51) -> tuple[SimNet, str]:
@@ -115,5 +114,23 @@ def test_a_node_that_just_started_grants_no_vote_for_an_election_timeout() -> No
 def test_lease_options_are_checked() -> None:
     with pytest.raises(ValueError, match="read_mode"):
         Config("n1", ("n1",), read_mode="fast")
-    with pytest.raises(ValueError, match="lease_drift"):
-        Config("n1", ("n1",), election_tick=10, lease_drift=10)
+    with pytest.raises(ValueError, match="drift_percent"):
+        Config("n1", ("n1",), election_tick=10, drift_percent=100)
+
+
+
+@pytest.mark.parametrize("election", [2, 5, 10, 15, 30, 100])
+@pytest.mark.parametrize("drift", [0, 10, 25])
+def test_a_lease_ends_before_a_follower_timeout_at_any_election_timeout(election, drift) -> None:
+    """A follower may time out election - 1 of its ticks after it acknowledged; a leader whose
+    clock runs drift% slow must have ended its lease by then, and gives up no more than a tick
+    of it. (A lease of election - 3 ticks, as it was, outlived that at 30 ticks and 10%.)"""
+    config = Config("n1", ("n1",), election_tick=election, read_mode="lease", drift_percent=drift)
+    follower_ticks = election - 1
+    assert config.lease_ticks * 100 <= follower_ticks * (100 - drift)  # in follower ticks
+    assert (config.lease_ticks + 1) * 100 > follower_ticks * (100 - drift)
+
+
+def test_the_lease_at_the_nodes_default_timeout_is_what_it_was_and_at_the_tests_is_lease() -> None:
+    assert Config("n1", ("n1",), election_tick=15).lease_ticks == 12  # the node's default
+    assert Config("n1", ("n1",), election_tick=ELECTION).lease_ticks == LEASE

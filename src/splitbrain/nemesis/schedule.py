@@ -70,9 +70,9 @@ CRASH_POINTS = tuple(crashpoints.POINTS)  # where an armed node kills itself
 # an offset (taken back at the stop), or strobe: jump forth and back every STROBE_PERIOD (a
 # node rereads its clock once a second). A slow leader heartbeats and steps down late, and
 # its lease outlives it; a fast follower calls elections early; a jump back stalls timers.
-# drift: the targets' clocks run up to 10% slow or fast, the drift real oscillators and
-# schedulers have and a lease that bounds drift (the bundled Raft's: lease_drift 3 of
-# election_tick 15) must survive, where slow and fast break any lease by design.
+# drift: the targets' clocks run 10% slow or fast, the drift real oscillators and schedulers
+# have and a lease that bounds drift (the bundled Raft's: drift_percent 10, against the other
+# nodes' clocks) must survive, where slow and fast break any lease by design.
 CLOCKS = ("slow", "fast", "offset", "strobe", "drift")
 CLOCK_RATES = {"slow": (0.1, 0.25, 0.5), "fast": (2.0, 4.0, 10.0), "drift": (0.9, 1.1)}
 CLOCK_JUMPS = {"offset": (-2.0, -0.5, -0.2, 0.2, 0.5, 2.0), "strobe": (0.2, 0.5, 2.0)}

@@ -30,11 +30,11 @@ Rules kept (paper sections in brackets):
 - Lease reads (`read_mode="lease"`, etcd's LeaseBased, thesis §6.4.1): a leader that has
   committed an entry of its term serves a read at once, without a quorum round, while its lease
   lasts: from the tick a heartbeat was first sent that a quorum acknowledged, for
-  `lease_ticks()` = election_tick minus `lease_drift` ticks. It rests on CheckQuorum: no
-  follower that acknowledged that heartbeat votes before election_tick of its own ticks have
-  passed since, and a node that just started does not vote for its first election_tick ticks
-  (it may have acknowledged one in a life it forgot). Safe only while clocks run at the same
-  rate; without a lease the read falls back to ReadIndex.
+  `Config.lease_ticks` of the leader's ticks. It rests on CheckQuorum: no follower that
+  acknowledged that heartbeat votes before election_tick of its own ticks have passed since,
+  and a node that just started does not vote for its first election_tick ticks (it may have
+  acknowledged one in a life it forgot). Safe while no leader's clock runs more than
+  `drift_percent` slower than a follower's; without a lease the read falls back to ReadIndex.
 - Snapshots [§7]: the runtime compacts the log into a snapshot of applied entries
   (`compact`); a follower that needs an entry the leader no longer has is sent the snapshot in
   chunks of at most `snapshot_chunk` bytes, each answered with the next byte wanted; the
@@ -102,9 +102,9 @@ class Config:
     # link accepts, however large the entries
     max_msg_bytes: int = 1024 * 1024
     read_mode: str = "index"  # one of READ_MODES
-    # lease reads: ticks the lease is shorter than the election timeout, the bound on how much
-    # faster a follower's clock may run than the leader's over one lease (thesis §6.4.1)
-    lease_drift: int = 3
+    # lease reads: the bound on clock drift (thesis §6.4.1), in percent: a leader's clock runs
+    # at least (100 - drift_percent)% as fast as any follower's
+    drift_percent: int = 10
     snapshot_chunk: int = 512 * 1024  # snapshot bytes per SNAPSHOT message (<= codec's limit)
     # the runtime's check of a whole snapshot received from a leader (its checksum and
     # encoding): a snapshot it refuses is not installed
@@ -129,11 +129,20 @@ class Config:
                              f"got {self.read_mode!r}")
         if self.snapshot_chunk < 1:
             raise ValueError(f"snapshot_chunk must be >= 1, got {self.snapshot_chunk}")
-        if not 0 <= self.lease_drift < self.election_tick:
-            raise ValueError(f"need 0 <= lease_drift < election_tick, got {self.lease_drift}")
+        if not 0 <= self.drift_percent < 100:
+            raise ValueError(f"need 0 <= drift_percent < 100, got {self.drift_percent}")
         unknown = set(self.unsafe) - UNSAFE_FLAGS
         if unknown:
             raise ValueError(f"unknown unsafe flag(s) for the core: {', '.join(sorted(unknown))}")
+
+    @property
+    def lease_ticks(self) -> int:
+        """The longest lease no successor can be elected within. A follower's timeout may end
+        election_tick - 1 of its ticks after it acknowledged (its first tick can come at once),
+        and the leader's ticks may each last 100 / (100 - drift_percent) of the follower's.
+        (election_tick 15, drift 10%: 12 ticks.)"""
+        election, drift = self.election_tick, self.drift_percent
+        return (election - 1) * (100 - drift) // 100
 
 
 class NotLeader(Exception):
@@ -712,16 +721,13 @@ class Raft:
 
     # -- leases (thesis §6.4.1) ----------------------------------------------------------------
 
-    def lease_ticks(self) -> int:
-        return self.config.election_tick - self.config.lease_drift
-
     def in_lease(self) -> bool:
         """The leader may serve reads without a quorum round: a quorum acknowledged a heartbeat
-        of this term sent less than lease_ticks() ago."""
+        of this term sent less than lease_ticks ago."""
         if not self.others:
             return True
         start = self.lease_start
-        return start is not None and self.ticks < start + self.lease_ticks()
+        return start is not None and self.ticks < start + self.config.lease_ticks
 
     def _lease_context(self, context: bytes) -> bytes:
         """The context of a heartbeat round, noted with the tick it is first sent. A round
@@ -731,7 +737,7 @@ class Raft:
             context = b"L" + self.beat_round.to_bytes(8, "big")
         self.beats.setdefault(context, _Beat(self.ticks, {self.id}))
         # A round older than a lease can start no lease: forget it (lost or unanswered).
-        horizon = self.ticks - self.lease_ticks()
+        horizon = self.ticks - self.config.lease_ticks
         while self.beats:
             first = next(iter(self.beats))
             if self.beats[first].sent > horizon:
