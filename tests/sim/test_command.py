@@ -97,6 +97,21 @@ def test_usage_errors_exit_64(tmp_path, capsys):
     assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64
 
 
+@pytest.mark.parametrize(("node_arg", "named"), [
+    ("--frobnicate", "unrecognized arguments: --frobnicate"),
+    ("--read-mode=bogus", "invalid choice: 'bogus'"),
+    ("--election-tick=1", "need 1 <= --heartbeat-tick < --election-tick"),
+])  # fmt: skip
+def test_node_arguments_the_node_refuses_are_a_usage_error_before_any_seed(
+        tmp_path, capsys, node_arg, named):
+    """Each seed used to find out alone: --seeds N made N run directories that could not run,
+    or (an unknown option: argparse exits) never ended."""
+    assert main(["sim", "--out", str(tmp_path), "--seeds", "4", f"--node-arg={node_arg}"]) == 64
+    err = capsys.readouterr().err
+    assert f"--node-arg {node_arg}: " in err and named in err, err
+    assert not tmp_path.joinpath("sim").exists()
+
+
 def test_all_faults_are_every_simulated_fault():
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -65,3 +65,28 @@ def test_exploring_many_seeds_on_several_processes_ends(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+_EXITING_SEED = """
+import splitbrain.sim.explore as explore
+from splitbrain.config import RunConfig
+
+
+def exits(config, run, cpu_budget=None):
+    raise SystemExit(2)  # as argparse does on a bad argument
+
+
+explore.simulate_and_check = exits
+results = sorted(explore.explore(range(4), dict(), RunConfig(out={out!r}), jobs=2),
+                 key=lambda r: r.seed)
+assert [(r.seed, r.valid, r.kind) for r in results] == [
+    (s, None, "could-not-run") for s in range(4)], results
+"""
+
+
+def test_a_seed_that_exits_is_could_not_run_and_the_exploration_ends(tmp_path):
+    # A SystemExit ended the pool worker, its seed never came back and the command hung.
+    code = _EXITING_SEED.format(out=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -91,7 +91,8 @@ def run_seed(config: SimConfig, base: Path, name: str, cpu_budget: float | None 
         valid, kind = results["valid"], failure_kind(results)
         warnings = tuple(results.get("warnings", ()))
         sim_seconds = simulated.sim_seconds
-    except Exception:
+    except (Exception, SystemExit):  # SystemExit too: it would end a pool worker, and its seed
+        # would never come back (the exploration would wait for it forever)
         (run.path / "harness-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         valid, kind, warnings = None, "could-not-run", ()
     if valid is True:
