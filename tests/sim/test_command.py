@@ -198,3 +198,23 @@ def test_snapshots_are_simulated_installed_and_checked_across_power_loss(tmp_pat
     kinds = [e["kind"] for e in events if e["event"] == "snapshot"]
     assert kinds.count("taken") >= 5 and kinds.count("installed") >= 1, kinds
     assert sum("snapshot" in e for e in events if e["event"] == "recovered") >= 3
+
+
+def test_a_simulation_stopped_by_its_budget_is_no_node_exiting_by_itself(tmp_path):
+    """The nodes still running when a budget stops the world are killed by the harness; the
+    restarts checker once counted that as a node exiting by itself: INVALID, a false alarm.
+    (Seed 4 stopped after 4096 steps is one such stop, found with --cpu-budget 0.05.)"""
+    from dataclasses import replace
+
+    from splitbrain.config import RunConfig
+    from splitbrain.sim.explore import simulate_and_check
+    from splitbrain.sim.swarm import draw
+
+    config = replace(draw(4, {}, RunConfig()), stop_after=4096)
+    run = RunDir(tmp_path)
+    (run.path / "nodes").mkdir()
+    results, _ = simulate_and_check(config, run)
+    valid, cause, warnings = results["valid"], results.get("cause"), results["warnings"]
+    assert valid is True, cause
+    assert any("stopped at" in w for w in warnings)
+    assert '"f":"exit"' not in run.history.read_text()

@@ -56,7 +56,7 @@ from splitbrain.raft.host import NodeHost, Observer
 from splitbrain.raft.server import NodeConfig, log
 from splitbrain.raft.wal import WALError
 from splitbrain.sim.disk import DiskFiles, SimDisk
-from splitbrain.sim.loop import PAUSED, Process
+from splitbrain.sim.loop import ENDED, PAUSED, Process
 from splitbrain.sim.world import World
 from splitbrain.store import RunDir
 from splitbrain.targets import raft
@@ -330,7 +330,9 @@ class SimCluster(NodeQueries):
 
     def crashed(self, name: str) -> bool:
         node = self._node(name)
-        return node.proc is not None and not node.proc.alive and not node.ended_by_us
+        proc = node.proc
+        return (proc is not None and not proc.alive and not node.ended_by_us
+                and proc.exited != ENDED)  # a simulation stopped by its budget: not a crash
 
     def exit_status(self, name: str) -> str | None:
         if not self.crashed(name):

@@ -70,6 +70,11 @@ class SimulationStuck(RuntimeError):
     """Nothing can ever happen again (a deadlock), or time stopped moving (a busy loop)."""
 
 
+# How a process still running when the world ends (a simulation stopped by its budget) is
+# killed: by the harness, not a crash of its own.
+ENDED = "the simulation ended"
+
+
 class SimulationStopped(Exception):
     """The simulation used up its budget (`SimLoop.limit`): `steps` loop iterations ran, up to
     virtual time `at`. Stopping after the same number of steps reproduces it exactly."""
@@ -313,7 +318,7 @@ class SimLoop(asyncio.BaseEventLoop):
     def end(self) -> None:
         """Kill every process, cancel what the driver left running, close the loop."""
         for proc in self.processes:
-            proc.kill("the simulation ended")
+            proc.kill(ENDED)
         self._selector = _Clock(self)  # a fresh count of steps without time moving
         self.max_steps, self.cpu_deadline = sys.maxsize, float("inf")
         with contextlib.suppress(Exception):
