@@ -45,3 +45,12 @@ def test_a_disk_fault_named_without_fuse_could_not_run(monkeypatch, tmp_path, ca
     assert code == 3
     assert f"cannot run target raft: {NO_FUSE}" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # said before anything was made
+
+
+def test_an_interval_below_the_schedules_milliseconds_is_a_usage_error(tmp_path, capsys):
+    """`--nemesis-interval 0.0001` planned forever: the run hung before starting a node."""
+    from splitbrain.cli import main
+
+    assert main(["run", "--out", str(tmp_path), "--nemesis-interval", "0.0001"]) == 64
+    assert "--nemesis-interval must be at least 0.01 seconds" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

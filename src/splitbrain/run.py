@@ -111,7 +111,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -> RunConfig:
     """The run's configuration; UsageError for anything the target cannot take. `notes`
     receives what `--nemesis` left out because the target or network mode cannot do it."""
-    from splitbrain.nemesis.schedule import parse_faults
+    from splitbrain.nemesis.schedule import interval_problem, parse_faults
     from splitbrain.targets.faults import FaultError, fit
 
     if args.nodes < 1:
@@ -145,8 +145,9 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         notes.extend(left_out)
     interval = (target.nemesis_interval if args.nemesis_interval is None
                 else args.nemesis_interval)
-    if faults and interval <= 0:
-        raise UsageError("--nemesis-interval must be more than 0 seconds")
+    problem = interval_problem(interval) if faults else None
+    if problem:
+        raise UsageError(f"--nemesis-interval {problem}")
     concurrency = args.concurrency if args.concurrency is not None else 2 * args.nodes
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")

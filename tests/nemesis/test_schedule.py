@@ -23,6 +23,7 @@ from splitbrain.nemesis.schedule import (
     INSTANT,
     LEAD_TIMES,
     LEADER_PAUSES,
+    MIN_INTERVAL,
     NET_FAULTS,
     PARTITIONS,
     PAUSE_TIMES,
@@ -168,10 +169,17 @@ def test_small_clusters_get_no_meaningless_partitions() -> None:
 
 
 def test_bad_interval_and_names_are_refused() -> None:
-    with pytest.raises(ValueError, match="interval must be positive"):
-        plans(interval=0)
+    for interval in (0, 0.0001, float("inf")):
+        with pytest.raises(ValueError, match=r"interval must be at least 0\.01 seconds"):
+            plans(interval=interval)
     with pytest.raises(ValueError, match="unknown fault 'x'"):
         plans(faults=("x",))
+
+
+def test_the_shortest_interval_plans_an_ending_schedule() -> None:
+    # Below 2 ms a rest of half an interval rounded to nothing: planning never ended.
+    ps = plans(faults=("partition", "kill", "pause"), interval=MIN_INTERVAL, count=300)
+    assert len(ps) == 300 and ps[-1].start > 0
 
 
 # Density and swarm: properties over many seeds, pure and fast.

@@ -95,6 +95,10 @@ def test_usage_errors_exit_64(tmp_path, capsys):
     assert main(["sim", "--replay", str(tmp_path)]) == 64
     assert "no config.json" in capsys.readouterr().err
     assert main(["sim", "--seeds", "2", "--replay", str(tmp_path)]) == 64
+    capsys.readouterr()
+    # a unit of time below the schedule's milliseconds: planning it never ended
+    assert main(["sim", "--out", str(tmp_path), "--nemesis-interval", "0.0001"]) == 64
+    assert "--nemesis-interval must be at least 0.01 seconds" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("node_arg", "named"), [

@@ -64,8 +64,10 @@ GOOD = 'name = "x"\n[start]\ncommand = ["true", "{node}"]\n'
      r"t\.toml: \[capabilities\] crash-points: unknown key \(known: clock, disk, events, leader\)"),
     ('workloads = ["bank"]\n' + GOOD, r"t\.toml: workloads: unknown workload 'bank'"),
     *(("nemesis_interval = " + bad + "\n" + GOOD,
-       r"t\.toml: nemesis_interval: must be a positive number of seconds")
-      for bad in ("0", "-1", "true", '"3"', "inf", "nan")),
+       rf"t\.toml: nemesis_interval: must be at least 0\.01 seconds and finite, got {bad}$")
+      for bad in ("0", "-1", "0.001", "inf", "nan")),
+    *(("nemesis_interval = " + bad + "\n" + GOOD,
+       r"t\.toml: nemesis_interval: must be a number of seconds$") for bad in ("true", '"3"')),
 ])
 def test_mistakes_are_named_with_file_and_field(tmp_path, text, message):
     with pytest.raises(TargetError, match=message):

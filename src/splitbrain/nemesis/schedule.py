@@ -182,8 +182,9 @@ def plan_schedule(
     narrowed = {f: set(v.split("+")) if v else None
                 for f, _, v in (spec.partition(":") for spec in parse_faults(",".join(faults)))}
     kinds = tuple(narrowed)
-    if kinds and not interval > 0:
-        raise ValueError(f"the nemesis interval must be positive, got {interval}")
+    problem = interval_problem(interval) if kinds else None
+    if problem:
+        raise ValueError(f"the nemesis interval {problem}")
     if not kinds or not nodes:
         return
     interval = float(interval)
@@ -231,6 +232,19 @@ def _deal(deck: list[str], kinds: Sequence[str], rng: random.Random) -> list[str
 
 def _round(t: float) -> float:
     return round(t, 3)  # milliseconds: 1.2, not 1.2000000000000002
+
+
+# The shortest unit of time a schedule takes. Its times are whole milliseconds (_round), and a
+# fault takes milliseconds to apply; below 2 ms a rest of half an interval rounded to nothing and
+# planning never ended (`--nemesis-interval 0.0001` hung the run).
+MIN_INTERVAL = 0.01
+
+
+def interval_problem(interval: float) -> str | None:
+    """Why `interval` cannot be a schedule's unit of time (seconds), or None."""
+    if not MIN_INTERVAL <= interval < float("inf"):
+        return f"must be at least {MIN_INTERVAL:g} seconds and finite, got {interval:g}"
+    return None
 
 
 def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random,

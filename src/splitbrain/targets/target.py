@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from splitbrain.cluster.targets import NodeLaunch
+from splitbrain.nemesis.schedule import interval_problem
 from splitbrain.targets.client import Client
 
 Address = tuple[str, int]
@@ -145,9 +146,9 @@ class Target:
     def __post_init__(self) -> None:
         if not self.networks or any(n not in NETWORKS for n in self.networks):
             raise ValueError(f"target {self.name}: networks must be some of {', '.join(NETWORKS)}")
-        if not 0 < self.nemesis_interval < float("inf"):
-            raise ValueError(f"target {self.name}: nemesis_interval must be a positive number "
-                             f"of seconds, got {self.nemesis_interval}")
+        problem = interval_problem(self.nemesis_interval)
+        if problem:
+            raise ValueError(f"target {self.name}: nemesis_interval {problem}")
 
     @property
     def capabilities(self) -> tuple[str, ...]:

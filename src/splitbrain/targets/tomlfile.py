@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.cluster.targets import NodeLaunch
+from splitbrain.nemesis.schedule import interval_problem
 from splitbrain.targets.client import Client, Lost, NotSent, Redirect
 from splitbrain.targets.generic import HttpJsonClient, NdjsonClient
 from splitbrain.targets.registry import TargetError
@@ -148,9 +149,11 @@ class _Loader:
                 raise self.error("networks", f"unknown network mode {n!r} (known: "
                                  f"{', '.join(NETWORKS)})")  # fmt: skip
         interval = data.get("nemesis_interval", DEFAULT_NEMESIS_INTERVAL)
-        if (isinstance(interval, bool) or not isinstance(interval, int | float)
-                or not 0 < interval < float("inf")):  # fmt: skip
-            raise self.error("nemesis_interval", "must be a positive number of seconds")
+        if isinstance(interval, bool) or not isinstance(interval, int | float):
+            raise self.error("nemesis_interval", "must be a number of seconds")
+        problem = interval_problem(interval)
+        if problem:
+            raise self.error("nemesis_interval", problem)
         declared = data.get("args", {})
         if not isinstance(declared, dict) or not all(
                 isinstance(v, str) for v in declared.values()):  # fmt: skip
