@@ -222,3 +222,12 @@ def test_a_simulation_stopped_by_its_budget_is_no_node_exiting_by_itself(tmp_pat
     assert valid is True, cause
     assert any("stopped at" in w for w in warnings)
     assert '"f":"exit"' not in run.history.read_text()
+
+
+def test_more_workers_than_the_rate_serves_end_with_the_main_phase(tmp_path):
+    """3000 workers at 80 ops/s queued pacing slots 37 s past the time limit, and sleeping
+    them out outlasted the wait for the workers to finish: could not run (TimeoutError)."""
+    code, run = sim(tmp_path, "--seed", "3", "--concurrency", "3000", "--rate", "80",
+                    "--time-limit", "0.5", "--nodes", "3", "--nemesis", "none")
+    assert code == 0
+    assert run.read_json(run.results)["valid"] is True

@@ -159,7 +159,12 @@ class Interpreter:
                 task.result()  # a crashed worker or nemesis is a harness failure: raise it
             stop.set()
             # Workers finish their current operation (bounded by its timeout).
-            await asyncio.wait_for(asyncio.gather(*tasks), self.options.op_timeout + 30)
+            grace = self.options.op_timeout + 30
+            try:
+                await asyncio.wait_for(asyncio.gather(*tasks), grace)
+            except TimeoutError:
+                raise TimeoutError(f"the workers did not end within {grace:g} s of the time "
+                                   "limit (a harness bug: each operation is bounded)") from None
         finally:
             for task in tasks:
                 task.cancel()
@@ -171,6 +176,10 @@ class Interpreter:
         now = self._time()
         slot = max(self._next_slot, now)
         self._next_slot = slot + 1.0 / self.options.rate
+        # Never past the main phase: more workers than the rate serves in it queue slots far
+        # beyond (3000 workers at 80 ops/s: 37 s), and their sleeps outlasted the wait for
+        # the workers to finish.
+        slot = min(slot, self._t0 + self.options.time_limit)
         if slot > now:
             await asyncio.sleep(slot - now)
 
