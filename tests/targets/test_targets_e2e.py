@@ -127,7 +127,16 @@ def test_etcd_is_valid_under_every_fault_it_takes(tmp_path):
 @needs_netns
 @needs_etcd
 def test_etcd_serializable_reads_are_caught_under_partitions(tmp_path):
+    # Whether a cut-off member answers a read after the majority overwrote its key depends on
+    # timing: seed 1 was caught in 8 of 9 runs on a 2-core machine. As for the unsafe
+    # variants, the seeds are tried in turn until one is caught, and a miss must be valid.
     provocation = CONFIGURATIONS["etcd-serializable-reads"]
-    code, run, out = splitbrain_run(tmp_path, "--nodes", "5", *provocation.args, "--seed", "1")
-    assert code == 1, out
-    assert results(run)["checkers"]["linearizable"]["valid"] is False
+    for seed in UNSAFE_SEEDS:
+        (tmp_path / str(seed)).mkdir()
+        code, run, out = splitbrain_run(tmp_path / str(seed), "--nodes", "5", *provocation.args,
+                                        "--seed", str(seed))  # fmt: skip
+        if code == 1:
+            assert results(run)["checkers"]["linearizable"]["valid"] is False
+            return
+        assert code == 0, out
+    raise AssertionError(f"serializable reads escaped every seed of {UNSAFE_SEEDS}")

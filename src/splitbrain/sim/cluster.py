@@ -85,7 +85,6 @@ class SimNetwork(Links):
         return checked(request["op"], await self._proc.spawn(self._host.answer(request)))
 
 
-
 class _NodeParser(argparse.ArgumentParser):
     """The node's parser, raising where `splitbrain node` would exit: here every node runs in
     the simulator's own process."""

@@ -124,7 +124,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
     """(pinned settings, the base RunConfig the seeds' draws start from); UsageError."""
-    from splitbrain.nemesis.schedule import MIN_INTERVAL, interval_problem, parse_faults
+    from splitbrain.nemesis.schedule import interval_problem, parse_faults
     from splitbrain.sim.cluster import check_node_args
 
     pinned: dict[str, Any] = {}
@@ -137,7 +137,8 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
         raise UsageError("--nodes must be at least 1")
     if pinned.get("concurrency", 1) < 1:
         raise UsageError("--concurrency must be at least 1")
-    problem = interval_problem(pinned.get("nemesis_interval", MIN_INTERVAL))
+    interval = pinned.get("nemesis_interval")
+    problem = interval_problem(interval) if interval is not None else None
     if problem:
         raise UsageError(f"--nemesis-interval {problem}")
     if args.nemesis is not None:
