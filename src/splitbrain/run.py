@@ -111,7 +111,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -> RunConfig:
     """The run's configuration; UsageError for anything the target cannot take. `notes`
     receives what `--nemesis` left out because the target or network mode cannot do it."""
-    from splitbrain.nemesis.schedule import interval_problem, parse_faults
+    from splitbrain.nemesis.interval import interval_problem
+    from splitbrain.nemesis.schedule import parse_faults
     from splitbrain.targets.faults import FaultError, fit
 
     if args.nodes < 1:

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from splitbrain.nemesis.interval import MIN_INTERVAL
 from splitbrain.nemesis.schedule import (
     ALL,
     CHURNS,
@@ -23,7 +24,6 @@ from splitbrain.nemesis.schedule import (
     INSTANT,
     LEAD_TIMES,
     LEADER_PAUSES,
-    MIN_INTERVAL,
     NET_FAULTS,
     PARTITIONS,
     PAUSE_TIMES,

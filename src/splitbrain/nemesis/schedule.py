@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from splitbrain.cluster.faults import LinkFaults
 from splitbrain.nemesis import grudges
 from splitbrain.nemesis.grudges import Grudge
+from splitbrain.nemesis.interval import interval_problem
 from splitbrain.raft import crashpoints
 from splitbrain.raft.quorum import majority
 
@@ -232,19 +233,6 @@ def _deal(deck: list[str], kinds: Sequence[str], rng: random.Random) -> list[str
 
 def _round(t: float) -> float:
     return round(t, 3)  # milliseconds: 1.2, not 1.2000000000000002
-
-
-# The shortest unit of time a schedule takes. Its times are whole milliseconds (_round), and a
-# fault takes milliseconds to apply; below 2 ms a rest of half an interval rounded to nothing and
-# planning never ended (`--nemesis-interval 0.0001` hung the run).
-MIN_INTERVAL = 0.01
-
-
-def interval_problem(interval: float) -> str | None:
-    """Why `interval` cannot be a schedule's unit of time (seconds), or None."""
-    if not MIN_INTERVAL <= interval < float("inf"):
-        return f"must be at least {MIN_INTERVAL:g} seconds and finite, got {interval:g}"
-    return None
 
 
 def _plan(fault: str, start: float, stop: float, nodes: list[str], rng: random.Random,

@@ -124,7 +124,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
     """(pinned settings, the base RunConfig the seeds' draws start from); UsageError."""
-    from splitbrain.nemesis.schedule import interval_problem, parse_faults
+    from splitbrain.nemesis.interval import interval_problem
+    from splitbrain.nemesis.schedule import parse_faults
     from splitbrain.sim.cluster import check_node_args
 
     pinned: dict[str, Any] = {}

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from splitbrain.cluster.targets import NodeLaunch
-from splitbrain.nemesis.schedule import interval_problem
+from splitbrain.nemesis.interval import interval_problem
 from splitbrain.targets.client import Client
 
 Address = tuple[str, int]

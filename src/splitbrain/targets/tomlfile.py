@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbrain.cluster.targets import NodeLaunch
-from splitbrain.nemesis.schedule import interval_problem
+from splitbrain.nemesis.interval import interval_problem
 from splitbrain.targets.client import Client, Lost, NotSent, Redirect
 from splitbrain.targets.generic import HttpJsonClient, NdjsonClient
 from splitbrain.targets.registry import TargetError
