@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import itertools
 import json
@@ -449,12 +450,27 @@ async def serve(ops: Forgetful, control_fd: int) -> None:
 
     fuse = asyncio.create_task(pyfuse3.main())
     tasks = [asyncio.create_task(answer()), asyncio.create_task(stop.wait())]
-    await asyncio.wait([*tasks, fuse], return_when=asyncio.FIRST_COMPLETED)
+    try:
+        await asyncio.wait([*tasks, fuse], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # From here on the unmount must finish. asyncio.run's teardown gives SIGTERM back its
+        # default action, and the parent-death SIGTERM often comes just after the EOF: it
+        # would kill us between the two and leave a dead mount. Blocked, it waits, unneeded.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     for task in tasks:
         task.cancel()
     if not fuse.done():
-        pyfuse3.terminate()  # its own way out: cancelling it leaves its workers waiting
+        _terminate()
     await asyncio.gather(*tasks, fuse, return_exceptions=True)
+
+
+def _terminate() -> None:
+    """pyfuse3's own way out (cancelling its main leaves its workers waiting), less a race of its
+    asyncio mode: it fails the worker's wait for the FUSE device even when that wait has just
+    ended with a request, which raises InvalidStateError. One worker waits at a time (they take
+    a lock around the wait), so that one reads its request, sees the session ended and stops."""
+    with contextlib.suppress(asyncio.InvalidStateError):
+        pyfuse3.terminate()
 
 
 def main(argv: list[str] | None = None) -> int:

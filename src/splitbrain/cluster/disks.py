@@ -141,14 +141,19 @@ class Disks:
                 unmount(d.disk.mountpoint)
 
 
+def daemon_command(disk: NodeDisk, control_fd: int) -> list[str]:
+    """The command line of the daemon that mounts `disk`, answering on the socket `control_fd`;
+    spawn it with SIGTERM as its death signal."""
+    return [sys.executable, "-m", "splitbrain.cluster.diskfs", "--tree", str(disk.tree),
+            "--lost", str(disk.lost), "--mountpoint", str(disk.mountpoint),
+            "--control-fd", str(control_fd)]  # fmt: skip
+
+
 async def _spawn(name: str, disk: NodeDisk, lifeline: Lifeline, output: Path | None) -> _Daemon:
     ours, theirs = socket.socketpair()
     try:
-        proc = spawn([sys.executable, "-m", "splitbrain.cluster.diskfs",
-                      "--tree", str(disk.tree), "--lost", str(disk.lost),
-                      "--mountpoint", str(disk.mountpoint), "--control-fd", str(theirs.fileno())],
-                     lifeline, pass_fds=(theirs.fileno(),), output=output,
-                     death_signal=signal.SIGTERM)  # fmt: skip
+        proc = spawn(daemon_command(disk, theirs.fileno()), lifeline, pass_fds=(theirs.fileno(),),
+                     output=output, death_signal=signal.SIGTERM)  # fmt: skip
     finally:
         theirs.close()
     reader, writer = await asyncio.open_unix_connection(sock=ours)
