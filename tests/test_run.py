@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from splitbrain import run
 from splitbrain.cluster import disks
 from splitbrain.run import recovery_warnings
@@ -54,3 +56,26 @@ def test_an_interval_below_the_schedules_milliseconds_is_a_usage_error(tmp_path,
     assert main(["run", "--out", str(tmp_path), "--nemesis-interval", "0.0001"]) == 64
     assert "--nemesis-interval must be at least 0.01 seconds" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("node_arg", "named"), [
+    ("--frobnicate", "unrecognized arguments: --frobnicate"),
+    ("--read-mode=bogus", "invalid choice: 'bogus'"),
+    ("--election-tick=1", "need 1 <= --heartbeat-tick < --election-tick"),
+    ("--help", "unrecognized arguments: --help"),
+])  # fmt: skip
+def test_node_arguments_the_bundled_node_refuses_are_a_usage_error_before_it_starts(
+        tmp_path, capsys, node_arg, named):
+    """They used to start the cluster, whose nodes exited with their usage line: exit 3."""
+    from splitbrain.cli import main
+
+    assert main(["run", "--out", str(tmp_path), f"--node-arg={node_arg}"]) == 64
+    err = capsys.readouterr().err
+    assert f"--node-arg {node_arg}: " in err and named in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_node_arguments_the_node_takes_pass():
+    config = run.config_from_args(parse("--node-arg=--read-mode=lease",
+                                        "--node-arg=--election-tick=30"))  # fmt: skip
+    assert config.node_args == ("--read-mode=lease", "--election-tick=30")

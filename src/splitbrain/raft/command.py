@@ -30,8 +30,10 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from splitbrain.arguments import positive
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
@@ -100,9 +102,24 @@ def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
     return cluster
 
 
+class _Parser(argparse.ArgumentParser):
+    """The node's parser, raising UsageError where `splitbrain node` would exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def parse(argv: Sequence[str]) -> NodeConfig:
+    """The configuration of a node started with `argv` (what follows `splitbrain node`), read
+    as that command reads it; UsageError where it would refuse them (the simulator builds its
+    nodes with this, and the raft target checks --node-arg with it before a run)."""
+    parser = _Parser(prog="splitbrain node", add_help=False)  # --help is not an option here
+    add_arguments(parser)
+    return node_config(parser.parse_args(list(argv)))
+
+
 def node_config(args: argparse.Namespace) -> NodeConfig:
-    """The node's configuration from its parsed flags; UsageError names a bad one. (The
-    simulator builds its nodes' configurations with this too.)"""
+    """The node's configuration from its parsed flags; UsageError names a bad one."""
     cluster = parse_cluster(args.cluster)
     if args.id not in cluster:
         raise UsageError(f"--id {args.id!r} is not one of --cluster ({', '.join(cluster)})")

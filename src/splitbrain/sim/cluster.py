@@ -30,7 +30,6 @@ node logs depends on where the run directory is.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import random
@@ -39,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from splitbrain.cluster.clocks import NORMAL, Skew
 from splitbrain.cluster.cluster import NODE_NAME
@@ -50,7 +49,6 @@ from splitbrain.cluster.process import NodeError
 from splitbrain.cluster.proxy_process import ProxyHost
 from splitbrain.cluster.queries import NodeQueries
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
-from splitbrain.exitcodes import UsageError
 from splitbrain.raft import command
 from splitbrain.raft.host import NodeHost, Observer
 from splitbrain.raft.server import NodeConfig, log
@@ -85,33 +83,11 @@ class SimNetwork(Links):
         return checked(request["op"], await self._proc.spawn(self._host.answer(request)))
 
 
-class _NodeParser(argparse.ArgumentParser):
-    """The node's parser, raising where `splitbrain node` would exit: here every node runs in
-    the simulator's own process."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def node_config(launch: NodeLaunch) -> NodeConfig:
     """A node's configuration from the command line a run would start it with, read by the
-    node's own parser: --node-arg means in sim what it means in run. UsageError names a bad
-    --node-arg."""
+    node's own parser: --node-arg means in sim what it means in run."""
     argv = bundled_raft(launch)
-    parser = _NodeParser(prog="splitbrain node")
-    command.add_arguments(parser)
-    try:
-        return command.node_config(parser.parse_args(argv[argv.index("node") + 1 :]))
-    except UsageError as exc:
-        raise UsageError(f"--node-arg {' '.join(launch.extra_args)}: {exc}") from None
-
-
-def check_node_args(node_args: Sequence[str]) -> None:
-    """UsageError if the bundled Raft would refuse these arguments (before any seed runs)."""
-    node_config(NodeLaunch(node="n1", peers={"n1": (HOST, 1)}, client_port=2,
-                           data_dir=Path("data"), events=Path("events.jsonl"),
-                           log=Path("node.log"), cluster_id=CLUSTER_ID, lifeline_fd=-1,
-                           extra_args=tuple(node_args)))  # fmt: skip
+    return command.parse(argv[argv.index("node") + 1 :])
 
 
 @dataclass(eq=False)

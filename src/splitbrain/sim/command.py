@@ -126,7 +126,7 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
     """(pinned settings, the base RunConfig the seeds' draws start from); UsageError."""
     from splitbrain.nemesis.interval import interval_problem
     from splitbrain.nemesis.schedule import parse_faults
-    from splitbrain.sim.cluster import check_node_args
+    from splitbrain.targets.raft import node_args_problem
 
     pinned: dict[str, Any] = {}
     for name in ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis_interval",
@@ -150,7 +150,9 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
         pinned["nemesis"] = faults
     base = RunConfig(out=args.out, name=args.name or NAME, unsafe=tuple(dict.fromkeys(args.unsafe)),
                      node_args=tuple(args.node_arg), check_time_limit=args.check_time_limit)
-    check_node_args(base.node_args)
+    problem = node_args_problem(base.node_args)
+    if problem:
+        raise UsageError(f"--node-arg {problem}")
     return pinned, base
 
 

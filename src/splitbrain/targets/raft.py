@@ -11,6 +11,7 @@ import without it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
@@ -44,6 +45,22 @@ async def arm(address: Address, point: str | None, timeout: float) -> bool:
     return await arm_crash_point(address, point, timeout)
 
 
+def node_args_problem(node_args: tuple[str, ...]) -> str | None:
+    """What the node's own parser says of `--node-arg` values it would refuse, or None."""
+    from splitbrain.exitcodes import UsageError
+    from splitbrain.raft.command import parse
+
+    argv = bundled_raft(NodeLaunch(node="n1", peers={"n1": ("127.0.0.1", 1)}, client_port=2,
+                                   data_dir=Path("data"), events=Path("events.jsonl"),
+                                   log=Path("node.log"), cluster_id="check", lifeline_fd=-1,
+                                   extra_args=node_args))  # fmt: skip
+    try:
+        parse(argv[argv.index("node") + 1 :])
+    except UsageError as exc:
+        return f"{' '.join(node_args)}: {exc}"
+    return None
+
+
 def target(args: Mapping[str, str]) -> Target:
     if args:
         raise ValueError(f"target raft takes no --target-arg (got {', '.join(sorted(args))}); "
@@ -61,6 +78,7 @@ def target(args: Mapping[str, str]) -> Target:
         events=True,
         framed=True,
         leader=role,
+        node_args_problem=node_args_problem,
         crash_points=CrashPoints(tuple(POINTS), arm),
         retrying_client=client,  # kv.py: a repeated (client id, seq) is applied once
         raft_messages=True,

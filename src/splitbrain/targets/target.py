@@ -135,6 +135,8 @@ class Target:
     raft_messages: bool = False  # peer frames are raft/codec.py messages (codec.peek reads them)
     clock: bool = False  # the nodes read time through libc (cluster/clocks.py can skew it)
     disk: bool = False  # the nodes keep all durable state in NodeLaunch.data_dir (disks.py)
+    # (node arguments) -> why its nodes would refuse them (--node-arg), checked before a run
+    node_args_problem: Callable[[tuple[str, ...]], str | None] | None = None
     missing: Callable[[], str | None] = _nothing_missing  # what this machine lacks to run it
     # (an executable, a package): checked before a run, which then exits 3 with the message
     # Seconds between fault changes unless --nemesis-interval says: a few times what its cluster
