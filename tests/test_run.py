@@ -20,7 +20,14 @@ def test_a_recovered_run_has_no_warnings():
 def test_no_leader_and_unread_keys_are_reported():
     warnings = recovery_warnings(Tally(leader_after_heal=False, final_unread=3))
     assert any("no leader" in w for w in warnings)
-    assert any("3 key(s) could not be read" in w for w in warnings)
+    assert any("3 key(s) could not be read" in w and "did not recover" in w for w in warnings)
+
+
+def test_unread_keys_with_a_leader_are_not_called_a_cluster_that_did_not_recover():
+    """`--op-timeout 0.001`: a leader was back, every final read timed out."""
+    [warning] = recovery_warnings(Tally(leader_after_heal=True, final_unread=2))
+    assert "2 key(s) could not be read" in warning and "did not recover" not in warning
+    assert "--op-timeout" in warning
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -358,8 +358,10 @@ def recovery_warnings(tally: Tally) -> list[str]:
     if tally.leader_after_heal is False:
         warnings.append("run: no leader was elected within the recovery wait after healing")
     if tally.final_unread:
+        why = ("a leader was elected, but no read of them succeeded within --op-timeout"
+               if tally.leader_after_heal else "the cluster did not recover")  # fmt: skip
         warnings.append(f"run: {tally.final_unread} key(s) could not be read in the final "
-                        "phase (the cluster did not recover)")
+                        f"phase ({why})")
     return warnings
 
 
