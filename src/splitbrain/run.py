@@ -128,9 +128,10 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
     if args.workload not in target.workloads:
         raise UsageError(f"--workload {args.workload}: target {target.name} runs "
                          f"{', '.join(target.workloads)} only")
-    problem = target.node_args_problem and target.node_args_problem(tuple(args.node_arg))
-    if problem:
-        raise UsageError(f"--node-arg {problem}")
+    if target.node_args_problem is not None:
+        problem = target.node_args_problem(tuple(args.node_arg))
+        if problem:
+            raise UsageError(f"--node-arg {problem}")
     for flag in args.unsafe:
         if flag not in target.unsafe:
             raise UsageError(f"--unsafe {flag}: target {target.name} has "

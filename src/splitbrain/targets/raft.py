@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from splitbrain.cluster.ports import HOST
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.targets.client import Client
@@ -50,7 +51,7 @@ def node_args_problem(node_args: tuple[str, ...]) -> str | None:
     from splitbrain.exitcodes import UsageError
     from splitbrain.raft.command import parse
 
-    argv = bundled_raft(NodeLaunch(node="n1", peers={"n1": ("127.0.0.1", 1)}, client_port=2,
+    argv = bundled_raft(NodeLaunch(node="n1", peers={"n1": (HOST, 1)}, client_port=2,
                                    data_dir=Path("data"), events=Path("events.jsonl"),
                                    log=Path("node.log"), cluster_id="check", lifeline_fd=-1,
                                    extra_args=node_args))  # fmt: skip
