@@ -86,8 +86,7 @@ def clean_up() -> None:
         proc.kill()
     psutil.wait_procs(descendants(), timeout=10)
     netns.sweep()
-    for mount in disks.mounts():
-        disks.unmount(mount.mountpoint)
+    disks.sweep()  # their daemons are gone now
 
 
 def kill_once(n: int, rng: random.Random, networks: list[str], mixes: list[str],

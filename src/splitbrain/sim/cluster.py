@@ -48,7 +48,7 @@ from splitbrain.cluster.ports import HOST
 from splitbrain.cluster.process import NodeError
 from splitbrain.cluster.proxy_process import ProxyHost
 from splitbrain.cluster.queries import NodeQueries
-from splitbrain.cluster.targets import NodeLaunch, bundled_raft
+from splitbrain.cluster.targets import NodeLaunch
 from splitbrain.raft import command
 from splitbrain.raft.host import NodeHost, Observer
 from splitbrain.raft.server import NodeConfig, log
@@ -81,13 +81,6 @@ class SimNetwork(Links):
 
     async def _request(self, request: dict) -> dict:
         return checked(request["op"], await self._proc.spawn(self._host.answer(request)))
-
-
-def node_config(launch: NodeLaunch) -> NodeConfig:
-    """A node's configuration from the command line a run would start it with, read by the
-    node's own parser: --node-arg means in sim what it means in run."""
-    argv = bundled_raft(launch)
-    return command.parse(argv[argv.index("node") + 1 :])
 
 
 @dataclass(eq=False)
@@ -169,7 +162,7 @@ class SimCluster(NodeQueries):
             data_dir=rel.node_data(name), events=rel.node_events(name), log=rel.node_log(name),
             cluster_id=CLUSTER_ID, lifeline_fd=-1, unsafe=self.unsafe, extra_args=self.node_args,
         )  # fmt: skip
-        config = node_config(launch)
+        config = raft.node_config(launch)
         config = replace(config, secret=self._secret)  # peer links authenticated, as in a run
         return _Node(name, config, self.disks[name], self._file(rel.node_log(name)),
                      self._file(rel.node_dir(name) / "output.log"))  # fmt: skip

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from splitbrain.cluster.ports import HOST
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.targets.client import Client
 from splitbrain.targets.target import Address, Command, CrashPoints, PortOpen, Role, Target
+
+if TYPE_CHECKING:
+    from splitbrain.raft.server import NodeConfig
 
 
 def command(launch: NodeLaunch) -> Command:
@@ -46,17 +50,25 @@ async def arm(address: Address, point: str | None, timeout: float) -> bool:
     return await arm_crash_point(address, point, timeout)
 
 
+def node_config(launch: NodeLaunch) -> NodeConfig:
+    """The configuration a node started with `launch` runs with, read by the node's own parser
+    (raft/command.parse); UsageError where it would refuse to start. The simulator builds its
+    nodes with this, so --node-arg means in sim what it means in run."""
+    from splitbrain.raft.command import parse
+
+    argv = bundled_raft(launch)
+    return parse(argv[argv.index("node") + 1 :])
+
+
 def node_args_problem(node_args: tuple[str, ...]) -> str | None:
     """What the node's own parser says of `--node-arg` values it would refuse, or None."""
     from splitbrain.exitcodes import UsageError
-    from splitbrain.raft.command import parse
 
-    argv = bundled_raft(NodeLaunch(node="n1", peers={"n1": (HOST, 1)}, client_port=2,
-                                   data_dir=Path("data"), events=Path("events.jsonl"),
-                                   log=Path("node.log"), cluster_id="check", lifeline_fd=-1,
-                                   extra_args=node_args))  # fmt: skip
     try:
-        parse(argv[argv.index("node") + 1 :])
+        node_config(NodeLaunch(node="n1", peers={"n1": (HOST, 1)}, client_port=2,
+                               data_dir=Path("data"), events=Path("events.jsonl"),
+                               log=Path("node.log"), cluster_id="check", lifeline_fd=-1,
+                               extra_args=node_args))  # fmt: skip
     except UsageError as exc:
         return f"{' '.join(node_args)}: {exc}"
     return None
