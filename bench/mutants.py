@@ -2,7 +2,7 @@
 
     python bench/mutants.py [--mutants ID,ID] [--configs default,all,sim,sim-all] [--seeds 1,2]
                             [--jobs 1] [--output FILE] [--keep DIR] [--no-control] [--list]
-                            [--sim-seeds N] [--shrink [--shrink-budget S]]
+                            [--sim-seeds N] [--sim-arg ARG] [--shrink [--shrink-budget S]]
 
 The corpus is bench/mutants/<category>.toml: each mutant is one realistic bug in the bundled
 Raft, written as an exact snippet of src/splitbrain/<file> that must occur exactly once and its
@@ -28,7 +28,9 @@ reported "not available" where the simulator does not exist; the first seed only
 `--sim-seeds N`, exactly N seeds, and the share that fail is the mutant's per-seed catch rate:
 one exploration that stops at its first failure is a noisy measure of a rare bug), and
 `sim-all` (the same with the schedule of `all` pinned, SIM_ALL: a paired, seeded stand-in for
-`all` runs, to judge a change to the nemesis over the corpus in minutes). Per mutant
+`all` runs, to judge a change to the nemesis over the corpus in minutes); `--sim-arg ARG`
+gives both sim configurations a setting of their own (e.g. `--sim-arg=--timeouts=1,0` to
+compare a setting the swarm draws with its alternative, paired seed for seed). Per mutant
 x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2, could-not-run 3,
 usage 64, timeout: a run that did not finish is no catch), the checker and violation kind that
 caught it, the time to detection (run: seconds into the run of the first anomalous operation
@@ -230,8 +232,8 @@ def sim_configuration(seeds: int | None = None, name: str = "sim", pinned: Seque
         timeout=timeout, kind="sim")  # fmt: skip
 
 
-def sim_all(seeds: int | None = None) -> Configuration:
-    return sim_configuration(seeds, "sim-all", SIM_ALL, per_seed=SIM_SEED_TIMEOUT * 2)
+def sim_all(seeds: int | None = None, extra: Sequence[str] = ()) -> Configuration:
+    return sim_configuration(seeds, "sim-all", (*SIM_ALL, *extra), per_seed=SIM_SEED_TIMEOUT * 2)
 
 
 CONFIGURATIONS: dict[str, Configuration] = {
@@ -514,6 +516,9 @@ def main() -> int:
     parser.add_argument("--sim-seeds", type=int, metavar="N",
                         help="sim: run exactly N seeds (no budget, no stop at the first "
                              "failure): the share of seeds that fail is a per-seed catch rate")
+    parser.add_argument("--sim-arg", action="append", default=[], metavar="ARG",
+                        help="sim, sim-all: an argument of `splitbrain sim` for every seed, "
+                             "e.g. --sim-arg=--timeouts=1,0 (repeatable)")
     args = parser.parse_args()
     try:
         corpus = load_corpus()
@@ -537,8 +542,8 @@ def main() -> int:
         parser.error("--jobs must be at least 1")
     if args.sim_seeds is not None and args.sim_seeds < 1:
         parser.error("--sim-seeds must be at least 1")
-    catalog = {**CONFIGURATIONS, "sim": sim_configuration(args.sim_seeds),
-               "sim-all": sim_all(args.sim_seeds)}
+    catalog = {**CONFIGURATIONS, "sim": sim_configuration(args.sim_seeds, pinned=args.sim_arg),
+               "sim-all": sim_all(args.sim_seeds, args.sim_arg)}
     if args.keep and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")
 

@@ -169,3 +169,11 @@ def test_sim_all_pins_the_schedule_of_a_real_all_run():
                       "--time-limit": f"{M.SIM_ALL_TIME:g}"}
     assert M.CONFIGURATIONS["sim-all"].name == "sim-all"
     assert "--stop-on-failure" in M.CONFIGURATIONS["sim-all"].argv(7, Path("out"))
+
+
+def test_sim_args_reach_every_seed_of_both_sim_configurations():
+    timeouts = ["--timeouts=1,0"]
+    assert M.sim_configuration(500, pinned=timeouts).argv(7, Path("out")) == [
+        "sim", "--seeds", "500", "--seed", "7", "--timeouts=1,0", "--out", "out"]
+    argv = M.sim_all(16, timeouts).argv(7, Path("out"))
+    assert argv[-3:] == ["--timeouts=1,0", "--out", "out"] and "--nemesis" in argv

@@ -13,6 +13,7 @@ import pytest
 from splitbrain.cli import main
 from splitbrain.history import read_jsonl
 from splitbrain.sim.command import add_arguments, settings
+from splitbrain.sim.explore import failure_kind
 from splitbrain.sim.invariants import DESCRIPTIONS
 from splitbrain.sim.swarm import SIM_FAULTS
 from splitbrain.store import RunDir, find_runs
@@ -99,6 +100,10 @@ def test_usage_errors_exit_64(tmp_path, capsys):
     # a unit of time below the schedule's milliseconds: planning it never ended
     assert main(["sim", "--out", str(tmp_path), "--nemesis-interval", "0.0001"]) == 64
     assert "--nemesis-interval must be at least 0.01 seconds" in capsys.readouterr().err
+    for edges in ("0.8,0.5", "-0.1,0", "early"):
+        with pytest.raises(SystemExit) as exit:
+            main(["sim", "--out", str(tmp_path), "--timeouts", edges])
+        assert exit.value.code == 64 and "--timeouts: " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("node_arg", "named"), [
@@ -158,7 +163,8 @@ def test_shrinking_a_failure_keeps_its_kind_and_makes_it_smaller(tmp_path, capsy
     shrunk = next(r for r in find_runs(tmp_path) if r.path.parent.name == "sim-shrunk")
     config = shrunk.read_json(shrunk.config)
     before, after = config["shrunk_from"], shrunk.read_json(shrunk.results)
-    assert after["valid"] is False and before["kind"] == "linearizable"
+    assert before["kind"] == failure_kind(run.read_json(run.results))
+    assert after["valid"] is False and failure_kind(after) == before["kind"]
     ops, faults = (after["checkers"]["stats"]["calls"],
                    sum(1 for _ in after["checkers"]["stats"]["fault_windows"]))  # fmt: skip
     assert ops + faults < before["ops"] + before["faults"]

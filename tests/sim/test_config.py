@@ -11,10 +11,12 @@ import pytest
 
 from splitbrain.config import RunConfig
 from splitbrain.nemesis.schedule import parse_faults, plan_schedule
+from splitbrain.raft.messages import HardState
+from splitbrain.raft.raft import Config, Raft
 from splitbrain.sim.command import add_arguments, settings
 from splitbrain.sim.config import ConfigError, SimConfig
 from splitbrain.sim.swarm import SETTINGS, draw
-from splitbrain.sim.world import Physics, World
+from splitbrain.sim.world import Physics, TimerEdges, World, node_random
 
 
 def test_a_seed_names_one_configuration_and_seeds_differ():
@@ -93,9 +95,9 @@ def test_the_swarm_draws_the_share_of_reads_last_and_a_pinned_one_is_kept():
     assert set(shares) == {0.4, 0.85} and 30 < shares.count(0.85) < 70
     pinned = [draw(seed, {"reads": 0.1}, RunConfig()) for seed in range(100)]
     assert {c.run.reads for c in pinned} == {0.1}
-    # Drawn after every other setting: seeds drawn before it existed keep their other draws.
+    # Drawn after the settings that existed before it: seeds drawn then keep their other draws.
     assert [replace(c.run, reads=0.1) for c in configs] == [c.run for c in pinned]
-    assert SETTINGS[-1] == "reads" and "--reads 0.1" in pinned[0].command()
+    assert SETTINGS[-2] == "reads" and "--reads 0.1" in pinned[0].command()
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     again, _ = settings(parser.parse_args(shlex.split(pinned[0].command())[2:]))
@@ -118,3 +120,44 @@ def test_delays_have_a_seeded_heavy_tail_that_the_command_names():
     add_arguments(parser)
     pinned, _ = settings(parser.parse_args(shlex.split(config.command())[2:]))
     assert draw(1, pinned, RunConfig()).physics == config.physics
+
+
+@pytest.mark.parametrize("edges, expect", [((1.0, 0.0), {15}), ((0.0, 1.0), {29}),
+                                           ((0.5, 0.5), {15, 29})])  # fmt: skip
+def test_timer_edges_put_a_node_s_election_timeouts_at_the_ends_of_their_range(edges, expect):
+    core = Raft(Config("n1", ("n1", "n2", "n3"), election_tick=15), HardState(), [],
+                TimerEdges("1:n1:1", edges))  # fmt: skip
+    drawn = set()
+    for term in range(1, 200):
+        core.become_follower(term, None)  # draws a new randomized timeout
+        drawn.add(core.randomized_timeout)
+    assert drawn == expect
+
+
+def test_timer_edges_leave_the_rest_of_the_draws_uniform_and_none_leaves_the_old_stream():
+    rng = TimerEdges("7", (0.5, 0.0))
+    draws = [rng.randrange(15, 30) for _ in range(3000)]
+    assert 1300 < draws.count(15) < 1700 and set(draws) == set(range(15, 30))
+    # No edges: exactly the draws a seed made before timer edges existed, so it replays.
+    plain = node_random("7", (0.0, 0.0))
+    assert type(plain) is random.Random
+    before = random.Random("7")
+    assert [plain.random() for _ in range(5)] == [before.random() for _ in range(5)]
+
+
+def test_the_swarm_draws_timer_edges_last_and_old_configs_replay_with_uniform_timeouts():
+    configs = [draw(seed, {}, RunConfig()) for seed in range(300)]
+    edges = [c.physics.timeouts for c in configs]
+    assert set(edges) == {(0.0, 0.0), (1.0, 0.0)} and 70 < edges.count((1.0, 0.0)) < 130
+    pinned = [draw(seed, {"timeouts": (1.0, 0.0)}, RunConfig()) for seed in range(300)]
+    assert [replace(c.physics, timeouts=(1.0, 0.0)) for c in configs] == [c.physics for c in pinned]
+    assert [c.run for c in configs] == [c.run for c in pinned]
+    assert SETTINGS[-1] == "timeouts" and "--timeouts 1,0" in pinned[0].command()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    again, _ = settings(parser.parse_args(shlex.split(pinned[0].command())[2:]))
+    assert draw(0, again, RunConfig()).physics == pinned[0].physics
+    # config.json written before timer edges existed: uniform timeouts, as they ran.
+    data = configs[0].to_json()
+    del data["physics"]["timeouts"]
+    assert SimConfig.from_json(data).physics.timeouts == (0.0, 0.0)

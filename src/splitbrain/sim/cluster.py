@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -55,7 +54,7 @@ from splitbrain.raft.server import NodeConfig, log
 from splitbrain.raft.wal import WALError
 from splitbrain.sim.disk import DiskFiles, SimDisk
 from splitbrain.sim.loop import ENDED, PAUSED, Process
-from splitbrain.sim.world import World
+from splitbrain.sim.world import World, node_random
 from splitbrain.store import RunDir
 from splitbrain.targets import raft
 
@@ -199,7 +198,7 @@ class SimCluster(NodeQueries):
             clock=self.world.clock_ns,
             die=proc.die,
             pid=self.world.next_pid(),
-            rng=random.Random(f"{self.seed}:{name}:{node.lives}"),
+            rng=node_random(f"{self.seed}:{name}:{node.lives}", self.world.physics.timeouts),
             observer=self.observer,
             preallocate=PREALLOCATE,
         )

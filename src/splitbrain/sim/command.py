@@ -47,6 +47,17 @@ def _tail(text: str) -> tuple[float, float]:
     return values
 
 
+def _edges(text: str) -> tuple[float, float]:
+    earliest, comma, latest = text.partition(",")
+    try:
+        values = (float(earliest), float(latest if comma else 0))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not EARLIEST,LATEST: {text!r}") from None
+    if not (values[0] >= 0 and values[1] >= 0 and sum(values) <= 1):
+        raise argparse.ArgumentTypeError(f"need chances >= 0 that add up to at most 1: {text!r}")
+    return values
+
+
 def _range(text: str) -> tuple[float, float]:
     lo, comma, hi = text.partition(",")
     try:
@@ -110,6 +121,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "LONGEST seconds (0,0: none)")
     pins.add_argument("--disk-tail", type=_tail, metavar="CHANCE,LONGEST",
                       help="the same for a WAL write + fsync")
+    pins.add_argument("--timeouts", type=_edges, metavar="EARLIEST,LATEST",
+                      help="chances that a node's randomized election timeout is the earliest, "
+                           "or the latest, its range allows (0,0: uniform)")
     fixed = p.add_argument_group("the system and the output")
     fixed.add_argument("--unsafe", action="append", default=[], choices=UNSAFE_FLAGS,
                        help="run the nodes with a deliberate bug (repeatable; as for run)")
@@ -131,7 +145,7 @@ def settings(args: argparse.Namespace) -> tuple[dict[str, Any], RunConfig]:
     pinned: dict[str, Any] = {}
     for name in ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis_interval",
                  "op_timeout", "latency", "disk", "boot", "latency_tail", "disk_tail",
-                 "reads"):  # fmt: skip
+                 "reads", "timeouts"):  # fmt: skip
         if getattr(args, name) is not None:
             pinned[name] = getattr(args, name)
     if pinned.get("nodes", 1) < 1:

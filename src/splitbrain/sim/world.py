@@ -41,13 +41,16 @@ class Physics:
     """How the simulated machines behave, in seconds: (lowest, highest) of uniform draws, and
     for delays a heavy tail (chance, longest): with that chance a delay is drawn instead
     log-uniformly between the usual highest and `longest` — a TCP retransmission stalling a
-    stream (and everything behind it), an fsync that waits behind the disk's other writes."""
+    stream (and everything behind it), an fsync that waits behind the disk's other writes.
+    `timeouts`: the chances that a node's randomized election timeout is the earliest, or the
+    latest, its range allows (else uniform; see TimerEdges)."""
 
     latency: tuple[float, float] = (0.0001, 0.002)  # one-way delay of a chunk of bytes
     disk: tuple[float, float] = (0.0002, 0.004)  # a WAL write + fsync
     boot: tuple[float, float] = (0.01, 0.1)  # from process start to the node's first line
     latency_tail: tuple[float, float] = (0.0, 0.0)  # (chance, longest)
     disk_tail: tuple[float, float] = (0.0, 0.0)
+    timeouts: tuple[float, float] = (0.0, 0.0)  # (chance of the earliest, of the latest)
 
     def to_json(self) -> dict[str, list[float]]:
         return {k: list(v) for k, v in asdict(self).items()}
@@ -73,6 +76,35 @@ def _delays(rng: random.Random, usual: tuple[float, float], tail: tuple[float, f
         return rng.uniform(lo, hi)
 
     return delay
+
+
+class TimerEdges(random.Random):
+    """A node's randomness, pushing its timers to the edges of their range: `randrange(a, b)`
+    (the core draws its election timeout so, raft.py) is `a` with the chance `edges[0]`, the
+    last value with the chance `edges[1]`, else uniform. A follower that calls its election at
+    the earliest instant the protocol allows is where leases, vote stickiness and CheckQuorum
+    are tightest; uniform draws land on that edge once in `election_tick` timeouts."""
+
+    def __init__(self, seed: str, edges: tuple[float, float]) -> None:
+        super().__init__(seed)
+        self.edges = edges
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+        if stop is None:
+            return super().randrange(start)
+        earliest, latest = self.edges
+        draw = self.random()
+        if draw < earliest:
+            return start
+        if draw < earliest + latest:
+            return range(start, stop, step)[-1]
+        return super().randrange(start, stop, step)
+
+
+def node_random(seed: str, edges: tuple[float, float]) -> random.Random:
+    """The randomness of one life of a node: TimerEdges, or (no edges) plain draws, whose
+    stream an older seed's replay needs unchanged."""
+    return TimerEdges(seed, edges) if any(edges) else random.Random(seed)
 
 
 def iso(ns: int) -> str:
