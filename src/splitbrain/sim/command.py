@@ -19,6 +19,7 @@ import os
 import random
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,37 +37,33 @@ NAME = "sim"
 CPU_BUDGET = 20.0  # a seed of a correct Raft takes about 1 s; a broken one may resend forever
 
 
-def _tail(text: str) -> tuple[float, float]:
-    chance, comma, longest = text.partition(",")
+def _pair(text: str, form: str, alone: float | None, need: str,
+          valid: Callable[[float, float], bool]) -> tuple[float, float]:
+    """`A,B` (or `A` alone: B is `alone`, or A if None) as two floats that are `valid`."""
+    first, comma, second = text.partition(",")
     try:
-        values = (float(chance), float(longest if comma else 0))
+        a = float(first)
+        values = (a, float(second) if comma else a if alone is None else alone)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not CHANCE,LONGEST: {text!r}") from None
-    if not (0 <= values[0] <= 1 and values[1] >= 0):
-        raise argparse.ArgumentTypeError(f"need 0 <= CHANCE <= 1 and LONGEST >= 0: {text!r}")
+        raise argparse.ArgumentTypeError(f"not {form}: {text!r}") from None
+    if not valid(*values):
+        raise argparse.ArgumentTypeError(f"need {need}: {text!r}")
     return values
+
+
+def _tail(text: str) -> tuple[float, float]:
+    return _pair(text, "CHANCE,LONGEST", 0.0, "0 <= CHANCE <= 1 and LONGEST >= 0",
+                 lambda chance, longest: 0 <= chance <= 1 and longest >= 0)
 
 
 def _edges(text: str) -> tuple[float, float]:
-    earliest, comma, latest = text.partition(",")
-    try:
-        values = (float(earliest), float(latest if comma else 0))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not EARLIEST,LATEST: {text!r}") from None
-    if not (values[0] >= 0 and values[1] >= 0 and sum(values) <= 1):
-        raise argparse.ArgumentTypeError(f"need chances >= 0 that add up to at most 1: {text!r}")
-    return values
+    return _pair(text, "EARLIEST,LATEST", 0.0, "chances >= 0 that add up to at most 1",
+                 lambda earliest, latest: earliest >= 0 and latest >= 0 and earliest + latest <= 1)
 
 
 def _range(text: str) -> tuple[float, float]:
-    lo, comma, hi = text.partition(",")
-    try:
-        values = (float(lo), float(hi if comma else lo))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not LOW,HIGH seconds: {text!r}") from None
-    if not 0 <= values[0] <= values[1]:
-        raise argparse.ArgumentTypeError(f"need 0 <= LOW <= HIGH: {text!r}")
-    return values
+    return _pair(text, "LOW,HIGH seconds", None, "0 <= LOW <= HIGH",
+                 lambda lo, hi: 0 <= lo <= hi)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -89,7 +89,7 @@ class TimerEdges(random.Random):
         super().__init__(seed)
         self.edges = edges
 
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if stop is None:
             return super().randrange(start)
         earliest, latest = self.edges
