@@ -89,7 +89,7 @@ def test_a_config_written_before_the_share_of_reads_existed_replays_with_the_old
     assert SimConfig.from_json(data).run.reads == 0.4
 
 
-def test_the_swarm_draws_the_share_of_reads_last_and_a_pinned_one_is_kept():
+def test_the_swarm_draws_the_share_of_reads_after_older_settings_and_keeps_a_pinned_one():
     configs = [draw(seed, {}, RunConfig()) for seed in range(100)]
     shares = [c.run.reads for c in configs]
     assert set(shares) == {0.4, 0.85} and 30 < shares.count(0.85) < 70
