@@ -40,7 +40,8 @@ def test_one_seed_writes_a_run_directory_that_check_and_report_take_unchanged(tm
                                         "durable-before-apply", "read-sees-applied"}
     assert results["checkers"]["durable-before-apply"]["checked"] > 0
     assert all(results["checkers"][name]["valid"] is True for name in DESCRIPTIONS)
-    for name in ("durable-promise", "one-vote-per-term", "recovery-complete", "leader-complete"):
+    for name in ("durable-promise", "one-vote-per-term", "recovery-complete", "leader-complete",
+                 "commit-by-leader"):
         assert results["checkers"][name]["checked"] > 0, name  # each saw what it checks
     history = [json.loads(line) for line in run.history.read_text().splitlines()]
     faults = {op["f"] for op in history if op["process"] == "nemesis"}

@@ -62,6 +62,25 @@ def test_what_was_written_but_not_fsynced_does_not_count(loop):
     assert inv.results()["durable-before-apply"]["valid"] is False
 
 
+def test_committing_or_applying_beyond_what_a_leader_committed_is_a_violation(loop):
+    wals, inv = setup(loop)
+    for n in NODES:
+        wals[n].save(HardState(1, "n1", 0), entries(1, 1, 4))
+    inv.committing("n1", 2, leader=True)
+    inv.committing("n2", 2, leader=False)  # learned from the leader: fine
+    inv.applying("n2", entries(1, 1, 2))
+    inv.committing("n3", 4, leader=False)  # its whole log, where the leader committed 2
+    inv.applying("n3", entries(1, 1, 3))
+    inv.committing("n1", 4, leader=True)  # the leader decides: now 4 may be committed
+    inv.applying("n3", entries(1, 4, 4))
+    results = inv.results()["commit-by-leader"]
+    assert results["valid"] is False and results["checked"] == 5
+    assert [(v["node"], v["index"], v["leader_commit"]) for v in results["violations"]] == [
+        ("n3", 4, 2), ("n3", 3, 2)]
+    assert results["violations"][0]["message"] == (
+        "n3 commits up to index 4, but no leader has committed beyond index 2")
+
+
 def test_a_read_served_below_an_index_applied_before_it_arrived_is_a_violation(loop):
     wals, inv = setup(loop)
     for n in NODES:

@@ -56,6 +56,8 @@ class Observer(Protocol):
                   snapshot: int) -> None: ...  # entries: after the snapshot's index
     def promised(self, node: str, msg: Message) -> None: ...  # an append ack or vote leaves
     def leading(self, node: str, term: int, term_at: Callable[[int], int | None]) -> None: ...
+    def committing(self, node: str, commit: int,
+                   leader: bool) -> None: ...  # a Ready's commit index, before it is acted on
     def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
     def read_asked(self, node: str) -> object: ...  # a read arrived; returns a token
     def read_served(self, node: str, token: object, applied: int,

@@ -403,6 +403,9 @@ class Server:
                 if hs is not None:
                     self._term_vote = (hs.term, hs.vote)
                     self._check(self.durable.commit_to(hs.commit))
+                    if self._observer:  # a leader's decision counts before its messages leave
+                        self._observer.committing(self.id, hs.commit,
+                                                  was_leader or self.role == "leader")
                 self.durable.writing(rd.entries)
                 sync = self.config.fsync and self.wal.must_save(hs, rd.entries)
                 if sync and self.ack_before_fsync:  # unsafe: as if it were durable already

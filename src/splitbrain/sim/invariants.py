@@ -25,6 +25,10 @@ Each is a property of a correct Raft, checked against what the simulated disks h
 - `acked-entry-kept`: a node never replaces an entry at or below the last index it acknowledged
   to the leader of a term while it is still in that term (within a term the leader's log only
   grows and matches what was acknowledged, so a conflict there cannot arise).
+- `commit-by-leader`: no node commits or applies an index beyond the highest one a leader has
+  committed. Only a leader decides that an entry is committed (§5.3); the others learn it from
+  the leader's messages, which leave after that decision, or from a snapshot of what it
+  applied. A node that takes more as committed applies entries no quorum may hold.
 - `leader-complete`: a new leader holds every entry committed before it (Leader Completeness,
   §5.4): an entry first applied while the highest term was T — of any elected leader, or
   durable on any disk (a leader's term is durable before it sends anything, so T is at least
@@ -64,6 +68,7 @@ DESCRIPTIONS = {
     "one-vote-per-term": "a node votes for one candidate per term, across restarts",
     "recovery-complete": "a restarted node recovers the term, vote and log its disk holds",
     "acked-entry-kept": "a node never replaces an entry it acknowledged to its term's leader",
+    "commit-by-leader": "no node commits or applies beyond what a leader has committed",
     "leader-complete": "a new leader holds every entry committed before its term",
 }
 _APP_RESP, _VOTE_RESP = MessageType.APP_RESP, MessageType.VOTE_RESP
@@ -193,6 +198,7 @@ class Invariants:
         self._acked: dict[str, tuple[int, int]] = {}  # node -> (term, highest index acked in it)
         self._votes: dict[tuple[str, int], str] = {}  # (voter, term) -> candidate
         self._leader_term = 0  # the highest term a leader was elected in
+        self._leader_commit = 0  # the highest commit index a leader has reached
         self._committed: list[tuple[int, int]] = []  # [i - 1]: (term of entry i, highest term)
         self.violations: dict[str, list[dict[str, Any]]] = {k: [] for k in DESCRIPTIONS}
         self.counts = dict.fromkeys(DESCRIPTIONS, 0)  # violations, including those not kept
@@ -278,6 +284,20 @@ class Invariants:
                                         f"{'none' if have is None else f'term {have}'} there")
                 return
 
+    def committing(self, node: str, commit: int, leader: bool) -> None:
+        if leader:
+            self._leader_commit = max(self._leader_commit, commit)
+        else:
+            self._by_leader(node, commit, "commits up to")
+
+    def _by_leader(self, node: str, index: int, does: str) -> None:
+        self.checked["commit-by-leader"] += 1
+        if index > self._leader_commit:
+            self._violation("commit-by-leader", node=node, index=index,
+                            leader_commit=self._leader_commit,
+                            message=f"{node} {does} index {index}, but no leader has committed "
+                                    f"beyond index {self._leader_commit}")  # fmt: skip
+
     def applying(self, node: str, entries: Sequence[Entry]) -> None:
         durable = self._durable
         for d in durable:
@@ -295,8 +315,9 @@ class Invariants:
                                 message=f"{node} applies entry {e.index} (term {e.term}) held "
                                         f"durably by {len(holders)} of {len(durable)} nodes "
                                         f"({', '.join(holders) or 'none'})")  # fmt: skip
-        if entries and entries[-1].index > self._max_applied:
-            self._max_applied = entries[-1].index
+        if entries:
+            self._by_leader(node, entries[-1].index, "applies")
+            self._max_applied = max(self._max_applied, entries[-1].index)
 
     def read_asked(self, node: str) -> object:
         return _Asked(self._max_applied, self._leader_term)
