@@ -91,6 +91,17 @@ def test_a_sign_that_cannot_be_placed_still_names_its_checker(tmp_path):
     assert (earlier.checker, earlier.detect_s) == ("linearizable", 0.08)
 
 
+def test_a_sim_invariant_violation_is_named_by_its_checker_and_timed_by_its_time(tmp_path):
+    run = made_run(tmp_path, [])
+    results = json.loads(run.results.read_text())
+    results["checkers"]["commit-by-leader"] = {"valid": False, "violations": [
+        {"node": "n2", "index": 4, "time": WALL0 + 45 * MS, "message": "n2 commits up to 4"}]}
+    run.write_json(run.results, results)
+    found = detect(run)
+    assert (found.checker, found.kind, found.detect_s) == ("commit-by-leader", "commit-by-leader",
+                                                           0.045)
+
+
 def test_a_valid_run_and_a_run_without_results(tmp_path):
     valid = detect(build_run(tmp_path, calls=100, seed=2))
     assert (valid.valid, valid.checker, valid.kind, valid.detect_s) == (True, None, None, None)

@@ -15,7 +15,7 @@ makes it invalid:
   when all agree on a term the log does not, the first one);
 - `apply-gap`, `apply-reorder`, and any kind naming a `node` and a `line`: that event;
 - any other kind carrying a node event's `time` (durable state, invariants a node reported):
-  that time.
+  that time. A violation without a kind (the simulator's invariants) is of its checker's.
 
 Node events carry wall-clock times: they are placed on the run's clock by the first applies of
 acknowledged client writes, each of which happened between the write's invoke and completion.
@@ -105,10 +105,10 @@ def _applies(events: NodeEvents) -> Iterable[dict[str, Any]]:
     return (e for evs in events.values() for _, e in evs if e.get("event") == "apply")
 
 
-def _agreement_sign(v: Mapping[str, Any], events: NodeEvents,
+def _violation_sign(checker: str, v: Mapping[str, Any], events: NodeEvents,
                     by_request: Mapping[str, Call]) -> _Sign:
-    kind = str(v.get("kind"))
-    sign = _Sign("log-agreement", kind)
+    kind = str(v.get("kind") or checker)  # the simulator's invariants: one kind each
+    sign = _Sign(checker, kind)
     if kind == "lost-write":
         call = by_request.get(v.get("request"))  # type: ignore[arg-type]
         return _Sign(sign.checker, kind, run_ns=call.end if call else None)
@@ -160,8 +160,7 @@ def _signs(results: Mapping[str, Any], events: NodeEvents, calls: list[Call]) ->
             found.append(_Sign(name, kind, run_ns=first.get("time")))
         elif result.get("violations"):
             for v in result["violations"]:
-                sign = _agreement_sign(v, events, by_request)
-                found.append(_Sign(name, sign.kind, sign.run_ns, sign.wall_ns))
+                found.append(_violation_sign(name, v, events, by_request))
         else:
             found.append(_Sign(name, name))
     return found
