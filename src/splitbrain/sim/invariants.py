@@ -1,7 +1,8 @@
 """The invariants only a simulator can check, as an Observer of the nodes (raft/host.py).
 
-Each is a property of a correct Raft, checked against what the simulated disks hold durably
-(the fsynced bytes of disk.py, parsed here; never what a WAL believes it wrote):
+Each is a property of a correct Raft; those about durability are checked against what the
+simulated disks hold durably (the fsynced bytes of disk.py, parsed here; never what a WAL
+believes it wrote):
 
 - `durable-before-apply`: before any node applies an entry, a majority of the nodes hold it
   durably.
