@@ -153,6 +153,18 @@ def test_seeds_keep_only_the_failures_and_write_a_summary(tmp_path, capsys):
     assert len(kept) >= 1 and kept[0].report.is_file()
 
 
+def test_an_unknown_seed_does_not_stop_the_exploration(tmp_path, capsys):
+    # Every operation times out: no seed can be checked, none is a failure to stop at.
+    args = ["sim", "--out", str(tmp_path), "--seeds", "3", "--seed", "1", "--jobs", "1",
+            "--nodes", "3", "--time-limit", "0.5", "--nemesis", "none", "--op-timeout", "0.0001",
+            "--stop-on-failure"]
+    assert main(args) == 2
+    summary = json.loads(next((tmp_path / "sim").glob("seeds-*.json")).read_text())
+    assert summary["seeds_run"] == 3 and summary["unknown"] == 3
+    assert summary["stopped"] is None
+    assert capsys.readouterr().out.count(": unknown (") == 3
+
+
 @pytest.mark.slow
 def test_shrinking_a_failure_keeps_its_kind_and_makes_it_smaller(tmp_path, capsys):
     code, run = sim(tmp_path, "--seed", "1", *SHORT, "--unsafe", "stale-reads")

@@ -81,7 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--jobs", type=positive(int), default=os.cpu_count() or 1, metavar="N",
                       help="worker processes for --seeds and --shrink (%(default)s)")
     mode.add_argument("--stop-on-failure", action="store_true",
-                      help="--seeds: stop at the first failing seed")
+                      help="--seeds: stop at the first seed that is invalid or could not "
+                           "run (an unknown verdict is no failure: exploring goes on)")
     mode.add_argument("--time-budget", type=positive(float), metavar="S",
                       help="--seeds: start no seed after S wall seconds")
     mode.add_argument("--shrink-budget", type=positive(float), default=60.0, metavar="S",
@@ -237,7 +238,9 @@ def explore_seeds(args: argparse.Namespace, pinned: dict[str, Any], base: RunCon
                 print(f"seed {result.seed}: {verdict} ({result.kind}) after "
                       f"{time.perf_counter() - began:.1f} s\n  reproduce: {result.command}"
                       f"\n  run: {result.run}", flush=True)
-                if args.stop_on_failure:
+                # A seed whose verdict is unknown (say no operation succeeded: a bug that
+                # stalls the cluster) is not a failure; another seed may show what it breaks.
+                if args.stop_on_failure and result.valid != "unknown":
                     stopped = "stopped at the first failure"
                     break
             if args.time_budget is not None and time.perf_counter() - began > args.time_budget:
