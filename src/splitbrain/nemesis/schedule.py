@@ -109,8 +109,9 @@ HOLD_STEPS = (1.0, 2.0)  # how long a fault is held, in intervals: drawn per kin
 # takes most of an interval, so a hold cuts off one or two) doubled how often the Figure 8 bug
 # `--unsafe commit-old-terms` showed in `all`'s schedule (sim, 10 s seeds 1-80: 13 failed
 # against 7) but moved nothing over the corpus: 370 of 656 mutant-seeds failed against 372
-# (`bench/mutants.py --configs sim-all --sim-seeds 16`), catches traded between mutants
-# (the persist-vote ones fell from 19 to 8). Tuned to one bug, so churn holds as the rest do.
+# (`bench/mutants.py --configs sim-all --sim-seeds 16` on each version), catches traded
+# between mutants (the persist-vote ones fell from 19 to 8). That is tuning to one bug, so
+# churn holds as the other faults do.
 GAP_STEPS = (0.5, 1.0, 2.0)  # rest before the next fault of a kind, in intervals: the same
 _SHARES = {"churn": "partition"}  # faults that use the same resource: one timeline
 
