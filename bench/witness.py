@@ -13,7 +13,13 @@ append-ack-whole-log acknowledges the follower's last index instead of the appen
 commit-follower-to-last-index commits up to min(leaderCommit, last index). A third,
 install-commits-kept-suffix, commits the suffix a follower keeps after installing a snapshot
 (`install`); it is not marked, and this script shows why: the suffix kept can reach beyond the
-commit index the leader sent.
+commit index the leader sent. A fourth, install-keeps-log-any-term, is marked equivalent for a
+reason of its own. It keeps a follower's suffix after a snapshot whose last index it holds
+with another term (`install-any-term`, recorded before the install discards it). The claim:
+such entries come from leaders that lacked the committed entry at that index, so their terms
+are below the term of the leader's entry at its commit index, which a majority holds; the
+follower can then win no vote with them, and the leader's next append replaces them. Verdict
+`outvoted` if every kept term is below it, `divergent` (refuting the claim) if not.
 
 It patches a recorder into an unmutated copy of src/splitbrain (the mutation bench's copy) so
 that a follower notes each such state with a verdict: `leaders` (the entries beyond are in the
@@ -23,8 +29,10 @@ commit index it sent) or `undecided` (the sender no longer led that term when th
 arrived). Entries the leader has compacted into a snapshot cannot be compared and are taken as
 the leader's (they are committed: the log-agreement checker compares those). It runs
 `splitbrain sim --seeds N` with the copy first on PYTHONPATH and prints the counts; a
-divergent append state refutes the claim (exit 1). The instrumented runs must all be valid.
-Without the election no-op (`--unsafe commit-old-terms`) divergent states abound.
+divergent `append` or `install-any-term` state refutes a claim (exit 1). Snapshots are rare in
+short runs: `--node-arg=--snapshot-every=20` (passed on to sim) reaches the install states.
+The instrumented runs must all be valid. Without the election no-op (`--unsafe
+commit-old-terms`) divergent append states abound.
 """
 
 from __future__ import annotations
@@ -65,6 +73,21 @@ def record(node, m, start, state):
                 break
         if verdict == "leaders" and state == "install" and log.last_index > m.commit:
             verdict = "uncommitted"
+    _write(state, verdict)
+
+
+def record_kept_any_term(node, m, terms):
+    # The follower holds the snapshot's last index with another term, and `terms` after it.
+    sender = NODES.get(m.src)
+    verdict = "undecided"
+    if sender is not None and sender.term == m.term and sender.role == "leader":
+        theirs = sender.log
+        below = theirs.term(theirs.committed)  # a majority holds an entry of this term
+        verdict = "outvoted" if max(terms) < below else "divergent"
+    _write("install-any-term", verdict)
+
+
+def _write(state, verdict):
     with open(os.environ["SPLITBRAIN_WITNESS"], "a") as out:
         out.write(f"{state} {verdict}\\n")
 '''
@@ -95,6 +118,9 @@ from splitbrain.raft.log import RaftLog
             self._drop_acks_from(m.index + 1)
 """, """
         kept = log.matches(m.index, m.log_term)
+        if not kept and log.last_index > m.index:
+            _witness.record_kept_any_term(
+                self, m, [log.term(i) for i in range(m.index + 1, log.last_index + 1)])
         if log.restore(m.index, m.log_term):
             self._drop_acks_from(m.index + 1)
         if kept and log.last_index > m.index:
@@ -102,7 +128,8 @@ from splitbrain.raft.log import RaftLog
 """),
 )
 
-VERDICTS = ("leaders", "divergent", "uncommitted", "undecided")
+VERDICTS = ("leaders", "divergent", "uncommitted", "outvoted", "undecided")
+STATES = ("append", "install", "install-any-term")
 _SUMMARY = re.compile(r"(\d+) seeds in .*?(\d+) invalid, (\d+) unknown, (\d+) could not run")
 
 
@@ -148,10 +175,10 @@ def main() -> int:
         "invalid": invalid, "unknown": unknown, "could_not_run": failed,
         "states": {state: {"reached": sum(n for (s, _), n in counts.items() if s == state),
                            **{v: counts[(state, v)] for v in VERDICTS}}
-                   for state in ("append", "install")},
+                   for state in STATES},
     }  # fmt: skip
     print(json.dumps(report, indent=2))
-    refuted = report["states"]["append"]["divergent"] > 0
+    refuted = any(report["states"][state]["divergent"] for state in ("append", "install-any-term"))
     return 1 if refuted or invalid or unknown or failed else 0
 
 
