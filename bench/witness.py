@@ -59,10 +59,10 @@ NODES = {}
 
 
 def record(node, m, start, state):
-    sender = NODES.get(m.src)
+    sender = _leader_of(m)
     log = node.log
     verdict = "undecided"
-    if sender is not None and sender.term == m.term and sender.role == "leader":
+    if sender is not None:
         verdict = "leaders"
         theirs = sender.log
         for i in range(start + 1, log.last_index + 1):
@@ -76,15 +76,23 @@ def record(node, m, start, state):
     _write(state, verdict)
 
 
-def record_kept_any_term(node, m, terms):
+def record_kept_any_term(m, terms):
     # The follower holds the snapshot's last index with another term, and `terms` after it.
-    sender = NODES.get(m.src)
+    sender = _leader_of(m)
     verdict = "undecided"
-    if sender is not None and sender.term == m.term and sender.role == "leader":
+    if sender is not None:
         theirs = sender.log
         below = theirs.term(theirs.committed)  # a majority holds an entry of this term
         verdict = "outvoted" if max(terms) < below else "divergent"
     _write("install-any-term", verdict)
+
+
+def _leader_of(m):
+    # The node that sent m, if it still leads the term it sent m in (else no verdict).
+    sender = NODES.get(m.src)
+    if sender is not None and sender.term == m.term and sender.role == "leader":
+        return sender
+    return None
 
 
 def _write(state, verdict):
@@ -120,7 +128,7 @@ from splitbrain.raft.log import RaftLog
         kept = log.matches(m.index, m.log_term)
         if not kept and log.last_index > m.index:
             _witness.record_kept_any_term(
-                self, m, [log.term(i) for i in range(m.index + 1, log.last_index + 1)])
+                m, [log.term(i) for i in range(m.index + 1, log.last_index + 1)])
         if log.restore(m.index, m.log_term):
             self._drop_acks_from(m.index + 1)
         if kept and log.last_index > m.index:
