@@ -19,7 +19,14 @@ with another term (`install-any-term`, recorded before the install discards it).
 such entries come from leaders that lacked the committed entry at that index, so their terms
 are below the term of the leader's entry at its commit index, which a majority holds; the
 follower can then win no vote with them, and the leader's next append replaces them. Verdict
-`outvoted` if every kept term is below it, `divergent` (refuting the claim) if not.
+`outvoted` if every kept term is below it, `divergent` (refuting the claim) if not. A fifth,
+append-acks-replaced-entries, sends the acknowledgements a follower had queued for entries that
+a later leader's append replaced in the same Ready (`dropped-ack`, recorded where the code
+drops them). The claim: no majority can acknowledge such entries, so the old leader never
+commits them. Verdict `deposed` if the ack's leader no longer leads its term (it would ignore
+it), `short` if counting it now would commit nothing it cannot commit without it, `commits`
+(refuting the claim) if it would. Slow fsyncs reach the state: `--nodes 5 --disk-tail 0.1,0.3
+--nemesis partition,net`.
 
 It patches a recorder into an unmutated copy of src/splitbrain (the mutation bench's copy) so
 that a follower notes each such state with a verdict: `leaders` (the entries beyond are in the
@@ -29,7 +36,8 @@ commit index it sent) or `undecided` (the sender no longer led that term when th
 arrived). Entries the leader has compacted into a snapshot cannot be compared and are taken as
 the leader's (they are committed: the log-agreement checker compares those). It runs
 `splitbrain sim --seeds N` with the copy first on PYTHONPATH and prints the counts; a
-divergent `append` or `install-any-term` state refutes a claim (exit 1). Snapshots are rare in
+divergent `append` or `install-any-term` state, or a `dropped-ack` that `commits`, refutes a
+claim (exit 1). Snapshots are rare in
 short runs: `--node-arg=--snapshot-every=20` (passed on to sim) reaches the install states.
 The instrumented runs must all be valid. Without the election no-op (`--unsafe
 commit-old-terms`) divergent append states abound.
@@ -54,6 +62,9 @@ import mutants  # bench/ is not a package: its scripts import each other by path
 RECORDER = '''
 """Records the states the witness bench counts (bench/witness.py); never shipped."""
 import os
+
+from splitbrain.raft.messages import MessageType
+from splitbrain.raft.quorum import committed_index
 
 NODES = {}
 
@@ -85,6 +96,28 @@ def record_kept_any_term(m, terms):
         below = theirs.term(theirs.committed)  # a majority holds an entry of this term
         verdict = "outvoted" if max(terms) < below else "divergent"
     _write("install-any-term", verdict)
+
+
+def record_dropped_acks(node, index):
+    # The follower replaced its entries from `index` on in this Ready: it is about to unsend
+    # the acknowledgements it had queued for them. Would the leader they go to, counting one
+    # now, commit an entry from `index` on that it cannot commit without it?
+    for ack in node.msgs:
+        if ack.type is not MessageType.APP_RESP or ack.reject or ack.index < index:
+            continue
+        leader = NODES.get(ack.dst)
+        verdict = "deposed"  # it no longer leads the ack's term: the ack would be ignored
+        if leader is not None and leader.term == ack.term and leader.role == "leader":
+            matches = {peer: pr.match for peer, pr in leader.prs.items()}
+            own = leader.log.stable
+            before = committed_index([own, *matches.values()])
+            matches[node.id] = max(matches.get(node.id, 0), ack.index)
+            after = committed_index([own, *matches.values()])
+            verdict = "short"
+            if after > max(before, leader.log.committed) and after >= index \
+                    and leader.log.term(after) == ack.term:
+                verdict = "commits"
+        _write("dropped-ack", verdict)
 
 
 def _leader_of(m):
@@ -122,6 +155,12 @@ from splitbrain.raft.log import RaftLog
                 _witness.record(self, m, last_new, "append")
 """),
     ("raft/raft.py", """
+                self._drop_acks_from(truncated)
+""", """
+                _witness.record_dropped_acks(self, truncated)
+                self._drop_acks_from(truncated)
+"""),
+    ("raft/raft.py", """
         if log.restore(m.index, m.log_term):
             self._drop_acks_from(m.index + 1)
 """, """
@@ -136,8 +175,9 @@ from splitbrain.raft.log import RaftLog
 """),
 )
 
-VERDICTS = ("leaders", "divergent", "uncommitted", "outvoted", "undecided")
-STATES = ("append", "install", "install-any-term")
+VERDICTS = ("leaders", "divergent", "uncommitted", "outvoted", "deposed", "short", "commits",
+            "undecided")
+STATES = ("append", "install", "install-any-term", "dropped-ack")
 _SUMMARY = re.compile(r"(\d+) seeds in .*?(\d+) invalid, (\d+) unknown, (\d+) could not run")
 
 
@@ -186,7 +226,9 @@ def main() -> int:
                    for state in STATES},
     }  # fmt: skip
     print(json.dumps(report, indent=2))
-    refuted = any(report["states"][state]["divergent"] for state in ("append", "install-any-term"))
+    seen = report["states"]
+    refuted = (any(seen[state]["divergent"] for state in ("append", "install-any-term"))
+               or seen["dropped-ack"]["commits"])
     return 1 if refuted or invalid or unknown or failed else 0
 
 

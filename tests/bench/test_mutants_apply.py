@@ -37,8 +37,9 @@ def test_the_witness_patches_apply_to_the_current_source_and_compile(tmp_path):
     source = (raft / "raft.py").read_text(encoding="utf-8")
     assert source.count("_witness.record(") == 2
     assert source.count("_witness.record_kept_any_term(") == 1
+    assert source.count("_witness.record_dropped_acks(") == 1
     for path in (raft / "raft.py", raft / "_witness.py"):
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
     claimed = {m.id for m in CORPUS if m.equivalent}
     assert claimed == {"append-ack-whole-log", "commit-follower-to-last-index",  # witnessed
-                       "install-keeps-log-any-term"}
+                       "install-keeps-log-any-term", "append-acks-replaced-entries"}
