@@ -6,9 +6,13 @@ rather than silently testing nothing.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from tests.bench.loader import bench_module
+from tests.bench.loader import BENCH, bench_module
 
 MODULE = bench_module("mutants")
 CORPUS = MODULE.load_corpus()
@@ -43,3 +47,20 @@ def test_the_witness_patches_apply_to_the_current_source_and_compile(tmp_path):
     claimed = {m.id for m in CORPUS if m.equivalent}
     assert claimed == {"append-ack-whole-log", "commit-follower-to-last-index",  # witnessed
                        "install-keeps-log-any-term", "append-acks-replaced-entries"}
+
+
+def test_the_witness_records_dropped_acknowledgements_and_none_would_commit():
+    # Seed 71 of five nodes with slow fsyncs drops dozens of acknowledgements, every one to a
+    # leader that could not commit with it (append-acks-replaced-entries' claim). If the seed
+    # stops reaching the state after a change to the Raft or the simulator, pick another: the
+    # same command with --seed S prints each seed's counts.
+    witness = BENCH / "witness.py"
+    argv = [sys.executable, str(witness), "--seeds", "1", "--seed", "71", "--jobs", "1",
+            "--nodes", "5", "--disk-tail", "0.1,0.3", "--nemesis", "partition,net"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert (report["invalid"], report["unknown"], report["could_not_run"]) == (0, 0, 0)
+    dropped = report["states"]["dropped-ack"]
+    assert dropped["short"] >= 1, dropped
+    assert dropped["commits"] == 0, dropped
