@@ -37,10 +37,9 @@ arrived). Entries the leader has compacted into a snapshot cannot be compared an
 the leader's (they are committed: the log-agreement checker compares those). It runs
 `splitbrain sim --seeds N` with the copy first on PYTHONPATH and prints the counts; a
 divergent `append` or `install-any-term` state, or a `dropped-ack` that `commits`, refutes a
-claim (exit 1). Snapshots are rare in
-short runs: `--node-arg=--snapshot-every=20` (passed on to sim) reaches the install states.
-The instrumented runs must all be valid. Without the election no-op (`--unsafe
-commit-old-terms`) divergent append states abound.
+claim (exit 1). Snapshots are rare in short runs: `--node-arg=--snapshot-every=20` (passed on
+to sim) reaches the install states. The instrumented runs must all be valid. Without the
+election no-op (`--unsafe commit-old-terms`) divergent append states abound.
 """
 
 from __future__ import annotations
