@@ -62,14 +62,13 @@ RECORDER = '''
 """Records the states the witness bench counts (bench/witness.py); never shipped."""
 import os
 
-from splitbrain.raft.messages import MessageType
 from splitbrain.raft.quorum import committed_index
 
 NODES = {}
 
 
 def record(node, m, start, state):
-    sender = _leader_of(m)
+    sender = _leading(m.src, m.term)
     log = node.log
     verdict = "undecided"
     if sender is not None:
@@ -88,7 +87,7 @@ def record(node, m, start, state):
 
 def record_kept_any_term(m, terms):
     # The follower holds the snapshot's last index with another term, and `terms` after it.
-    sender = _leader_of(m)
+    sender = _leading(m.src, m.term)
     verdict = "undecided"
     if sender is not None:
         theirs = sender.log
@@ -97,33 +96,28 @@ def record_kept_any_term(m, terms):
     _write("install-any-term", verdict)
 
 
-def record_dropped_acks(node, index):
-    # The follower replaced its entries from `index` on in this Ready: it is about to unsend
-    # the acknowledgements it had queued for them. Would the leader they go to, counting one
-    # now, commit an entry from `index` on that it cannot commit without it?
-    for ack in node.msgs:
-        if ack.type is not MessageType.APP_RESP or ack.reject or ack.index < index:
-            continue
-        leader = NODES.get(ack.dst)
+def record_dropped_acks(node, dropped, index):
+    # The follower replaced its entries from `index` on in this Ready and unsent the
+    # acknowledgements it had queued for them (`dropped`). Would the leader each was meant for,
+    # counting it now, commit an entry from `index` on that it cannot commit without it?
+    for ack in dropped:
+        leader = _leading(ack.dst, ack.term)
         verdict = "deposed"  # it no longer leads the ack's term: the ack would be ignored
-        if leader is not None and leader.term == ack.term and leader.role == "leader":
+        if leader is not None:
             matches = {peer: pr.match for peer, pr in leader.prs.items()}
-            own = leader.log.stable
-            before = committed_index([own, *matches.values()])
+            before = committed_index([leader.log.stable, *matches.values()])
             matches[node.id] = max(matches.get(node.id, 0), ack.index)
-            after = committed_index([own, *matches.values()])
-            verdict = "short"
-            if after > max(before, leader.log.committed) and after >= index \
-                    and leader.log.term(after) == ack.term:
-                verdict = "commits"
+            after = committed_index([leader.log.stable, *matches.values()])
+            gains = after > max(before, leader.log.committed) and after >= index
+            verdict = "commits" if gains and leader.log.term(after) == ack.term else "short"
         _write("dropped-ack", verdict)
 
 
-def _leader_of(m):
-    # The node that sent m, if it still leads the term it sent m in (else no verdict).
-    sender = NODES.get(m.src)
-    if sender is not None and sender.term == m.term and sender.role == "leader":
-        return sender
+def _leading(name, term):
+    # The node, if it still leads that term (else no verdict).
+    node = NODES.get(name)
+    if node is not None and node.term == term and node.role == "leader":
+        return node
     return None
 
 
@@ -156,8 +150,10 @@ from splitbrain.raft.log import RaftLog
     ("raft/raft.py", """
                 self._drop_acks_from(truncated)
 """, """
-                _witness.record_dropped_acks(self, truncated)
+                queued = self.msgs
                 self._drop_acks_from(truncated)
+                _witness.record_dropped_acks(
+                    self, [a for a in queued if a not in self.msgs], truncated)
 """),
     ("raft/raft.py", """
         if log.restore(m.index, m.log_term):
