@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from splitbrain.raft.events import EventLog
+from splitbrain.raft.events import EventLog, term_runs
+from splitbrain.raft.messages import Entry
 
 
 def test_events_are_json_lines_written_on_flush(tmp_path):
@@ -44,3 +45,9 @@ def test_a_new_life_starts_on_a_line_of_its_own(tmp_path, before, after):
     log.emit("start")
     log.close()
     assert path.read_text() == after
+
+
+def test_term_runs_name_where_each_term_begins():
+    entries = [Entry(2, 5), Entry(2, 6), Entry(3, 7), Entry(5, 8), Entry(5, 9)]
+    assert term_runs(entries) == [[5, 2], [7, 3], [8, 5]]
+    assert term_runs([]) == []

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from splitbrain.checker.agreement import check_agreement
 from splitbrain.raft import codec
 from splitbrain.raft.client import Client, node_status
 from splitbrain.raft.local import LocalCluster
@@ -66,6 +67,11 @@ def test_kill_leader_then_new_leader_serves_writes_and_restarted_node_catches_up
         assert [i for i, _, _ in entries] == list(range(1, len(entries) + 1))
     ids = [i for _, _, i in longest if i != "noop"]
     assert ids == ["c1:1", "c1:2", "c1:3", "c1:4"]
+    # The events describe each node's durable log (`recovered`, `stored`), across the kill.
+    files = [(n, cluster.node_dir(n) / "events.jsonl") for n in cluster.names]
+    agreement = check_agreement(files)
+    assert agreement["valid"] is True, agreement.get("cause")
+    assert re.fullmatch(r"checked at [1-9]\d* instants", agreement["commit_safety"])
 
 
 def test_every_acknowledged_write_survives_kill_9_of_all_nodes_mid_stream(cluster):

@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from splitbrain.checker.commit_safety import CommitSafety
 from splitbrain.checker.eventfile import Batch, Event, EventFile
 from splitbrain.gcpause import paused
 from splitbrain.history import Call, HistoryError
@@ -246,8 +247,14 @@ def _add(violations: dict[str, list[dict[str, Any]]], kind: str, message: str,
 class Agreement:
     """The log-agreement check, fed one node's events file at a time (see the module)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cluster: int | None = None, clock_faults: bool = False) -> None:
+        """`cluster`: how many nodes the cluster has (default: the files added); with
+        `clock_faults` the nodes' event times are not comparable and `unsafe-commit` is not
+        checked."""
         self.nodes: list[NodeEvents] = []
+        self.cluster = cluster
+        self.clock_faults = clock_faults
+        self._safety = CommitSafety()
         self._entries = _Entries()
         self._divergent: set[int] = set()
         self._violations: dict[str, list[dict[str, Any]]] = {}
@@ -260,7 +267,7 @@ class Agreement:
         bad line; the checks of the nodes added before it are kept."""
         events = NodeEvents(node)
         file = EventFile(path)
-        reading = _Reading(events, self._entries, self._divergent, self._report)
+        reading = _Reading(events, self._entries, self._divergent, self._report, self._safety)
         with paused():
             for batch in file.batches():
                 reading.feed(batch, file.name)
@@ -285,6 +292,11 @@ class Agreement:
                    index=index, entries={n: _side(e) for n, e in side_by_side.items()})  # type: ignore[arg-type]
 
         _check_snapshots(nodes, entries, report)
+        safety = "not checked: clock faults skew the nodes' event times"
+        if not self.clock_faults:
+            checked = self._safety.check(self.cluster or len(nodes), _term_of(entries), report)
+            safety = f"checked at {checked} instants" if checked else (
+                "not checked: no node's events describe its log")
 
         leaders: dict[int, list[str]] = {}
         for events in nodes:
@@ -336,6 +348,7 @@ class Agreement:
             "leaders": {str(t): leaders[t] for t in sorted(leaders)},
             "nodes": [n.node for n in nodes],
             "committed": entries.count,
+            "commit_safety": safety,
             "warnings": [w for n in nodes for w in n.warnings],
         }
         if found:
@@ -351,8 +364,10 @@ class _Reading:
     earlier lives, and with the nodes read before it (through the committed sequence)."""
 
     def __init__(self, events: NodeEvents, entries: _Entries, divergent: set[int],
-                 report: Callable[..., None]) -> None:  # fmt: skip
+                 report: Callable[..., None], safety: CommitSafety) -> None:  # fmt: skip
         self.events = events
+        self.safety = safety
+        self.stream = safety.node(events.node)
         self.entries = entries
         self.divergent = divergent  # indexes where a node's first entry is not the committed one
         self.report = report
@@ -370,7 +385,13 @@ class _Reading:
                     self.life += 1
                 elif kind == "role" and e.role == "leader":
                     events.leader_terms.append(_int_field(e, "term"))
+                elif kind == "stored":
+                    self.safety.stored(self.stream, _int_field(e, "time"), e.first, e.last,
+                                       e.terms)
                 elif kind in ("recovered", "persisted"):
+                    if kind == "recovered" and e.terms is not None:
+                        self.safety.recovered(self.stream, _int_field(e, "time"), e.last,
+                                              e.terms, e.snapshot, e.snapshot_term)
                     vote = e.vote
                     if vote is not None and type(vote) is not str:
                         raise ValueError(f"field 'vote' must be a string or null, got {vote!r}")
@@ -391,6 +412,8 @@ class _Reading:
                     events.snapshots.append(snap)
                     if snap.installed:  # it stands for an apply of its index: go on from there
                         self.previous = (snap.index, self.life)
+                        if type(e.time) is int:
+                            self.safety.installed(self.stream, e.time, snap.index, snap.term)
             except ValueError as exc:
                 raise HistoryError(name, number, str(exc)) from None
 
@@ -418,6 +441,8 @@ class _Reading:
         first_life = events.firsts.life_of(index)
         if first_life is None:  # the node's first apply of this index
             events.firsts.add(index, life)
+            if type(e.time) is int:
+                self.safety.applied(index, e.time)
             committed = entries.get(index)
             if committed is None:
                 entries.put(index, entry)
@@ -439,13 +464,22 @@ def is_noop(rid: str | None) -> bool:
 
 
 def check_agreement(files: Iterable[tuple[str, str | os.PathLike[str]]],
-                    calls: Iterable[Call] = ()) -> dict[str, Any]:  # fmt: skip
+                    calls: Iterable[Call] = (), *, cluster: int | None = None,
+                    clock_faults: bool = False) -> dict[str, Any]:  # fmt: skip
     """The log-agreement verdict over (node, events file) pairs and the history's calls;
-    HistoryError on a bad line."""
-    agreement = Agreement()
+    HistoryError on a bad line. `cluster` and `clock_faults` as for Agreement."""
+    agreement = Agreement(cluster=cluster, clock_faults=clock_faults)
     for node, path in files:
         agreement.add(node, path)
     return agreement.result(calls)
+
+
+def _term_of(entries: _Entries) -> Callable[[int], int | None]:
+    def term_of(index: int) -> int | None:
+        entry = entries.get(index)
+        return None if entry is None else entry[0]
+
+    return term_of
 
 
 def _check_snapshots(nodes: list[NodeEvents], committed: _Entries, report: Any) -> None:

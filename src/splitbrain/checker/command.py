@@ -99,7 +99,9 @@ def check_run(run: RunDir, *, time_limit: float | None = None,
         files = [(node, run.node_events(node)) for node in run.node_names()
                  if run.node_events(node).is_file()]
         try:
-            result = check_agreement(files, calls)
+            result = check_agreement(files, calls, cluster=len(run.node_names()) or None,
+                                     clock_faults=any(op.f == "start-clock"
+                                                      for op in history.nemesis))
         except HistoryError as exc:
             return {"valid": "unknown", "cause": str(exc), "violations": [], "leaders": {}}
         warnings.extend(result.pop("warnings"))

@@ -46,6 +46,11 @@ class Event(msgspec.Struct, gc=False):
     digest: Any = None
     kind: Any = None
     crc: Any = None
+    first: Any = None  # stored, recovered: the log (commit_safety.py)
+    last: Any = None
+    terms: Any = None
+    snapshot: Any = None
+    snapshot_term: Any = None
 
 
 _DECODER = msgspec.json.Decoder(Event)

@@ -5,10 +5,15 @@ term), `apply` for every applied entry in order (`index`, `term`, `id` = "<clien
 "noop", `"repeat": true` when the state machine recognised a repeated request and did not
 execute it again, and `crc`, the CRC-32 of a command entry's bytes), `crash` (`point`) when
 the node kills itself at an armed crash point (crashpoints.py), and the durability events of
-durability.py: `recovered` (`term`, `vote`, `commit`, `last`: what a process life starts from),
-`persisted` (`term`, `vote`, `commit`: a new term or vote is durable) and `invariant` (`rule`
-and its numbers: a broken invariant), and `snapshot` (`index`, `term`, `digest` of the state
-machine, `kind`: "taken" or "installed").
+durability.py: `recovered` (`term`, `vote`, `commit`, `last`: what a process life starts from;
+`terms`: where each run of one term begins in its log, as [[index, term], ...]; `snapshot` and
+`snapshot_term`: the snapshot it starts after, if any), `stored` (`first`, `last`, `terms`: the
+log now holds entries `first`..`last` durably, replacing any from `first` on; flushed before
+the acknowledgements that promise them leave), `persisted` (`term`, `vote`, `commit`: a new
+term or vote is durable) and `invariant` (`rule` and its numbers: a broken invariant), and
+`snapshot` (`index`, `term`, `digest` of the state machine, `kind`: "taken" or "installed").
+`recovered`, `stored` and installed snapshots let the log-agreement checker follow each node's
+durable log (checker/commit_safety.py).
 Events are buffered by `emit` and written with one write by `flush`; the server flushes before
 it answers any client whose request the events describe, so an acknowledged write is in the
 events file before the client hears of it.
@@ -18,11 +23,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from splitbrain.raft.host import OsFiles
+from splitbrain.raft.messages import Entry
 
 _REPEAT = ',"repeat":true'
 
@@ -63,3 +69,13 @@ class EventLog:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+
+def term_runs(entries: Sequence[Entry]) -> list[list[int]]:
+    """[[index, term], ...]: the index where each run of entries of one term begins (the
+    `terms` of `stored` and `recovered` events)."""
+    runs: list[list[int]] = []
+    for e in entries:
+        if not runs or runs[-1][1] != e.term:
+            runs.append([e.index, e.term])
+    return runs

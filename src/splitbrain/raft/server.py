@@ -70,7 +70,7 @@ from zlib import crc32
 from splitbrain.raft import auth, codec, crashpoints, kv, snapshot
 from splitbrain.raft.buffers import MAX_UNSENT, BufferBudget
 from splitbrain.raft.durability import PROMISES, Durability
-from splitbrain.raft.events import EventLog
+from splitbrain.raft.events import EventLog, term_runs
 from splitbrain.raft.host import NodeHost
 from splitbrain.raft.messages import (
     Entry,
@@ -184,8 +184,8 @@ class Server:
         if self._observer:
             self._observer.recovered(config.id, hard_state, entries, base)
         self.events.emit("recovered", term=hard_state.term, vote=hard_state.vote,
-                         commit=hard_state.commit, last=last,
-                         **({"snapshot": base} if base else {}))  # fmt: skip
+                         commit=hard_state.commit, last=last, terms=term_runs(entries),
+                         **({"snapshot": base, "snapshot_term": snap.term} if snap else {}))
         self.durable = Durability(hard_state, last)
         core = Config(
             id=config.id,
@@ -496,6 +496,10 @@ class Server:
                armed: bool) -> None:  # fmt: skip
         """A Ready's save returned: what is durable now, and the crash points right after."""
         self.durable.saved(hs, entries)
+        if entries:  # flushed before the acknowledgements that promise them leave
+            self.events.emit("stored", first=entries[0].index, last=entries[-1].index,
+                             terms=term_runs(entries))
+            self.events.flush()
         if new_vote:
             assert hs is not None
             self.events.emit("persisted", term=hs.term, vote=hs.vote, commit=hs.commit)
