@@ -218,6 +218,36 @@ def test_a_broken_node_invariant_is_explained_with_the_nodes_logs_around_it(vali
     assert re.search(r"lines from \d\d:\d\d:\d\d\.\d{3} to \d\d:\d\d:\d\d\.\d{3} UTC", html)
 
 
+def test_an_unsafe_commit_is_explained(valid_run):
+    from splitbrain.checker.command import check_run
+    from splitbrain.raft.events import term_runs
+    from splitbrain.raft.messages import Entry
+
+    nodes = valid_run.node_names()
+    events = [json.loads(line) for node in nodes
+              for line in valid_run.node_events(node).read_text().splitlines()]
+    applied = sorted({(e["index"], e["term"]) for e in events if e["event"] == "apply"})
+    runs = term_runs([Entry(term, index) for index, term in applied])
+    end = max(e["time"] for e in events) + 1
+    # After the run, every node stored what was applied; then n2 restarts with a log of a
+    # later term than anyone's, without those entries.
+    for node in nodes:
+        with valid_run.node_events(node).open("a") as f:
+            f.write(json.dumps({"time": end, "event": "stored", "first": 1,
+                                "last": applied[-1][0], "terms": runs}) + "\n")
+    with valid_run.node_events("n2").open("a") as f:
+        f.write(json.dumps({"time": end + 1, "event": "start"}) + "\n")
+        f.write(json.dumps({"time": end + 1, "event": "recovered", "term": 99, "vote": None,
+                            "commit": 0, "last": 5, "terms": [[1, 99]]}) + "\n")
+    results = check_run(valid_run)
+    violations = results["checkers"]["log-agreement"]["violations"]
+    assert [(v["kind"], v["node"], v["last_term"]) for v in violations] == [
+        ("unsafe-commit", "n2", 99)], violations
+    write_report(valid_run, results)
+    html = valid_run.report.read_text()
+    assert "An entry was committed that an election could still replace: n2" in html
+
+
 def test_both_pages_allow_exactly_their_own_inline_styles_and_scripts(valid_run):
     """Issue 10 item 10: the CSP allowed 'unsafe-inline'; now each inline element is allowed
     by its SHA-256 and nothing else may run or load."""

@@ -27,6 +27,9 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
   violation of kind `rule` each: `ack-before-durable`, `vote-before-durable`,
   `commit-regress` (within a life), `overwrite-committed` (with the `index`); other rules are
   reported under their own names.
+- `unsafe-commit` (commit_safety.py): an entry applied somewhere while a node without it had a
+  durable log as up to date as a majority's, from the `recovered` and `stored` events that
+  describe each node's log; not checked with clock faults (the nodes' times then disagree).
 Torn lines are dropped with a warning (eventfile.py); unknown events are skipped.
 
     agreement = Agreement()

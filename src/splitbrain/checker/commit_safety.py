@@ -96,9 +96,10 @@ class _View:
     entry at `base` has `base_term`), then runs of one term each (`starts[i]`, `terms[i]`), up
     to `last`."""
 
-    __slots__ = ("base", "base_term", "last", "starts", "terms")
+    __slots__ = ("base", "base_term", "known", "last", "starts", "terms")
 
     def __init__(self) -> None:
+        self.known = False  # until the node's first record: its log is nothing to go by
         self.base = self.base_term = self.last = 0
         self.starts: list[int] = []
         self.terms: list[int] = []
@@ -119,6 +120,7 @@ class _View:
         return (self.term_at(self.last) or 0, self.last)
 
     def apply(self, kind: int, a: int, b: int, runs: list[tuple[int, int]]) -> None:
+        self.known = True
         if kind == _STORED:
             cut = bisect.bisect_left(self.starts, a)
             del self.starts[cut:], self.terms[cut:]
@@ -234,17 +236,18 @@ class CommitSafety:
             if not frontier:
                 continue
             checked += 1
-            tips = [v.tip() for v in views]
+            tips = [v.tip() if v.known else None for v in views]
             for x, view in enumerate(views):
-                if view.holds(frontier, term):
+                if not view.known or view.holds(frontier, term):
                     unsafe.discard(x)
                     continue
-                behind = [names[y] for y, tip in enumerate(tips) if tips[x] >= tip]
+                mine = view.tip()
+                behind = [names[y] for y, tip in enumerate(tips) if tip and mine >= tip]
                 if len(behind) < quorum:
                     unsafe.discard(x)
                 elif x not in unsafe:
                     unsafe.add(x)
-                    last_term, last = tips[x]
+                    last_term, last = mine
                     report(RULE, f"{names[x]}'s log (last entry {last}, term {last_term}) lacked "
                            f"entry {frontier} (term {term}), applied by then, yet was as up to "
                            f"date as {len(behind)} of {cluster} nodes' logs "

@@ -98,6 +98,8 @@ def _log_agreement(result: Mapping[str, Any]) -> str:
         msg = first.get("message") or result.get("cause", "no cause given")
         if first.get("kind") in NODE_KINDS or "event" in first:
             return f"A node broke a Raft invariant: {msg}{more}."
+        if first.get("kind") == "unsafe-commit":
+            return f"An entry was committed that an election could still replace: {msg}{more}."
         return f"Logs disagree: {msg}{more}."
     return f"Log agreement could not be decided: {result.get('cause', 'no cause given')}."
 
