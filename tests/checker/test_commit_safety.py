@@ -144,6 +144,14 @@ def test_runs_with_clock_faults_are_not_checked(tmp_path):
     assert "clock faults" in result["commit_safety"]
 
 
+def test_an_apply_time_beyond_64_bits_is_left_out(tmp_path):
+    events = {n: [_stored(10, 1, 1, (1, 1))] for n in NODES}
+    events["n1"].append(_apply(2**64, 1, 1))
+    result = _check(tmp_path, events)
+    assert result["valid"] is True
+    assert result["commit_safety"] == "checked at 0 instants"
+
+
 def test_files_without_log_events_are_not_checked(tmp_path):
     files = []
     for node in NODES:
@@ -163,6 +171,8 @@ def test_files_without_log_events_are_not_checked(tmp_path):
     (_stored(10, 2, 3, (1, 1)), "terms"),
     ({**_stored(10, 1, 1, (1, 1)), "time": None}, "time"),
     ({**_recovered(10, 1, [(1, 1)]), "snapshot": "x", "snapshot_term": 1}, "snapshot"),
+    (_stored(10, 1, 2**64, (1, 1)), "beyond 64 bits"),
+    (_stored(2**70, 1, 1, (1, 1)), "beyond 64 bits"),
 ])  # fmt: skip
 def test_a_bad_log_event_names_its_file_line_and_field(tmp_path, event, field):
     with pytest.raises(HistoryError) as caught:

@@ -298,8 +298,8 @@ class Agreement:
         safety = "not checked: clock faults skew the nodes' event times"
         if not self.clock_faults:
             checked = self._safety.check(self.cluster or len(nodes), _term_of(entries), report)
-            safety = f"checked at {checked} instants" if checked else (
-                "not checked: no node's events describe its log")
+            safety = ("not checked: no node's events describe its log" if checked is None
+                      else f"checked at {checked} instants")
 
         leaders: dict[int, list[str]] = {}
         for events in nodes:

@@ -38,6 +38,7 @@ from typing import Any
 
 RULE = "unsafe-commit"
 _REACH = 1 << 20  # how far past the indexes held an apply's index may grow the times column
+_LIMIT = 1 << 63  # what the columns (signed 64 bits) hold
 # Record kinds in a node's stream: a write, a life's start (the log recovered), a snapshot
 # installed.
 _STORED, _RECOVERED, _INSTALLED = 0, 1, 2
@@ -57,6 +58,10 @@ def _runs(value: Any, field: str) -> list[tuple[int, int]]:
     return runs
 
 
+def _fits(value: int) -> bool:
+    return -_LIMIT <= value < _LIMIT
+
+
 class _Stream:
     """One node's log records, in its file's order: (time, kind, a, b, c) in columns; the runs
     of a record with more than one (rare: a write across terms, a recovery) are kept aside."""
@@ -72,6 +77,8 @@ class _Stream:
     def add(self, time: int, kind: int, a: int, b: int, runs: list[tuple[int, int]]) -> None:
         """stored: a = first, b = last; recovered: a = snapshot index, b = last, runs[0] may
         be (snapshot index, its term); installed: a = index, b = term."""
+        if not all(_fits(v) for v in (time, a, b, *(x for run in runs for x in run))):
+            raise ValueError("a field of the log is beyond 64 bits")
         if len(runs) > 1 or (runs and kind == _RECOVERED):
             self._wide[len(self._times)] = runs
         self._times.append(time)
@@ -195,8 +202,8 @@ class CommitSafety:
     def applied(self, index: int, time: int) -> None:
         """Some node applied `index` for the first time (in its life) at `time`."""
         times = self._applied
-        if time <= 0:
-            return  # 0 marks an index not applied yet
+        if not 0 < time < _LIMIT:
+            return  # 0 marks an index not applied yet; no clock reads beyond 64 bits
         if index >= len(times):
             if not 0 < index < 2 * len(times) + _REACH:
                 self._odd += 1
@@ -206,12 +213,13 @@ class CommitSafety:
             times[index] = time
 
     def check(self, cluster: int, term_of: Callable[[int], int | None],
-              report: Callable[..., None]) -> int:
+              report: Callable[..., None]) -> int | None:
         """Report every instant a node enters the unsafe state; `cluster` is the number of
-        nodes, `term_of(index)` the committed entry's term. Returns the instants checked."""
+        nodes, `term_of(index)` the committed entry's term. Returns the instants checked (None if
+        no node's events describe its log)."""
         names = [name for name, stream in self._streams.items() if len(stream)]
         if not names:
-            return 0
+            return None
         quorum = cluster // 2 + 1
         views = [_View() for _ in names]
 
