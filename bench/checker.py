@@ -258,8 +258,10 @@ def bench_parsers(path: Path, repeats: int) -> dict:
 
 # Node event files like a long run's (agreement part): each node applies the log's entries in
 # order, restarting every RESTART_EVERY entries (nodes apart) from its last snapshot, taken
-# every SNAPSHOT_EVERY entries, so it writes more apply events than the log has entries.
-EVENT_NODES, RESTART_EVERY, SNAPSHOT_EVERY = 5, 7_000, 1_000
+# every SNAPSHOT_EVERY entries, so it writes more apply events than the log has entries; each
+# life starts with the log it recovered, and stores the entries it goes on to apply in
+# batches of STORE_BATCH (the `recovered` and `stored` events commit_safety.py reads).
+EVENT_NODES, RESTART_EVERY, SNAPSHOT_EVERY, STORE_BATCH = 5, 7_000, 1_000, 10
 _AGREEMENT = """
 import json, sys
 from splitbrain.checker.agreement import Agreement
@@ -272,24 +274,40 @@ print(json.dumps({"valid": result["valid"], "committed": result["committed"],
 """
 
 
+def _term(index: int) -> int:
+    return 1 + index // 50_000
+
+
 def events_dir(workdir: Path, entries: int) -> Path:
     """Five nodes' events.jsonl over a log of `entries` (made once, then reused)."""
-    root = workdir / f"events-{entries}"
+    root = workdir / f"events-v2-{entries}"
     if (root / "done").exists():
         return root
     for n in range(1, EVENT_NODES + 1):
         path = root / f"n{n}" / "events.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w") as out:
-            index = 0
+            index = stored = 0
             while index < entries:
                 out.write(f'{{"time":{index},"event":"start","node":"n{n}"}}\n')
+                held = stored
                 index -= index % SNAPSHOT_EVERY  # from the last snapshot
+                runs = [[i, _term(i)] for i in range(index + 1, held + 1)
+                        if i == index + 1 or _term(i) != _term(i - 1)]
+                snap = (f',"snapshot":{index},"snapshot_term":{_term(index)}' if index else "")
+                out.write(f'{{"time":{index},"event":"recovered","term":1,"vote":null,'
+                          f'"commit":{index},"last":{held},"terms":{json.dumps(runs)}{snap}}}\n')
                 end = min(entries, index + RESTART_EVERY + 997 * n)
-                out.writelines(
-                    f'{{"time":{i},"event":"apply","index":{i},"term":{1 + i // 50_000},'
-                    f'"id":"c{i % 20}:{i // 20 + 1}","crc":{i * 2_654_435_761 % 2**32}}}\n'
-                    for i in range(index + 1, end + 1))
+                for i in range(index + 1, end + 1):
+                    if i > stored:
+                        stored = min(end, i + STORE_BATCH - 1)
+                        runs = [[j, _term(j)] for j in range(i, stored + 1)
+                                if j == i or _term(j) != _term(j - 1)]
+                        out.write(f'{{"time":{i},"event":"stored","first":{i},'
+                                  f'"last":{stored},"terms":{json.dumps(runs)}}}\n')
+                    crc = i * 2_654_435_761 % 2**32
+                    out.write(f'{{"time":{i},"event":"apply","index":{i},"term":{_term(i)},'
+                              f'"id":"c{i % 20}:{i // 20 + 1}","crc":{crc}}}\n')
                 index = end
     (root / "done").touch()
     return root
