@@ -144,11 +144,12 @@ def test_runs_with_clock_faults_are_not_checked(tmp_path):
     assert "clock faults" in result["commit_safety"]
 
 
-def test_an_apply_time_beyond_64_bits_is_left_out(tmp_path):
+def test_an_apply_time_beyond_64_bits_or_an_index_out_of_reach_is_left_out(tmp_path):
     events = {n: [_stored(10, 1, 1, (1, 1))] for n in NODES}
     events["n1"].append(_apply(2**64, 1, 1))
+    events["n2"] += [_apply(20, -1, 1), _apply(20, 0, 1), _apply(20, 2**40, 1)]
     result = _check(tmp_path, events)
-    assert result["valid"] is True
+    assert _unsafe(result) == []
     assert result["commit_safety"] == "checked at 0 instants"
 
 

@@ -103,10 +103,9 @@ class _View:
     entry at `base` has `base_term`), then runs of one term each (`starts[i]`, `terms[i]`), up
     to `last`."""
 
-    __slots__ = ("base", "base_term", "known", "last", "starts", "terms")
+    __slots__ = ("base", "base_term", "last", "starts", "terms")
 
     def __init__(self) -> None:
-        self.known = False  # until the node's first record: its log is nothing to go by
         self.base = self.base_term = self.last = 0
         self.starts: list[int] = []
         self.terms: list[int] = []
@@ -127,7 +126,6 @@ class _View:
         return (self.term_at(self.last) or 0, self.last)
 
     def apply(self, kind: int, a: int, b: int, runs: list[tuple[int, int]]) -> None:
-        self.known = True
         if kind == _STORED:
             cut = bisect.bisect_left(self.starts, a)
             del self.starts[cut:], self.terms[cut:]
@@ -165,7 +163,6 @@ class CommitSafety:
     def __init__(self) -> None:
         self._streams: dict[str, _Stream] = {}
         self._applied = array("q")  # [index]: the earliest time any node applied it, or 0
-        self._odd = 0  # first applies left out: an index far past the others (a damaged file)
 
     def node(self, name: str) -> _Stream:
         return self._streams.setdefault(name, _Stream())
@@ -202,12 +199,11 @@ class CommitSafety:
     def applied(self, index: int, time: int) -> None:
         """Some node applied `index` for the first time (in its life) at `time`."""
         times = self._applied
-        if not 0 < time < _LIMIT:
-            return  # 0 marks an index not applied yet; no clock reads beyond 64 bits
+        # Left out: a time the column cannot hold (0 marks an index not applied yet), and an
+        # index far past the others (only a damaged or hostile file has one).
+        if not (0 < time < _LIMIT and 0 < index < 2 * len(times) + _REACH):
+            return
         if index >= len(times):
-            if not 0 < index < 2 * len(times) + _REACH:
-                self._odd += 1
-                return
             times.frombytes(bytes(8 * (max(index + 1, 2 * len(times)) - len(times))))
         if times[index] == 0 or time < times[index]:
             times[index] = time
@@ -233,6 +229,7 @@ class CommitSafety:
                              key=lambda r: (r[0], r[1]))
         frontier, term, checked = 0, 0, 0
         unsafe: set[int] = set()
+        tips: list[tuple[int, int] | None] = [None] * len(views)  # None: not known yet
         for time, what, i, record in merged:
             if what == 1:  # the frontier moved to index i
                 found = term_of(i)
@@ -241,15 +238,15 @@ class CommitSafety:
                 frontier, term = i, found
             else:
                 views[i].apply(*record)
+                tips[i] = views[i].tip()
             if not frontier:
                 continue
             checked += 1
-            tips = [v.tip() if v.known else None for v in views]
             for x, view in enumerate(views):
-                if not view.known or view.holds(frontier, term):
+                mine = tips[x]
+                if mine is None or view.holds(frontier, term):
                     unsafe.discard(x)
                     continue
-                mine = view.tip()
                 behind = [names[y] for y, tip in enumerate(tips) if tip and mine >= tip]
                 if len(behind) < quorum:
                     unsafe.discard(x)
