@@ -278,6 +278,12 @@ def _term(index: int) -> int:
     return 1 + index // 50_000
 
 
+def _runs(first: int, last: int) -> str:
+    """The `terms` of entries first..last: where each run of one term begins."""
+    return json.dumps([[i, _term(i)] for i in range(first, last + 1)
+                       if i == first or _term(i) != _term(i - 1)])
+
+
 def events_dir(workdir: Path, entries: int) -> Path:
     """Five nodes' events.jsonl over a log of `entries` (made once, then reused)."""
     root = workdir / f"events-v2-{entries}"
@@ -290,21 +296,17 @@ def events_dir(workdir: Path, entries: int) -> Path:
             index = stored = 0
             while index < entries:
                 out.write(f'{{"time":{index},"event":"start","node":"n{n}"}}\n')
-                held = stored
                 index -= index % SNAPSHOT_EVERY  # from the last snapshot
-                runs = [[i, _term(i)] for i in range(index + 1, held + 1)
-                        if i == index + 1 or _term(i) != _term(i - 1)]
                 snap = (f',"snapshot":{index},"snapshot_term":{_term(index)}' if index else "")
                 out.write(f'{{"time":{index},"event":"recovered","term":1,"vote":null,'
-                          f'"commit":{index},"last":{held},"terms":{json.dumps(runs)}{snap}}}\n')
+                          f'"commit":{index},"last":{stored},'
+                          f'"terms":{_runs(index + 1, stored)}{snap}}}\n')
                 end = min(entries, index + RESTART_EVERY + 997 * n)
                 for i in range(index + 1, end + 1):
                     if i > stored:
                         stored = min(end, i + STORE_BATCH - 1)
-                        runs = [[j, _term(j)] for j in range(i, stored + 1)
-                                if j == i or _term(j) != _term(j - 1)]
                         out.write(f'{{"time":{i},"event":"stored","first":{i},'
-                                  f'"last":{stored},"terms":{json.dumps(runs)}}}\n')
+                                  f'"last":{stored},"terms":{_runs(i, stored)}}}\n')
                     crc = i * 2_654_435_761 % 2**32
                     out.write(f'{{"time":{i},"event":"apply","index":{i},"term":{_term(i)},'
                               f'"id":"c{i % 20}:{i // 20 + 1}","crc":{crc}}}\n')

@@ -129,6 +129,10 @@ class _Entries:
                         self._crcs[index] if flags & self._CRC else None)  # fmt: skip
         return self._odd.get(index)
 
+    def term(self, index: int) -> int | None:
+        entry = self.get(index)
+        return None if entry is None else entry[0]
+
     def put(self, index: int, entry: EntryKey) -> None:
         """Record the entry at an index that holds none yet."""
         self.count += 1
@@ -297,7 +301,7 @@ class Agreement:
         _check_snapshots(nodes, entries, report)
         safety = "not checked: clock faults skew the nodes' event times"
         if not self.clock_faults:
-            checked = self._safety.check(self.cluster or len(nodes), _term_of(entries), report)
+            checked = self._safety.check(self.cluster or len(nodes), entries.term, report)
             safety = ("not checked: no node's events describe its log" if checked is None
                       else f"checked at {checked} instants")
 
@@ -392,7 +396,7 @@ class _Reading:
                     self.safety.stored(self.stream, _int_field(e, "time"), e.first, e.last,
                                        e.terms)
                 elif kind in ("recovered", "persisted"):
-                    if kind == "recovered" and e.terms is not None:
+                    if kind == "recovered":
                         self.safety.recovered(self.stream, _int_field(e, "time"), e.last,
                                               e.terms, e.snapshot, e.snapshot_term)
                     vote = e.vote
@@ -475,14 +479,6 @@ def check_agreement(files: Iterable[tuple[str, str | os.PathLike[str]]],
     for node, path in files:
         agreement.add(node, path)
     return agreement.result(calls)
-
-
-def _term_of(entries: _Entries) -> Callable[[int], int | None]:
-    def term_of(index: int) -> int | None:
-        entry = entries.get(index)
-        return None if entry is None else entry[0]
-
-    return term_of
 
 
 def _check_snapshots(nodes: list[NodeEvents], committed: _Entries, report: Any) -> None:

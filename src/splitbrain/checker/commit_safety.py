@@ -44,16 +44,16 @@ _LIMIT = 1 << 63  # what the columns (signed 64 bits) hold
 _STORED, _RECOVERED, _INSTALLED = 0, 1, 2
 
 
-def _runs(value: Any, field: str) -> list[tuple[int, int]]:
+def _runs(value: Any) -> list[tuple[int, int]]:
     """`terms` of an event: [[index, term], ...] with increasing indexes (ValueError if not)."""
     if not isinstance(value, list):
-        raise ValueError(f"field {field!r} must be a list of [index, term] pairs")
+        raise ValueError("field 'terms' must be a list of [index, term] pairs")
     runs: list[tuple[int, int]] = []
     for pair in value:
         if not (isinstance(pair, list) and len(pair) == 2 and all(type(x) is int for x in pair)):
-            raise ValueError(f"field {field!r} must be a list of [index, term] pairs")
+            raise ValueError("field 'terms' must be a list of [index, term] pairs")
         if runs and pair[0] <= runs[-1][0]:
-            raise ValueError(f"field {field!r}: indexes must increase")
+            raise ValueError("field 'terms': indexes must increase")
         runs.append((pair[0], pair[1]))
     return runs
 
@@ -63,8 +63,10 @@ def _fits(value: int) -> bool:
 
 
 class _Stream:
-    """One node's log records, in its file's order: (time, kind, a, b, c) in columns; the runs
-    of a record with more than one (rare: a write across terms, a recovery) are kept aside."""
+    """One node's log records, in its file's order: (time, kind, first, last, term) in
+    columns, with the entries' runs of a record that has more than one, or any (a recovery),
+    kept aside. `first`..`last` are the indexes the record is about; `term` is the term of a
+    write's single run, of a recovery's snapshot, or of an installed snapshot."""
 
     __slots__ = ("_a", "_b", "_c", "_kinds", "_times", "_wide")
 
@@ -74,28 +76,27 @@ class _Stream:
         self._a, self._b, self._c = array("q"), array("q"), array("q")
         self._wide: dict[int, list[tuple[int, int]]] = {}
 
-    def add(self, time: int, kind: int, a: int, b: int, runs: list[tuple[int, int]]) -> None:
-        """stored: a = first, b = last; recovered: a = snapshot index, b = last, runs[0] may
-        be (snapshot index, its term); installed: a = index, b = term."""
-        if not all(_fits(v) for v in (time, a, b, *(x for run in runs for x in run))):
+    def add(self, time: int, kind: int, first: int, last: int, term: int,
+            runs: list[tuple[int, int]]) -> None:  # fmt: skip
+        if not all(_fits(v) for v in (time, first, last, term, *(x for r in runs for x in r))):
             raise ValueError("a field of the log is beyond 64 bits")
         if len(runs) > 1 or (runs and kind == _RECOVERED):
             self._wide[len(self._times)] = runs
         self._times.append(time)
         self._kinds.append(kind)
-        self._a.append(a)
-        self._b.append(b)
-        self._c.append(runs[0][1] if len(runs) == 1 and kind == _STORED else 0)
+        self._a.append(first)
+        self._b.append(last)
+        self._c.append(term)
 
     def __len__(self) -> int:
         return len(self._times)
 
-    def __iter__(self) -> Iterator[tuple[int, int, int, int, list[tuple[int, int]]]]:
+    def __iter__(self) -> Iterator[tuple[int, int, int, int, int, list[tuple[int, int]]]]:
         wide = self._wide
         for i, time in enumerate(self._times):
-            kind, a, b = self._kinds[i], self._a[i], self._b[i]
-            runs = wide.get(i) or ([(a, self._c[i])] if kind == _STORED else [])
-            yield time, kind, a, b, runs
+            kind, first, term = self._kinds[i], self._a[i], self._c[i]
+            runs = wide.get(i) or ([(first, term)] if kind == _STORED else [])
+            yield time, kind, first, self._b[i], term, runs
 
 
 class _View:
@@ -125,28 +126,31 @@ class _View:
         """(last term, last index): how up to date the log is."""
         return (self.term_at(self.last) or 0, self.last)
 
-    def apply(self, kind: int, a: int, b: int, runs: list[tuple[int, int]]) -> None:
+    def apply(self, kind: int, first: int, last: int, term: int,
+              runs: list[tuple[int, int]]) -> None:  # fmt: skip
+        """A record of _Stream: a write, a recovery (`first`: its snapshot's index, 0 if none),
+        or a snapshot installed (of entry `first`)."""
         if kind == _STORED:
-            cut = bisect.bisect_left(self.starts, a)
+            cut = bisect.bisect_left(self.starts, first)
             del self.starts[cut:], self.terms[cut:]
             self._extend(runs)
-            self.last = b
+            self.last = last
         elif kind == _RECOVERED:
             self.starts, self.terms = [], []
-            self.base, self.base_term = (runs[0] if runs and runs[0][0] == a else (0, 0))
-            self._extend([r for r in runs if r[0] > self.base])
-            self.last = b
-        elif a <= self.base:
+            self.base, self.base_term = first, term
+            self._extend(runs)
+            self.last = last
+        elif first <= self.base:
             pass  # older than the snapshot it has: nothing changes
-        elif self.term_at(a) != b or self.last <= a:  # installed, and the suffix conflicts
+        elif self.term_at(first) != term or self.last <= first:  # the suffix conflicts
             self.starts, self.terms = [], []
-            self.base, self.base_term, self.last = a, b, a
+            self.base, self.base_term, self.last = first, term, first
         else:  # installed over a log that holds its last entry: the suffix is kept
-            keep = bisect.bisect_right(self.starts, a + 1) - 1
+            keep = bisect.bisect_right(self.starts, first + 1) - 1
             if keep >= 0:
-                self.starts[keep] = a + 1
+                self.starts[keep] = first + 1
                 del self.starts[:keep], self.terms[:keep]
-            self.base, self.base_term = a, b
+            self.base, self.base_term = first, term
 
     def _extend(self, runs: list[tuple[int, int]]) -> None:
         for start, term in runs:
@@ -172,29 +176,27 @@ class CommitSafety:
         for field, value in (("first", first), ("last", last)):
             if type(value) is not int:
                 raise ValueError(f"field {field!r} must be an integer")
-        runs = _runs(terms, "terms")
+        runs = _runs(terms)
         if not runs or runs[0][0] != first or runs[-1][0] > last:
             raise ValueError("field 'terms' must start at 'first' and end by 'last'")
-        stream.add(time, _STORED, first, last, runs)
+        stream.add(time, _STORED, first, last, runs[0][1] if len(runs) == 1 else 0, runs)
 
     def recovered(self, stream: _Stream, time: int, last: Any, terms: Any, snapshot: Any,
                   snapshot_term: Any) -> None:  # fmt: skip
         """A `recovered` event that describes the log (`terms`); one without says nothing."""
         if terms is None:
             return
-        runs = _runs(terms, "terms")
+        runs = _runs(terms)
         if type(last) is not int:
             raise ValueError("field 'last' must be an integer")
-        base = 0
-        if snapshot is not None:
-            if type(snapshot) is not int or type(snapshot_term) is not int:
-                raise ValueError("fields 'snapshot' and 'snapshot_term' must be integers")
-            base = snapshot
-            runs.insert(0, (snapshot, snapshot_term))
-        stream.add(time, _RECOVERED, base, last, runs)
+        if snapshot is None:
+            snapshot = snapshot_term = 0
+        elif type(snapshot) is not int or type(snapshot_term) is not int:
+            raise ValueError("fields 'snapshot' and 'snapshot_term' must be integers")
+        stream.add(time, _RECOVERED, snapshot, last, snapshot_term, runs)
 
     def installed(self, stream: _Stream, time: int, index: int, term: int) -> None:
-        stream.add(time, _INSTALLED, index, term, [])
+        stream.add(time, _INSTALLED, index, index, term, [])
 
     def applied(self, index: int, time: int) -> None:
         """Some node applied `index` for the first time (in its life) at `time`."""
