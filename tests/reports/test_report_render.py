@@ -270,3 +270,21 @@ def test_both_pages_allow_exactly_their_own_inline_styles_and_scripts(valid_run)
         assert inline == allowed and all(inline.values())
         markup = re.sub(r"<(script|style)>.*?</\1>", "", html, flags=re.S)
         assert not re.search(r"<[^>]*\s(style|on[a-z]+)=", markup)  # attributes CSP would block
+
+
+def test_a_read_answered_below_what_was_applied_is_explained(valid_run):
+    from splitbrain.checker.command import check_run
+
+    events = [json.loads(line) for line in valid_run.node_events("n1").read_text().splitlines()]
+    end = max(e["time"] for e in events) + 1
+    with valid_run.node_events("n1").open("a") as f:  # long after every apply, at index 0
+        f.write(json.dumps({"time": end + 1, "event": "read", "asked": end, "term": 1,
+                            "index": 0}) + "\n")
+    results = check_run(valid_run)
+    violations = results["checkers"]["log-agreement"]["violations"]
+    assert [(v["kind"], v["node"], v["index"]) for v in violations] == [
+        ("read-sees-applied", "n1", 0)], violations
+    write_report(valid_run, results)
+    html = valid_run.report.read_text()
+    assert ("A read was answered from a view that may be stale: n1 answered a read at index 0"
+            in html)

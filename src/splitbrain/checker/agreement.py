@@ -30,6 +30,9 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
 - `unsafe-commit` (commit_safety.py): an entry applied somewhere while a node without it had a
   durable log as up to date as a majority's, from the `recovered` and `stored` events that
   describe each node's log; not checked with clock faults (the nodes' times then disagree).
+- `read-by-current-leader` and `read-sees-applied` (read_safety.py): a read answered after a
+  leader of a later term was elected, or at an index below one applied before it arrived, from
+  the `read` events; not checked with clock faults either.
 Torn lines are dropped with a warning (eventfile.py); unknown events are skipped.
 
     agreement = Agreement()
@@ -58,6 +61,7 @@ from typing import Any
 
 from splitbrain.checker.commit_safety import CommitSafety
 from splitbrain.checker.eventfile import Batch, Event, EventFile
+from splitbrain.checker.read_safety import ReadSafety
 from splitbrain.gcpause import paused
 from splitbrain.history import Call, HistoryError
 
@@ -256,12 +260,13 @@ class Agreement:
 
     def __init__(self, *, cluster: int | None = None, clock_faults: bool = False) -> None:
         """`cluster`: how many nodes the cluster has (default: the files added); with
-        `clock_faults` the nodes' event times are not comparable and `unsafe-commit` is not
-        checked."""
+        `clock_faults` the nodes' event times are not comparable, and neither `unsafe-commit`
+        nor the reads are checked."""
         self.nodes: list[NodeEvents] = []
         self.cluster = cluster
         self.clock_faults = clock_faults
         self._safety = CommitSafety()
+        self._reads = ReadSafety()
         self._entries = _Entries()
         self._divergent: set[int] = set()
         self._violations: dict[str, list[dict[str, Any]]] = {}
@@ -274,7 +279,8 @@ class Agreement:
         bad line; the checks of the nodes added before it are kept."""
         events = NodeEvents(node)
         file = EventFile(path)
-        reading = _Reading(events, self._entries, self._divergent, self._report, self._safety)
+        reading = _Reading(events, self._entries, self._divergent, self._report, self._safety,
+                           self._reads)
         with paused():
             for batch in file.batches():
                 reading.feed(batch, file.name)
@@ -299,11 +305,14 @@ class Agreement:
                    index=index, entries={n: _side(e) for n, e in side_by_side.items()})  # type: ignore[arg-type]
 
         _check_snapshots(nodes, entries, report)
-        safety = "not checked: clock faults skew the nodes' event times"
+        safety = reads = "not checked: clock faults skew the nodes' event times"
         if not self.clock_faults:
             checked = self._safety.check(self.cluster or len(nodes), entries.term, report)
             safety = ("not checked: no node's events describe its log" if checked is None
                       else f"checked at {checked} instants")
+            answered = self._reads.check(self._safety.frontier(), report)
+            reads = (f"checked {answered} read{'' if answered == 1 else 's'}" if answered
+                     else "not checked: no node's events record a read it answered")
 
         leaders: dict[int, list[str]] = {}
         for events in nodes:
@@ -356,6 +365,7 @@ class Agreement:
             "nodes": [n.node for n in nodes],
             "committed": entries.count,
             "commit_safety": safety,
+            "read_safety": reads,
             "warnings": [w for n in nodes for w in n.warnings],
         }
         if found:
@@ -371,10 +381,13 @@ class _Reading:
     earlier lives, and with the nodes read before it (through the committed sequence)."""
 
     def __init__(self, events: NodeEvents, entries: _Entries, divergent: set[int],
-                 report: Callable[..., None], safety: CommitSafety) -> None:  # fmt: skip
+                 report: Callable[..., None], safety: CommitSafety, reads: ReadSafety
+                 ) -> None:  # fmt: skip
         self.events = events
         self.safety = safety
         self.stream = safety.node(events.node)
+        self.reads = reads
+        self.reader = reads.node(events.node)
         self.entries = entries
         self.divergent = divergent  # indexes where a node's first entry is not the committed one
         self.report = report
@@ -392,6 +405,9 @@ class _Reading:
                     self.life += 1
                 elif kind == "role" and e.role == "leader":
                     events.leader_terms.append(_int_field(e, "term"))
+                    self.reads.elected(e.time, events.leader_terms[-1])
+                elif kind == "read":
+                    self.reads.read(self.reader, e.asked, e.term, e.index)
                 elif kind == "stored":
                     self.safety.stored(self.stream, _int_field(e, "time"), e.first, e.last,
                                        e.terms)

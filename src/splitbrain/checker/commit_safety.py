@@ -227,7 +227,8 @@ class CommitSafety:
 
         # At one time, what a node stored comes before what was applied: a write is durable,
         # and acknowledged, before the entries it holds can commit.
-        merged = heapq.merge(*(records(i) for i in range(len(names))), self._frontier(),
+        reached = ((t, 1, index, ()) for t, index in self.frontier())
+        merged = heapq.merge(*(records(i) for i in range(len(names))), reached,
                              key=lambda r: (r[0], r[1]))
         frontier, term, checked = 0, 0, 0
         unsafe: set[int] = set()
@@ -263,9 +264,10 @@ class CommitSafety:
                            last=last, last_term=last_term, as_up_to_date_as=behind)
         return checked
 
-    def _frontier(self) -> Iterator[tuple[int, int, int, tuple[()]]]:
-        """(time, 1, index, ()) each time the highest index applied anywhere grows: index i
-        is reached at the earliest time any index >= i was first applied."""
+    def frontier(self) -> list[tuple[int, int]]:
+        """(time, index) each time the highest index applied anywhere grew, in time order:
+        index i is reached at the earliest time any index >= i was first applied (read_safety.py
+        checks reads against it too)."""
         times = self._applied
         reach: list[tuple[int, int]] = []
         earliest = 0
@@ -274,6 +276,6 @@ class CommitSafety:
             if t and (not earliest or t < earliest):
                 earliest = t
                 reach.append((t, index))
-        for t, index in reversed(reach):
-            yield t, 1, index, ()
+        reach.reverse()
+        return reach
 

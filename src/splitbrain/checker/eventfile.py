@@ -51,6 +51,7 @@ class Event(msgspec.Struct, gc=False):
     terms: Any = None
     snapshot: Any = None
     snapshot_term: Any = None
+    asked: Any = None  # read: when it reached the node (read_safety.py)
 
 
 _DECODER = msgspec.json.Decoder(Event)

@@ -3,7 +3,9 @@
 One JSON object per line: `start` on every process start, `role` on every role change (with the
 term), `apply` for every applied entry in order (`index`, `term`, `id` = "<client id>:<seq>" or
 "noop", `"repeat": true` when the state machine recognised a repeated request and did not
-execute it again, and `crc`, the CRC-32 of a command entry's bytes), `crash` (`point`) when
+execute it again, and `crc`, the CRC-32 of a command entry's bytes), `read` for every
+read it answers (`asked`: when the read reached it, `term`: the term that confirmed it,
+`index`: the applied index it answered at; checker/read_safety.py), `crash` (`point`) when
 the node kills itself at an armed crash point (crashpoints.py), and the durability events of
 durability.py: `recovered` (`term`, `vote`, `commit`, `last`: what a process life starts from;
 `terms`: where each run of one term begins in its log, as [[index, term], ...]; `snapshot` and
@@ -59,6 +61,12 @@ class EventLog:
             f'{{"time":{self._clock()},"event":"apply","index":{index},"term":{term},'
             f'"id":{json.dumps(id)}{tail}}}\n'
         )
+
+    def read(self, asked: int, term: int, index: int) -> None:
+        """`emit("read", ...)` on the hot path: a read answered at applied `index`, confirmed in
+        `term`, that reached the node at `asked` (this log's clock)."""
+        self._pending.append(f'{{"time":{self._clock()},"event":"read","asked":{asked},'
+                             f'"term":{term},"index":{index}}}\n')
 
     def flush(self) -> None:
         if self._pending:

@@ -59,9 +59,6 @@ class Observer(Protocol):
     def committing(self, node: str, commit: int,
                    leader: bool) -> None: ...  # a Ready's commit index, before it is acted on
     def applying(self, node: str, entries: Sequence[Entry]) -> None: ...  # before applying
-    def read_asked(self, node: str) -> object: ...  # a read arrived; returns a token
-    def read_served(self, node: str, token: object, applied: int,
-                    term: int) -> None: ...  # term: the one the read was confirmed in
 
 
 def write_all(file: File, data: bytes) -> None:

@@ -141,7 +141,7 @@ class _Read:
     seq: int
     f: str
     key: str
-    asked: object = None  # the observer's token (sim only)
+    asked: int  # the event clock when it arrived
     term: int = 0  # the term its ReadIndex round started in: the one that confirms it
 
 
@@ -337,11 +337,9 @@ class Server:
             conn.reply({"seq": seq, "ok": False, "error": "bad-request", "message": str(exc)})
             return
         if f in kv.READS:
-            asked = self._observer and self._observer.read_asked(self.id)
+            asked = self.clock()  # before the read is registered (checker/read_safety.py)
             if self.stale_reads:
-                if self._observer:
-                    term = self.node.status().term
-                    self._observer.read_served(self.id, asked, self._applied, term)
+                self.events.read(asked, self.node.status().term, self._applied)
                 conn.reply({"seq": seq, "ok": True, "value": self.kv.read(f, key).value})
             else:
                 self._new_reads.append(_Read(conn, seq, f, key, asked))
@@ -640,10 +638,9 @@ class Server:
             for read in reads:
                 read.conn.reply({**_error(read.seq, "not-leader"), "leader": exc.leader_hint})
             return
-        if self._observer:  # a round is confirmed in this term or never (the core's _reset)
-            term = self.node.status().term
-            for read in reads:
-                read.term = term
+        term = self.node.status().term  # a round is confirmed in it or never (core's _reset)
+        for read in reads:
+            read.term = term
         self._reads_by_ctx[ctx] = reads
 
     def _serve_reads(self) -> None:
@@ -656,8 +653,7 @@ class Server:
                 waiting.append((index, reads))
                 continue
             for read in reads:
-                if self._observer:
-                    self._observer.read_served(self.id, read.asked, applied, read.term)
+                self.events.read(read.asked, read.term, applied)
                 value = self.kv.read(read.f, read.key).value
                 read.conn.reply({"seq": read.seq, "ok": True, "value": value})
         self._reads_at = waiting

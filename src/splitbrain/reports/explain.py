@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from splitbrain.checker.agreement import NODE_KINDS
+from splitbrain.checker.read_safety import RULES as READ_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ def _log_agreement(result: Mapping[str, Any]) -> str:
             return f"A node broke a Raft invariant: {msg}{more}."
         if first.get("kind") == "unsafe-commit":
             return f"An entry was committed that an election could still replace: {msg}{more}."
+        if first.get("kind") in READ_RULES:
+            return f"A read was answered from a view that may be stale: {msg}{more}."
         return f"Logs disagree: {msg}{more}."
     return f"Log agreement could not be decided: {result.get('cause', 'no cause given')}."
 

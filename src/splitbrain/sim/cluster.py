@@ -22,6 +22,8 @@ LinkProxy objects hosted by `proxy_process.ProxyHost` in a "proxies" process, dr
   with ENOSPC (disk.py), `power_loss` kills it and forgets what it never synced.
 - A node's clock (the clock fault) is a function of virtual time (clocks.Skew) that its every
   life reads (loop.set_clock); a change takes effect at once (no libfaketime to wait for).
+  Its events are stamped with the clock no fault skews (World.event_ns): the checkers compare
+  event times across nodes, which only a simulator can make exact under clock faults.
 - Teardown is graceful (as SIGTERM): paused nodes resume, every node stops, then the proxies;
   the disks are written out to nodes/<node>/data/.
 Paths given to the nodes are relative to the run directory (nodes/n1/data, ...), so nothing a
@@ -195,7 +197,7 @@ class SimCluster(NodeQueries):
         node.stop = asyncio.Event()
         host = NodeHost(
             files=DiskFiles(node.disk, proc, self._file),
-            clock=self.world.clock_ns,
+            clock=self.world.event_ns,
             die=proc.die,
             pid=self.world.next_pid(),
             rng=node_random(f"{self.seed}:{name}:{node.lives}", self.world.physics.timeouts),

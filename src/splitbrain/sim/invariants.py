@@ -6,15 +6,6 @@ believes it wrote):
 
 - `durable-before-apply`: before any node applies an entry, a majority of the nodes hold it
   durably.
-- `read-sees-applied`: a read is served at an applied index at least as high as every index any
-  node had applied when the read reached the node that serves it (a linearizable read cannot
-  miss a write some node already applied).
-- `read-by-current-leader`: a read is confirmed in a term at least as high as that of every
-  leader elected before the read reached the node that serves it. ReadIndex confirms the
-  term with a quorum heard after the read arrived (a quorum that had elected a successor
-  would have refused it), a lease with a quorum whose members vote for no one until it ends;
-  a node that answers after its successor was elected serves a deposed leader's view, whether
-  or not the successor has committed anything yet (the window `read-sees-applied` needs).
 - `durable-promise`: a node sends an append acknowledgement only for entries its disk holds
   durably, and a granted vote only once its disk holds that vote (Figure 2: persistent state is
   updated on stable storage before responding). A message of a term older than the durable one
@@ -43,14 +34,15 @@ checker), recovery keeps what `wal.after_snapshot` keeps, and an index a leader 
 not asked of its log.
 
 Each violation names the node, the index or term, and the time: `time` in ns on the nodes'
-event clock (as in events.jsonl), `at` in virtual seconds. `results()` is what the sim writes to
-invariants.json in the run directory; `splitbrain check` reports it again from there.
+event clock (as in events.jsonl, which clock faults do not skew), `at` in virtual seconds.
+`results()` is what the sim writes to invariants.json in the run directory; `splitbrain check`
+reports it again from there. The reads' rules are checked from the nodes' `read` events, as on
+real nodes (checker/read_safety.py), and so is `unsafe-commit` (checker/commit_safety.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +55,6 @@ from splitbrain.sim.disk import SimDisk
 MAX_VIOLATIONS = 200  # per invariant: enough to debug, bounded for results.json
 DESCRIPTIONS = {
     "durable-before-apply": "a majority holds an entry durably (fsynced) before it is applied",
-    "read-sees-applied": "a read is served at an index >= everything applied anywhere before",
-    "read-by-current-leader": "a read is confirmed in a term >= every leader's elected before",
     "durable-promise": "an append ack or a granted vote leaves only once the disk holds it durably",
     "one-vote-per-term": "a node votes for one candidate per term, across restarts",
     "recovery-complete": "a restarted node recovers the term, vote and log its disk holds",
@@ -73,15 +63,6 @@ DESCRIPTIONS = {
     "leader-complete": "a new leader holds every entry committed before its term",
 }
 _APP_RESP, _VOTE_RESP = MessageType.APP_RESP, MessageType.VOTE_RESP
-
-
-@dataclass(frozen=True, slots=True)
-class _Asked:
-    """What the cluster had reached when a read arrived: the highest index applied anywhere and
-    the highest term a leader was elected in."""
-
-    applied: int
-    leader_term: int
 
 
 def _under_snapshot(terms: list[int], base: int, index: int, term: int) -> list[int]:
@@ -195,7 +176,6 @@ class Invariants:
         self._quorum = majority(len(disks))
         self._clock = clock
         self._time = time
-        self._max_applied = 0
         self._acked: dict[str, tuple[int, int]] = {}  # node -> (term, highest index acked in it)
         self._votes: dict[tuple[str, int], str] = {}  # (voter, term) -> candidate
         self._leader_term = 0  # the highest term a leader was elected in
@@ -318,26 +298,6 @@ class Invariants:
                                         f"({', '.join(holders) or 'none'})")  # fmt: skip
         if entries:
             self._by_leader(node, entries[-1].index, "applies")
-            self._max_applied = max(self._max_applied, entries[-1].index)
-
-    def read_asked(self, node: str) -> object:
-        return _Asked(self._max_applied, self._leader_term)
-
-    def read_served(self, node: str, token: object, applied: int, term: int) -> None:
-        asked = token if isinstance(token, _Asked) else _Asked(0, 0)
-        self.checked["read-sees-applied"] += 1
-        if applied < asked.applied:
-            self._violation("read-sees-applied", node=node, index=applied, needed=asked.applied,
-                            message=f"{node} serves a read at index {applied}, but index "
-                                    f"{asked.applied} was applied before the read reached "
-                                    "it")  # fmt: skip
-        self.checked["read-by-current-leader"] += 1
-        if term < asked.leader_term:
-            self._violation("read-by-current-leader", node=node, term=term,
-                            elected=asked.leader_term,
-                            message=f"{node} serves a read confirmed in term {term}, but a "
-                                    f"leader of term {asked.leader_term} was elected before "
-                                    "the read reached it")  # fmt: skip
 
     # -- results ---------------------------------------------------------------------------
 

@@ -299,6 +299,11 @@ class SimLoop(asyncio.BaseEventLoop):
         self.processes.append(proc)
         return proc
 
+    @property
+    def now(self) -> float:
+        """Virtual time, as no process's clock skews it."""
+        return self._now
+
     def time(self) -> float:
         proc = _CURRENT.get()
         if proc is None or proc.skew is None:

@@ -53,7 +53,7 @@ def simulate(config: SimConfig, run: RunDir, *, cpu_budget: float | None = None)
     warnings: list[str] = []
     cluster = SimCluster(world, run, rc.node_names, unsafe=rc.unsafe, node_args=rc.node_args,
                          seed=rc.seed)  # fmt: skip
-    invariants = Invariants(cluster.disks, _wal_path, world.clock_ns, world.loop.time)
+    invariants = Invariants(cluster.disks, _wal_path, world.event_ns, lambda: world.loop.now)
     cluster.observer = invariants
     started = 0.0
 

@@ -128,8 +128,15 @@ class World:
         self._pids = 1000
 
     def clock_ns(self) -> int:
-        """The virtual wall clock, in ns since the Unix epoch."""
+        """The virtual wall clock, in ns since the Unix epoch, as the running process reads
+        it (a clock fault skews it)."""
         return EPOCH_NS + round(self.loop.time() * 1e9)
+
+    def event_ns(self) -> int:
+        """The virtual wall clock as no clock fault skews it: what the nodes stamp their
+        events with (and the invariants their violations), so that the checkers can compare
+        event times across nodes in every simulation, clock faults or not."""
+        return EPOCH_NS + round(self.loop.now * 1e9)
 
     def boot_delay(self) -> float:
         lo, hi = self.physics.boot
