@@ -260,7 +260,9 @@ def bench_parsers(path: Path, repeats: int) -> dict:
 # order, restarting every RESTART_EVERY entries (nodes apart) from its last snapshot, taken
 # every SNAPSHOT_EVERY entries, so it writes more apply events than the log has entries; each
 # life starts with the log it recovered, and stores the entries it goes on to apply in
-# batches of STORE_BATCH (the `recovered` and `stored` events commit_safety.py reads).
+# batches of STORE_BATCH (the `recovered` and `stored` events commit_safety.py reads). n1
+# leads (a `role` event each life) and answers a read after each entry it applies (the `read`
+# events read_safety.py checks: a run's reads are about half its operations).
 EVENT_NODES, RESTART_EVERY, SNAPSHOT_EVERY, STORE_BATCH = 5, 7_000, 1_000, 10
 _AGREEMENT = """
 import json, sys
@@ -270,7 +272,8 @@ for path in sys.argv[1:]:
     agreement.add(path.split("/")[-2], path)
 result = agreement.result()
 print(json.dumps({"valid": result["valid"], "committed": result["committed"],
-                  "apply_events": sum(n.applied for n in agreement.nodes)}))
+                  "apply_events": sum(n.applied for n in agreement.nodes),
+                  "read_safety": result["read_safety"]}))
 """
 
 
@@ -286,7 +289,7 @@ def _runs(first: int, last: int) -> str:
 
 def events_dir(workdir: Path, entries: int) -> Path:
     """Five nodes' events.jsonl over a log of `entries` (made once, then reused)."""
-    root = workdir / f"events-v2-{entries}"
+    root = workdir / f"events-v3-{entries}"
     if (root / "done").exists():
         return root
     for n in range(1, EVENT_NODES + 1):
@@ -301,6 +304,9 @@ def events_dir(workdir: Path, entries: int) -> Path:
                 out.write(f'{{"time":{index},"event":"recovered","term":1,"vote":null,'
                           f'"commit":{index},"last":{stored},'
                           f'"terms":{_runs(index + 1, stored)}{snap}}}\n')
+                if n == 1:
+                    out.write(f'{{"time":{index},"event":"role","role":"leader",'
+                              f'"term":{_term(index)}}}\n')
                 end = min(entries, index + RESTART_EVERY + 997 * n)
                 for i in range(index + 1, end + 1):
                     if i > stored:
@@ -310,6 +316,9 @@ def events_dir(workdir: Path, entries: int) -> Path:
                     crc = i * 2_654_435_761 % 2**32
                     out.write(f'{{"time":{i},"event":"apply","index":{i},"term":{_term(i)},'
                               f'"id":"c{i % 20}:{i // 20 + 1}","crc":{crc}}}\n')
+                    if n == 1:
+                        out.write(f'{{"time":{i},"event":"read","asked":{i},'
+                                  f'"term":{_term(index)},"index":{i}}}\n')
                 index = end
     (root / "done").touch()
     return root

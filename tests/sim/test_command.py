@@ -198,6 +198,11 @@ def test_clock_faults_are_simulated_and_catch_lease_reads_but_not_read_index(tmp
     clock = [op for op in read_jsonl(run.history).ops if op.f == "start-clock"]
     assert clock and all(op.value["kind"] == "slow" for op in clock)
     assert code == (1 if mode == "lease" else 0)
+    # The nodes' clocks were skewed, their event times were not: the reads were checked.
+    agreement = run.read_json(run.results)["checkers"]["log-agreement"]
+    assert agreement["read_safety"].startswith("checked ")
+    kinds = {v["kind"] for v in agreement["violations"]}
+    assert ("read-by-current-leader" in kinds) == (mode == "lease"), kinds
 
 
 def test_disk_full_is_simulated_and_the_nodes_it_ends_are_started_as_its(tmp_path):
