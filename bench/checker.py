@@ -318,7 +318,7 @@ def events_dir(workdir: Path, entries: int) -> Path:
                               f'"id":"c{i % 20}:{i // 20 + 1}","crc":{crc}}}\n')
                     if n == 1:
                         out.write(f'{{"time":{i},"event":"read","asked":{i},'
-                                  f'"term":{_term(index)},"index":{i}}}\n')
+                                  f'"term":{_term(i)},"index":{i}}}\n')
                 index = end
     (root / "done").touch()
     return root
