@@ -307,10 +307,12 @@ class Agreement:
         _check_snapshots(nodes, entries, report)
         safety = reads = "not checked: clock faults skew the nodes' event times"
         if not self.clock_faults:
-            checked = self._safety.check(self.cluster or len(nodes), entries.term, report)
+            frontier = self._safety.frontier()
+            checked = self._safety.check(self.cluster or len(nodes), entries.term, frontier,
+                                         report)
             safety = ("not checked: no node's events describe its log" if checked is None
                       else f"checked at {checked} instants")
-            answered = self._reads.check(self._safety.frontier(), report)
+            answered = self._reads.check(frontier, report)
             reads = (f"checked {answered} read{'' if answered == 1 else 's'}" if answered
                      else "not checked: no node's events record a read it answered")
 

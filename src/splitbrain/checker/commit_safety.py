@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 RULE = "unsafe-commit"
@@ -211,10 +211,10 @@ class CommitSafety:
             times[index] = time
 
     def check(self, cluster: int, term_of: Callable[[int], int | None],
-              report: Callable[..., None]) -> int | None:
+              frontier: Sequence[tuple[int, int]], report: Callable[..., None]) -> int | None:
         """Report every instant a node enters the unsafe state; `cluster` is the number of
-        nodes, `term_of(index)` the committed entry's term. Returns the instants checked (None if
-        no node's events describe its log)."""
+        nodes, `term_of(index)` the committed entry's term, `frontier` what `frontier()` gives.
+        Returns the instants checked (None if no node's events describe its log)."""
         names = [name for name, stream in self._streams.items() if len(stream)]
         if not names:
             return None
@@ -227,7 +227,7 @@ class CommitSafety:
 
         # At one time, what a node stored comes before what was applied: a write is durable,
         # and acknowledged, before the entries it holds can commit.
-        reached = ((t, 1, index, ()) for t, index in self.frontier())
+        reached = ((t, 1, index, ()) for t, index in frontier)
         merged = heapq.merge(*(records(i) for i in range(len(names))), reached,
                              key=lambda r: (r[0], r[1]))
         frontier, term, checked = 0, 0, 0
