@@ -19,9 +19,8 @@ def _apply(time, index, term=1):
     return {"time": time, "event": "apply", "index": index, "term": term, "id": f"c:{index}"}
 
 
-def _read(asked, term, index, time=None):
-    return {"time": asked + 5 if time is None else time, "event": "read", "asked": asked,
-            "term": term, "index": index}
+def _read(asked, term, index):
+    return {"time": asked + 5, "event": "read", "asked": asked, "term": term, "index": index}
 
 
 def _check(tmp_path, events, **options):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Any
 
 RULES = ("read-by-current-leader", "read-sees-applied")
@@ -73,9 +74,8 @@ class ReadSafety:
         highest index applied anywhere grew, in time order. Returns the reads checked."""
         elected = sorted(self._elected)
         times = [t for t, _ in elected]
-        highest: list[tuple[int, int]] = []  # [i]: (term, time), the highest of elected[:i + 1]
-        for time, term in elected:
-            highest.append(max(highest[-1], (term, time)) if highest else (term, time))
+        # [i]: (term, time) of the highest term among elected[:i + 1]
+        highest = list(accumulate(((term, time) for time, term in elected), max))
         applied_times = [t for t, _ in frontier]
         for r, asked in enumerate(self._asked):
             node, term, index = self._names[self._node[r]], self._term[r], self._index[r]
