@@ -65,7 +65,7 @@ class LinkFaults:
 
     def active(self) -> bool:
         """Does this change anything at all? (An inactive link takes the fast path.)"""
-        return any(getattr(self, f.name) for f in fields(self) if f.name != "kinds")
+        return any(getattr(self, name) for name in _ACTING)
 
     def reads_headers(self) -> bool:
         """Must the proxy read each message's kind and term?"""
@@ -88,3 +88,7 @@ class LinkFaults:
         if isinstance(data.get("kinds"), list):
             data = {**data, "kinds": tuple(data["kinds"])}
         return cls(**data)
+
+
+# The fields that act on messages (every one but the kind filter): active() reads them per chunk.
+_ACTING = tuple(f.name for f in fields(LinkFaults) if f.name != "kinds")

@@ -209,7 +209,17 @@ def _close(coro: Any) -> None:
 
 
 class _Handle(events.Handle):
+    """A callback that knows its process (`_proc`). `__init__` is asyncio's without the debug
+    mode's traceback (the simulator never runs in debug mode): handles are made by the million."""
+
     __slots__ = ("_proc",)
+
+    def __init__(self, callback: Any, args: Any, loop: SimLoop, context: Any) -> None:
+        self._callback, self._args, self._loop = callback, args, loop
+        self._context = contextvars.copy_context() if context is None else context
+        self._cancelled = False
+        self._repr = self._source_traceback = None
+        self._proc = self._context.get(_CURRENT)
 
     def _run(self) -> None:
         proc: Process | None = self._proc
@@ -221,52 +231,22 @@ class _Handle(events.Handle):
 
 
 class _TimerHandle(events.TimerHandle):
-    """Timers due at the same instant run in the order they were set (asyncio's heap breaks
-    such ties by its history), so an unrelated timer cannot reorder two others."""
+    """A timer that knows its process (`_proc`) and whose clock it was set on (`_frame`)."""
 
-    __slots__ = ("_frame", "_proc", "_seq")
+    __slots__ = ("_frame", "_proc")
 
     _run = _Handle._run  # type: ignore[assignment]
 
-    def __lt__(self, other: events.TimerHandle) -> bool:
-        return self._when < other._when or (
-            self._when == other._when and self._seq < other._seq  # type: ignore[attr-defined]
-        )
-
-
-class _Clock:
-    """Stands in for the selector: 'waiting for I/O' is moving virtual time to the next timer."""
-
-    def __init__(self, loop: SimLoop) -> None:
-        self._loop = loop
-        self._idle_steps = 0
-
-    def select(self, timeout: float | None) -> list[Any]:
-        loop = self._loop
-        loop.steps += 1
-        if loop.steps >= loop.max_steps or (
-                loop.steps % CPU_CHECK == 0 and time.process_time() > loop.cpu_deadline):
-            raise SimulationStopped(loop.steps, loop._now)
-        if timeout is None:
-            raise SimulationStuck(f"deadlock at {loop.time():.6f} s: nothing is ready or due")
-        # Jump to the first timer if it is due later, or so soon that it runs now anyway (the
-        # loop runs timers due within its clock resolution): code that reads the time next
-        # must see its timer's instant, or it may wait for it again and again.
-        scheduled = loop._scheduled  # type: ignore[attr-defined]
-        first = scheduled[0]._when if scheduled else loop._now
-        if first > loop._now and (timeout > 0 or first <= loop._now + loop._clock_resolution):
-            loop._now = first
-            self._idle_steps = 0
-        elif timeout == 0:
-            self._idle_steps += 1
-            if self._idle_steps > MAX_CALLBACKS_AT_ONE_INSTANT:
-                ready = "; ".join(repr(h) for h in list(loop._ready)[:5])  # type: ignore[attr-defined]
-                raise SimulationStuck(
-                    f"busy loop at {loop.time():.6f} s: time stopped moving (ready: {ready})")
-        return []
-
-    def close(self) -> None:
-        pass
+    def __init__(self, when: float, callback: Any, args: Any, loop: SimLoop, context: Any,
+                 frame: Process | None) -> None:  # fmt: skip
+        self._callback, self._args, self._loop = callback, args, loop
+        self._context = contextvars.copy_context() if context is None else context
+        self._cancelled = False
+        self._repr = self._source_traceback = None
+        self._when = when
+        self._scheduled = True
+        self._frame = frame
+        self._proc = self._context.get(_CURRENT)
 
 
 class SimLoop(asyncio.BaseEventLoop):
@@ -276,11 +256,14 @@ class SimLoop(asyncio.BaseEventLoop):
         super().__init__()
         self._now = 0.0
         self._clock_resolution = 1e-9
-        self._selector = _Clock(self)
+        self._idle_steps = 0  # iterations in a row without time moving
         self.net: SimNet | None = None
         self.executor_delay: Callable[[], float] = lambda: 0.0
         self.processes: list[Process] = []
-        self._timers = 0  # timers set so far: their order among timers due at one instant
+        # The timer heap holds (when, number, timer): timers due at one instant run in the
+        # order they were set (asyncio's heap of handles breaks such ties by its history, so an
+        # unrelated timer could reorder two others), and tuples compare in C.
+        self._timers = 0  # timers set so far
         self.steps = 0  # iterations of the loop so far (one per select)
         self.max_steps = sys.maxsize
         self.cpu_deadline = float("inf")
@@ -314,17 +297,18 @@ class SimLoop(asyncio.BaseEventLoop):
         """From now on `proc` reads its time from `skew`; the timers it set move with it."""
         old, proc.skew = proc.skew, skew
         scheduled = self._scheduled  # type: ignore[attr-defined]
-        for timer in scheduled:
+        for i, (when, number, timer) in enumerate(scheduled):
             if timer._frame is proc:
-                reading = timer._when if old is None else old.at(timer._when)
+                reading = when if old is None else old.at(when)
                 timer._when = max(self._now, skew.real(reading))
+                scheduled[i] = (timer._when, number, timer)
         heapq.heapify(scheduled)
 
     def end(self) -> None:
         """Kill every process, cancel what the driver left running, close the loop."""
         for proc in self.processes:
             proc.kill(ENDED)
-        self._selector = _Clock(self)  # a fresh count of steps without time moving
+        self._idle_steps = 0  # a fresh count of steps without time moving
         self.max_steps, self.cpu_deadline = sys.maxsize, float("inf")
         with contextlib.suppress(Exception):
             self.run_until_complete(asyncio.sleep(0))  # the reaps of those kills
@@ -332,7 +316,7 @@ class SimLoop(asyncio.BaseEventLoop):
                 if t._log_destroy_pending]  # type: ignore[attr-defined]
         for task in left:
             task.cancel()
-        self._selector = _Clock(self)
+        self._idle_steps = 0
         with contextlib.suppress(Exception):
             if left:  # (gather() of nothing would make asyncio create a loop of its own)
                 self.run_until_complete(asyncio.gather(*left, return_exceptions=True))
@@ -344,9 +328,14 @@ class SimLoop(asyncio.BaseEventLoop):
 
     # Every handle knows its process (see the module docstring).
 
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> events.Handle:
+        self._check_closed()  # type: ignore[attr-defined]
+        handle = _Handle(callback, args, self, context)
+        self._ready.append(handle)  # type: ignore[attr-defined]
+        return handle
+
     def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
         handle = _Handle(callback, args, self, context)
-        handle._proc = handle._context.get(_CURRENT)  # type: ignore[attr-defined]
         self._ready.append(handle)  # type: ignore[attr-defined]
         return handle
 
@@ -357,13 +346,9 @@ class SimLoop(asyncio.BaseEventLoop):
         frame = caller if caller is not None and caller.skew is not None else None
         if frame is not None:
             when = max(self._now, frame.skew.real(when))  # type: ignore[union-attr]
-        timer = _TimerHandle(when, callback, args, self, context)
-        timer._frame = frame  # type: ignore[attr-defined]
-        timer._proc = timer._context.get(_CURRENT)  # type: ignore[attr-defined]
+        timer = _TimerHandle(when, callback, args, self, context, frame)
         self._timers += 1
-        timer._seq = self._timers  # type: ignore[attr-defined]
-        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
-        timer._scheduled = True  # type: ignore[attr-defined]
+        heapq.heappush(self._scheduled, (when, self._timers, timer))  # type: ignore[attr-defined]
         return timer
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None
@@ -422,3 +407,63 @@ class SimLoop(asyncio.BaseEventLoop):
 
     def _write_to_self(self) -> None:
         pass
+
+    # The loop itself.
+
+    def _run_once(self) -> None:
+        """BaseEventLoop._run_once in virtual time: drop cancelled timers, "wait for I/O" (move
+        the clock to the first timer, `_wait`), make the timers now due ready, run what is
+        ready (not what those callbacks make ready). The same steps in the same order, on the
+        timer heap of tuples, without the debug mode: the loop is most of the simulator's cost.
+        """
+        scheduled: list[tuple[float, int, events.TimerHandle]] = self._scheduled  # type: ignore[attr-defined]
+        ready = self._ready  # type: ignore[attr-defined]
+        count = len(scheduled)
+        if count > 100 and self._timer_cancelled_count > count // 2:  # type: ignore[attr-defined]
+            for entry in scheduled:
+                if entry[2]._cancelled:
+                    entry[2]._scheduled = False  # type: ignore[attr-defined]
+            scheduled[:] = [entry for entry in scheduled if not entry[2]._cancelled]
+            heapq.heapify(scheduled)
+            self._timer_cancelled_count = 0
+        else:
+            while scheduled and scheduled[0][2]._cancelled:
+                self._timer_cancelled_count -= 1
+                heapq.heappop(scheduled)[2]._scheduled = False  # type: ignore[attr-defined]
+        self._wait(bool(ready) or self._stopping)  # type: ignore[attr-defined]
+        end = self._now + self._clock_resolution
+        while scheduled and scheduled[0][0] < end:
+            timer = heapq.heappop(scheduled)[2]
+            timer._scheduled = False  # type: ignore[attr-defined]
+            ready.append(timer)
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle._cancelled:
+                handle._run()
+        handle = None  # no cycle through an exception's traceback
+
+    def _wait(self, busy: bool) -> None:
+        """Stands in for the selector's wait: count the step, and unless a callback is ready
+        (`busy`), move virtual time to the first timer. Stops at the budget; a loop with
+        nothing ready or due is stuck, and so is one whose time stopped moving."""
+        self.steps += 1
+        if self.steps >= self.max_steps or (
+                self.steps % CPU_CHECK == 0 and time.process_time() > self.cpu_deadline):
+            raise SimulationStopped(self.steps, self._now)
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        if not busy and not scheduled:
+            raise SimulationStuck(f"deadlock at {self.time():.6f} s: nothing is ready or due")
+        # Jump to the first timer if it is due later, or so soon that it runs now anyway (the
+        # loop runs timers due within its clock resolution): code that reads the time next
+        # must see its timer's instant, or it may wait for it again and again.
+        now = self._now
+        first = scheduled[0][0] if scheduled else now
+        if first > now and (not busy or first <= now + self._clock_resolution):
+            self._now = first
+            self._idle_steps = 0
+        elif busy or first <= now:
+            self._idle_steps += 1
+            if self._idle_steps > MAX_CALLBACKS_AT_ONE_INSTANT:
+                ready = "; ".join(repr(h) for h in list(self._ready)[:5])  # type: ignore[attr-defined]
+                raise SimulationStuck(
+                    f"busy loop at {self.time():.6f} s: time stopped moving (ready: {ready})")
