@@ -2,7 +2,8 @@
 
     python bench/mutants.py [--mutants ID,ID] [--configs default,all,sim,sim-all] [--seeds 1,2]
                             [--jobs 1] [--output FILE] [--keep DIR] [--no-control] [--list]
-                            [--sim-seeds N] [--sim-arg ARG] [--shrink [--shrink-budget S]]
+                            [--sim-seeds N] [--sim-arg ARG] [--run-arg ARG]
+                            [--shrink [--shrink-budget S]]
 
 The corpus is bench/mutants/<category>.toml: each mutant is one realistic bug in the bundled
 Raft, written as an exact snippet of src/splitbrain/<file> that must occur exactly once and its
@@ -30,7 +31,9 @@ one exploration that stops at its first failure is a noisy measure of a rare bug
 `sim-all` (the same with the schedule of `all` pinned, SIM_ALL: a paired, seeded stand-in for
 `all` runs, to judge a change to the nemesis over the corpus in minutes); `--sim-arg ARG`
 gives both sim configurations a setting of their own (e.g. `--sim-arg=--timeouts=1,0` to
-compare a setting the swarm draws with its alternative, paired seed for seed). Per mutant
+compare a setting the swarm draws with its alternative, paired seed for seed), and
+`--run-arg ARG` gives `default` and `all` one (given after theirs, so it replaces theirs: e.g.
+`--run-arg=--nemesis=all,clock`). Per mutant
 x configuration x seed: the outcome (caught = exit 1; valid 0, unknown 2, could-not-run 3,
 usage 64, timeout: a run that did not finish is no catch), the checker and violation kind that
 caught it, the time to detection (run: seconds into the run of the first anomalous operation
@@ -236,10 +239,17 @@ def sim_all(seeds: int | None = None, extra: Sequence[str] = ()) -> Configuratio
     return sim_configuration(seeds, "sim-all", (*SIM_ALL, *extra), per_seed=SIM_SEED_TIMEOUT * 2)
 
 
+def run_configurations(extra: Sequence[str] = ()) -> dict[str, Configuration]:
+    """`default` and `all`, with `extra` arguments after their own."""
+    return {
+        "default": Configuration("default", run_argv(*extra), timeout=300, kind="run"),
+        "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60", *extra),
+                             timeout=400, kind="run"),
+    }
+
+
 CONFIGURATIONS: dict[str, Configuration] = {
-    "default": Configuration("default", run_argv(), timeout=300, kind="run"),
-    "all": Configuration("all", run_argv("--nemesis", "all", "--time-limit", "60"), timeout=400,
-                         kind="run"),
+    **run_configurations(),
     "sim": sim_configuration(),
     "sim-all": sim_all(),
 }
@@ -519,6 +529,9 @@ def main() -> int:
     parser.add_argument("--sim-arg", action="append", default=[], metavar="ARG",
                         help="sim, sim-all: an argument of `splitbrain sim` for every seed, "
                              "e.g. --sim-arg=--timeouts=1,0 (repeatable)")
+    parser.add_argument("--run-arg", action="append", default=[], metavar="ARG",
+                        help="default, all: an argument of `splitbrain run` after theirs, "
+                             "e.g. --run-arg=--nemesis=all,clock (repeatable)")
     args = parser.parse_args()
     try:
         corpus = load_corpus()
@@ -542,7 +555,8 @@ def main() -> int:
         parser.error("--jobs must be at least 1")
     if args.sim_seeds is not None and args.sim_seeds < 1:
         parser.error("--sim-seeds must be at least 1")
-    catalog = {**CONFIGURATIONS, "sim": sim_configuration(args.sim_seeds, pinned=args.sim_arg),
+    catalog = {**run_configurations(args.run_arg),
+               "sim": sim_configuration(args.sim_seeds, pinned=args.sim_arg),
                "sim-all": sim_all(args.sim_seeds, args.sim_arg)}
     if args.keep and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep}: not empty (each run gets a fresh directory there)")

@@ -177,3 +177,13 @@ def test_sim_args_reach_every_seed_of_both_sim_configurations():
         "sim", "--seeds", "500", "--seed", "7", "--timeouts=1,0", "--out", "out"]
     argv = M.sim_all(16, timeouts).argv(7, Path("out"))
     assert argv[-3:] == ["--timeouts=1,0", "--out", "out"] and "--nemesis" in argv
+
+
+def test_run_args_come_after_those_of_both_run_configurations():
+    plain = M.run_configurations()
+    assert plain["all"].argv(7, Path("out")) == M.CONFIGURATIONS["all"].argv(7, Path("out"))
+    clocked = M.run_configurations(["--nemesis=all,clock"])
+    assert clocked["all"].argv(7, Path("out")) == [
+        "run", "--nemesis", "all", "--time-limit", "60", "--nemesis=all,clock",
+        "--seed", "7", "--out", "out"]
+    assert clocked["default"].argv(7, Path("out"))[:2] == ["run", "--nemesis=all,clock"]

@@ -23,12 +23,13 @@ def _read(asked, term, index):
     return {"time": asked + 5, "event": "read", "asked": asked, "term": term, "index": index}
 
 
-def _check(tmp_path, events, **options):
+def _check(tmp_path, events, start=None, **options):
     files = []
     for node, lines in events.items():
         path = tmp_path / node / "events.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(e) + "\n" for e in [{"event": "start"}, *lines]))
+        first = {"event": "start", **(start or {})}
+        path.write_text("".join(json.dumps(e) + "\n" for e in [first, *lines]))
         files.append((node, path))
     return check_agreement(files, **options)
 
@@ -75,12 +76,22 @@ def test_a_leader_elected_at_the_instant_a_read_arrives_is_not_before_it(tmp_pat
     assert result["valid"] is True and result["read_safety"] == "checked 1 read"
 
 
-def test_reads_are_not_checked_with_clock_faults_or_without_read_events(tmp_path):
+def test_with_clock_faults_reads_are_checked_only_if_every_life_stamped_the_machine_clock(
+        tmp_path):
     events = {"n1": [_leader(10, 2), _read(40, 2, 0)], "n2": [_leader(30, 3)]}
-    skewed = _check(tmp_path / "a", events, clock_faults=True)
-    assert skewed["valid"] is True
-    assert skewed["read_safety"] == "not checked: clock faults skew the nodes' event times"
-    none = _check(tmp_path / "b", {"n1": [_leader(10, 2)]})
+    machine = _check(tmp_path / "a", events, start={"clock": "machine"}, clock_faults=True)
+    assert machine["read_safety"] == "checked 1 read"
+    assert [v["node"] for v in _found(machine, "read-by-current-leader")] == ["n1"]
+    # A life that stamped its own clock (or an older node that does not say) may be skewed.
+    events["n2"].insert(0, {"event": "start", "clock": "node"})
+    for where, start in (("b", {"clock": "machine"}), ("c", {})):
+        skewed = _check(tmp_path / where, events, start=start, clock_faults=True)
+        assert skewed["valid"] is True
+        assert skewed["read_safety"] == "not checked: clock faults skew the nodes' event times"
+
+
+def test_reads_are_not_checked_without_read_events(tmp_path):
+    none = _check(tmp_path, {"n1": [_leader(10, 2)]})
     assert none["read_safety"] == "not checked: no node's events record a read it answered"
 
 

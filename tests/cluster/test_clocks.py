@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import subprocess
 import sys
 import time
@@ -152,3 +153,26 @@ def test_a_cluster_with_clocks_starts_its_nodes_under_libfaketime(tmp_path: Path
                 await plain.set_clock("n1", 2.0)
 
     asyncio.run(main())
+
+
+@needs_faketime
+@pytest.mark.timeout(60)
+def test_events_are_stamped_with_the_machine_clock_that_libfaketime_does_not_skew(
+        tmp_path: Path) -> None:  # fmt: skip
+    # raft/machine_clock.py reads the clock by the system call, past libfaketime: a node set a
+    # day back stamps its events with the machine's time, and says so.
+    code = ("import time; from splitbrain.raft import machine_clock as m; "
+            "print(m.UNSKEWED, m.now_ns(), time.time_ns())")
+    env = {**clocks.environment(tmp_path / "clock.rc", Skew(), time.time()), "FAKETIME": "-1d"}
+    child = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    unskewed, machine, own = child.stdout.split()
+    now = time.time_ns()
+    assert unskewed == "True"
+    assert abs(int(machine) - now) < 10 * 10**9  # the machine's clock
+    assert abs(int(own) - (now - 86_400 * 10**9)) < 10 * 10**9  # its own, a day back
+    assert clocks.syscall_faked() is False  # so the driver does not tell it otherwise
+    libc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env, "SPLITBRAIN_EVENT_CLOCK": "libc"},
+                          timeout=30, check=True)  # fmt: skip
+    assert libc.stdout.split()[0] == "False"  # told to read its own clock, it says so

@@ -29,10 +29,13 @@ Rules checked, each violation a `{"kind", "message", ...}` with the data a repor
   reported under their own names.
 - `unsafe-commit` (commit_safety.py): an entry applied somewhere while a node without it had a
   durable log as up to date as a majority's, from the `recovered` and `stored` events that
-  describe each node's log; not checked with clock faults (the nodes' times then disagree).
+  describe each node's log.
 - `read-by-current-leader` and `read-sees-applied` (read_safety.py): a read answered after a
   leader of a later term was elected, or at an index below one applied before it arrived, from
-  the `read` events; not checked with clock faults either.
+  the `read` events.
+  These two compare event times across nodes: with clock faults they are checked only if every
+  life of every node stamped its events with the machine's clock (its `start` says
+  `"clock": "machine"`, raft/machine_clock.py), which no clock fault skews.
 Torn lines are dropped with a warning (eventfile.py); unknown events are skipped.
 
     agreement = Agreement()
@@ -246,6 +249,9 @@ class NodeEvents:
     snapshots: list[SnapshotEvent] = field(default_factory=list)
     firsts: _Firsts = field(default_factory=_Firsts)
     own: dict[int, EntryKey] = field(default_factory=dict)  # first entries unlike _Entries'
+    # Its event times may follow its own clock: no life started, or one did not say they
+    # are the machine's (raft/machine_clock.py).
+    skewable: bool = True
 
 
 def _add(violations: dict[str, list[dict[str, Any]]], kind: str, message: str,
@@ -259,9 +265,10 @@ class Agreement:
     """The log-agreement check, fed one node's events file at a time (see the module)."""
 
     def __init__(self, *, cluster: int | None = None, clock_faults: bool = False) -> None:
-        """`cluster`: how many nodes the cluster has (default: the files added); with
-        `clock_faults` the nodes' event times are not comparable, and neither `unsafe-commit`
-        nor the reads are checked."""
+        """`cluster`: how many nodes the cluster has (default: the files added). With
+        `clock_faults`, a node whose events are stamped with its own clock (its `start` does
+        not say "machine": raft/machine_clock.py) makes the nodes' event times incomparable,
+        and neither `unsafe-commit` nor the reads are checked."""
         self.nodes: list[NodeEvents] = []
         self.cluster = cluster
         self.clock_faults = clock_faults
@@ -306,7 +313,7 @@ class Agreement:
 
         _check_snapshots(nodes, entries, report)
         safety = reads = "not checked: clock faults skew the nodes' event times"
-        if not self.clock_faults:
+        if not (self.clock_faults and any(n.skewable for n in nodes)):
             frontier = self._safety.frontier()
             checked = self._safety.check(self.cluster or len(nodes), entries.term, frontier,
                                          report)
@@ -405,6 +412,8 @@ class _Reading:
                     self._apply(e, number)
                 elif kind == "start":
                     self.life += 1
+                    own = e.clock != "machine"
+                    events.skewable = own if self.life == 1 else events.skewable or own
                 elif kind == "role" and e.role == "leader":
                     events.leader_terms.append(_int_field(e, "term"))
                     self.reads.elected(e.time, events.leader_terms[-1])

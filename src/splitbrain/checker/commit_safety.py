@@ -22,8 +22,9 @@ commit Raft's rules forbid (entries of an old term counted as committed, as in t
 Figure 8; a quorum miscounted; an acknowledgement sent before the write), caught when it
 happens, whether or not an election later replaces the entry.
 
-Event times are the nodes' wall clocks: one clock on one machine, or the simulator's. Clock
-faults skew them, so a run with clock faults is not checked. A node whose events say nothing of
+Event times are the machine's wall clock, which the nodes read past any clock fault
+(raft/machine_clock.py), or the simulator's; a run with clock faults whose nodes could not is
+not checked (agreement.py). A node whose events say nothing of
 its log (another target, an older file) is left out: it lacks nothing, and counts towards no
 majority. Memory: a few numbers per write and per applied index, in arrays.
 """

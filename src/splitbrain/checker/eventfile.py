@@ -52,6 +52,7 @@ class Event(msgspec.Struct, gc=False):
     snapshot: Any = None
     snapshot_term: Any = None
     asked: Any = None  # read: when it reached the node (read_safety.py)
+    clock: Any = None  # start: "machine" if no clock fault skews its life's event times
 
 
 _DECODER = msgspec.json.Decoder(Event)

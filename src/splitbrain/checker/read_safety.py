@@ -19,8 +19,9 @@ Both compare times across nodes, as the nodes' event clocks give them (one clock
 or the simulator's), and only strictly: an election or an apply stamped at the very time the
 read arrived is not "before" it. Each event time is taken after what it reports (a node learns
 it leads, or that an entry committed, before it says so) and `asked` before the read is
-registered, so a correct Raft never looks late. Clock faults skew the nodes' times: such a run
-is not checked. Memory: four numbers per read, in arrays.
+registered, so a correct Raft never looks late. The nodes read the machine's clock past any
+clock fault (raft/machine_clock.py); a run with clock faults whose nodes could not is not
+checked (agreement.py). Memory: four numbers per read, in arrays.
 """
 
 from __future__ import annotations

@@ -30,11 +30,17 @@ Rules it keeps:
 
 from __future__ import annotations
 
+import functools
 import glob
 import math
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from splitbrain.raft import machine_clock
 
 PACKAGE = "faketime"  # the Debian package that installs libfaketime
 _CANDIDATES = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1",
@@ -42,6 +48,7 @@ _CANDIDATES = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib/faketime/libfak
 NORMAL = 1.0
 # A change written this close to a whole second may be read after it: anchor one second later.
 _MARGIN = 0.05
+PROBE_TIMEOUT = 30  # seconds for the probe of syscall_faked
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,26 @@ def missing() -> str | None:
     return None
 
 
+@functools.cache
+def syscall_faked() -> bool:
+    """Does this libfaketime skew the clock nodes stamp their events with (a build that
+    intercepts syscall(2): raft/machine_clock.py)? Probed once per process: a child set a day
+    back reads it. True also when the probe cannot tell (nodes then say their events may be
+    skewed, and the time rules skip the run rather than compare skewed times)."""
+    lib = library()
+    if lib is None:
+        return False
+    code = "from splitbrain.raft import machine_clock as m; print(m.now_ns() if m.UNSKEWED else 0)"
+    env = {**os.environ, "LD_PRELOAD": lib, "FAKETIME": "-1d", "FAKETIME_DISABLE_SHM": "1"}
+    try:
+        probe = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                               text=True, timeout=PROBE_TIMEOUT, check=True)  # fmt: skip
+        reading = int(probe.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return True
+    return abs(reading - time.time_ns()) > PROBE_TIMEOUT * 10**9
+
+
 def write(control: Path, skew: Skew, start: float) -> None:
     """Set the clock of the node (started at `start`) whose control file this is, atomically."""
     tmp = control.with_name(control.name + ".tmp")
@@ -119,9 +146,12 @@ def environment(control: Path, skew: Skew, start: float) -> dict[str, str]:
         raise RuntimeError(missing())
     write(control, skew, start)
     preload = " ".join(p for p in (lib, os.environ.get("LD_PRELOAD", "")) if p)
-    return {
+    env = {
         "LD_PRELOAD": preload,
         "FAKETIME_TIMESTAMP_FILE": str(control),
         "FAKETIME_CACHE_DURATION": "0",  # reread at each whole second (see the docstring)
         "FAKETIME_DISABLE_SHM": "1",
     }
+    if syscall_faked():
+        env[machine_clock.ENV] = "libc"
+    return env

@@ -36,14 +36,18 @@ _REPEAT = ',"repeat":true'
 
 
 class EventLog:
-    """`clock` gives the wall-clock ns of each event; `file` the open file to append to (the
-    node's host decides: see host.py)."""
+    """`clock` gives the wall-clock ns of each event (the machine's: machine_clock.py); `file`
+    the open file to append to (the node's host decides: see host.py)."""
 
     def __init__(self, path: Path, *, clock: Callable[[], int] = time.time_ns,
                  file: IO[str] | None = None) -> None:  # fmt: skip
         self._file = OsFiles().append(path) if file is None else file
         self._clock = clock
         self._pending: list[str] = []
+
+    def now(self) -> int:
+        """This log's clock, ns (for a time an event gives besides its own, as `asked`)."""
+        return self._clock()
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"time": self._clock(), "event": event, **fields}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn, Protocol
 
+from splitbrain.raft import machine_clock
 from splitbrain.raft.messages import Entry, HardState, Message
 
 
@@ -167,7 +168,11 @@ def _sigkill_self() -> NoReturn:
 @dataclass(frozen=True)
 class NodeHost:
     files: FileSystem = field(default_factory=OsFiles)
-    clock: Callable[[], int] = time.time_ns  # wall-clock ns, for event times
+    clock: Callable[[], int] = time.time_ns  # the node's wall clock, ns (hello stamps: auth.py)
+    # Event times, ns: the machine's clock, which no clock fault skews (machine_clock.py), if
+    # `events_unskewed`.
+    event_clock: Callable[[], int] = machine_clock.now_ns
+    events_unskewed: bool = machine_clock.UNSKEWED
     die: Callable[[], NoReturn] = _sigkill_self
     pid: int | None = None  # None: os.getpid()
     rng: random.Random | None = None  # None: seeded from the node id, pid and time

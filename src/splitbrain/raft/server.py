@@ -155,10 +155,11 @@ class Server:
         self.id = config.id
         self._die = host.die
         self._observer = host.observer
-        self.clock = host.clock  # wall-clock ns: event times, hello stamps (auth.py)
-        self.events = EventLog(config.events_path, clock=host.clock,
+        self.clock = host.clock  # the node's wall clock, ns: hello stamps (auth.py)
+        self.events = EventLog(config.events_path, clock=host.event_clock,
                                file=host.files.append(config.events_path))  # fmt: skip
-        self.events.emit("start", node=config.id, pid=host.process_id())
+        self.events.emit("start", node=config.id, pid=host.process_id(),
+                         clock="machine" if host.events_unskewed else "node")
         self.wal, recovered = WAL.open(config.data_dir, fsync=config.fsync, files=host.files,
                                        preallocate=host.preallocate)
         if recovered.truncated_bytes:
@@ -337,7 +338,7 @@ class Server:
             conn.reply({"seq": seq, "ok": False, "error": "bad-request", "message": str(exc)})
             return
         if f in kv.READS:
-            asked = self.clock()  # before the read is registered (checker/read_safety.py)
+            asked = self.events.now()  # before the read is registered (checker/read_safety.py)
             if self.stale_reads:
                 self.events.read(asked, self.node.status().term, self._applied)
                 conn.reply({"seq": seq, "ok": True, "value": self.kv.read(f, key).value})

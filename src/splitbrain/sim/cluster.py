@@ -198,6 +198,8 @@ class SimCluster(NodeQueries):
         host = NodeHost(
             files=DiskFiles(node.disk, proc, self._file),
             clock=self.world.event_ns,
+            event_clock=self.world.event_ns,  # the simulated machine's: no clock fault skews it
+            events_unskewed=True,
             die=proc.die,
             pid=self.world.next_pid(),
             rng=node_random(f"{self.seed}:{name}:{node.lives}", self.world.physics.timeouts),
