@@ -13,9 +13,8 @@ with clock faults starts (`clocks.syscall_faked`): its nodes are started with
 Without libfaketime the C library's clock is the machine's, and `now_ns` is `time.time_ns`.
 `UNSKEWED` says whether `now_ns` reads the machine's clock: False under libfaketime where the
 system call's number is unknown (not Linux on x86-64 or arm64) or the environment asks for the
-C library's clock. The node's `start`
-event tells the checker which (`"clock": "machine"`); the time rules check a run with clock
-faults only if every life of every node says "machine".
+C library's clock. The node's `start` event tells the checker which (`"clock": "machine"`);
+the time rules check a run with clock faults only if every life of every node says "machine".
 """
 
 from __future__ import annotations

@@ -5,10 +5,15 @@
     node.spawn(main())                        # its tasks, callbacks and timers belong to it
     loop.run_until_complete(driver())         # virtual time: sleeping costs no wall time
 
-The loop is CPython's own `BaseEventLoop` (3.11) with a stub in place of the selector: when no
-callback is ready, `select(timeout)` moves the virtual clock to the next timer instead of
-sleeping. The callback queue, the timer heap and Task/Future are asyncio's, so the code under
-test runs exactly as on a real loop. What it overrides, and why:
+The loop is CPython's own `BaseEventLoop` (3.11) with its iteration (`_run_once`) done in
+virtual time: when no callback is ready, `_wait` moves the virtual clock to the next timer
+instead of waiting for I/O. The callback queue, the iteration's steps and Task/Future are
+asyncio's, so the code under test runs exactly as on a real loop. What it overrides, and why:
+
+- `_run_once`: asyncio's steps in asyncio's order, without its debug mode, on a timer heap of
+  (when, number, timer) tuples: timers due at one instant run in the order they were set
+  (asyncio's heap of handles breaks such ties by its history, so an unrelated timer could
+  reorder two others), and tuples compare in C. The loop is most of the simulator's own cost.
 
 - `time()`: the virtual clock (seconds from 0), or, in a process whose clock is skewed
   (`set_clock`, the clock fault), that process's clock: a function of virtual time
@@ -260,10 +265,7 @@ class SimLoop(asyncio.BaseEventLoop):
         self.net: SimNet | None = None
         self.executor_delay: Callable[[], float] = lambda: 0.0
         self.processes: list[Process] = []
-        # The timer heap holds (when, number, timer): timers due at one instant run in the
-        # order they were set (asyncio's heap of handles breaks such ties by its history, so an
-        # unrelated timer could reorder two others), and tuples compare in C.
-        self._timers = 0  # timers set so far
+        self._timers = 0  # timers set so far: the heap's tie-break (see the module docstring)
         self.steps = 0  # iterations of the loop so far (one per select)
         self.max_steps = sys.maxsize
         self.cpu_deadline = float("inf")
@@ -400,12 +402,7 @@ class SimLoop(asyncio.BaseEventLoop):
     async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("no real I/O in the simulation")
 
-    # BaseEventLoop's hooks for a selector loop: there is no I/O to process.
-
-    def _process_events(self, event_list: Any) -> None:
-        pass
-
-    def _write_to_self(self) -> None:
+    def _write_to_self(self) -> None:  # BaseEventLoop's hook to wake a selector: there is none
         pass
 
     # The loop itself.
@@ -413,9 +410,7 @@ class SimLoop(asyncio.BaseEventLoop):
     def _run_once(self) -> None:
         """BaseEventLoop._run_once in virtual time: drop cancelled timers, "wait for I/O" (move
         the clock to the first timer, `_wait`), make the timers now due ready, run what is
-        ready (not what those callbacks make ready). The same steps in the same order, on the
-        timer heap of tuples, without the debug mode: the loop is most of the simulator's cost.
-        """
+        ready (not what those callbacks make ready)."""
         scheduled: list[tuple[float, int, events.TimerHandle]] = self._scheduled  # type: ignore[attr-defined]
         ready = self._ready  # type: ignore[attr-defined]
         count = len(scheduled)
