@@ -56,6 +56,30 @@ def test_a_paused_process_runs_nothing_until_resumed_and_its_timers_fire_late():
     assert out == [(0.1, "a"), (0.2, "a"), (0.3, "a"), (0.85, "a"), (0.95, "a"), (1.05, "a")]
 
 
+def test_a_resumed_process_runs_what_was_ready_then_the_io_that_arrived_then_its_timers():
+    # As asyncio's loop after SIGCONT: select() returns the sockets that became readable, and
+    # their callbacks run before the timers that ran out while the process was stopped.
+    loop = SimLoop()
+    a = loop.process("a")
+    out: list = []
+
+    async def driver():
+        a.pause()
+        a.call_at(0.1, out.append, "timer 0.1")
+        loop.call_io_at(0.2, out.append, "io 0.2", context=a.context)
+        a.call_at(0.3, out.append, "timer 0.3")
+        loop.call_io_at(0.4, out.append, "io 0.4", context=a.context)
+        await asyncio.sleep(0.5)
+        a.call_soon(out.append, "ready")
+        assert out == []
+        a.resume()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    run(loop, driver())
+    assert out == ["ready", "io 0.2", "io 0.4", "timer 0.1", "timer 0.3"]
+
+
 def test_a_killed_process_never_runs_again_and_its_finally_blocks_have_no_effect():
     loop = SimLoop()
     a, b = loop.process("a"), loop.process("b")

@@ -22,7 +22,9 @@ asyncio's, so the code under test runs exactly as on a real loop. What it overri
 - `_call_soon`/`call_at`: every handle remembers the simulated process it belongs to — the
   `Process` in the context it runs in (a task's context is copied from its creator's, so a
   process's tasks and everything they schedule stay its own). A handle of a paused process is
-  held until it resumes (SIGSTOP: its timers fire late); one of a dead process never runs
+  held until it resumes (SIGSTOP: its timers fire late; on SIGCONT, as asyncio's loop does, it
+  runs what was ready, then the I/O that arrived, then its expired timers); one of a dead
+  process never runs
   (kill -9). Handles of no process (the driver, the clients, the network) always run.
 - `create_task`: remembers each process's tasks, so that killing a process can close their
   coroutines at once, in the dead process's own context, where every effect is dropped (no
@@ -155,6 +157,9 @@ class Process:
             return False
         self.state = RUNNING
         held, self._held = self._held, []
+        # As asyncio's loop runs after SIGCONT: what was ready, then what arrived on its
+        # sockets (select returns them first), then the timers that ran out meanwhile.
+        held.sort(key=_resume_rank)  # stable: each kind in the order it came
         for handle in held:
             self.loop._add_callback(handle)
         return True
@@ -236,9 +241,10 @@ class _Handle(events.Handle):
 
 
 class _TimerHandle(events.TimerHandle):
-    """A timer that knows its process (`_proc`) and whose clock it was set on (`_frame`)."""
+    """A timer that knows its process (`_proc`) and whose clock it was set on (`_frame`);
+    `_io`: it stands for I/O (a delivery of the simulated network: `SimLoop.call_io_at`)."""
 
-    __slots__ = ("_frame", "_proc")
+    __slots__ = ("_frame", "_io", "_proc")
 
     _run = _Handle._run  # type: ignore[assignment]
 
@@ -251,7 +257,15 @@ class _TimerHandle(events.TimerHandle):
         self._when = when
         self._scheduled = True
         self._frame = frame
+        self._io = False
         self._proc = self._context.get(_CURRENT)
+
+
+def _resume_rank(handle: events.Handle) -> int:
+    """Where a held handle runs when its process resumes: ready callbacks, I/O, timers."""
+    if not isinstance(handle, _TimerHandle):
+        return 0
+    return 1 if handle._io else 2
 
 
 class SimLoop(asyncio.BaseEventLoop):
@@ -351,6 +365,14 @@ class SimLoop(asyncio.BaseEventLoop):
         timer = _TimerHandle(when, callback, args, self, context, frame)
         self._timers += 1
         heapq.heappush(self._scheduled, (when, self._timers, timer))  # type: ignore[attr-defined]
+        return timer
+
+    def call_io_at(self, when: float, callback: Any, *args: Any, context: Any = None
+                   ) -> events.TimerHandle:  # fmt: skip
+        """`call_at` for I/O that arrives at `when` (the simulated network's deliveries): a
+        resumed process handles it before its own timers, as select() returns first."""
+        timer = self.call_at(when, callback, *args, context=context)
+        timer._io = True  # type: ignore[attr-defined]
         return timer
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None

@@ -123,10 +123,8 @@ def _call(proc: Process | None, callback: Callable[..., Any], *args: Any) -> Non
 
 def _call_at(loop: SimLoop, proc: Process | None, when: float, callback: Callable[..., Any],
              *args: Any) -> None:  # fmt: skip
-    if proc is None:
-        loop.call_at(when, callback, *args, context=_WORLD)
-    else:
-        proc.call_at(when, callback, *args)
+    """Deliver to `proc` at `when`: I/O, which a resumed process reads before its timers."""
+    loop.call_io_at(when, callback, *args, context=_WORLD if proc is None else proc.context)
 
 
 class _Listener:
