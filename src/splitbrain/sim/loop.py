@@ -250,15 +250,11 @@ class _TimerHandle(events.TimerHandle):
 
     def __init__(self, when: float, callback: Any, args: Any, loop: SimLoop, context: Any,
                  frame: Process | None) -> None:  # fmt: skip
-        self._callback, self._args, self._loop = callback, args, loop
-        self._context = contextvars.copy_context() if context is None else context
-        self._cancelled = False
-        self._repr = self._source_traceback = None
+        _Handle.__init__(self, callback, args, loop, context)  # type: ignore[arg-type]
         self._when = when
         self._scheduled = True
         self._frame = frame
         self._io = False
-        self._proc = self._context.get(_CURRENT)
 
 
 def _resume_rank(handle: events.Handle) -> int:
@@ -280,7 +276,7 @@ class SimLoop(asyncio.BaseEventLoop):
         self.executor_delay: Callable[[], float] = lambda: 0.0
         self.processes: list[Process] = []
         self._timers = 0  # timers set so far: the heap's tie-break (see the module docstring)
-        self.steps = 0  # iterations of the loop so far (one per select)
+        self.steps = 0  # iterations of the loop so far (one per `_wait`)
         self.max_steps = sys.maxsize
         self.cpu_deadline = float("inf")
 
