@@ -59,8 +59,8 @@ class Probe:
     """A child under libfaketime; `offsets()` compares its clocks with ours."""
 
     def __init__(self, control: Path, skew: Skew) -> None:
-        self.started = time.time()
-        env = {**clocks.environment(control, skew, self.started), "PATH": "/usr/bin:/bin"}
+        env, self.started = clocks.environment(control, skew)
+        env = {**env, "PATH": "/usr/bin:/bin"}
         self.proc = subprocess.Popen([sys.executable, "-c", CLOCK_PRINTER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
 
@@ -163,7 +163,7 @@ def test_events_are_stamped_with_the_machine_clock_that_libfaketime_does_not_ske
     # day back stamps its events with the machine's time, and says so.
     code = ("import time; from splitbrain.raft import machine_clock as m; "
             "print(m.UNSKEWED, m.now_ns(), time.time_ns())")
-    env = {**clocks.environment(tmp_path / "clock.rc", Skew(), time.time()), "FAKETIME": "-1d"}
+    env = {**clocks.environment(tmp_path / "clock.rc", Skew())[0], "FAKETIME": "-1d"}
     child = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
                            capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
     unskewed, machine, own = child.stdout.split()

@@ -1,6 +1,6 @@
 """Clock faults through libfaketime: a node's clock runs slow or fast, jumps, or strobes.
 
-    env = clocks.environment(control, skew, start)   # the node's environment at every start
+    env, start = clocks.environment(control, skew)   # the node's environment at every start
     skew = clocks.change(skew, time.time(), rate=0.25)   # from the next second on: a quarter
     clocks.write(control, skew, start)                   # speed (start: when the node started)
 
@@ -138,12 +138,16 @@ def write(control: Path, skew: Skew, start: float) -> None:
     os.replace(tmp, control)
 
 
-def environment(control: Path, skew: Skew, start: float) -> dict[str, str]:
-    """What a node's environment gains so that `control` sets its clock; writes the setting for
-    a start at `start` first. LD_PRELOAD keeps what the driver had."""
+def environment(control: Path, skew: Skew) -> tuple[dict[str, str], float]:
+    """What a node's environment gains so that `control` sets its clock, and the real time to
+    take as its start: the setting is written for a process started then, so start it at once
+    (the probe of `syscall_faked`, the first time, comes before: a start taken earlier would
+    be off by the probe's time, times (rate - 1)). LD_PRELOAD keeps what the driver had."""
     lib = library()
     if lib is None:
         raise RuntimeError(missing())
+    faked = syscall_faked()
+    start = time.time()
     write(control, skew, start)
     preload = " ".join(p for p in (lib, os.environ.get("LD_PRELOAD", "")) if p)
     env = {
@@ -152,6 +156,6 @@ def environment(control: Path, skew: Skew, start: float) -> dict[str, str]:
         "FAKETIME_CACHE_DURATION": "0",  # reread at each whole second (see the docstring)
         "FAKETIME_DISABLE_SHM": "1",
     }
-    if syscall_faked():
+    if faked:
         env[machine_clock.ENV] = "libc"
-    return env
+    return env, start

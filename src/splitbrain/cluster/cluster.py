@@ -227,7 +227,8 @@ class Cluster(NodeQueries):
         env = cmd.env
         node.started = time.time()
         if node.clock:
-            env = {**env, **clock_faults.environment(node.clock, node.skew, node.started)}
+            clock_env, node.started = clock_faults.environment(node.clock, node.skew)
+            env = {**env, **clock_env}
         node.proc = spawn(cmd.argv, self._lifeline, output=node.output, env=env, cwd=cmd.cwd,
                           netns=node.netns)  # fmt: skip
         node.paused = False
