@@ -22,6 +22,7 @@ import pytest
 from splitbrain.cluster import clocks
 from splitbrain.cluster.clocks import Skew
 from splitbrain.cluster.cluster import Cluster
+from splitbrain.raft import machine_clock
 from splitbrain.store import create_run
 from tests.cluster.driver import FAKE_NODE
 
@@ -173,6 +174,6 @@ def test_events_are_stamped_with_the_machine_clock_that_libfaketime_does_not_ske
     assert abs(int(own) - (now - 86_400 * 10**9)) < 10 * 10**9  # its own, a day back
     assert clocks.syscall_faked() is False  # so the driver does not tell it otherwise
     libc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env, "SPLITBRAIN_EVENT_CLOCK": "libc"},
+                          env={**os.environ, **env, machine_clock.ENV: "libc"},
                           timeout=30, check=True)  # fmt: skip
     assert libc.stdout.split()[0] == "False"  # told to read its own clock, it says so

@@ -26,6 +26,9 @@ Rules it keeps:
   directly, so targets declare the `clock` capability themselves.
 - No shared memory (FAKETIME_DISABLE_SHM): a SIGKILLed node leaves nothing in /dev/shm.
 - The control file is replaced atomically (write, then rename), so a node never reads half.
+- What libfaketime skews is the node's own clock, never its event times: the bundled Raft
+  stamps those by the clock_gettime system call (raft/machine_clock.py), and `syscall_faked`
+  probes once that this library lets the call through.
 """
 
 from __future__ import annotations

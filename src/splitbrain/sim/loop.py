@@ -24,8 +24,8 @@ asyncio's, so the code under test runs exactly as on a real loop. What it overri
   process's tasks and everything they schedule stay its own). A handle of a paused process is
   held until it resumes (SIGSTOP: its timers fire late; on SIGCONT, as asyncio's loop does, it
   runs what was ready, then the I/O that arrived, then its expired timers); one of a dead
-  process never runs
-  (kill -9). Handles of no process (the driver, the clients, the network) always run.
+  process never runs (kill -9). Handles of no process (the driver, the clients, the network)
+  always run.
 - `create_task`: remembers each process's tasks, so that killing a process can close their
   coroutines at once, in the dead process's own context, where every effect is dropped (no
   `finally` of a killed node may write a log line or an event later, when garbage collected).
@@ -50,7 +50,7 @@ import heapq
 import inspect
 import sys
 import time
-from asyncio import events
+from asyncio import base_events, events
 from collections.abc import Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -342,9 +342,7 @@ class SimLoop(asyncio.BaseEventLoop):
 
     def call_soon(self, callback: Any, *args: Any, context: Any = None) -> events.Handle:
         self._check_closed()  # type: ignore[attr-defined]
-        handle = _Handle(callback, args, self, context)
-        self._ready.append(handle)  # type: ignore[attr-defined]
-        return handle
+        return self._call_soon(callback, args, context)  # asyncio's, without its debug mode
 
     def _call_soon(self, callback: Any, args: Any, context: Any) -> events.Handle:
         handle = _Handle(callback, args, self, context)
@@ -432,11 +430,16 @@ class SimLoop(asyncio.BaseEventLoop):
         scheduled: list[tuple[float, int, events.TimerHandle]] = self._scheduled  # type: ignore[attr-defined]
         ready = self._ready  # type: ignore[attr-defined]
         count = len(scheduled)
-        if count > 100 and self._timer_cancelled_count > count // 2:  # type: ignore[attr-defined]
+        if (count > base_events._MIN_SCHEDULED_TIMER_HANDLES  # type: ignore[attr-defined]
+                and self._timer_cancelled_count / count  # type: ignore[attr-defined]
+                > base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION):  # type: ignore[attr-defined]
+            kept = []
             for entry in scheduled:
                 if entry[2]._cancelled:
                     entry[2]._scheduled = False  # type: ignore[attr-defined]
-            scheduled[:] = [entry for entry in scheduled if not entry[2]._cancelled]
+                else:
+                    kept.append(entry)
+            scheduled[:] = kept
             heapq.heapify(scheduled)
             self._timer_cancelled_count = 0
         else:
@@ -474,7 +477,7 @@ class SimLoop(asyncio.BaseEventLoop):
         if first > now and (not busy or first <= now + self._clock_resolution):
             self._now = first
             self._idle_steps = 0
-        elif busy or first <= now:
+        else:  # a callback is ready, or the first timer is due now
             self._idle_steps += 1
             if self._idle_steps > MAX_CALLBACKS_AT_ONE_INSTANT:
                 ready = "; ".join(repr(h) for h in list(self._ready)[:5])  # type: ignore[attr-defined]
