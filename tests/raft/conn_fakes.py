@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from splitbrain.raft import codec
 from splitbrain.raft.server import NodeConfig, Server
@@ -47,8 +48,9 @@ class FakeTransport:
 
 
 @contextmanager
-def built_server(tmp: Path, secret: bytes | None = None):
-    """Node n1 of {n1, n2}, with its log and events under `tmp`; never listening."""
+def built_server(tmp: Path, secret: bytes | None = None, **options: Any):
+    """Node n1 of {n1, n2}, with its log and events under `tmp`; never listening. `options`:
+    more NodeConfig fields."""
     config = NodeConfig(
         id="n1",
         cluster={"n1": ("127.0.0.1", 1), "n2": ("127.0.0.1", 2)},
@@ -57,6 +59,7 @@ def built_server(tmp: Path, secret: bytes | None = None):
         events_path=tmp / "events.jsonl",
         fsync=False,
         secret=secret,
+        **options,
     )
     server = Server(config)
     try:

@@ -114,6 +114,8 @@ def test_usage_errors_exit_64(tmp_path, capsys):
     ("--frobnicate", "unrecognized arguments: --frobnicate"),
     ("--read-mode=bogus", "invalid choice: 'bogus'"),
     ("--election-tick=1", "need 1 <= --heartbeat-tick < --election-tick"),
+    ("--max-msg-entries=0", "must be more than 0: 0"),
+    ("--snapshot-chunk=4194305", "4194305 is over 4194304, the most a snapshot message may"),
 ])  # fmt: skip
 def test_node_arguments_the_node_refuses_are_a_usage_error_before_any_seed(
         tmp_path, capsys, node_arg, named):
@@ -237,8 +239,8 @@ def test_a_commit_of_an_old_terms_entries_is_caught_when_it_happens(tmp_path):
     term. At this seed of `all`'s schedule no election replaces such an entry afterwards, so
     no two nodes apply different entries; but when it commits, a node without the entry has a
     log as up to date as a majority's (`unsafe-commit`). Every change to what a seed draws
-    may move this catch to another seed: 22 of seeds 1-80 had one."""
-    code, run = sim(tmp_path, "--seed", "7", "--nodes", "5", "--nemesis", "all",
+    may move this catch to another seed: 10 of seeds 1-40 had one, 4 of them only this."""
+    code, run = sim(tmp_path, "--seed", "25", "--nodes", "5", "--nemesis", "all",
                     "--nemesis-interval", "0.5", "--time-limit", "10",
                     "--unsafe", "commit-old-terms")
     assert code == 1 and run is not None

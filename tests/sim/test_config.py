@@ -15,8 +15,9 @@ from splitbrain.raft.messages import HardState
 from splitbrain.raft.raft import Config, Raft
 from splitbrain.sim.command import add_arguments, settings
 from splitbrain.sim.config import ConfigError, SimConfig
-from splitbrain.sim.swarm import SETTINGS, draw
+from splitbrain.sim.swarm import SETTINGS, draw, node_option
 from splitbrain.sim.world import Physics, TimerEdges, World, node_random
+from splitbrain.targets.raft import node_args_problem
 
 
 def test_a_seed_names_one_configuration_and_seeds_differ():
@@ -97,7 +98,7 @@ def test_the_swarm_draws_the_share_of_reads_after_older_settings_and_keeps_a_pin
     assert {c.run.reads for c in pinned} == {0.1}
     # Drawn after the settings that existed before it: seeds drawn then keep their other draws.
     assert [replace(c.run, reads=0.1) for c in configs] == [c.run for c in pinned]
-    assert SETTINGS[-2] == "reads" and "--reads 0.1" in pinned[0].command()
+    assert "--reads 0.1" in pinned[0].command()
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     again, _ = settings(parser.parse_args(shlex.split(pinned[0].command())[2:]))
@@ -152,7 +153,7 @@ def test_the_swarm_draws_timer_edges_last_and_old_configs_replay_with_uniform_ti
     pinned = [draw(seed, {"timeouts": (1.0, 0.0)}, RunConfig()) for seed in range(300)]
     assert [replace(c.physics, timeouts=(1.0, 0.0)) for c in configs] == [c.physics for c in pinned]
     assert [c.run for c in configs] == [c.run for c in pinned]
-    assert SETTINGS[-1] == "timeouts" and "--timeouts 1,0" in pinned[0].command()
+    assert "--timeouts 1,0" in pinned[0].command()
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     again, _ = settings(parser.parse_args(shlex.split(pinned[0].command())[2:]))
@@ -161,3 +162,36 @@ def test_the_swarm_draws_timer_edges_last_and_old_configs_replay_with_uniform_ti
     data = configs[0].to_json()
     del data["physics"]["timeouts"]
     assert SimConfig.from_json(data).physics.timeouts == (0.0, 0.0)
+
+
+def test_settings_are_drawn_in_the_order_they_were_added():
+    """A setting added later is drawn after the older ones: a seed keeps its older draws."""
+    assert SETTINGS[SETTINGS.index("snapshot_every"):] == (
+        "snapshot_every", "reads", "timeouts", "batch", "chunk")
+
+
+def test_the_swarm_draws_message_sizes_into_the_node_arguments_unless_they_name_them():
+    configs = [draw(seed, {}, RunConfig()) for seed in range(200)]
+
+    def drawn(option):
+        return [node_option(c.run.node_args, option) for c in configs]
+
+    entries, chunks = drawn("--max-msg-entries"), drawn("--snapshot-chunk")
+    assert set(entries) == {None, "1", "4"} and 70 < entries.count(None) < 130
+    assert set(chunks) == {None, "256", "4096"} and 70 < chunks.count(None) < 130
+    assert all(node_args_problem(c.run.node_args) is None for c in configs)  # all acceptable
+    # Drawn after the older settings: without them, a seed is what it was.
+    older = [draw(seed, {"batch": 0, "chunk": 0}, RunConfig()) for seed in range(200)]
+    for config, before in zip(configs, older, strict=True):
+        kept = tuple(a for a in config.run.node_args
+                     if not a.startswith(("--max-msg-entries", "--snapshot-chunk")))  # fmt: skip
+        assert replace(config.run, node_args=kept) == before.run
+        assert config.physics == before.physics
+    # Named by the caller: kept, not drawn; the command reproduces the seed.
+    named = draw(5, {}, RunConfig(node_args=("--max-msg-entries", "7")))
+    assert node_option(named.run.node_args, "--max-msg-entries") == "7"
+    assert "batch" not in named.swarm and "chunk" in named.swarm
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    pinned, base = settings(parser.parse_args(shlex.split(configs[0].command())[2:]))
+    assert draw(0, pinned, base).run == replace(configs[0].run, name=base.name)

@@ -4,7 +4,8 @@
                     --client-port 8001 --data-dir DIR [--events FILE] [--log FILE]
                     [--cluster-id NAME] [--tick-ms 10] [--election-tick 15] [--heartbeat-tick 1]
                     [--unsafe NAME]... [--lifeline-fd FD] [--no-fsync] [--secret-file PATH]
-                    [--read-mode index|lease] [--snapshot-every N]
+                    [--read-mode index|lease] [--snapshot-every N] [--max-msg-entries N]
+                    [--snapshot-chunk BYTES]
 
 In --cluster the node's own entry is where it listens for peers (and its host is where clients
 connect, on --client-port); every other entry is where to reach that peer (perhaps a link
@@ -14,7 +15,9 @@ splitbrain catch real ones: stale-reads, commit-old-terms, no-vote-persist, no-l
 ack-before-fsync. --read-mode lease serves reads from the leader's lease (safe only while clocks
 agree); `splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
 --snapshot-every N snapshots the state machine and compacts the log every N applied entries
-(default 1000, 0: never; `--node-arg=--snapshot-every=N`).
+(default 1000, 0: never; `--node-arg=--snapshot-every=N`). --max-msg-entries and
+--snapshot-chunk bound what one AppendEntries or InstallSnapshot message carries (the simulator's
+swarm draws small ones: a follower behind catches up over many rounds).
 
 With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
 links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.
@@ -38,8 +41,9 @@ from typing import NoReturn
 from splitbrain.arguments import positive
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError
 from splitbrain.raft.auth import AuthError, read_secret
+from splitbrain.raft.codec import MAX_SNAPSHOT_CHUNK
 from splitbrain.raft.host import NodeHost
-from splitbrain.raft.raft import READ_MODES
+from splitbrain.raft.raft import MAX_MSG_ENTRIES, READ_MODES, SNAPSHOT_CHUNK
 from splitbrain.raft.server import SNAPSHOT_EVERY, UNSAFE_FLAGS, NodeConfig, Server, log
 from splitbrain.raft.wal import WALError
 
@@ -74,6 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshot-every", type=_count, default=SNAPSHOT_EVERY, metavar="N",
                    help="snapshot the state machine and compact the log every N applied "
                         "entries (default %(default)s; 0: never)")
+    p.add_argument("--max-msg-entries", type=positive(int), default=MAX_MSG_ENTRIES,
+                   metavar="N", help="entries per AppendEntries message at most (default "
+                                     "%(default)s): a follower that fell behind catches up in "
+                                     "rounds of N")
+    p.add_argument("--snapshot-chunk", type=_chunk, default=SNAPSHOT_CHUNK,
+                   metavar="BYTES", help="snapshot bytes per InstallSnapshot message at most "
+                                         "(default %(default)s)")
     p.add_argument("--secret-file", type=Path,
                    help="the cluster's secret (mode 0600): sign hellos, refuse unsigned peers")
 
@@ -86,6 +97,14 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
     return value
+
+
+def _chunk(text: str) -> int:
+    value = positive(int)(text)
+    if value > MAX_SNAPSHOT_CHUNK:
+        raise argparse.ArgumentTypeError(f"{text} is over {MAX_SNAPSHOT_CHUNK}, the most a "
+                                         "snapshot message may carry")
+    return int(value)
 
 
 def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
@@ -142,6 +161,8 @@ def node_config(args: argparse.Namespace) -> NodeConfig:
         fsync=not args.no_fsync,
         read_mode=args.read_mode,
         snapshot_every=args.snapshot_every,
+        max_msg_entries=args.max_msg_entries,
+        snapshot_chunk=args.snapshot_chunk,
     )
 
 

@@ -86,6 +86,8 @@ _PRE_VOTE_RESP = MessageType.PRE_VOTE_RESP
 _SNAPSHOT = MessageType.SNAPSHOT
 _SNAPSHOT_RESP = MessageType.SNAPSHOT_RESP
 MAX_SNAPSHOT = 256 * 1024 * 1024  # bytes of an incoming snapshot a follower gathers at most
+MAX_MSG_ENTRIES = 512  # Config's defaults
+SNAPSHOT_CHUNK = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ class Config:
     heartbeat_tick: int = 1  # a leader sends heartbeats every heartbeat_tick ticks
     pre_vote: bool = True
     check_quorum: bool = True
-    max_msg_entries: int = 512  # entries per AppendEntries message
+    max_msg_entries: int = MAX_MSG_ENTRIES  # entries per AppendEntries message
     # entry data bytes per AppendEntries message, always at least one entry (etcd's
     # MaxSizePerMsg): what keeps a follower that fell behind able to catch up in frames a peer
     # link accepts, however large the entries
@@ -105,7 +107,7 @@ class Config:
     # lease reads: the bound on clock drift (thesis §6.4.1), in percent: a leader's clock runs
     # at least (100 - drift_percent)% as fast as any follower's
     drift_percent: int = 10
-    snapshot_chunk: int = 512 * 1024  # snapshot bytes per SNAPSHOT message (<= codec's limit)
+    snapshot_chunk: int = SNAPSHOT_CHUNK  # snapshot bytes per SNAPSHOT message (<= codec's limit)
     # the runtime's check of a whole snapshot received from a leader (its checksum and
     # encoding): a snapshot it refuses is not installed
     snapshot_check: Callable[[int, int, bytes], bool] | None = None  # (index, term, data)

@@ -81,6 +81,7 @@ from splitbrain.raft.messages import (
     Ready,
     Snapshot,
 )
+from splitbrain.raft.raft import MAX_MSG_ENTRIES, SNAPSHOT_CHUNK
 from splitbrain.raft.raft import UNSAFE_FLAGS as CORE_UNSAFE
 from splitbrain.raft.rawnode import Config, LogCorruption, NotLeader, RawNode
 from splitbrain.raft.wal import WAL, Recovered
@@ -126,6 +127,8 @@ class NodeConfig:
     read_mode: str = "index"  # raft.READ_MODES: ReadIndex, or leader leases
     secret: bytes | None = None  # the cluster's peer-link secret (auth.py); None: no checks
     snapshot_every: int = SNAPSHOT_EVERY  # applied entries between snapshots; 0: never
+    max_msg_entries: int = MAX_MSG_ENTRIES  # entries per AppendEntries message
+    snapshot_chunk: int = SNAPSHOT_CHUNK  # snapshot bytes per InstallSnapshot message
 
 
 @dataclass(slots=True)
@@ -194,6 +197,8 @@ class Server:
             election_tick=config.election_tick,
             heartbeat_tick=config.heartbeat_tick,
             read_mode=config.read_mode,
+            max_msg_entries=config.max_msg_entries,
+            snapshot_chunk=config.snapshot_chunk,
             unsafe=config.unsafe & CORE_UNSAFE,
             snapshot_check=_snapshot_check,
         )

@@ -43,10 +43,22 @@ BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 # then far longer (a leader's own fsync ends after a follower's acknowledgement).
 LATENCY_TAILS = ((0.0, 0.0), (0.01, 0.05), (0.005, 0.3))
 DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
-# Applied entries between the nodes' snapshots (--snapshot-every; 0: the nodes' default, which a
-# short simulation seldom reaches, in two seeds of five): small enough that followers behind a
+# Node settings drawn into the nodes' arguments (0: the node's default), each unless those name
+# its option already. Real deployments tune them, and the small values reach states the
+# defaults pass through too fast to be hit (FoundationDB's simulator randomizes its knobs so).
+# Applied entries between the nodes' snapshots (--snapshot-every; the default a short
+# simulation seldom reaches, in two seeds of five): small enough that followers behind a
 # compacted log are sent InstallSnapshot.
 SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
+# Entries per AppendEntries message (--max-msg-entries; the default 512 sends a short run's
+# whole backlog at once): a follower that fell behind, or a new leader's followers, catch up
+# over many rounds, each acknowledging a prefix of the leader's suffix.
+BATCHES = (0, 0, 1, 4)
+# Snapshot bytes per InstallSnapshot message (--snapshot-chunk; the default sends a simulated
+# state machine in one): a transfer takes many rounds, which faults and leader changes cut.
+CHUNKS = (0, 0, 256, 4096)
+NODE_KNOBS = {"snapshot_every": ("--snapshot-every", SNAPSHOT_EVERY),
+              "batch": ("--max-msg-entries", BATCHES), "chunk": ("--snapshot-chunk", CHUNKS)}
 # The share of reads in the workload: the default mix (generator.READS) in half the seeds.
 # Read-heavy seeds keep clients reading where a few writes would leave each one waiting out a
 # write to a leader that can no longer commit, and so reach a deposed leader while it still
@@ -80,27 +92,29 @@ LEASE_CLOCKS = "clock:drift"
 # What can be drawn, in the order it is drawn (pinning one does not shift the others' draws).
 SETTINGS = ("nodes", "time_limit", "concurrency", "rate", "workload", "nemesis",
             "nemesis_interval", "op_timeout", "latency", "disk", "boot", "latency_tail",
-            "disk_tail", "snapshot_every", "reads", "timeouts")  # fmt: skip
+            "disk_tail", "snapshot_every", "reads", "timeouts", "batch", "chunk")  # fmt: skip
 PHYSICS = ("latency", "disk", "boot", "latency_tail", "disk_tail", "timeouts")
 
 
 def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
-    """The configuration of `seed`: `pinned` settings as given, the others drawn. Snapshots
-    are drawn into the nodes' arguments, unless those name --snapshot-every already."""
+    """The configuration of `seed`: `pinned` settings as given, the others drawn. NODE_KNOBS
+    are drawn into the nodes' arguments, each unless those name its option already."""
     rng = random.Random(f"{seed}:swarm")
     leased = node_option(base.node_args, "--read-mode") == "lease"
     drawn: dict[str, Any] = {}
-    if node_option(base.node_args, "--snapshot-every") is not None:
-        pinned = {**pinned, "snapshot_every": None}
+    for name, (option, _) in NODE_KNOBS.items():
+        if node_option(base.node_args, option) is not None:
+            pinned = {**pinned, name: None}
     for name in SETTINGS:
         value = _draw(name, rng, {**drawn, **pinned}, leased)  # always: keeps the stream aligned
         if name not in pinned:
             drawn[name] = value
     values = {**drawn, **pinned}
     physics = Physics(**{k: values[k] for k in PHYSICS})
-    every = values.pop("snapshot_every", None)
-    if every:
-        values["node_args"] = (*base.node_args, f"--snapshot-every={every}")
+    knobs = [f"{option}={value}" for name, (option, _) in NODE_KNOBS.items()
+             if (value := values.pop(name, None))]  # fmt: skip
+    if knobs:
+        values["node_args"] = (*base.node_args, *knobs)
     run = replace(base, seed=seed, **{k: v for k, v in values.items() if k not in PHYSICS})
     return SimConfig(run, physics, swarm=tuple(n for n in SETTINGS if n in drawn))
 
@@ -122,8 +136,8 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any], leased: bool) -
         return rng.choice(INTERVALS)
     if name == "op_timeout":
         return rng.choice(OP_TIMEOUTS)
-    if name == "snapshot_every":
-        return rng.choice(SNAPSHOT_EVERY)
+    if name in NODE_KNOBS:
+        return rng.choice(NODE_KNOBS[name][1])
     if name == "reads":
         return rng.choice(READS)
     return rng.choice({"latency": LATENCIES, "disk": DISKS, "boot": BOOTS,
