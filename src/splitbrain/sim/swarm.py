@@ -46,8 +46,8 @@ DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
 # Node settings drawn into the nodes' arguments (0: the node's default), each unless those name
 # its option already. Real deployments tune them, and the small values reach states the
 # defaults pass through too fast to be hit (FoundationDB's simulator randomizes its knobs so).
-# Applied entries between the nodes' snapshots (--snapshot-every; the default a short
-# simulation seldom reaches, in two seeds of five): small enough that followers behind a
+# Applied entries between the nodes' snapshots (--snapshot-every; in two seeds of five the
+# default, which a short simulation seldom reaches): small enough that followers behind a
 # compacted log are sent InstallSnapshot.
 SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
 # Entries per AppendEntries message (--max-msg-entries; the default 512 sends a short run's
