@@ -104,3 +104,38 @@ def test_the_nemesis_interval_is_the_target_s_unless_given(tmp_path):
 
 def test_a_name_of_one_component_is_a_name():
     assert parse_run(["run", "--name", "javascript:alert(9)"]).name == "javascript:alert(9)"
+
+
+def test_a_swarm_run_draws_the_nodes_knobs_from_its_seed_and_its_command_replays_them():
+    """`--nemesis all` draws message sizes and the snapshot interval per seed, as the
+    simulator's swarm does; the recorded command names what was drawn, so it replays."""
+    configs = [parse_run(["run", "--nemesis", "all", "--seed", str(s)]) for s in range(1, 41)]
+    drawn = {arg.partition("=")[0] for c in configs for arg in c.node_args}
+    assert drawn == {"--snapshot-every", "--max-msg-entries", "--snapshot-chunk"}
+    assert sum(not c.node_args for c in configs) < 10  # most seeds draw some
+    for config in configs:
+        assert parse_run(shlex.split(config.command())[1:]) == config
+    again = parse_run(["run", "--nemesis", "all", "--seed", "1"])
+    assert again.node_args == configs[0].node_args  # the seed names them
+
+
+def test_knobs_the_user_names_are_kept_and_others_still_drawn_as_before():
+    plain = [parse_run(["run", "--nemesis", "all", "--seed", str(s)]) for s in range(1, 41)]
+    named = [parse_run(["run", "--nemesis", "all", "--seed", str(s),
+                        "--node-arg=--max-msg-entries=7"]) for s in range(1, 41)]  # fmt: skip
+    for p, n in zip(plain, named, strict=True):
+        assert n.node_args[0] == "--max-msg-entries=7"
+        assert n.node_args[1:] == tuple(a for a in p.node_args if "max-msg" not in a)
+
+
+@pytest.mark.parametrize("argv", [
+    ["run"],  # the default nemesis: three kinds, not a swarm
+    ["run", "--nemesis", "partition,kill,pause"],
+    ["run", "--nemesis", "all", "--knobs", "default"],
+    ["run", "--nemesis", "all", "--target", "etcd"],  # a target without knobs
+])  # fmt: skip
+def test_no_knobs_are_drawn_outside_a_swarm_or_with_knobs_default(argv):
+    for seed in range(1, 21):
+        config = parse_run([*argv, "--seed", str(seed)])
+        assert config.node_args == ()
+        assert parse_run(shlex.split(config.command())[1:]) == config

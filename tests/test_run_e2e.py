@@ -266,6 +266,25 @@ def test_lease_reads_under_clock_faults_are_caught_and_read_index_is_not(tmp_pat
     assert mode == "index", f"lease reads escaped every seed of {LEASE_SEEDS}"
 
 
+def test_a_swarm_run_draws_node_knobs_that_reach_the_nodes_and_stays_valid(tmp_path):
+    """`--nemesis all` on seed 174 draws a snapshot every 20 entries, AppendEntries of one
+    entry each and snapshot chunks of 256 bytes: the run says so, records them, and the nodes
+    take them (several snapshots in a run whose default interval, 1000 entries, would allow
+    two at most)."""
+    code, run, out = splitbrain_run(
+        tmp_path, "--nodes", "3", "--time-limit", "8", "--nemesis", "all", "--seed", "174",
+        "--rate", "200")
+    drawn = ["--snapshot-every=20", "--max-msg-entries=1", "--snapshot-chunk=256"]
+    assert code == 0, out
+    assert f"knobs drawn from the seed: {' '.join(drawn)}" in out
+    assert json.loads(run.config.read_text())["node_args"] == drawn
+    taken = Counter(node for node in ("n1", "n2", "n3")
+                    for line in run.node_events(node).read_text().splitlines()
+                    if (e := json.loads(line))["event"] == "snapshot" and e["kind"] == "taken")
+    applied = results(run)["checkers"]["log-agreement"]["committed"]
+    assert applied < 3000 and max(taken.values()) >= 3, (applied, taken)
+
+
 def test_snapshots_are_taken_installed_and_restarted_from_in_a_valid_run(tmp_path):
     """Small --snapshot-every: followers that were down catch up by InstallSnapshot or their
     own snapshot and the log tail, and the checkers compare the snapshots' digests."""

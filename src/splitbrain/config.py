@@ -17,6 +17,9 @@ from splitbrain.workloads.generator import READS
 
 UNSAFE_FLAGS = ("stale-reads", "commit-old-terms", "no-vote-persist", "no-log-check",
                 "ack-before-fsync")
+# swarm: a swarm run (nemesis/schedule.py is_swarm) draws the target's knobs per seed
+# (targets/knobs.py); default: the nodes keep their own settings.
+KNOBS = ("swarm", "default")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class RunConfig:
     op_timeout: float = 1.0  # seconds per attempt of an operation
     retries: int = 2  # attempts after one that may have taken effect, same (client id, seq)
     check_time_limit: float = 60.0  # seconds the linearizability search may take
-    node_args: tuple[str, ...] = ()  # extra arguments for every node
+    node_args: tuple[str, ...] = ()  # extra arguments for every node, with the knobs drawn
+    knobs: str = "swarm"  # one of KNOBS: whether a swarm run draws the target's knobs (run.py)
     target: str = "raft"  # the system under test: a built-in or plugin name, or a TOML file
     target_args: tuple[tuple[str, str], ...] = ()  # its --target-arg KEY=VALUE, in order
     network: str = "proxy"  # network mode: proxy (link proxies) or netns (namespaces)
@@ -78,6 +82,8 @@ class RunConfig:
         if self.out != "runs":
             args += ["--out", self.out]
         args += [f"--node-arg={arg}" for arg in self.node_args]
+        if self.knobs != "swarm":
+            args += ["--knobs", self.knobs]
         if self.target != "raft" or self.target_args or self.network != "proxy":
             args += ["--target", self.target]
             args += [f"--target-arg={k}={v}" for k, v in self.target_args]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from rich.console import Console
 
 from splitbrain.arguments import non_negative, positive, share
-from splitbrain.config import UNSAFE_FLAGS, RunConfig
+from splitbrain.config import KNOBS, UNSAFE_FLAGS, RunConfig
 from splitbrain.console import log_console
 from splitbrain.exitcodes import COULD_NOT_RUN, UsageError, exit_code
 from splitbrain.history import HistoryError, HistoryWriter
@@ -87,6 +87,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every node, e.g. --node-arg=--election-tick=30 "
                         "(repeatable; see `splitbrain node --help`)")
+    p.add_argument("--knobs", choices=KNOBS, default=d.knobs,
+                   help="swarm: a swarm run (more than three fault kinds, as `all`) draws the "
+                        "target's node settings from the seed, as the simulator does (the "
+                        "bundled Raft's entries per message, snapshot chunk and interval; a "
+                        "--node-arg that names one keeps it); default: the nodes' own "
+                        "(%(default)s)")
     p.add_argument("--op-timeout", type=positive(float), default=d.op_timeout, metavar="S",
                    help="seconds each attempt of an operation may take (%(default)s)")
     p.add_argument("--retries", type=non_negative(int), default=d.retries, metavar="N",
@@ -112,7 +118,8 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
     """The run's configuration; UsageError for anything the target cannot take. `notes`
     receives what `--nemesis` left out because the target or network mode cannot do it."""
     from splitbrain.nemesis.interval import interval_problem
-    from splitbrain.nemesis.schedule import parse_faults
+    from splitbrain.nemesis.schedule import is_swarm, parse_faults
+    from splitbrain.targets import knobs
     from splitbrain.targets.faults import FaultError, fit
 
     if args.nodes < 1:
@@ -157,6 +164,9 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
     if concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    node_args = tuple(args.node_arg)
+    if args.knobs == "swarm" and is_swarm({f.partition(":")[0] for f in faults}):
+        node_args += knobs.draw(target.knobs, random.Random(f"{seed}:knobs"), node_args)
     return RunConfig(
         nodes=args.nodes,
         time_limit=args.time_limit,
@@ -173,7 +183,8 @@ def config_from_args(args: argparse.Namespace, notes: list[str] | None = None) -
         op_timeout=args.op_timeout,
         retries=args.retries,
         check_time_limit=args.check_time_limit,
-        node_args=tuple(args.node_arg),
+        node_args=node_args,
+        knobs=args.knobs,
         target=spec,
         target_args=target_args,
         network=network,
@@ -339,6 +350,10 @@ def run(args: argparse.Namespace) -> int:
                   highlight=False, markup=False, soft_wrap=True)
     for note in notes:
         console.print(f"  nemesis: {note}", markup=False, soft_wrap=True)
+    drawn = config.node_args[len(args.node_arg):]
+    if drawn:
+        console.print(f"  knobs drawn from the seed: {' '.join(drawn)} (--knobs default keeps "
+                      "the nodes' own)", highlight=False, markup=False, soft_wrap=True)
     try:
         tally = asyncio.run(_execute_with_signals(config, run_dir, console, target))
     except (KeyboardInterrupt, asyncio.CancelledError):

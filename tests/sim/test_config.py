@@ -15,8 +15,9 @@ from splitbrain.raft.messages import HardState
 from splitbrain.raft.raft import Config, Raft
 from splitbrain.sim.command import add_arguments, settings
 from splitbrain.sim.config import ConfigError, SimConfig
-from splitbrain.sim.swarm import SETTINGS, draw, node_option
+from splitbrain.sim.swarm import SETTINGS, draw
 from splitbrain.sim.world import Physics, TimerEdges, World, node_random
+from splitbrain.targets.knobs import node_option
 from splitbrain.targets.raft import node_args_problem
 
 

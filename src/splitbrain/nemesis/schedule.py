@@ -26,7 +26,7 @@ narrows them; the aimed net faults, AIMED_NET, need the bundled Raft's message f
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from splitbrain.cluster.faults import LinkFaults
@@ -202,7 +202,7 @@ def plan_schedule(
     while True:
         t0, t1 = epoch * EPOCH_STEPS * interval, (epoch + 1) * EPOCH_STEPS * interval
         epoch += 1
-        mix = kinds if len(kinds) <= MIX_MAX else _deal(deck, kinds, rng)
+        mix = _deal(deck, kinds, rng) if is_swarm(kinds) else kinds
         plans = []
         for resource in sorted({timeline(f) for f in mix}, key=list(free).index):
             candidates = [f for f in mix if timeline(f) == resource]
@@ -215,6 +215,12 @@ def plan_schedule(
                 plans.append(_plan(fault, t, _round(stop), list(nodes), rng, narrowed[fault]))
                 t = free[resource] = _round(stop + gap)
         yield from sorted(plans, key=lambda p: (p.start, FAULTS.index(p.fault)))
+
+
+def is_swarm(kinds: Collection[str]) -> bool:
+    """Whether a schedule of these fault kinds is a swarm (more than MIX_MAX): it deals each
+    epoch a mix of them, and a run draws its nodes' knobs per seed too (run.py)."""
+    return len(kinds) > MIX_MAX
 
 
 def timeline(fault: str) -> str:

@@ -20,7 +20,7 @@ from splitbrain.nemesis.schedule import Plan
 from splitbrain.sim.world import Physics
 
 # RunConfig fields added after sim run directories were first written.
-SINCE = frozenset({"reads"})
+SINCE = frozenset({"reads", "knobs"})
 
 
 class ConfigError(ValueError):

@@ -11,7 +11,6 @@ drawn ones. The choices below are values worth trying, not a distribution to be 
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import replace
 from typing import Any
@@ -20,6 +19,7 @@ from splitbrain.config import RunConfig
 from splitbrain.nemesis.schedule import FAULTS, NEED_THREE, variants
 from splitbrain.sim.config import SimConfig
 from splitbrain.sim.world import Physics
+from splitbrain.targets.knobs import RAFT_KNOBS, node_option
 
 # Cluster sizes. Quorum arithmetic goes wrong only with 5 (two seeds in five). One node is its
 # own quorum: it commits on its own fsync alone, so every durability rule of the leader's disk
@@ -43,22 +43,6 @@ BOOTS = ((0.005, 0.05), (0.02, 0.3))  # process start
 # then far longer (a leader's own fsync ends after a follower's acknowledgement).
 LATENCY_TAILS = ((0.0, 0.0), (0.01, 0.05), (0.005, 0.3))
 DISK_TAILS = ((0.0, 0.0), (0.02, 0.05), (0.01, 0.3))
-# Node settings drawn into the nodes' arguments (0: the node's default), each unless those name
-# its option already. Real deployments tune them, and the small values reach states the
-# defaults pass through too fast to be hit (FoundationDB's simulator randomizes its knobs so).
-# Applied entries between the nodes' snapshots (--snapshot-every; in two seeds of five the
-# default, which a short simulation seldom reaches): small enough that followers behind a
-# compacted log are sent InstallSnapshot.
-SNAPSHOT_EVERY = (0, 0, 20, 50, 200)
-# Entries per AppendEntries message (--max-msg-entries; the default 512 sends a short run's
-# whole backlog at once): a follower that fell behind, or a new leader's followers, catch up
-# over many rounds, each acknowledging a prefix of the leader's suffix.
-BATCHES = (0, 0, 1, 4)
-# Snapshot bytes per InstallSnapshot message (--snapshot-chunk; the default sends a simulated
-# state machine in one): a transfer takes many rounds, which faults and leader changes cut.
-CHUNKS = (0, 0, 256, 4096)
-NODE_KNOBS = {"snapshot_every": ("--snapshot-every", SNAPSHOT_EVERY),
-              "batch": ("--max-msg-entries", BATCHES), "chunk": ("--snapshot-chunk", CHUNKS)}
 # The share of reads in the workload: the default mix (generator.READS) in half the seeds.
 # Read-heavy seeds keep clients reading where a few writes would leave each one waiting out a
 # write to a leader that can no longer commit, and so reach a deposed leader while it still
@@ -97,13 +81,13 @@ PHYSICS = ("latency", "disk", "boot", "latency_tail", "disk_tail", "timeouts")
 
 
 def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
-    """The configuration of `seed`: `pinned` settings as given, the others drawn. NODE_KNOBS
+    """The configuration of `seed`: `pinned` settings as given, the others drawn. RAFT_KNOBS
     are drawn into the nodes' arguments, each unless those name its option already."""
     rng = random.Random(f"{seed}:swarm")
     leased = node_option(base.node_args, "--read-mode") == "lease"
     drawn: dict[str, Any] = {}
-    for name, (option, _) in NODE_KNOBS.items():
-        if node_option(base.node_args, option) is not None:
+    for name, knob in RAFT_KNOBS.items():
+        if node_option(base.node_args, knob.option) is not None:
             pinned = {**pinned, name: None}
     for name in SETTINGS:
         value = _draw(name, rng, {**drawn, **pinned}, leased)  # always: keeps the stream aligned
@@ -111,7 +95,7 @@ def draw(seed: int, pinned: dict[str, Any], base: RunConfig) -> SimConfig:
             drawn[name] = value
     values = {**drawn, **pinned}
     physics = Physics(**{k: values[k] for k in PHYSICS})
-    knobs = [f"{option}={value}" for name, (option, _) in NODE_KNOBS.items()
+    knobs = [f"{knob.option}={value}" for name, knob in RAFT_KNOBS.items()
              if (value := values.pop(name, None))]  # fmt: skip
     if knobs:
         values["node_args"] = (*base.node_args, *knobs)
@@ -136,8 +120,8 @@ def _draw(name: str, rng: random.Random, so_far: dict[str, Any], leased: bool) -
         return rng.choice(INTERVALS)
     if name == "op_timeout":
         return rng.choice(OP_TIMEOUTS)
-    if name in NODE_KNOBS:
-        return rng.choice(NODE_KNOBS[name][1])
+    if name in RAFT_KNOBS:
+        return rng.choice(RAFT_KNOBS[name].choices)
     if name == "reads":
         return rng.choice(READS)
     return rng.choice({"latency": LATENCIES, "disk": DISKS, "boot": BOOTS,
@@ -165,12 +149,3 @@ def faults(rng: random.Random, leased: bool, nodes: int) -> tuple[str, ...]:
         else:
             out.append(fault)
     return tuple(out)
-
-
-def node_option(node_args: tuple[str, ...], option: str) -> str | None:
-    """The value the nodes' arguments give `option` (the last one, as the node's parser takes
-    it), or None."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument(option)
-    known, _ = parser.parse_known_args(list(node_args))
-    return getattr(known, option.lstrip("-").replace("-", "_"))

@@ -18,6 +18,7 @@ from splitbrain.cluster.ports import HOST
 from splitbrain.cluster.targets import NodeLaunch, bundled_raft
 from splitbrain.config import UNSAFE_FLAGS, RunConfig
 from splitbrain.targets.client import Client
+from splitbrain.targets.knobs import RAFT_KNOBS
 from splitbrain.targets.target import Address, Command, CrashPoints, PortOpen, Role, Target
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def target(args: Mapping[str, str]) -> Target:
         framed=True,
         leader=role,
         node_args_problem=node_args_problem,
+        knobs=RAFT_KNOBS,
         crash_points=CrashPoints(tuple(POINTS), arm),
         retrying_client=client,  # kv.py: a repeated (client id, seq) is applied once
         raft_messages=True,

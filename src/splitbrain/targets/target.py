@@ -27,6 +27,7 @@ from typing import Literal
 from splitbrain.cluster.targets import NodeLaunch
 from splitbrain.nemesis.interval import interval_problem
 from splitbrain.targets.client import Client
+from splitbrain.targets.knobs import Knob
 
 Address = tuple[str, int]
 NETWORKS = ("proxy", "netns")
@@ -137,6 +138,8 @@ class Target:
     disk: bool = False  # the nodes keep all durable state in NodeLaunch.data_dir (disks.py)
     # (node arguments) -> why its nodes would refuse them (--node-arg), checked before a run
     node_args_problem: Callable[[tuple[str, ...]], str | None] | None = None
+    # node settings a swarm run draws per seed into the node arguments (targets/knobs.py)
+    knobs: Mapping[str, Knob] = field(default_factory=dict)
     missing: Callable[[], str | None] = _nothing_missing  # what this machine lacks to run it
     # (an executable, a package): checked before a run, which then exits 3 with the message
     # Seconds between fault changes unless --nemesis-interval says: a few times what its cluster
