@@ -16,8 +16,9 @@ ack-before-fsync. --read-mode lease serves reads from the leader's lease (safe o
 agree); `splitbrain run` and `splitbrain sim` pass it with --node-arg=--read-mode=lease.
 --snapshot-every N snapshots the state machine and compacts the log every N applied entries
 (default 1000, 0: never; `--node-arg=--snapshot-every=N`). --max-msg-entries and
---snapshot-chunk bound what one AppendEntries or InstallSnapshot message carries (the simulator's
-swarm draws small ones: a follower behind catches up over many rounds).
+--snapshot-chunk bound what one AppendEntries or InstallSnapshot message carries (the swarms of
+`splitbrain sim` and `run --nemesis all` draw small ones, targets/knobs.py: a follower behind
+catches up over many rounds).
 
 With --secret-file (a file only its owner may read; `splitbrain run` writes one per run), peer
 links are authenticated (auth.py): hellos are signed and unsigned or forged ones refused.
@@ -104,7 +105,7 @@ def _chunk(text: str) -> int:
     if value > MAX_SNAPSHOT_CHUNK:
         raise argparse.ArgumentTypeError(f"{text} is over {MAX_SNAPSHOT_CHUNK}, the most a "
                                          "snapshot message may carry")
-    return int(value)
+    return value
 
 
 def parse_cluster(text: str) -> dict[str, tuple[str, int]]:
